@@ -1,0 +1,1 @@
+"""analytics_svc: time-series datasets, ingestion, analyses and results."""

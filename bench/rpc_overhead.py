@@ -1,0 +1,107 @@
+"""Cost of the shared service runtime per call, as a ratio to a bare server.
+
+Both servers run the same LlmService servicer with the offline provider, in
+this process, on loopback: the baseline is a plain ``grpc.aio.server()``; ours
+is ``mesh_runtime.server.create_server`` with the full interceptor chain
+(request id + access log, error mapping, protovalidate validation). Clients
+call ``Complete`` at a fixed concurrency; the report gives calls per second and
+latency percentiles for each, and the ratio.
+
+Run: ./mesh bench rpc_overhead [--calls 20000 --concurrency 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import time
+
+import grpc
+
+from llm_svc.api import LlmServicer
+from llm_svc.config import LlmSettings
+from llm_svc.providers import OfflineProvider
+from llm_svc.server import SERVICE_NAME
+from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
+from mesh_runtime.server import ServiceBinding, create_server
+
+REQUEST = llm_service_pb2.CompleteRequest(
+    messages=[completion_pb2.ChatMessage(role=completion_pb2.ROLE_USER, content="mean 12.5, max 40")]
+)
+
+
+async def _measure(port: int, calls: int, concurrency: int) -> dict[str, float]:
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = llm_service_pb2_grpc.LlmServiceStub(channel)
+        await stub.Complete(REQUEST, timeout=10)  # warm up the connection
+        remaining = calls
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                await stub.Complete(REQUEST, timeout=10)
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "qps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+async def run(calls: int, concurrency: int) -> None:
+    logging.disable(logging.INFO)  # the access log would measure the terminal
+    servicer = LlmServicer(OfflineProvider(), LlmSettings())
+
+    bare = grpc.aio.server()
+    llm_service_pb2_grpc.add_LlmServiceServicer_to_server(servicer, bare)
+    bare_port = bare.add_insecure_port("127.0.0.1:0")
+    await bare.start()
+    ours = await create_server(
+        "127.0.0.1:0",
+        [ServiceBinding(SERVICE_NAME, llm_service_pb2_grpc.add_LlmServiceServicer_to_server, servicer)],
+    )
+    try:
+        # Alternate the two, twice, so warm-up and drift hit both alike.
+        results: dict[str, list[dict[str, float]]] = {"bare grpc.aio": [], "mesh runtime": []}
+        for _ in range(2):
+            results["bare grpc.aio"].append(await _measure(bare_port, calls // 2, concurrency))
+            results["mesh runtime"].append(await _measure(ours.port, calls // 2, concurrency))
+    finally:
+        await bare.stop(0)
+        await ours.server.stop(0)
+
+    summary = {
+        name: {k: statistics.mean(r[k] for r in runs) for k in runs[0]} for name, runs in results.items()
+    }
+    print(f"Unary Complete, {calls} calls at concurrency {concurrency}, client and server in one process\n")
+    print("| server | calls/s | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|")
+    for name, row in summary.items():
+        print(f"| {name} | {row['qps']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |")
+    ratio = summary["mesh runtime"]["qps"] / summary["bare grpc.aio"]["qps"]
+    print(f"\nmesh runtime throughput = {ratio:.0%} of the bare server")
+
+
+def main() -> None:
+    """Parse arguments and run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    if args.calls < 100 or args.concurrency < 1:
+        parser.error("--calls must be at least 100 and --concurrency at least 1")
+    asyncio.run(run(args.calls, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

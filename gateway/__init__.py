@@ -1,0 +1,1 @@
+"""gateway: the Envoy edge (gRPC-JSON transcoding to REST) and its config."""

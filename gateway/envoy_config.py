@@ -1,0 +1,206 @@
+"""Render Envoy's configuration from one source, for the local stack and compose.
+
+Envoy listens for both gRPC (passed through to the owning service) and REST
+(transcoded to gRPC with the descriptor set built by buf, using each RPC's
+``google.api.http`` binding). Errors come back as JSON ``google.rpc.Status``
+bodies: from the services through ``convert_grpc_status``, and from Envoy
+itself (unknown route, unknown query parameter, service down) through
+``local_reply_config``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# google.rpc.Code for the HTTP statuses Envoy itself answers with.
+_LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 429: 8, 503: 14, 504: 4}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A service behind Envoy: its cluster name, gRPC services and address."""
+
+    cluster: str
+    services: Sequence[str]
+    host: str
+    port: int
+
+
+def _cluster(upstream: Upstream) -> dict[str, Any]:
+    return {
+        "name": upstream.cluster,
+        "type": "STRICT_DNS",
+        "connect_timeout": "2s",
+        "lb_policy": "ROUND_ROBIN",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": upstream.cluster,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {
+                                        "address": upstream.host,
+                                        "port_value": upstream.port,
+                                    }
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+
+
+def _local_reply_mapper(http_status: int, grpc_code: int) -> dict[str, Any]:
+    return {
+        "filter": {
+            "status_code_filter": {
+                "comparison": {
+                    "op": "EQ",
+                    "value": {"default_value": http_status, "runtime_key": f"mesh.local_reply.{http_status}"},
+                }
+            }
+        },
+        "body_format_override": {
+            "json_format": {"code": grpc_code, "message": "%LOCAL_REPLY_BODY%"},
+            "content_type": "application/json",
+        },
+    }
+
+
+def render(
+    *,
+    listen_address: str,
+    listen_port: int,
+    admin_address: str,
+    admin_port: int,
+    descriptor_path: str,
+    upstreams: Sequence[Upstream],
+    route_timeout_seconds: int = 60,
+) -> dict[str, Any]:
+    """The Envoy bootstrap config as a dict (Envoy reads it as JSON or YAML)."""
+    routes: list[dict[str, Any]] = [
+        {
+            "match": {"prefix": f"/{service}/"},
+            "route": {
+                "cluster": upstream.cluster,
+                "timeout": f"{route_timeout_seconds}s",
+                # Streams (WatchResults, StreamComplete) may outlive the route timeout.
+                "max_stream_duration": {"grpc_timeout_header_max": "0s"},
+            },
+        }
+        for upstream in upstreams
+        for service in upstream.services
+    ]
+    routes.append(
+        {
+            "match": {"prefix": "/"},
+            "direct_response": {
+                "status": 404,
+                "body": {"inline_string": "no route for this path; REST routes start with /v1/"},
+            },
+        }
+    )
+    transcoder = {
+        "name": "envoy.filters.http.grpc_json_transcoder",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+            "proto_descriptor": descriptor_path,
+            "services": [s for u in upstreams for s in u.services],
+            "convert_grpc_status": True,
+            "print_options": {
+                "add_whitespace": False,
+                "always_print_primitive_fields": True,
+                "always_print_enums_as_ints": False,
+                "preserve_proto_field_names": False,
+            },
+            "request_validation_options": {
+                "reject_unknown_method": True,
+                "reject_unknown_query_parameters": True,
+            },
+        },
+    }
+    connection_manager = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "mesh",
+        "codec_type": "AUTO",
+        "generate_request_id": True,
+        "route_config": {
+            "name": "mesh",
+            "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": routes}],
+        },
+        "http_filters": [
+            transcoder,
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                },
+            },
+        ],
+        "local_reply_config": {
+            "mappers": [
+                _local_reply_mapper(status, code) for status, code in _LOCAL_REPLY_CODES.items()
+            ]
+        },
+        "access_log": [
+            {
+                "name": "envoy.access_loggers.stdout",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                    "log_format": {
+                        "text_format_source": {
+                            "inline_string": "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% "
+                            "%RESPONSE_CODE% %GRPC_STATUS% %DURATION%ms request_id=%REQ(X-REQUEST-ID)%\n"
+                        }
+                    },
+                },
+            }
+        ],
+    }
+    return {
+        "admin": {
+            "address": {"socket_address": {"address": admin_address, "port_value": admin_port}}
+        },
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "mesh",
+                    "address": {
+                        "socket_address": {"address": listen_address, "port_value": listen_port}
+                    },
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": connection_manager,
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
+            "clusters": [_cluster(u) for u in upstreams],
+        },
+    }
+
+
+def write(config: dict[str, Any], path: Path) -> Path:
+    """Write the config as JSON (valid YAML too) and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path

@@ -1,0 +1,63 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Event(_message.Message):
+    __slots__ = ("event_id", "occur_time", "source", "result_succeeded", "result_failed", "anomaly_detected")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OCCUR_TIME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FAILED_FIELD_NUMBER: _ClassVar[int]
+    ANOMALY_DETECTED_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    occur_time: _timestamp_pb2.Timestamp
+    source: str
+    result_succeeded: ResultSucceeded
+    result_failed: ResultFailed
+    anomaly_detected: AnomalyDetected
+    def __init__(self, event_id: _Optional[str] = ..., occur_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., result_succeeded: _Optional[_Union[ResultSucceeded, _Mapping]] = ..., result_failed: _Optional[_Union[ResultFailed, _Mapping]] = ..., anomaly_detected: _Optional[_Union[AnomalyDetected, _Mapping]] = ...) -> None: ...
+
+class ResultSucceeded(_message.Message):
+    __slots__ = ("result_id", "dataset_id", "dataset_name", "kind")
+    RESULT_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    result_id: str
+    dataset_id: str
+    dataset_name: str
+    kind: str
+    def __init__(self, result_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+
+class ResultFailed(_message.Message):
+    __slots__ = ("result_id", "dataset_id", "dataset_name", "kind", "error")
+    RESULT_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    result_id: str
+    dataset_id: str
+    dataset_name: str
+    kind: str
+    error: str
+    def __init__(self, result_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., kind: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class AnomalyDetected(_message.Message):
+    __slots__ = ("result_id", "dataset_id", "dataset_name", "anomaly_count")
+    RESULT_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    ANOMALY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    result_id: str
+    dataset_id: str
+    dataset_name: str
+    anomaly_count: int
+    def __init__(self, result_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., anomaly_count: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""llm_svc: one gRPC API in front of any OpenAI-compatible language model."""

@@ -1,0 +1,1 @@
+"""The ``mesh`` command: local stack supervisor, tests, code generation."""

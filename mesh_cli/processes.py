@@ -1,0 +1,175 @@
+"""Child processes of the local stack: started, logged with a prefix, stopped.
+
+Every child gets the parent-death signal (Linux), so even if the supervisor
+itself is killed no server is left running; a normal stop sends SIGTERM (or
+the process's own stop signal) and escalates to SIGKILL after a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+_PR_SET_PDEATHSIG = 1
+
+COLOURS = [36, 32, 33, 35, 34, 91, 92, 93, 94, 95, 96]
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: ask Linux to SIGTERM this child when the supervisor dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: stop() still cleans up
+        pass
+
+
+@dataclass
+class ProcessSpec:
+    """How to run one server of the stack."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    stop_signal: signal.Signals = signal.SIGTERM
+    stop_timeout: float = 15.0
+    user: str | None = None
+
+
+class ManagedProcess:
+    """A running child whose output is copied, prefixed, to the console and a log file."""
+
+    def __init__(self, spec: ProcessSpec, log_dir: Path, console: IO[str] | None, colour: int) -> None:
+        self.spec = spec
+        self.log_path = log_dir / f"{spec.name}.log"
+        self.console = console
+        self.colour = colour
+        self.proc: asyncio.subprocess.Process | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self.last_lines: list[str] = []
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def _prefix(self) -> str:
+        label = f"{self.spec.name:>10} |"
+        if self.console is not None and self.console.isatty():
+            return f"\x1b[{self.colour}m{label}\x1b[0m "
+        return label + " "
+
+    async def start(self) -> None:
+        """Start the process; its output is pumped until it exits."""
+        env = {**os.environ, **self.spec.env, "PYTHONUNBUFFERED": "1"}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.spec.argv,
+            cwd=self.spec.cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            user=self.spec.user,
+            start_new_session=True,
+        )
+        self._pump = asyncio.create_task(self._copy_output())
+
+    async def _copy_output(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        prefix = self._prefix()
+        with self.log_path.open("a", encoding="utf-8") as log:
+            while True:
+                raw = await self.proc.stdout.readline()
+                if not raw:
+                    break
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                log.write(line + "\n")
+                log.flush()
+                self.last_lines = [*self.last_lines[-19:], line]
+                if self.console is not None:
+                    self.console.write(prefix + line + "\n")
+                    self.console.flush()
+
+    def exited(self) -> bool:
+        """Whether the process has ended."""
+        return self.proc is not None and self.proc.returncode is not None
+
+    async def stop(self) -> int | None:
+        """Stop the process (and its process group), escalating to SIGKILL."""
+        if self.proc is None:
+            return None
+        if self.proc.returncode is None:
+            _signal_group(self.proc.pid, self.spec.stop_signal)
+            try:
+                await asyncio.wait_for(self.proc.wait(), self.spec.stop_timeout)
+            except asyncio.TimeoutError:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                await self.proc.wait()
+        # Children the process left behind in its group go too.
+        _signal_group(self.proc.pid, signal.SIGKILL)
+        if self._pump is not None:
+            try:
+                await asyncio.wait_for(self._pump, 5)
+            except asyncio.TimeoutError:
+                self._pump.cancel()
+        return self.proc.returncode
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def wait_until(
+    check: Callable[[], object],
+    *,
+    timeout: float,
+    what: str,
+    process: ManagedProcess | None = None,
+    interval: float = 0.1,
+) -> None:
+    """Poll ``check`` (sync or async, truthy when ready) until it passes.
+
+    Raises RuntimeError with the process's last output when it exits first or
+    the timeout runs out.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if process is not None and process.exited():
+            raise RuntimeError(
+                f"{what} exited with status {process.proc.returncode if process.proc else '?'} "
+                f"before it was ready; last output:\n  " + "\n  ".join(process.last_lines[-10:])
+                + f"\nfull log: {process.log_path}"
+            )
+        try:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+        except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+            pass
+        if loop.time() > deadline:
+            tail = ""
+            if process is not None:
+                tail = "; last output:\n  " + "\n  ".join(process.last_lines[-10:])
+                tail += f"\nfull log: {process.log_path}"
+            raise RuntimeError(f"{what} was not ready within {timeout:.0f} s{tail}")
+        await asyncio.sleep(interval)
+
+
+def console() -> IO[str]:
+    """Where prefixed logs go."""
+    return sys.stdout

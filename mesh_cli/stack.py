@@ -1,0 +1,294 @@
+"""The whole mesh on one machine, without containers: what ``./mesh up`` runs
+and what the test suite's session fixture starts.
+
+Order: PostgreSQL, NATS, SMTP catcher, the three services, Envoy, web app;
+each waited for until healthy. A failure at any step stops everything
+started so far and reports one actionable message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import IO
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway import envoy_config
+from mesh_cli import infra
+from mesh_cli.paths import DESCRIPTOR_SET, ROOT, STATE_DIR
+from mesh_cli.processes import COLOURS, ManagedProcess, ProcessSpec, wait_until
+from mesh_runtime.config import parse_bool, parse_port, setting
+
+SERVICE_DATABASES = {"analytics": "analytics", "notify": "notify"}
+
+
+class StackError(RuntimeError):
+    """The stack could not start; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Ports and options of the local stack (0 picks a free port)."""
+
+    state_dir: Path = setting("MESH_STATE_DIR", STATE_DIR, Path, "Where data and logs of `mesh up` live.")
+    postgres_port: int = setting("MESH_POSTGRES_PORT", 15432, parse_port, "Local PostgreSQL port.")
+    nats_port: int = setting("MESH_NATS_PORT", 14222, parse_port, "Local NATS client port.")
+    nats_monitor_port: int = setting("MESH_NATS_MONITOR_PORT", 18222, parse_port, "NATS monitoring port.")
+    smtp_port: int = setting("MESH_SMTP_PORT", 11025, parse_port, "SMTP port of the mail catcher.")
+    mail_http_port: int = setting("MESH_MAIL_HTTP_PORT", 18025, parse_port, "HTTP API port of the mail catcher.")
+    envoy_port: int = setting("MESH_ENVOY_PORT", 18080, parse_port, "Envoy: REST and gRPC for clients.")
+    envoy_admin_port: int = setting("MESH_ENVOY_ADMIN_PORT", 19901, parse_port, "Envoy admin port.")
+    analytics_port: int = setting("ANALYTICS_GRPC_PORT", 50051, parse_port, "analytics gRPC port.")
+    llm_port: int = setting("LLM_GRPC_PORT", 50052, parse_port, "llm gRPC port.")
+    notify_port: int = setting("NOTIFY_GRPC_PORT", 50053, parse_port, "notify gRPC port.")
+    web_port: int = setting("WEB_PORT", 3000, parse_port, "Web app port.")
+    web: bool = setting("MESH_WEB", True, parse_bool, "Start the web app with `mesh up`.")
+    log_format: str = "text"
+    fast_database: bool = False
+
+
+_PORT_FIELDS = [f.name for f in fields(StackSettings) if f.name.endswith("_port")]
+_PORT_ENV = {f.name: f.metadata.get("mesh_env", f.name) for f in fields(StackSettings)}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE or exc.errno == errno.EACCES
+    return False
+
+
+def resolve_ports(settings: StackSettings) -> StackSettings:
+    """Settings with every 0 port replaced by a free one; StackError if a
+    configured port is taken."""
+    chosen: dict[str, int] = {}
+    for name in _PORT_FIELDS:
+        port = getattr(settings, name)
+        if name == "web_port" and not settings.web and port != 0:
+            continue
+        if port == 0:
+            port = _free_port()
+            while port in chosen.values():
+                port = _free_port()
+        elif _port_in_use(port):
+            raise StackError(
+                f"port {port} ({_PORT_ENV[name]}) is already in use: stop what uses it "
+                f"(`ss -ltnp 'sport = :{port}'` shows it) or set {_PORT_ENV[name]} to a free port"
+            )
+        if port in chosen.values():
+            raise StackError(f"port {port} is configured twice; give {_PORT_ENV[name]} its own port")
+        chosen[name] = port
+    return replace(settings, **chosen)
+
+
+async def grpc_serving(address: str) -> bool:
+    """Whether the gRPC server at ``address`` reports SERVING on the health service."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+class Stack:
+    """Starts, supervises and stops every process of the local mesh."""
+
+    def __init__(self, settings: StackSettings, console: IO[str] | None = sys.stdout) -> None:
+        self.settings = settings
+        self.console = console
+        self.processes: list[ManagedProcess] = []
+        self.logs_dir = settings.state_dir / "logs"
+
+    def _say(self, message: str) -> None:
+        if self.console is not None:
+            self.console.write(f"mesh: {message}\n")
+            self.console.flush()
+
+    async def _launch(self, spec: ProcessSpec) -> ManagedProcess:
+        process = ManagedProcess(spec, self.logs_dir, self.console, COLOURS[len(self.processes) % len(COLOURS)])
+        self.processes.append(process)
+        await process.start()
+        return process
+
+    async def _start_and_wait(
+        self, spec: ProcessSpec, ready: Callable[[], object], what: str, timeout: float = 60
+    ) -> ManagedProcess:
+        self._say(f"starting {what}...")
+        process = await self._launch(spec)
+        await wait_until(ready, timeout=timeout, what=what, process=process)
+        self._say(f"{what} is ready")
+        return process
+
+    def service_env(self) -> dict[str, str]:
+        """Environment shared by the services: addresses of everything."""
+        s = self.settings
+        return {
+            "MESH_GRPC_HOST": "127.0.0.1",
+            "MESH_LOG_FORMAT": s.log_format,
+            "ANALYTICS_GRPC_PORT": str(s.analytics_port),
+            "LLM_GRPC_PORT": str(s.llm_port),
+            "NOTIFY_GRPC_PORT": str(s.notify_port),
+            "ANALYTICS_DATABASE_URL": infra.postgres_dsn(s.postgres_port, SERVICE_DATABASES["analytics"]),
+            "NOTIFY_DATABASE_URL": infra.postgres_dsn(s.postgres_port, SERVICE_DATABASES["notify"]),
+            "NATS_URL": f"nats://127.0.0.1:{s.nats_port}",
+            "ANALYTICS_ADDR": f"127.0.0.1:{s.analytics_port}",
+            "LLM_ADDR": f"127.0.0.1:{s.llm_port}",
+            "NOTIFY_ADDR": f"127.0.0.1:{s.notify_port}",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(s.smtp_port),
+            "MAIL_API_URL": f"http://127.0.0.1:{s.mail_http_port}",
+            "REST_BASE_URL": f"http://127.0.0.1:{s.envoy_port}",
+        }
+
+    def envoy_config_path(self) -> Path:
+        """Where the rendered Envoy config of this stack is written."""
+        return self.settings.state_dir / "envoy" / "envoy.json"
+
+    def render_envoy(self) -> Path:
+        """Write this stack's Envoy config and return its path."""
+        s = self.settings
+        if not DESCRIPTOR_SET.exists():
+            raise StackError(f"{DESCRIPTOR_SET.relative_to(ROOT)} is missing: run ./mesh gen")
+        config = envoy_config.render(
+            listen_address="127.0.0.1",
+            listen_port=s.envoy_port,
+            admin_address="127.0.0.1",
+            admin_port=s.envoy_admin_port,
+            descriptor_path=str(DESCRIPTOR_SET),
+            upstreams=local_upstreams(s),
+        )
+        return envoy_config.write(config, self.envoy_config_path())
+
+    async def start(self) -> None:
+        """Start everything, in order, each healthy before the next; on failure
+        stop what was started and raise StackError."""
+        try:
+            await self._start()
+        except BaseException as exc:
+            await self.stop()
+            if isinstance(exc, (StackError, asyncio.CancelledError, KeyboardInterrupt)):
+                raise
+            raise StackError(str(exc)) from exc
+
+    async def _start(self) -> None:
+        s = self.settings
+        state = s.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+
+        self._say("preparing PostgreSQL...")
+        pg_user = await asyncio.to_thread(infra.prepare_postgres, state / "postgres")
+        await self._start_and_wait(
+            infra.postgres_spec(state / "postgres", s.postgres_port, pg_user, fast=s.fast_database),
+            lambda: infra.postgres_ready(s.postgres_port),
+            "PostgreSQL",
+        )
+        await asyncio.to_thread(infra.ensure_databases, s.postgres_port, list(SERVICE_DATABASES.values()))
+        await self._start_and_wait(
+            infra.nats_spec(state / "nats", s.nats_port, s.nats_monitor_port),
+            lambda: infra.nats_ready(s.nats_monitor_port),
+            "NATS (JetStream)",
+        )
+        await self._start_and_wait(
+            infra.mail_catcher_spec(state / "mail", s.smtp_port, s.mail_http_port),
+            lambda: infra.http_ok(f"http://127.0.0.1:{s.mail_http_port}/readyz"),
+            "mail catcher",
+        )
+        env = self.service_env()
+        await asyncio.gather(
+            *(
+                self._start_and_wait(
+                    ProcessSpec(name, [sys.executable, "-m", module], env=env, cwd=ROOT),
+                    lambda port=port: grpc_serving(f"127.0.0.1:{port}"),
+                    f"{name} service",
+                )
+                for name, module, port in (
+                    ("analytics", "analytics_svc", s.analytics_port),
+                    ("llm", "llm_svc", s.llm_port),
+                    ("notify", "notify_svc", s.notify_port),
+                )
+            )
+        )
+        config = self.render_envoy()
+        await self._start_and_wait(
+            infra.envoy_spec(config, self.logs_dir),
+            lambda: infra.envoy_ready(s.envoy_admin_port),
+            "Envoy",
+        )
+        if s.web:
+            await self.start_web()
+
+    async def start_web(self) -> None:
+        """Start the web app (a production build of the Reflex frontend)."""
+        s = self.settings
+        env = self.service_env()
+        await self._start_and_wait(
+                ProcessSpec(
+                    "web",
+                    [sys.executable, str(ROOT / "web" / "launch.py"), "--port", str(s.web_port)],
+                    env=env,
+                    cwd=ROOT / "web",
+                ),
+                lambda: infra.http_ok(f"http://127.0.0.1:{s.web_port}/"),
+                "web app (the first start builds the frontend: a minute or two)",
+                timeout=600,
+            )
+
+    def exited_process(self) -> ManagedProcess | None:
+        """A process of the stack that ended on its own, if any."""
+        return next((p for p in self.processes if p.exited()), None)
+
+    async def stop(self) -> None:
+        """Stop every process, the last started first."""
+        for process in reversed(self.processes):
+            if not process.exited():
+                self._say(f"stopping {process.spec.name}...")
+            await process.stop()
+        self.processes.clear()
+
+    def endpoints(self) -> list[tuple[str, str]]:
+        """What runs where, for the table ``mesh up`` prints."""
+        s = self.settings
+        rows = []
+        if s.web:
+            rows.append(("web app", f"http://127.0.0.1:{s.web_port}/"))
+        rows += [
+            ("REST API (Envoy)", f"http://127.0.0.1:{s.envoy_port}/v1/datasets"),
+            ("gRPC via Envoy", f"127.0.0.1:{s.envoy_port}"),
+            ("analytics gRPC", f"127.0.0.1:{s.analytics_port}"),
+            ("llm gRPC", f"127.0.0.1:{s.llm_port}"),
+            ("notify gRPC", f"127.0.0.1:{s.notify_port}"),
+            ("mail catcher", f"http://127.0.0.1:{s.mail_http_port}/api/v1/messages (SMTP 127.0.0.1:{s.smtp_port})"),
+            ("PostgreSQL", f"postgresql://postgres@127.0.0.1:{s.postgres_port}/ (databases: {', '.join(SERVICE_DATABASES.values())})"),
+            ("NATS JetStream", f"nats://127.0.0.1:{s.nats_port} (monitoring http://127.0.0.1:{s.nats_monitor_port}/)"),
+            ("Envoy admin", f"http://127.0.0.1:{s.envoy_admin_port}/"),
+            ("logs", f"{s.state_dir / 'logs'}/"),
+        ]
+        return rows
+
+
+def local_upstreams(s: StackSettings) -> list[envoy_config.Upstream]:
+    """The services behind Envoy in the local stack."""
+    from analytics_svc.server import SERVICE_NAME as ANALYTICS
+    from llm_svc.server import SERVICE_NAME as LLM
+    from notify_svc.server import SERVICE_NAME as NOTIFY
+
+    return [
+        envoy_config.Upstream("analytics", [ANALYTICS], "127.0.0.1", s.analytics_port),
+        envoy_config.Upstream("llm", [LLM], "127.0.0.1", s.llm_port),
+        envoy_config.Upstream("notify", [NOTIFY], "127.0.0.1", s.notify_port),
+    ]

@@ -1,0 +1,192 @@
+"""Settings from environment variables: typed, defaulted, validated at start.
+
+Each service declares a frozen dataclass whose fields carry a ``setting(...)``
+marker naming their environment variable. ``load_settings`` reads and checks
+every field; the first bad value raises ``ConfigError`` with one line that
+names the variable, which ``exit_on_config_error`` turns into a clean exit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+T = TypeVar("T")
+
+_ENV_KEY = "mesh_env"
+_PARSE_KEY = "mesh_parse"
+_DOC_KEY = "mesh_doc"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+def setting(
+    env: str, default: Any, parse: Callable[[str], Any] = str, doc: str = ""
+) -> Any:
+    """Declare a settings field read from ``env``, parsed by ``parse``."""
+    return dataclasses.field(
+        default=default, metadata={_ENV_KEY: env, _PARSE_KEY: parse, _DOC_KEY: doc}
+    )
+
+
+def parse_port(raw: str) -> int:
+    """A TCP port, 0-65535 (0 asks the OS for a free one)."""
+    port = parse_int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"expected a port between 0 and 65535, got {raw!r}")
+    return port
+
+
+def parse_int(raw: str) -> int:
+    """A decimal integer."""
+    try:
+        return int(raw.strip(), 10)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {raw!r}") from None
+
+
+def positive(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """Wrap a numeric parser so it also rejects zero and negative values."""
+
+    def parse_positive(raw: str) -> T:
+        value = parse(raw)
+        if value <= 0:  # type: ignore[operator]
+            raise ValueError(f"expected a value greater than 0, got {raw!r}")
+        return value
+
+    return parse_positive
+
+
+def parse_float(raw: str) -> float:
+    """A finite decimal number."""
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected a number, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"expected a finite number, got {raw!r}")
+    return value
+
+
+def parse_bool(raw: str) -> bool:
+    """true/false, yes/no, on/off or 1/0."""
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    """A parser accepting exactly one of ``choices`` (case-insensitive)."""
+
+    def parse_choice(raw: str) -> str:
+        lowered = raw.strip().lower()
+        if lowered not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
+        return lowered
+
+    return parse_choice
+
+
+def parse_postgres_url(raw: str) -> str:
+    """A ``postgresql://user[:password]@host[:port]/database`` URL."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("postgres", "postgresql") or not parts.path.strip("/"):
+        raise ValueError(
+            "expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE, "
+            f"got {redact_url(raw)!r}"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"bad port in {redact_url(raw)!r}") from None
+    return raw.strip()
+
+
+def parse_nats_url(raw: str) -> str:
+    """A ``nats://host:port`` URL (several may be given, comma-separated)."""
+    for url in raw.split(","):
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("nats", "tls") or not parts.hostname:
+            raise ValueError(f"expected nats://HOST:PORT, got {redact_url(url)!r}")
+    return raw.strip()
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by '***', safe to log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+S = TypeVar("S")
+
+
+def load_settings(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
+    """Build ``cls`` from the environment; raise ConfigError naming a bad variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        name = field.metadata.get(_ENV_KEY)
+        if name is None:
+            continue
+        raw = env.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[field.name] = field.metadata[_PARSE_KEY](raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    return cls(**values)
+
+
+def describe_settings(cls: type) -> Iterator[tuple[str, Any, str]]:
+    """Yield (variable, default, doc) for each setting of ``cls``."""
+    for field in dataclasses.fields(cls):
+        if _ENV_KEY in field.metadata:
+            yield field.metadata[_ENV_KEY], field.default, field.metadata[_DOC_KEY]
+
+
+@contextmanager
+def exit_on_config_error(program: str) -> Iterator[None]:
+    """Turn a ConfigError into one line on stderr and exit status 2."""
+    try:
+        yield
+    except ConfigError as exc:
+        print(f"{program}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeSettings:
+    """Settings shared by every service; each service's settings extend these."""
+
+    grpc_host: str = setting(
+        "MESH_GRPC_HOST", "127.0.0.1", doc="Interface the gRPC servers listen on."
+    )
+    log_level: str = setting(
+        "MESH_LOG_LEVEL", "info", one_of("debug", "info", "warning", "error"), "Log level."
+    )
+    log_format: str = setting(
+        "MESH_LOG_FORMAT", "json", one_of("json", "text"), "json (one object per line) or text."
+    )
+    shutdown_grace_seconds: float = setting(
+        "MESH_SHUTDOWN_GRACE_SECONDS",
+        10.0,
+        positive(parse_float),
+        "On SIGTERM, how long calls in flight may take to finish.",
+    )
+    reflection: bool = setting(
+        "MESH_GRPC_REFLECTION", True, parse_bool, "Serve gRPC reflection (turn off in production)."
+    )

@@ -1,0 +1,152 @@
+"""PostgreSQL through peewee: connection pool, versioned migrations, and a
+thread pool so that blocking queries never run on the event loop thread.
+
+Each service owns its own database; nothing here lets one service reach
+another's tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+import peewee
+from playhouse.db_url import parse as parse_db_url
+from playhouse.pool import PooledPostgresqlDatabase
+
+from mesh_runtime.errors import Unavailable
+
+logger = logging.getLogger("mesh.database")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def connect(url: str, max_connections: int = 8) -> PooledPostgresqlDatabase:
+    """A pooled peewee database for a ``postgresql://`` URL (not yet connected)."""
+    params = parse_db_url(url)
+    database = params.pop("database")
+    return PooledPostgresqlDatabase(
+        database,
+        max_connections=max_connections,
+        stale_timeout=300,
+        timeout=10,
+        autorollback=True,
+        connect_timeout=5,
+        application_name="analytics-mesh",
+        **params,
+    )
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema change, applied once, in order of ``version``."""
+
+    version: int
+    name: str
+    apply: Callable[[peewee.Database], None]
+
+
+_MIGRATIONS_TABLE = "schema_migrations"
+# Any 64-bit number unique to "migrations" works as the advisory lock key.
+_MIGRATION_LOCK_KEY = 0x6D65736867726174
+
+
+def migrate(db: peewee.Database, migrations: Sequence[Migration]) -> list[int]:
+    """Apply the migrations not yet recorded; return the versions applied.
+
+    Runs in one transaction under an advisory lock, so replicas starting
+    together apply each migration exactly once, and a failing migration
+    leaves the schema as it was.
+    """
+    versions = [m.version for m in migrations]
+    if versions != sorted(set(versions)):
+        raise ValueError("migration versions must be unique and increasing")
+    applied: list[int] = []
+    with db.connection_context(), db.atomic():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
+        db.execute_sql(
+            f"CREATE TABLE IF NOT EXISTS {_MIGRATIONS_TABLE} ("
+            " version integer PRIMARY KEY,"
+            " name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {row[0] for row in db.execute_sql(f"SELECT version FROM {_MIGRATIONS_TABLE}")}
+        for migration in migrations:
+            if migration.version in done:
+                continue
+            logger.info("applying migration", extra={"version": migration.version, "migration": migration.name})
+            migration.apply(db)
+            db.execute_sql(
+                f"INSERT INTO {_MIGRATIONS_TABLE} (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
+            )
+            applied.append(migration.version)
+    return applied
+
+
+class BlockingRunner:
+    """Runs blocking database work on a small thread pool, one connection per thread.
+
+    ``await runner.run(fn, ...)`` runs ``fn`` in a pool thread inside a
+    connection context; a lost or refused database connection becomes
+    ``Unavailable`` so callers see a retryable status, not INTERNAL.
+    """
+
+    def __init__(self, db: peewee.Database, workers: int = 4, name: str = "db") -> None:
+        self.db = db
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+
+    def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            with self.db.connection_context():
+                return fn(*args, **kwargs)
+        except peewee.OperationalError as exc:
+            logger.warning("database unavailable", extra={"error": str(exc).strip()})
+            raise Unavailable("the database is unavailable; retry shortly", retry_after=1.0) from exc
+
+    async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``fn(*args, **kwargs)`` off the event loop and return its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(self._call, fn, *args, **kwargs)
+        )
+
+    def close(self) -> None:
+        """Wait for running work, then close the pool's connections."""
+        self._executor.shutdown(wait=True)
+        if isinstance(self.db, PooledPostgresqlDatabase):
+            self.db.close_all()
+
+
+def open_database(
+    url: str,
+    migrations: Sequence[Migration],
+    *,
+    setting_name: str,
+    pool_size: int = 8,
+    bind: Callable[[peewee.Database], None] | None = None,
+) -> PooledPostgresqlDatabase:
+    """Connect to the service's own database, bind its models (``bind``) and
+    bring its schema up to date.
+
+    A database that cannot be reached raises Unavailable with a message naming
+    the setting to check, for the one-line start-up error.
+    """
+    db = connect(url, max_connections=pool_size)
+    if bind is not None:
+        bind(db)
+    try:
+        migrate(db, migrations)
+    except peewee.OperationalError as exc:
+        first_line = (str(exc).strip().splitlines() or ["connection failed"])[0]
+        raise Unavailable(
+            f"cannot use the database from {setting_name}: {first_line}. "
+            "Is PostgreSQL running and does the database exist?"
+        ) from None
+    return db

@@ -1,0 +1,91 @@
+"""The shared ``python -m <service>`` entry point.
+
+Loads settings (a bad value: one line naming the variable, exit 2), sets up
+logging, builds the service, serves until SIGTERM/SIGINT and shuts down
+gracefully. A port that cannot be bound or a dependency that cannot be
+reached ends the process with one actionable line and exit 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import peewee
+
+from mesh_runtime.config import exit_on_config_error, load_settings
+from mesh_runtime.database import BlockingRunner, Migration, open_database
+from mesh_runtime.errors import MeshError
+from mesh_runtime.server import RunningServer, ServiceBinding, create_server, serve_until_stopped
+from mesh_runtime.structured_logging import configure_logging
+
+logger = logging.getLogger("mesh.service")
+
+
+class CommonSettings(Protocol):
+    """Settings every service has."""
+
+    log_level: str
+    log_format: str
+    shutdown_grace_seconds: float
+
+
+S = TypeVar("S", bound=CommonSettings)
+
+Built = tuple[RunningServer, Callable[[], Any]]
+
+
+def run_service(
+    name: str, settings_cls: type[S], build: Callable[[S], Awaitable[Built]]
+) -> None:
+    """Run service ``name``: ``build(settings)`` returns the running server and a
+    cleanup callable called after the server stopped."""
+    with exit_on_config_error(name):
+        settings = load_settings(settings_cls)
+    configure_logging(name, settings.log_level, settings.log_format)
+
+    async def main() -> None:
+        running, cleanup = await build(settings)
+        logger.info("serving", extra={"port": running.port})
+        await serve_until_stopped(running, settings.shutdown_grace_seconds, cleanup)
+
+    try:
+        asyncio.run(main())
+    except (OSError, MeshError) as exc:
+        message = exc.message if isinstance(exc, MeshError) else str(exc)
+        print(f"{name}: cannot start: {message}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        pass
+
+
+async def start_database_service(
+    *,
+    address: str,
+    database_url: str,
+    setting_name: str,
+    migrations: Sequence[Migration],
+    bind_store: Callable[[peewee.Database], None],
+    bindings: Callable[[BlockingRunner], list[ServiceBinding]],
+    pool_size: int,
+    reflection_enabled: bool,
+    thread_name: str,
+) -> Built:
+    """Open and migrate the service's own database, then start its server.
+
+    The same pool size bounds database connections and query threads, so a
+    query never waits for a connection while holding a thread.
+    """
+    db = open_database(
+        database_url, migrations, setting_name=setting_name, pool_size=pool_size, bind=bind_store
+    )
+    runner = BlockingRunner(db, workers=pool_size, name=thread_name)
+    try:
+        running = await create_server(address, bindings(runner), reflection_enabled=reflection_enabled)
+    except BaseException:
+        runner.close()
+        raise
+    return running, runner.close

@@ -1,0 +1,1 @@
+"""notify_svc: e-mail subscriptions and notifications about analysis events."""

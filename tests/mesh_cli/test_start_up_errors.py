@@ -1,0 +1,87 @@
+"""Start-up failures end with one actionable line and a non-zero status,
+leaving nothing running."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from mesh_cli.paths import ROOT
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def assert_one_clean_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert "Traceback" not in stderr
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("module", ["analytics_svc", "llm_svc", "notify_svc"])
+def test_bad_setting_stops_the_service_naming_the_variable(module: str) -> None:
+    result = run(["-m", module], {"MESH_LOG_LEVEL": "chatty"})
+    assert result.returncode == 2
+    line = assert_one_clean_line(result.stderr)
+    assert "MESH_LOG_LEVEL" in line and "chatty" in line
+
+
+def test_unreachable_database_is_one_actionable_line(taken_port: int) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        free = closed.getsockname()[1]
+    result = run(
+        ["-m", "analytics_svc"],
+        {"ANALYTICS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free}/analytics", "ANALYTICS_GRPC_PORT": "0"},
+    )
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert "ANALYTICS_DATABASE_URL" in line and "PostgreSQL" in line
+
+
+def test_taken_grpc_port_is_refused(taken_port: int) -> None:
+    result = run(["-m", "llm_svc"], {"LLM_GRPC_PORT": str(taken_port)})
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert str(taken_port) in line
+
+
+def test_mesh_up_refuses_a_taken_port_before_starting_anything(taken_port: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = run(
+        ["-m", "mesh_cli", "up", "--no-web"],
+        {"MESH_NATS_PORT": str(taken_port), "MESH_STATE_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 1
+    line = assert_one_clean_line(result.stderr)
+    assert str(taken_port) in line and "MESH_NATS_PORT" in line
+    assert not (tmp_path / "postgres").exists(), "nothing may start when a port is taken"
+
+
+def test_mesh_up_rejects_a_bad_port_value(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = run(["-m", "mesh_cli", "up"], {"WEB_PORT": "eighty", "MESH_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "WEB_PORT" in assert_one_clean_line(result.stderr)

@@ -1,0 +1,39 @@
+"""Page tokens are opaque, round-trip, and refuse tokens of other queries."""
+
+from __future__ import annotations
+
+import pytest
+
+from mesh_runtime.errors import InvalidArgument
+from mesh_runtime.pagination import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_size
+
+
+def test_round_trip() -> None:
+    token = encode_page_token(["b", 3], "datasets")
+    assert decode_page_token(token, "datasets") == ["b", 3]
+    assert decode_page_token("", "datasets") is None
+
+
+@pytest.mark.parametrize("token", ["garbage", "eyJhIjoxfQ", "!!!", encode_page_token(["x"], "other")])
+def test_foreign_or_broken_tokens_are_invalid_argument(token: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        decode_page_token(token, "datasets")
+    assert [v.field for v in caught.value.violations] == ["page_token"]
+
+
+def test_shape_check_rejects_wrong_keys() -> None:
+    def one_string(after: list[object]) -> str:
+        (value,) = after
+        if not isinstance(value, str):
+            raise TypeError("str expected")
+        return value
+
+    with pytest.raises(InvalidArgument):
+        decode_page_token(encode_page_token([1, 2], "q"), "q", one_string)
+    assert decode_page_token(encode_page_token(["k"], "q"), "q", one_string) == "k"
+
+
+def test_page_size_defaults_and_caps() -> None:
+    assert page_size(0) == 50
+    assert page_size(7) == 7
+    assert page_size(10**6) == MAX_PAGE_SIZE

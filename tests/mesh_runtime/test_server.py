@@ -1,0 +1,162 @@
+"""The shared server runtime on a real in-process grpc.aio server: error
+mapping, request ids, health, client deadlines and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from llm_svc.api import LlmServicer
+from llm_svc.config import LlmSettings
+from llm_svc.providers import Completion, Message
+from llm_svc.server import SERVICE_NAME
+from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
+from mesh_runtime.clients import open_channel
+from mesh_runtime.errors import InvalidArgument, Unavailable, from_rpc_error
+from mesh_runtime.server import RunningServer, ServiceBinding, create_server
+
+
+class ScriptedProvider:
+    """A provider whose behaviour each test scripts: wait, fail, or answer."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+        self.failure: BaseException | None = None
+
+    async def complete(self, messages: list[Message], model: str, max_tokens: int) -> Completion:
+        self.started.set()
+        if self.failure is not None:
+            raise self.failure
+        await self.release.wait()
+        return Completion("done", "stop", 1, 1, self.name, model, 0.0)
+
+
+QUESTION = llm_service_pb2.CompleteRequest(
+    messages=[completion_pb2.ChatMessage(role=completion_pb2.ROLE_USER, content="hi")]
+)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[tuple[RunningServer, ScriptedProvider]]:
+    provider = ScriptedProvider()
+    running = await create_server(
+        "127.0.0.1:0",
+        [
+            ServiceBinding(
+                SERVICE_NAME,
+                llm_service_pb2_grpc.add_LlmServiceServicer_to_server,
+                LlmServicer(provider, LlmSettings()),
+            )
+        ],
+    )
+    yield running, provider
+    await running.server.stop(0)
+
+
+async def test_unexpected_error_is_internal_with_request_id_only(
+    server: tuple[RunningServer, ScriptedProvider], caplog: pytest.LogCaptureFixture
+) -> None:
+    running, provider = server
+    provider.failure = RuntimeError("secret stack detail")
+    async with open_channel(f"127.0.0.1:{running.port}") as channel:
+        call = llm_service_pb2_grpc.LlmServiceStub(channel).Complete(
+            QUESTION, metadata=(("x-request-id", "req-abc-123"),)
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert "req-abc-123" in caught.value.details()
+    assert "secret" not in caught.value.details()
+    logged = [r for r in caplog.records if r.exc_info and "secret stack detail" in str(r.exc_info[1])]
+    assert logged, "the traceback must be logged"
+    assert (await call.initial_metadata()).get("x-request-id") == "req-abc-123"
+
+
+async def test_domain_error_keeps_its_code_and_details(
+    server: tuple[RunningServer, ScriptedProvider],
+) -> None:
+    running, provider = server
+    provider.failure = Unavailable("provider down", retry_after=2)
+    async with open_channel(f"127.0.0.1:{running.port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await llm_service_pb2_grpc.LlmServiceStub(channel).Complete(QUESTION)
+    error = from_rpc_error(caught.value)
+    assert isinstance(error, Unavailable)
+    assert error.message == "provider down"
+    assert error.details, "RetryInfo must survive the trip"
+
+
+async def test_validation_error_round_trips_as_invalid_argument(
+    server: tuple[RunningServer, ScriptedProvider],
+) -> None:
+    running, _ = server
+    async with open_channel(f"127.0.0.1:{running.port}") as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await llm_service_pb2_grpc.LlmServiceStub(channel).Complete(llm_service_pb2.CompleteRequest())
+    error = from_rpc_error(caught.value)
+    assert isinstance(error, InvalidArgument)
+    assert [v.field for v in error.violations] == ["messages"]
+
+
+async def test_client_default_deadline_applies(server: tuple[RunningServer, ScriptedProvider]) -> None:
+    running, _ = server  # the provider never releases: only the deadline ends the call
+    async with open_channel(f"127.0.0.1:{running.port}", default_timeout=0.3) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await llm_service_pb2_grpc.LlmServiceStub(channel).Complete(QUESTION)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_graceful_stop_finishes_in_flight_calls_and_refuses_new_ones(
+    server: tuple[RunningServer, ScriptedProvider],
+) -> None:
+    running, provider = server
+    async with open_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = llm_service_pb2_grpc.LlmServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        status = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        assert status.status == health_pb2.HealthCheckResponse.SERVING
+
+        in_flight = asyncio.ensure_future(stub.Complete(QUESTION))
+        await asyncio.wait_for(provider.started.wait(), 5)
+        stopping = asyncio.ensure_future(running.stop(grace=10))
+        await asyncio.sleep(0.2)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.Complete(QUESTION, timeout=2)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        provider.release.set()
+        reply = await asyncio.wait_for(in_flight, 5)
+        assert reply.text == "done"
+        await asyncio.wait_for(stopping, 15)
+
+
+def test_request_ids_are_sanitised() -> None:
+    from mesh_runtime.interceptors import _REQUEST_ID_PATTERN
+
+    assert _REQUEST_ID_PATTERN.match("abc-123_x.y")
+    assert not _REQUEST_ID_PATTERN.match("bad id\nInjected: 1")
+    assert not _REQUEST_ID_PATTERN.match("x" * 65)
+
+
+def test_structured_log_lines_are_json(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from mesh_runtime.structured_logging import configure_logging, request_id_var
+
+    configure_logging("test", "info", "json")
+    token = request_id_var.set("rid-1")
+    try:
+        logging.getLogger("mesh.test").info("hello", extra={"dataset": "x"})
+    finally:
+        request_id_var.reset(token)
+        logging.getLogger().handlers.clear()
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["msg"] == "hello" and line["request_id"] == "rid-1" and line["dataset"] == "x"
+    assert line["service"] == "test" and line["level"] == "info"

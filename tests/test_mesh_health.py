@@ -1,0 +1,65 @@
+"""Every service of the running mesh is healthy and discoverable."""
+
+from __future__ import annotations
+
+import subprocess
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from mesh_cli.paths import VENV_BIN
+from tests.conftest import RunningStack
+
+SERVICES = {
+    "analytics": "mesh.analytics.v1.AnalyticsService",
+    "llm": "mesh.llm.v1.LlmService",
+    "notify": "mesh.notify.v1.NotifyService",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_health_reports_serving(mesh: RunningStack, name: str) -> None:
+    with grpc.insecure_channel(getattr(mesh, name)) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", SERVICES[name]):
+            reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as caught:
+            health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_grpcurl_lists_services_through_reflection(mesh: RunningStack, name: str) -> None:
+    result = subprocess.run(
+        [str(VENV_BIN / "grpcurl"), "-plaintext", getattr(mesh, name), "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    listed = set(result.stdout.split())
+    assert {SERVICES[name], "grpc.health.v1.Health"} <= listed
+
+
+def test_grpcurl_calls_a_method(mesh: RunningStack) -> None:
+    result = subprocess.run(
+        [
+            str(VENV_BIN / "grpcurl"), "-plaintext", "-d", '{"pageSize": 5}',
+            mesh.analytics, "mesh.analytics.v1.AnalyticsService/ListDatasets",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "totalSize" in result.stdout
+
+
+def test_envoy_is_ready_and_infrastructure_is_up(mesh: RunningStack) -> None:
+    s = mesh.settings
+    assert httpx.get(f"http://127.0.0.1:{s.envoy_admin_port}/ready").text.strip() == "LIVE"
+    assert httpx.get(f"http://127.0.0.1:{s.nats_monitor_port}/healthz?js-enabled-only=true").status_code == 200
+    assert httpx.get(f"{mesh.mail_api}/api/v1/messages").status_code == 200
