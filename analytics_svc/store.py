@@ -20,7 +20,7 @@ database_proxy = peewee.DatabaseProxy()
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class BaseModel(peewee.Model):
@@ -85,7 +85,7 @@ def get_dataset(dataset_id: str) -> DatasetRow:
     """The dataset with ``dataset_id``; NotFound if there is none."""
     try:
         return DatasetRow.get_by_id(uuid.UUID(dataset_id))
-    except (DatasetRow.DoesNotExist, ValueError):
+    except (peewee.DoesNotExist, ValueError):
         raise NotFound("dataset", dataset_id) from None
 
 

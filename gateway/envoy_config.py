@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+_TYPE_PREFIX = "type.googleapis.com/"
+
 # google.rpc.Code for the HTTP statuses Envoy itself answers with.
 _LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 429: 8, 503: 14, 504: 4}
 
@@ -134,7 +136,7 @@ def render(
         },
     }
     connection_manager = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "@type": _TYPE_PREFIX + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "mesh",
         "codec_type": "AUTO",
         "generate_request_id": True,
@@ -146,15 +148,11 @@ def render(
             transcoder,
             {
                 "name": "envoy.filters.http.router",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                },
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
             },
         ],
         "local_reply_config": {
-            "mappers": [
-                _local_reply_mapper(status, code) for status, code in _LOCAL_REPLY_CODES.items()
-            ]
+            "mappers": [_local_reply_mapper(status, code) for status, code in _LOCAL_REPLY_CODES.items()]
         },
         "access_log": [
             {
@@ -172,16 +170,12 @@ def render(
         ],
     }
     return {
-        "admin": {
-            "address": {"socket_address": {"address": admin_address, "port_value": admin_port}}
-        },
+        "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
         "static_resources": {
             "listeners": [
                 {
                     "name": "mesh",
-                    "address": {
-                        "socket_address": {"address": listen_address, "port_value": listen_port}
-                    },
+                    "address": {"socket_address": {"address": listen_address, "port_value": listen_port}},
                     "filter_chains": [
                         {
                             "filters": [

@@ -8,8 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 from mesh_cli.paths import ROOT, VENV_BIN
+
+if TYPE_CHECKING:
+    from mesh_cli.stack import Stack
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -28,9 +32,7 @@ def _up(args: argparse.Namespace) -> int:
     return asyncio.run(_run_stack(Stack(settings)))
 
 
-async def _run_stack(stack: "Stack") -> int:  # noqa: F821 - imported lazily above
-    from mesh_cli.stack import StackError
-
+async def _run_stack(stack: Stack) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -52,7 +54,7 @@ async def _run_stack(stack: "Stack") -> int:  # noqa: F821 - imported lazily abo
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             dead = stack.exited_process()
             if dead is not None:
                 print(
@@ -66,11 +68,10 @@ async def _run_stack(stack: "Stack") -> int:  # noqa: F821 - imported lazily abo
     print("\nmesh: stopping...", flush=True)
     await stack.stop()
     print("mesh: everything stopped.", flush=True)
-    _ = StackError
     return code
 
 
-def _print_table(stack: "Stack") -> None:  # noqa: F821
+def _print_table(stack: Stack) -> None:  # noqa: F821
     rows = stack.endpoints()
     width = max(len(name) for name, _ in rows)
     s = stack.settings

@@ -111,7 +111,7 @@ class ManagedProcess:
             _signal_group(self.proc.pid, self.spec.stop_signal)
             try:
                 await asyncio.wait_for(self.proc.wait(), self.spec.stop_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 _signal_group(self.proc.pid, signal.SIGKILL)
                 await self.proc.wait()
         # Children the process left behind in its group go too.
@@ -119,7 +119,7 @@ class ManagedProcess:
         if self._pump is not None:
             try:
                 await asyncio.wait_for(self._pump, 5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._pump.cancel()
         return self.proc.returncode
 
@@ -159,7 +159,7 @@ async def wait_until(
                 result = await result
             if result:
                 return
-        except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+        except Exception:  # noqa: BLE001, S110 - not ready yet, whatever the reason
             pass
         if loop.time() > deadline:
             tail = ""

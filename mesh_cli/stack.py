@@ -12,10 +12,10 @@ import asyncio
 import errno
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -77,7 +77,7 @@ def _port_in_use(port: int) -> bool:
 def resolve_ports(settings: StackSettings) -> StackSettings:
     """Settings with every 0 port replaced by a free one; StackError if a
     configured port is taken."""
-    chosen: dict[str, int] = {}
+    chosen: dict[str, Any] = {}
     for name in _PORT_FIELDS:
         port = getattr(settings, name)
         if name == "web_port" and not settings.web and port != 0:
@@ -103,6 +103,10 @@ async def grpc_serving(address: str) -> bool:
         stub = health_pb2_grpc.HealthStub(channel)
         reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _grpc_ready(port: int) -> Callable[[], Awaitable[bool]]:
+    return lambda: grpc_serving(f"127.0.0.1:{port}")
 
 
 class Stack:
@@ -213,7 +217,7 @@ class Stack:
             *(
                 self._start_and_wait(
                     ProcessSpec(name, [sys.executable, "-m", module], env=env, cwd=ROOT),
-                    lambda port=port: grpc_serving(f"127.0.0.1:{port}"),
+                    _grpc_ready(port),
                     f"{name} service",
                 )
                 for name, module, port in (
@@ -237,16 +241,16 @@ class Stack:
         s = self.settings
         env = self.service_env()
         await self._start_and_wait(
-                ProcessSpec(
-                    "web",
-                    [sys.executable, str(ROOT / "web" / "launch.py"), "--port", str(s.web_port)],
-                    env=env,
-                    cwd=ROOT / "web",
-                ),
-                lambda: infra.http_ok(f"http://127.0.0.1:{s.web_port}/"),
-                "web app (the first start builds the frontend: a minute or two)",
-                timeout=600,
-            )
+            ProcessSpec(
+                "web",
+                [sys.executable, str(ROOT / "web" / "launch.py"), "--port", str(s.web_port)],
+                env=env,
+                cwd=ROOT / "web",
+            ),
+            lambda: infra.http_ok(f"http://127.0.0.1:{s.web_port}/"),
+            "web app (the first start builds the frontend: a minute or two)",
+            timeout=600,
+        )
 
     def exited_process(self) -> ManagedProcess | None:
         """A process of the stack that ended on its own, if any."""
@@ -273,7 +277,11 @@ class Stack:
             ("llm gRPC", f"127.0.0.1:{s.llm_port}"),
             ("notify gRPC", f"127.0.0.1:{s.notify_port}"),
             ("mail catcher", f"http://127.0.0.1:{s.mail_http_port}/api/v1/messages (SMTP 127.0.0.1:{s.smtp_port})"),
-            ("PostgreSQL", f"postgresql://postgres@127.0.0.1:{s.postgres_port}/ (databases: {', '.join(SERVICE_DATABASES.values())})"),
+            (
+                "PostgreSQL",
+                f"postgresql://postgres@127.0.0.1:{s.postgres_port}/ "
+                f"(databases: {', '.join(SERVICE_DATABASES.values())})",
+            ),
             ("NATS JetStream", f"nats://127.0.0.1:{s.nats_port} (monitoring http://127.0.0.1:{s.nats_monitor_port}/)"),
             ("Envoy admin", f"http://127.0.0.1:{s.envoy_admin_port}/"),
             ("logs", f"{s.state_dir / 'logs'}/"),

@@ -48,16 +48,18 @@ class _DeadlineInterceptor(
     async def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
-    async def intercept_stream_unary(self, continuation: Callable[..., Any], details: Any, request_iterator: Any) -> Any:
+    async def intercept_stream_unary(
+        self, continuation: Callable[..., Any], details: Any, request_iterator: Any
+    ) -> Any:
         return await continuation(self._details(details), request_iterator)
 
-    async def intercept_stream_stream(self, continuation: Callable[..., Any], details: Any, request_iterator: Any) -> Any:
+    async def intercept_stream_stream(
+        self, continuation: Callable[..., Any], details: Any, request_iterator: Any
+    ) -> Any:
         return await continuation(self._details(details), request_iterator)
 
 
-def open_channel(
-    target: str, *, default_timeout: float = DEFAULT_DEADLINE_SECONDS
-) -> grpc.aio.Channel:
+def open_channel(target: str, *, default_timeout: float = DEFAULT_DEADLINE_SECONDS) -> grpc.aio.Channel:
     """An insecure grpc.aio channel to ``target`` ("host:port") whose calls all
     have a deadline (``default_timeout`` seconds unless the call sets one)."""
     if default_timeout <= 0:

@@ -76,14 +76,14 @@ def migrate(db: peewee.Database, migrations: Sequence[Migration]) -> list[int]:
             " name text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {row[0] for row in db.execute_sql(f"SELECT version FROM {_MIGRATIONS_TABLE}")}
+        done = {row[0] for row in db.execute_sql(f"SELECT version FROM {_MIGRATIONS_TABLE}")}  # noqa: S608
         for migration in migrations:
             if migration.version in done:
                 continue
             logger.info("applying migration", extra={"version": migration.version, "migration": migration.name})
             migration.apply(db)
             db.execute_sql(
-                f"INSERT INTO {_MIGRATIONS_TABLE} (version, name) VALUES (%s, %s)",
+                f"INSERT INTO {_MIGRATIONS_TABLE} (version, name) VALUES (%s, %s)",  # noqa: S608
                 (migration.version, migration.name),
             )
             applied.append(migration.version)

@@ -43,15 +43,11 @@ UNGUARDED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 class MeshInterceptor(grpc.aio.ServerInterceptor):
     """Base class: override ``scope`` and/or ``check_request``."""
 
-    def scope(
-        self, method: str, context: grpc.aio.ServicerContext
-    ) -> AbstractAsyncContextManager[None]:
+    def scope(self, method: str, context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[None]:
         """Context entered around the whole call (all of a stream's messages)."""
         return nullcontext()
 
-    async def check_request(
-        self, method: str, request: Any, context: grpc.aio.ServicerContext
-    ) -> None:
+    async def check_request(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
         """Called with every request message before the servicer sees it."""
 
     def applies_to(self, method: str) -> bool:
@@ -70,12 +66,8 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         return _wrap_handler(self, method, handler)
 
 
-def _wrap_handler(
-    icpt: MeshInterceptor, method: str, handler: grpc.RpcMethodHandler
-) -> grpc.RpcMethodHandler:
-    async def checked_stream(
-        requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Any]:
+def _wrap_handler(icpt: MeshInterceptor, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    async def checked_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async for request in requests:
             await icpt.check_request(method, request, context)
             yield request
@@ -114,9 +106,7 @@ def _wrap_handler(
     if handler.unary_stream:
         inner_us = handler.unary_stream
 
-        async def unary_stream(
-            request: Any, context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[Any]:
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with icpt.scope(method, context):
                 await icpt.check_request(method, request, context)
                 async for response in respond_stream(inner_us(request, context)):
@@ -126,9 +116,7 @@ def _wrap_handler(
 
     inner_ss = handler.stream_stream
 
-    async def stream_stream(
-        requests: Any, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[Any]:
+    async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async with icpt.scope(method, context):
             result = inner_ss(checked_stream(requests, context), context)
             async for response in respond_stream(result):
@@ -153,9 +141,7 @@ class RequestLoggingInterceptor(MeshInterceptor):
         return not method.startswith(UNGUARDED_PREFIXES)
 
     @asynccontextmanager
-    async def scope(
-        self, method: str, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[None]:
+    async def scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         request_id = _incoming_request_id(context)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -201,9 +187,7 @@ class ErrorMappingInterceptor(MeshInterceptor):
     """
 
     @asynccontextmanager
-    async def scope(
-        self, method: str, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[None]:
+    async def scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
         try:
             yield
         except MeshError as error:
@@ -214,7 +198,9 @@ class ErrorMappingInterceptor(MeshInterceptor):
             code = error.code() if hasattr(error, "code") else None
             logger.warning("dependency call failed", extra={"dependency_code": str(code)})
             if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                await abort_with(context, Unavailable("a service this call needs is unavailable; retry shortly", retry_after=1.0))
+                await abort_with(
+                    context, Unavailable("a service this call needs is unavailable; retry shortly", retry_after=1.0)
+                )
             await abort_with(context, _internal())
         except Exception:
             logger.exception("unexpected error", extra={"method": method})
@@ -222,10 +208,7 @@ class ErrorMappingInterceptor(MeshInterceptor):
 
 
 def _internal() -> Internal:
-    return Internal(
-        f"internal error; quote request id {request_id_var.get() or 'unknown'} "
-        "when reporting it"
-    )
+    return Internal(f"internal error; quote request id {request_id_var.get() or 'unknown'} when reporting it")
 
 
 def _field_path(violation: Any) -> str:
@@ -257,9 +240,7 @@ class ValidationInterceptor(MeshInterceptor):
     def applies_to(self, method: str) -> bool:
         return not method.startswith(UNGUARDED_PREFIXES)
 
-    async def check_request(
-        self, method: str, request: Any, context: grpc.aio.ServicerContext
-    ) -> None:
+    async def check_request(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
         if not isinstance(request, Message):
             return
         violations = violations_of(request)

@@ -14,9 +14,9 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-T = TypeVar("T")
-
 from mesh_runtime.errors import FieldViolation, InvalidArgument
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000

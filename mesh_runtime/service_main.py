@@ -28,9 +28,14 @@ logger = logging.getLogger("mesh.service")
 class CommonSettings(Protocol):
     """Settings every service has."""
 
-    log_level: str
-    log_format: str
-    shutdown_grace_seconds: float
+    @property
+    def log_level(self) -> str: ...
+
+    @property
+    def log_format(self) -> str: ...
+
+    @property
+    def shutdown_grace_seconds(self) -> float: ...
 
 
 S = TypeVar("S", bound=CommonSettings)

@@ -19,7 +19,7 @@ database_proxy = peewee.DatabaseProxy()
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class BaseModel(peewee.Model):
