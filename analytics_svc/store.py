@@ -5,7 +5,6 @@ All functions here block; the servicer runs them through a BlockingRunner.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,18 +12,14 @@ from typing import Any
 import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
-from mesh_runtime.database import Migration
+from mesh_runtime.database import Migration, utc_now
 from mesh_runtime.errors import AlreadyExists, NotFound
 
 database_proxy = peewee.DatabaseProxy()
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class BaseModel(peewee.Model):
-    """Models of this service share its database."""
+    """Models of this service live in its own database."""
 
     class Meta:
         database = database_proxy
@@ -41,8 +36,8 @@ class DatasetRow(BaseModel):
     point_count = peewee.BigIntegerField(default=0)
     first_point_time = DateTimeTZField(null=True)
     last_point_time = DateTimeTZField(null=True)
-    create_time = DateTimeTZField(default=_now)
-    update_time = DateTimeTZField(default=_now)
+    create_time = DateTimeTZField(default=utc_now)
+    update_time = DateTimeTZField(default=utc_now)
 
     class Meta:
         table_name = "dataset"

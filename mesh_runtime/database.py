@@ -8,6 +8,7 @@ another's tables.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Sequence
@@ -25,6 +26,11 @@ logger = logging.getLogger("mesh.database")
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware (UTC): the default of timestamp columns."""
+    return dt.datetime.now(dt.UTC)
 
 
 def connect(url: str, max_connections: int = 8) -> PooledPostgresqlDatabase:

@@ -12,18 +12,14 @@ from typing import Any
 import peewee
 from playhouse.postgres_ext import DateTimeTZField
 
-from mesh_runtime.database import Migration
+from mesh_runtime.database import Migration, utc_now
 from mesh_runtime.errors import AlreadyExists
 
 database_proxy = peewee.DatabaseProxy()
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class BaseModel(peewee.Model):
-    """Models of this service share its database."""
+    """Models of this service live in its own database."""
 
     class Meta:
         database = database_proxy
@@ -35,7 +31,7 @@ class SubscriptionRow(BaseModel):
     id = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
     email = peewee.TextField()
     display_name = peewee.TextField(default="")
-    create_time = DateTimeTZField(default=_now, index=True)
+    create_time = DateTimeTZField(default=utc_now, index=True)
 
     class Meta:
         table_name = "subscription"

@@ -1,0 +1,103 @@
+"""`mesh up` end to end, as a user runs it: the table, working endpoints,
+Ctrl-C leaving no process behind, and data kept across restarts."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from mesh_cli.paths import ROOT
+
+PORT_VARIABLES = [
+    "MESH_POSTGRES_PORT", "MESH_NATS_PORT", "MESH_NATS_MONITOR_PORT", "MESH_SMTP_PORT",
+    "MESH_MAIL_HTTP_PORT", "MESH_ENVOY_PORT", "MESH_ENVOY_ADMIN_PORT", "ANALYTICS_GRPC_PORT",
+    "LLM_GRPC_PORT", "NOTIFY_GRPC_PORT",
+]
+
+
+def processes_using(state_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(str(state_dir) in part for part in proc.info["cmdline"] or ()):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def start_mesh(state_dir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
+    env = {**os.environ, "MESH_STATE_DIR": str(state_dir), **{v: "0" for v in PORT_VARIABLES}}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mesh_cli", "up", "--no-web"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if "REST API (Envoy)" in line:
+            rest = re.search(r"(http://127\.0\.0\.1:\d+)/v1/datasets", line)
+            assert rest
+            return proc, rest.group(1), seen
+    proc.kill()
+    pytest.fail("mesh up did not print its table:\n" + "".join(seen[-40:]))
+
+
+def stop_with_ctrl_c(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=120)
+    return rest
+
+
+def test_mesh_up_runs_prints_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    proc, rest, _ = start_mesh(state)
+    try:
+        created = httpx.post(f"{rest}/v1/datasets", json={"name": "kept-across-restarts"}, timeout=10)
+        assert created.status_code == 200, created.text
+    finally:
+        output = stop_with_ctrl_c(proc)
+    assert proc.returncode == 0, output
+    assert "everything stopped" in output
+    assert processes_using(state) == [], "mesh up left processes running"
+    assert (state / "logs" / "analytics.log").read_text()
+
+    proc, rest, _ = start_mesh(state)
+    try:
+        listed = httpx.get(f"{rest}/v1/datasets", timeout=10).json()
+        assert "kept-across-restarts" in [d["name"] for d in listed["datasets"]]
+    finally:
+        stop_with_ctrl_c(proc)
+    assert processes_using(state) == []
+
+
+def test_killed_supervisor_leaves_no_orphans(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    proc, _, _ = start_mesh(state)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    names = " ".join(" ".join(c.cmdline()) for c in children)
+    for server in ("postgres", "nats-server", "mail_catcher", "analytics_svc", "llm_svc", "notify_svc", "envoy"):
+        assert server in names, f"{server} should be running"
+    proc.kill()  # no chance to clean up: the children must still go
+    proc.wait(10)
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert alive == [], f"orphans: {[p.pid for p in alive]}"
+    assert processes_using(state) == []
