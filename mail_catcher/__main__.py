@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -63,6 +65,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+class _EmbeddedServer(uvicorn.Server):
+    """Uvicorn sharing our event loop: our loop handles SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(args: argparse.Namespace) -> None:
     """Run both servers until SIGTERM/SIGINT."""
     store = MessageStore(args.data_dir, args.max_messages)
@@ -74,8 +84,7 @@ async def serve(args: argparse.Namespace) -> None:
     smtp_port = smtp_server.sockets[0].getsockname()[1]
 
     config = uvicorn.Config(create_app(store), host=args.host, port=args.http_port, log_level="warning")
-    http_server = uvicorn.Server(config)
-    http_server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    http_server = _EmbeddedServer(config)
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -21,7 +21,7 @@ import psycopg2
 from psycopg2 import sql
 
 from mesh_cli.paths import VENV_BIN
-from mesh_cli.processes import ProcessSpec
+from mesh_cli.processes import ProcessSpec, as_user
 
 POSTGRES_SYSTEM_USER = "mesh-postgres"
 
@@ -81,7 +81,7 @@ def prepare_postgres(data_dir: Path) -> str | None:
                 "--encoding=UTF8",
                 "--locale=C",
             ],
-            user=user,
+            **as_user(user),
             capture_output=True,
             text=True,
         )

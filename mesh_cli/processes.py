@@ -10,14 +10,24 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import pwd
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 _PR_SET_PDEATHSIG = 1
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """subprocess arguments that run a child as ``user`` with that user's own
+    group only (keeping root's group would deny it folders closed to group root)."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 COLOURS = [36, 32, 33, 35, 34, 91, 92, 93, 94, 95, 96]
 
@@ -78,8 +88,8 @@ class ManagedProcess:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             preexec_fn=_die_with_parent,
-            user=self.spec.user,
             start_new_session=True,
+            **as_user(self.spec.user),
         )
         self._pump = asyncio.create_task(self._copy_output())
 
