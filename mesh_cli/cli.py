@@ -155,6 +155,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run a mesh sub-command; return its exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    # pytest's and the benchmarks' own options (-x, -k NAME, --calls N) pass
+    # through untouched, in order; argparse would reorder or reject them.
+    if argv[:1] == ["test"] and "-h" not in argv[1:2] and "--help" not in argv[1:2]:
+        args = argparse.Namespace(func=_test, pytest_args=argv[1:])
+    elif argv[:1] == ["bench"] and len(argv) > 1 and not argv[1].startswith("-"):
+        args = argparse.Namespace(func=_bench, name=argv[1], bench_args=argv[2:])
+    else:
+        args = parser.parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return int(args.func(args))
