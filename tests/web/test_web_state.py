@@ -1,0 +1,237 @@
+"""The web app's pure logic: how datasets, counts, times and service failures
+are shown, and how the app reads where the services are. No network, no browser."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import timestamp_pb2
+
+from mesh.analytics.v1 import analytics_service_pb2, dataset_pb2
+from mesh_runtime.config import ConfigError, load_settings
+from mesh_runtime.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+
+# The app is run from web/ (Reflex's app folder), so its package is top-level there.
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+if str(WEB_DIR) not in sys.path:
+    sys.path.insert(0, str(WEB_DIR))
+
+from mesh_web import display, service_clients  # noqa: E402
+
+JUNE_1_2024_10H_UTC = 1717236000
+
+
+def _dataset(**fields: object) -> dataset_pb2.Dataset:
+    base: dict[str, object] = {
+        "id": "22222222-2222-4222-8222-222222222222",
+        "name": "orders-per-minute",
+        "description": "Orders placed on the shop",
+        "unit": "orders/min",
+        "point_count": 1234567,
+        "create_time": timestamp_pb2.Timestamp(seconds=JUNE_1_2024_10H_UTC),
+    }
+    base.update(fields)
+    return dataset_pb2.Dataset(**base)  # type: ignore[arg-type]
+
+
+def _row(name: str) -> display.DatasetRow:
+    return display.dataset_row(_dataset(name=name))
+
+
+# --- datasets as table rows ---------------------------------------------------
+
+
+def test_a_dataset_becomes_a_row_of_formatted_text() -> None:
+    assert display.dataset_row(_dataset()) == display.DatasetRow(
+        id="22222222-2222-4222-8222-222222222222",
+        name="orders-per-minute",
+        description="Orders placed on the shop",
+        unit="orders/min",
+        point_count="1,234,567",
+        created="2024-06-01 10:00 UTC",
+    )
+
+
+def test_a_unitless_dataset_shows_a_dash_not_an_empty_cell() -> None:
+    assert display.dataset_row(_dataset(unit="")).unit == display.MISSING
+
+
+def test_a_dataset_without_create_time_shows_a_dash() -> None:
+    dataset = _dataset()
+    dataset.ClearField("create_time")
+    assert display.dataset_row(dataset).created == display.MISSING
+
+
+@pytest.mark.parametrize(
+    ("count", "text"), [(0, "0"), (999, "999"), (1000, "1,000"), (1234567, "1,234,567")]
+)
+def test_counts_have_thousands_separators(count: int, text: str) -> None:
+    assert display.format_count(count) == text
+
+
+@pytest.fixture
+def new_york_local_time() -> Iterator[None]:
+    """The server process runs in a zone far from UTC."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "America/New_York")
+        time.tzset()
+        yield
+    time.tzset()
+
+
+@pytest.mark.usefixtures("new_york_local_time")
+def test_times_are_shown_in_utc_whatever_the_server_zone() -> None:
+    stamp = timestamp_pb2.Timestamp(seconds=JUNE_1_2024_10H_UTC, nanos=999_999_999)
+    assert display.format_timestamp(stamp) == "2024-06-01 10:00 UTC"
+
+
+def test_an_unset_timestamp_is_shown_as_missing() -> None:
+    assert display.format_timestamp(timestamp_pb2.Timestamp()) == display.MISSING
+    assert display.format_timestamp(None) == display.MISSING
+
+
+# --- pages of datasets --------------------------------------------------------
+
+
+def test_a_first_page_replaces_the_table() -> None:
+    response = analytics_service_pb2.ListDatasetsResponse(
+        datasets=[_dataset(name="a"), _dataset(name="b")], next_page_token="2", total_size=5
+    )
+    table = display.table_after_page([_row("stale")], response, appending=False)
+    assert [row.name for row in table.rows] == ["a", "b"]
+    assert (table.total_size, table.next_page_token) == (5, "2")
+
+
+def test_load_more_appends_the_next_page_and_ends_without_a_token() -> None:
+    response = analytics_service_pb2.ListDatasetsResponse(datasets=[_dataset(name="c")], total_size=3)
+    table = display.table_after_page([_row("a"), _row("b")], response, appending=True)
+    assert [row.name for row in table.rows] == ["a", "b", "c"]
+    assert (table.total_size, table.next_page_token) == (3, "")
+
+
+def test_the_total_never_claims_fewer_datasets_than_shown() -> None:
+    # Datasets created between two pages: the server's count is behind the table.
+    response = analytics_service_pb2.ListDatasetsResponse(datasets=[_dataset(name="c")], total_size=2)
+    table = display.table_after_page([_row("a"), _row("b")], response, appending=True)
+    assert table.total_size == 3
+
+
+@pytest.mark.parametrize(
+    ("shown", "total", "text"),
+    [
+        (0, 0, "0 datasets"),
+        (1, 1, "1 dataset"),
+        (3, 3, "3 datasets"),
+        (100, 250, "Showing 100 of 250 datasets"),
+        (1000, 2500, "Showing 1,000 of 2,500 datasets"),
+    ],
+)
+def test_the_summary_says_how_many_datasets_are_shown(shown: int, total: int, text: str) -> None:
+    assert display.datasets_summary(shown, total) == text
+
+
+def test_the_empty_state_says_how_to_create_a_dataset() -> None:
+    assert display.EMPTY_DATASETS_TEXT == "No datasets yet — create one with grpcurl or the API"
+
+
+# --- service failures as banner text ------------------------------------------
+
+
+def test_an_unreachable_service_is_named_in_the_banner() -> None:
+    error = Unavailable("failed to connect to all addresses; last error: Connection refused")
+    assert display.service_error_text("analytics", error) == (
+        "analytics service unavailable: failed to connect to all addresses; last error: Connection refused"
+    )
+
+
+def test_a_service_that_does_not_answer_in_time_counts_as_unavailable() -> None:
+    text = display.service_error_text("analytics", DeadlineExceeded("Deadline Exceeded"))
+    assert text == "analytics service unavailable: Deadline Exceeded"
+
+
+def test_a_service_that_answers_with_an_error_shows_its_status_and_message() -> None:
+    text = display.service_error_text("analytics", InvalidArgument("page_size: must be at most 1000"))
+    assert text == "analytics service error (INVALID_ARGUMENT): page_size: must be at most 1000"
+
+
+def test_an_error_without_a_message_shows_its_status_name() -> None:
+    error = NotFound("dataset", "x")
+    error.message = ""
+    assert display.service_error_text("analytics", error) == "analytics service error (NOT_FOUND): NOT_FOUND"
+
+
+def test_a_failed_grpc_call_becomes_the_unavailable_banner() -> None:
+    from mesh_runtime.errors import from_rpc_error
+
+    call_error = grpc.aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(),
+        details="failed to connect to all addresses",
+    )
+    text = display.service_error_text("analytics", from_rpc_error(call_error))
+    assert text == "analytics service unavailable: failed to connect to all addresses"
+
+
+# --- where the services are ---------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1:50051", "analytics:50051", "[::1]:50051"])
+def test_service_addresses_are_host_and_port(target: str) -> None:
+    assert service_clients.parse_grpc_target(f" {target} ") == target
+
+
+@pytest.mark.parametrize("target", ["localhost", ":50051", "analytics:grpc", "analytics:70000", "[]:50051"])
+def test_an_address_without_host_or_port_is_refused(target: str) -> None:
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        service_clients.parse_grpc_target(target)
+
+
+def test_settings_default_to_the_local_analytics_port_and_a_5_second_deadline() -> None:
+    settings = load_settings(service_clients.ServiceSettings, environ={})
+    assert settings.analytics_addr == "127.0.0.1:50051"
+    assert settings.call_timeout_seconds == 5.0
+
+
+def test_settings_come_from_the_environment() -> None:
+    settings = load_settings(
+        service_clients.ServiceSettings,
+        environ={"ANALYTICS_ADDR": "10.0.0.7:6000", "MESH_CALL_TIMEOUT_SECONDS": "2.5"},
+    )
+    assert (settings.analytics_addr, settings.call_timeout_seconds) == ("10.0.0.7:6000", 2.5)
+
+
+def test_a_bad_deadline_is_refused_naming_its_variable() -> None:
+    with pytest.raises(ConfigError, match="MESH_CALL_TIMEOUT_SECONDS"):
+        load_settings(service_clients.ServiceSettings, environ={"MESH_CALL_TIMEOUT_SECONDS": "0"})
+
+
+def test_a_misconfigured_address_reaches_the_page_as_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANALYTICS_ADDR", "analytics")
+
+    async def clients() -> service_clients.ServiceClients:
+        return service_clients.service_clients()
+
+    with pytest.raises(FailedPrecondition, match="web app misconfigured: ANALYTICS_ADDR"):
+        asyncio.run(clients())
+
+
+def test_clients_open_no_channel_until_a_stub_is_asked_for_and_are_per_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANALYTICS_ADDR", "127.0.0.1:50051")
+
+    async def clients_twice() -> tuple[service_clients.ServiceClients, service_clients.ServiceClients]:
+        return service_clients.service_clients(), service_clients.service_clients()
+
+    first, again = asyncio.run(clients_twice())
+    other_loop, _ = asyncio.run(clients_twice())
+    assert first is again
+    assert other_loop is not first
+    assert first._channels == {}

@@ -1,0 +1,43 @@
+"""The frame every page sits in: the navigation bar and the page's content."""
+
+import reflex as rx
+
+NAV_LINKS: tuple[tuple[str, str], ...] = (("Datasets", "/datasets"),)
+"""(label, route) of each page in the navigation bar."""
+
+
+def _nav_bar() -> rx.Component:
+    return rx.hstack(
+        rx.link(
+            rx.heading("Analytics Mesh", size="5", weight="bold"),
+            href="/",
+            underline="none",
+            color_scheme="gray",
+            high_contrast=True,
+        ),
+        rx.hstack(
+            *(rx.link(label, href=route, size="3", weight="medium") for label, route in NAV_LINKS),
+            spacing="5",
+        ),
+        rx.spacer(),
+        rx.color_mode.button(size="2", variant="ghost"),
+        align="center",
+        spacing="6",
+        padding="0.75rem 1.5rem",
+        border_bottom="1px solid var(--gray-a5)",
+        width="100%",
+        data_testid="nav",
+    )
+
+
+def page_layout(*children: rx.Component) -> rx.Component:
+    """A page: the navigation bar above ``children``."""
+    return rx.box(
+        _nav_bar(),
+        rx.container(
+            rx.vstack(*children, spacing="4", width="100%"),
+            size="4",
+            padding_y="6",
+        ),
+        min_height="100vh",
+    )
