@@ -1,3 +1,7 @@
-"""mail_catcher: an SMTP server that keeps what it receives and shows it over
-HTTP with the part of mailpit's API v1 our tests and web app use, so the same
-code works against mailpit in compose."""
+"""mail_catcher: a small SMTP server for local runs and tests.
+
+It keeps every message it receives (in memory, optionally on disk) and shows
+them over HTTP with the part of mailpit's API v1 our tests and web app use,
+in mailpit's JSON shapes, so the same client code works against mailpit in
+compose. Run it with ``python -m mail_catcher --help``.
+"""

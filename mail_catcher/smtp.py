@@ -1,40 +1,54 @@
-"""The SMTP side: every accepted message goes into the store."""
+"""The SMTP side: an aiosmtpd handler that accepts every recipient and keeps the message."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import Callable
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mail_catcher.store import Captured, MessageStore
+from mail_catcher.store import MessageStore
 
 logger = logging.getLogger("mail_catcher.smtp")
 
+DEFAULT_MAX_SIZE = 10 * 1024 * 1024
+
 
 class CatchAllHandler:
-    """aiosmtpd handler that accepts every recipient and keeps the message."""
+    """Keeps every message in the store; the client hears 250 only once it is stored."""
 
     def __init__(self, store: MessageStore) -> None:
         self.store = store
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         raw = envelope.original_content or b""
-        captured = Captured.receive(raw, str(envelope.mail_from or ""), [str(r) for r in envelope.rcpt_tos])
-        self.store.add(captured)
+        mail_from = str(envelope.mail_from or "")
+        recipients = [str(r) for r in envelope.rcpt_tos]
+        try:
+            # Parsing and writing to disk happen off the event loop.
+            message = await asyncio.to_thread(self.store.add, raw, mail_from, recipients)
+        except OSError as exc:
+            logger.error("could not store a message", extra={"from": mail_from, "error": str(exc)})
+            return "451 4.3.0 Could not store the message; try again later"
         logger.info(
             "received",
-            extra={
-                "id": captured.id,
-                "from": captured.envelope_from,
-                "to": len(captured.envelope_to),
-                "size": len(raw),
-            },
+            extra={"id": message.id, "from": mail_from, "to": len(recipients), "size": len(raw)},
         )
-        return "250 Message accepted for delivery"
+        return f"250 2.0.0 Ok: queued as {message.id}"
 
 
-def smtp_factory(store: MessageStore, max_size: int) -> Any:
-    """A protocol factory for ``loop.create_server``."""
+def smtp_factory(store: MessageStore, max_size: int = DEFAULT_MAX_SIZE) -> Callable[[], SMTP]:
+    """A protocol factory for ``loop.create_server``: one SMTP session per connection."""
     handler = CatchAllHandler(store)
-    return lambda: SMTP(handler, data_size_limit=max_size, hostname="mail-catcher", auth_require_tls=False)
+
+    def protocol() -> SMTP:
+        return SMTP(
+            handler,
+            data_size_limit=max_size,
+            enable_SMTPUTF8=True,
+            hostname="mail-catcher",
+            ident="mail_catcher",
+        )
+
+    return protocol

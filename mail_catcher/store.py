@@ -1,192 +1,206 @@
-"""Captured messages: parsed once, kept in memory, optionally on disk."""
+"""The message store: received messages in memory, optionally also on disk.
+
+With a data directory each message is two files, written atomically (a
+temporary file, then a rename): ``<id>.eml``, the raw source exactly as
+received, and ``<id>.json``, the metadata (arrival order and time, SMTP
+envelope, read flag). The ``.json`` is written last and removed first, so it
+marks a complete message; on start, leftovers of an interrupted write are
+cleaned up and every complete message is loaded again.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import email
 import json
+import logging
 import os
 import threading
 import uuid
-from dataclasses import asdict, dataclass, field
-from email import policy
-from email.message import EmailMessage
-from email.utils import getaddresses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mail_catcher import mime
 
-def _addresses(value: str | None) -> list[dict[str, str]]:
-    return [{"Name": name, "Address": addr} for name, addr in getaddresses([value or ""]) if addr]
+logger = logging.getLogger("mail_catcher.store")
 
-
-def _bodies(message: EmailMessage) -> tuple[str, str]:
-    text_part = message.get_body(preferencelist=("plain",))
-    html_part = message.get_body(preferencelist=("html",))
-    text = text_part.get_content() if text_part is not None else ""
-    html = html_part.get_content() if html_part is not None else ""
-    return str(text), str(html)
+DEFAULT_MAX_MESSAGES = 5000
 
 
 @dataclass
-class Captured:
-    """One received message: its raw source and what the API shows of it."""
+class StoredMessage:
+    """One received message: raw source, SMTP envelope and what was parsed from it."""
 
     id: str
+    seq: int
     raw: bytes
-    created: str
+    created: dt.datetime
     envelope_from: str
     envelope_to: list[str]
+    parsed: mime.Parsed
     read: bool = False
-    parsed: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def receive(cls, raw: bytes, envelope_from: str, envelope_to: list[str]) -> Captured:
-        """Parse a message as it arrives over SMTP."""
-        created = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        captured = cls(uuid.uuid4().hex, raw, created, envelope_from, list(envelope_to))
-        captured.parse()
-        return captured
+    @property
+    def message_id(self) -> str:
+        """The Message-ID header without brackets, or one made up from the id if it had none."""
+        return self.parsed.message_id or f"{self.id}@mail_catcher"
 
-    def parse(self) -> None:
-        """Fill ``parsed`` from the raw source."""
-        message = email.message_from_bytes(self.raw, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        text, html = _bodies(message)
-        self.parsed = {
-            "MessageID": str(message.get("Message-ID", "")).strip("<>"),
-            "From": (_addresses(message.get("From")) or [{"Name": "", "Address": self.envelope_from}])[0],
-            "To": _addresses(message.get("To")),
-            "Cc": _addresses(message.get("Cc")),
-            "Bcc": [],
-            "ReplyTo": _addresses(message.get("Reply-To")),
-            "Subject": str(message.get("Subject", "")),
-            "Date": str(message.get("Date", "")),
-            "Text": text,
-            "HTML": html,
-            "Attachments": sum(1 for _ in message.iter_attachments()),
-        }
-
-    def summary(self) -> dict[str, Any]:
-        """The message as it appears in mailpit's message list."""
-        p = self.parsed
+    def metadata(self) -> dict[str, Any]:
+        """What the ``.json`` file beside the ``.eml`` holds."""
         return {
-            "ID": self.id,
-            "MessageID": p["MessageID"],
-            "Read": self.read,
-            "From": p["From"],
-            "To": p["To"],
-            "Cc": p["Cc"],
-            "Bcc": p["Bcc"],
-            "ReplyTo": p["ReplyTo"],
-            "Subject": p["Subject"],
-            "Created": self.created,
-            "Tags": [],
-            "Size": len(self.raw),
-            "Attachments": p["Attachments"],
-            "Snippet": " ".join(p["Text"].split())[:250],
+            "id": self.id,
+            "seq": self.seq,
+            "created": self.created.isoformat(),
+            "envelope_from": self.envelope_from,
+            "envelope_to": self.envelope_to,
+            "read": self.read,
         }
 
-    def detail(self) -> dict[str, Any]:
-        """The message as mailpit's message endpoint shows it."""
-        p = self.parsed
-        return {
-            "ID": self.id,
-            "MessageID": p["MessageID"],
-            "From": p["From"],
-            "To": p["To"],
-            "Cc": p["Cc"],
-            "Bcc": p["Bcc"],
-            "ReplyTo": p["ReplyTo"],
-            "Subject": p["Subject"],
-            "Date": p["Date"] or self.created,
-            "Text": p["Text"],
-            "HTML": p["HTML"],
-            "Size": len(self.raw),
-            "Tags": [],
-            "Attachments": [],
-            "Inline": [],
-        }
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class MessageStore:
-    """Thread-safe list of captured messages, newest last, bounded in size."""
+    """Thread-safe, bounded collection of messages in arrival order."""
 
-    def __init__(self, data_dir: Path | None = None, max_messages: int = 5000) -> None:
+    def __init__(self, data_dir: Path | None = None, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
         self._lock = threading.Lock()
-        self._messages: list[Captured] = []
+        self._messages: dict[str, StoredMessage] = {}  # oldest first
+        self._next_seq = 1
         self.data_dir = data_dir
         self.max_messages = max_messages
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
-            self._load()
+            self._load(data_dir)
 
-    def _load(self) -> None:
-        assert self.data_dir is not None
-        for meta_path in sorted(self.data_dir.glob("*.json")):
-            raw_path = meta_path.with_suffix(".eml")
+    # -- disk ----------------------------------------------------------------
+
+    def _load(self, data_dir: Path) -> None:
+        for leftover in data_dir.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+        loaded: list[StoredMessage] = []
+        complete: set[str] = set()
+        for meta_path in data_dir.glob("*.json"):
             try:
-                meta = json.loads(meta_path.read_text())
-                captured = Captured(
-                    meta["id"], raw_path.read_bytes(), meta["created"], meta["envelope_from"], meta["envelope_to"]
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+                if meta["id"] != meta_path.stem:
+                    raise ValueError(f"id {meta['id']!r} does not match the file name")
+                raw = meta_path.with_suffix(".eml").read_bytes()
+                envelope_to = [str(r) for r in meta["envelope_to"]]
+                loaded.append(
+                    StoredMessage(
+                        id=meta["id"],
+                        seq=int(meta["seq"]),
+                        raw=raw,
+                        created=dt.datetime.fromisoformat(meta["created"]),
+                        envelope_from=str(meta["envelope_from"]),
+                        envelope_to=envelope_to,
+                        parsed=mime.parse(raw, str(meta["envelope_from"]), envelope_to),
+                        read=bool(meta.get("read", False)),
+                    )
                 )
-                captured.read = bool(meta.get("read", False))
-                captured.parse()
-            except (OSError, ValueError, KeyError):
-                continue  # a half-written message from a crash: skip it
-            self._messages.append(captured)
-        self._messages.sort(key=lambda m: m.created)
+                complete.add(meta_path.stem)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                logger.warning("skipping unreadable stored message", extra={"file": str(meta_path), "error": str(exc)})
+                complete.add(meta_path.stem)  # leave its files alone for a person to look at
+        for eml in data_dir.glob("*.eml"):
+            if eml.stem not in complete:  # the .json never got written: the client was never told 250
+                eml.unlink(missing_ok=True)
+        loaded.sort(key=lambda m: m.seq)
+        for message in loaded:
+            self._messages[message.id] = message
+        self._next_seq = max((m.seq for m in loaded), default=0) + 1
+        self._drop_oldest()
 
-    def _write(self, captured: Captured) -> None:
+    def _save(self, message: StoredMessage, *, raw_too: bool = True) -> None:
         if self.data_dir is None:
             return
-        stem = self.data_dir / f"{captured.created.replace(':', '')}-{captured.id}"
-        for suffix, content in (
-            (".eml", captured.raw),
-            (".json", json.dumps({k: v for k, v in asdict(captured).items() if k not in ("raw", "parsed")}).encode()),
-        ):
-            tmp = stem.with_suffix(suffix + ".tmp")
-            tmp.write_bytes(content)
-            os.replace(tmp, stem.with_suffix(suffix))
+        if raw_too:
+            _write_atomically(self.data_dir / f"{message.id}.eml", message.raw)
+        _write_atomically(self.data_dir / f"{message.id}.json", json.dumps(message.metadata()).encode())
 
-    def _forget_files(self, captured: Captured) -> None:
+    def _forget(self, message: StoredMessage) -> None:
         if self.data_dir is None:
             return
-        for path in self.data_dir.glob(f"*-{captured.id}.*"):
-            path.unlink(missing_ok=True)
+        for suffix in (".json", ".eml"):
+            (self.data_dir / f"{message.id}{suffix}").unlink(missing_ok=True)
 
-    def add(self, captured: Captured) -> None:
-        """Keep a new message, dropping the oldest beyond the limit."""
-        with self._lock:
-            self._write(captured)
-            self._messages.append(captured)
-            while len(self._messages) > self.max_messages:
-                self._forget_files(self._messages.pop(0))
+    def _drop_oldest(self) -> None:
+        while len(self._messages) > self.max_messages:
+            oldest = self._messages.pop(next(iter(self._messages)))
+            self._forget(oldest)
 
-    def newest_first(self) -> list[Captured]:
-        """All messages, newest first."""
-        with self._lock:
-            return list(reversed(self._messages))
+    # -- API -----------------------------------------------------------------
 
-    def get(self, message_id: str) -> Captured | None:
-        """One message by id."""
-        with self._lock:
-            return next((m for m in self._messages if m.id == message_id), None)
+    def add(self, raw: bytes, envelope_from: str = "", envelope_to: Iterable[str] = ()) -> StoredMessage:
+        """Parse and keep a new message (on disk first, if persisting); drop the oldest beyond the cap.
 
-    def mark_read(self, message_id: str) -> None:
-        """Remember that a message was opened."""
+        Raises OSError when the message could not be written; it is then not kept at all.
+        """
+        recipients = list(envelope_to)
+        parsed = mime.parse(raw, envelope_from, recipients)
         with self._lock:
-            for m in self._messages:
-                if m.id == message_id:
-                    m.read = True
+            message = StoredMessage(
+                id=uuid.uuid4().hex,
+                seq=self._next_seq,
+                raw=raw,
+                created=dt.datetime.now(dt.UTC),
+                envelope_from=envelope_from,
+                envelope_to=recipients,
+                parsed=parsed,
+            )
+            self._save(message)
+            self._next_seq += 1
+            self._messages[message.id] = message
+            self._drop_oldest()
+            return message
 
-    def delete(self, ids: list[str] | None = None) -> int:
-        """Delete the given messages, or all; return how many went."""
+    def newest_first(self, keep: Callable[[StoredMessage], bool] | None = None) -> list[StoredMessage]:
+        """All messages (or those ``keep`` accepts), newest first."""
         with self._lock:
-            wanted = None if ids is None else set(ids)
-            doomed = [m for m in self._messages if wanted is None or m.id in wanted]
-            for m in doomed:
-                self._forget_files(m)
-            gone = {m.id for m in doomed}
-            self._messages = [m for m in self._messages if m.id not in gone]
+            messages = list(self._messages.values())
+        messages.reverse()
+        return messages if keep is None else [m for m in messages if keep(m)]
+
+    def counts(self) -> tuple[int, int]:
+        """How many messages there are, and how many of them are unread."""
+        with self._lock:
+            return len(self._messages), sum(1 for m in self._messages.values() if not m.read)
+
+    def get(self, message_id: str) -> StoredMessage | None:
+        """One message by id; ``latest`` means the newest, as in mailpit."""
+        with self._lock:
+            if message_id == "latest":
+                return next(reversed(self._messages.values()), None)
+            return self._messages.get(message_id)
+
+    def set_read(self, ids: Iterable[str] | None, read: bool = True) -> int:
+        """Mark the given messages (or all) read or unread; return how many changed."""
+        with self._lock:
+            wanted = self._messages.values() if ids is None else [self._messages[i] for i in ids if i in self._messages]
+            changed = [m for m in wanted if m.read != read]
+            for message in changed:
+                message.read = read
+                try:
+                    self._save(message, raw_too=False)
+                except OSError as exc:  # the flag is a convenience: keep serving from memory
+                    logger.warning("could not save read flag", extra={"id": message.id, "error": str(exc)})
+            return len(changed)
+
+    def delete(self, ids: Iterable[str] | None = None) -> int:
+        """Delete the given messages (unknown ids are ignored), or all; return how many went."""
+        with self._lock:
+            doomed = list(self._messages) if ids is None else [i for i in dict.fromkeys(ids) if i in self._messages]
+            for message_id in doomed:
+                self._forget(self._messages.pop(message_id))
             return len(doomed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import grpc
@@ -44,18 +45,23 @@ def test_grpcurl_lists_services_through_reflection(mesh: RunningStack, name: str
     assert {SERVICES[name], "grpc.health.v1.Health"} <= listed
 
 
-def test_grpcurl_calls_a_method(mesh: RunningStack) -> None:
+def grpcurl(address: str, method: str, body: str) -> dict[str, object]:
     result = subprocess.run(
-        [
-            str(VENV_BIN / "grpcurl"), "-plaintext", "-d", '{"pageSize": 5}',
-            mesh.analytics, "mesh.analytics.v1.AnalyticsService/ListDatasets",
-        ],
+        [str(VENV_BIN / "grpcurl"), "-plaintext", "-d", body, address, method],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "totalSize" in result.stdout
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_grpcurl_calls_methods(mesh: RunningStack) -> None:
+    service = "mesh.analytics.v1.AnalyticsService"
+    created = grpcurl(mesh.analytics, f"{service}/CreateDataset", '{"dataset": {"name": "made-by-grpcurl"}}')
+    assert created["dataset"]["name"] == "made-by-grpcurl"  # type: ignore[index]
+    listed = grpcurl(mesh.analytics, f"{service}/ListDatasets", '{"pageSize": 1000}')
+    assert "made-by-grpcurl" in [d["name"] for d in listed["datasets"]]  # type: ignore[attr-defined]
 
 
 def test_envoy_is_ready_and_infrastructure_is_up(mesh: RunningStack) -> None:

@@ -1,7 +1,12 @@
-"""The SMTP catcher as a real process: mail in over SMTP, out over mailpit's API."""
+"""The SMTP catcher as a real process: mail in over SMTP, out over mailpit's API v1.
+
+No mocks: each catcher is ``python -m mail_catcher`` on free ports, found
+through its --ready-file; mail goes in with smtplib and comes out with httpx.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -18,51 +23,114 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mesh_cli.paths import ROOT
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+
+SUMMARY_FIELDS = {
+    "ID", "MessageID", "Read", "From", "To", "Cc", "Bcc", "ReplyTo",
+    "Subject", "Created", "Tags", "Size", "Attachments", "Snippet",
+}  # fmt: skip
+DETAIL_FIELDS = {
+    "ID", "MessageID", "From", "To", "Cc", "Bcc", "ReplyTo", "Subject", "Date",
+    "Text", "HTML", "Size", "Tags", "Attachments", "Inline",
+}  # fmt: skip
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAIL_CATCHER_")}
+    env.update(extra)
+    return env
 
 
 @dataclass
 class Catcher:
+    """A running catcher process and how to reach it."""
+
     proc: subprocess.Popen[bytes]
     smtp_port: int
-    api: str
+    http: httpx.Client
+    ready_file: Path
+    log: Path
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, to: list[str] | None = None) -> None:
         with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=10) as smtp:
-            smtp.send_message(message)
+            smtp.send_message(message, to_addrs=to)
+
+    def send_raw(self, raw: bytes, sender: str, recipients: list[str]) -> None:
+        with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=10) as smtp:
+            smtp.sendmail(sender, recipients, raw)
+
+    def messages(self, query: str = "") -> dict:
+        response = self.http.get(f"/api/v1/messages{query}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        """Stop with ``sig``; returns the exit code (kills it if it does not stop in time)."""
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT)
+            pytest.fail(f"mail catcher ignored {sig.name}:\n{self.log.read_text()}")
 
 
-def start(tmp: Path, *extra: str) -> Catcher:
-    ready = tmp / f"ready-{time.monotonic_ns()}.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mail_catcher", "--smtp-port", "0", "--http-port", "0"]
-        + ["--ready-file", str(ready), *extra],
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 30
+def start(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Catcher:
+    """Start a catcher on free ports and wait (with a deadline) for its ready file."""
+    stamp = time.monotonic_ns()
+    ready, log = tmp / f"ready-{stamp}.json", tmp / f"catcher-{stamp}.log"
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mail_catcher", "--smtp-port", "0", "--http-port", "0"]
+            + ["--ready-file", str(ready), *extra],
+            cwd=ROOT, env=_clean_env(**(env or {})), stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + START_TIMEOUT
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail("mail catcher did not start")
+            proc.wait(STOP_TIMEOUT)
+            pytest.fail(f"mail catcher did not start (exit {proc.returncode}):\n{log.read_text()}")
         time.sleep(0.05)
     ports = json.loads(ready.read_text())
-    return Catcher(proc, ports["smtp_port"], f"http://127.0.0.1:{ports['http_port']}")
+    http = httpx.Client(base_url=f"http://127.0.0.1:{ports['http_port']}", timeout=10)
+    return Catcher(proc, ports["smtp_port"], http, ready, log)
 
 
-def stop(catcher: Catcher) -> int:
-    catcher.proc.send_signal(signal.SIGTERM)
-    try:
-        return catcher.proc.wait(15)
-    except subprocess.TimeoutExpired:
-        catcher.proc.kill()
-        raise
+def run_catcher(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run a catcher that is expected to exit by itself."""
+    return subprocess.run(
+        [sys.executable, "-m", "mail_catcher", *args],
+        cwd=ROOT, env=_clean_env(**env), capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *mentions: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for mention in mentions:
+        assert mention in lines[0]
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catcher]:
+    """One in-memory catcher for the module."""
+    catcher = start(tmp_path_factory.mktemp("catcher"))
+    yield catcher
+    catcher.stop()
 
 
 @pytest.fixture
-def catcher(tmp_path: Path) -> Iterator[Catcher]:
-    running = start(tmp_path)
-    yield running
-    stop(running)
+def catcher(running: Catcher) -> Catcher:
+    """The module's catcher, emptied for each test."""
+    assert running.http.delete("/api/v1/messages").status_code == 200
+    return running
 
 
 def message(subject: str, to: str = "Ada <ada@example.com>", html: str | None = None) -> EmailMessage:
@@ -76,78 +144,266 @@ def message(subject: str, to: str = "Ada <ada@example.com>", html: str | None = 
     return msg
 
 
-def test_messages_are_listed_newest_first_with_mailpit_fields(catcher: Catcher) -> None:
-    catcher.send(message("first"))
-    catcher.send(message("Résultat : 3 anomalies", to="Ada <ada@example.com>, bob@example.com"))
-    listing = httpx.get(f"{catcher.api}/api/v1/messages").json()
-    assert listing["total"] == 2 and listing["count"] == 2 and listing["unread"] == 2
-    newest, oldest = listing["messages"]
-    assert newest["Subject"] == "Résultat : 3 anomalies"
-    assert oldest["Subject"] == "first"
-    assert newest["From"] == {"Name": "Analytics Mesh", "Address": "noreply@mesh.local"}
-    assert [a["Address"] for a in newest["To"]] == ["ada@example.com", "bob@example.com"]
-    assert newest["Created"].endswith("Z") and newest["Size"] > 0
+# --- receiving and listing --------------------------------------------------------------------
 
 
-def test_detail_has_text_and_html_and_raw_source(catcher: Catcher) -> None:
-    catcher.send(message("both parts", html="<p>the <b>html</b> part</p>"))
-    summary = httpx.get(f"{catcher.api}/api/v1/messages").json()["messages"][0]
-    detail = httpx.get(f"{catcher.api}/api/v1/message/{summary['ID']}").json()
-    assert detail["Text"].strip() == "text of both parts"
-    assert "<b>html</b>" in detail["HTML"]
-    raw = httpx.get(f"{catcher.api}/api/v1/message/{summary['ID']}/raw").text
-    assert "Subject: both parts" in raw
-    assert httpx.get(f"{catcher.api}/api/v1/messages").json()["unread"] == 0
+def test_plain_message_is_listed_in_mailpit_shape(catcher: Catcher) -> None:
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    catcher.send(message("plain one"))
+    listing = catcher.messages()
+    assert {k: listing[k] for k in ("total", "unread", "count", "messages_count", "start", "tags")} == {
+        "total": 1, "unread": 1, "count": 1, "messages_count": 1, "start": 0, "tags": [],
+    }  # fmt: skip
+    (summary,) = listing["messages"]
+    assert SUMMARY_FIELDS <= summary.keys()
+    assert summary["From"] == {"Name": "Analytics Mesh", "Address": "noreply@mesh.local"}
+    assert summary["To"] == [{"Name": "Ada", "Address": "ada@example.com"}]
+    assert summary["Cc"] == summary["Bcc"] == summary["ReplyTo"] == summary["Tags"] == []
+    assert summary["Subject"] == "plain one"
+    assert summary["Read"] is False and summary["Attachments"] == 0
+    assert summary["Snippet"] == "text of plain one"
+    assert summary["MessageID"]
+    assert summary["Created"].endswith("Z")
+    assert before <= dt.datetime.fromisoformat(summary["Created"]) <= dt.datetime.now(dt.UTC)
+    raw = catcher.http.get(f"/api/v1/message/{summary['ID']}/raw")
+    assert summary["Size"] == len(raw.content)
 
 
-def test_delete_some_then_all(catcher: Catcher) -> None:
+def test_listing_is_newest_first_and_pages(catcher: Catcher) -> None:
     for n in range(3):
         catcher.send(message(f"m{n}"))
-    ids = [m["ID"] for m in httpx.get(f"{catcher.api}/api/v1/messages").json()["messages"]]
-    assert httpx.request("DELETE", f"{catcher.api}/api/v1/messages", json={"IDs": ids[:1]}).status_code == 200
-    assert httpx.get(f"{catcher.api}/api/v1/messages").json()["total"] == 2
-    assert httpx.delete(f"{catcher.api}/api/v1/messages").status_code == 200
-    assert httpx.get(f"{catcher.api}/api/v1/messages").json()["total"] == 0
+    assert [m["Subject"] for m in catcher.messages()["messages"]] == ["m2", "m1", "m0"]
+    page = catcher.messages("?start=1&limit=1")
+    assert (page["start"], page["count"], page["total"], page["messages_count"]) == (1, 1, 3, 3)
+    assert [m["Subject"] for m in page["messages"]] == ["m1"]
+    assert catcher.messages("?limit=0")["count"] == 3  # mailpit: limit 0 is no limit
+    assert catcher.messages("?start=10")["messages"] == []
 
 
-def test_bad_requests_are_clear_json_errors(catcher: Catcher) -> None:
-    for query in ("limit=abc", "limit=-1", "start=x"):
-        response = httpx.get(f"{catcher.api}/api/v1/messages?{query}")
+def test_multipart_utf8_message_is_decoded(catcher: Catcher) -> None:
+    subject = "Résultat : 3 anomalies détectées ✓"
+    catcher.send(message(subject, html="<p>Voilà <b>l’analyse</b></p>"))
+    summary = catcher.messages()["messages"][0]
+    assert summary["Subject"] == subject
+    detail = catcher.http.get(f"/api/v1/message/{summary['ID']}")
+    assert detail.status_code == 200
+    body = detail.json()
+    assert DETAIL_FIELDS <= body.keys()
+    assert body["Subject"] == subject
+    assert body["Text"].strip() == f"text of {subject}"
+    assert "<b>l’analyse</b>" in body["HTML"]
+    assert body["Attachments"] == [] and body["Inline"] == []
+    # Opening a message marks it read, as in mailpit.
+    listing = catcher.messages()
+    assert listing["unread"] == 0 and listing["messages"][0]["Read"] is True
+
+
+def test_encoded_headers_and_quoted_printable_body(catcher: Catcher) -> None:
+    raw = (
+        b"From: =?UTF-8?Q?Jos=C3=A9_Mart=C3=ADnez?= <jose@example.com>\r\n"
+        b"To: =?UTF-8?B?w4lsb2RpZQ==?= <elodie@example.com>\r\n"
+        b"Subject: =?UTF-8?B?UmFwcG9ydCBkZSBzeW50aMOoc2U=?=\r\n"
+        b"Date: Tue, 03 Mar 2026 10:15:00 +0100\r\n"
+        b"Message-ID: <rapport-1@mesh.local>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n"
+        b"\r\n"
+        b"Bonjour =C3=89lodie, la s=C3=A9rie est pr=C3=AAte.\r\n"
+    )
+    catcher.send_raw(raw, "bounces@mesh.local", ["elodie@example.com"])
+    detail = catcher.http.get("/api/v1/message/latest").json()
+    assert detail["Subject"] == "Rapport de synthèse"
+    assert detail["From"] == {"Name": "José Martínez", "Address": "jose@example.com"}
+    assert detail["To"] == [{"Name": "Élodie", "Address": "elodie@example.com"}]
+    assert detail["MessageID"] == "rapport-1@mesh.local"
+    assert detail["Date"] == "2026-03-03T10:15:00+01:00"
+    assert detail["Text"].strip() == "Bonjour Élodie, la série est prête."
+    assert detail["HTML"] == ""
+    assert detail["ReturnPath"] == "bounces@mesh.local"
+    # The raw source comes back byte for byte.
+    source = catcher.http.get(f"/api/v1/message/{detail['ID']}/raw")
+    assert source.status_code == 200
+    assert source.headers["content-type"].startswith("text/plain")
+    assert source.content == raw
+
+
+def test_multiple_recipients_and_envelope_only_bcc(catcher: Catcher) -> None:
+    msg = message("to many", to="Ada <ada@example.com>, bob@example.com")
+    msg["Cc"] = "Carol <carol@example.com>"
+    catcher.send(msg, to=["ada@example.com", "bob@example.com", "carol@example.com", "dave@example.com"])
+    summary = catcher.messages()["messages"][0]
+    assert summary["To"] == [
+        {"Name": "Ada", "Address": "ada@example.com"},
+        {"Name": "", "Address": "bob@example.com"},
+    ]
+    assert summary["Cc"] == [{"Name": "Carol", "Address": "carol@example.com"}]
+    # Like mailpit: envelope recipients no header names show up as Bcc.
+    assert summary["Bcc"] == [{"Name": "", "Address": "dave@example.com"}]
+
+
+def test_attachments_are_listed(catcher: Catcher) -> None:
+    msg = message("with file", html="<p>see attached</p>")
+    msg.add_attachment(b"a,b\n1,2\n", maintype="text", subtype="csv", filename="series.csv")
+    catcher.send(msg)
+    summary = catcher.messages()["messages"][0]
+    assert summary["Attachments"] == 1
+    detail = catcher.http.get(f"/api/v1/message/{summary['ID']}").json()
+    assert [(a["FileName"], a["ContentType"], a["Size"]) for a in detail["Attachments"]] == [
+        ("series.csv", "text/csv", 8)
+    ]
+    assert detail["Text"].strip() == "text of with file"
+    assert "see attached" in detail["HTML"]
+
+
+# --- deleting, errors, search -----------------------------------------------------------------
+
+
+def test_delete_by_ids_then_all(catcher: Catcher) -> None:
+    for n in range(3):
+        catcher.send(message(f"d{n}"))
+    ids = [m["ID"] for m in catcher.messages()["messages"]]
+    response = catcher.http.request("DELETE", "/api/v1/messages", json={"IDs": ids[:2]})
+    assert response.status_code == 200 and response.text == "ok"
+    assert [m["ID"] for m in catcher.messages()["messages"]] == ids[2:]
+    response = catcher.http.delete("/api/v1/messages")
+    assert response.status_code == 200 and response.text == "ok"
+    assert catcher.messages()["total"] == 0
+
+
+def test_unknown_message_is_a_json_404(catcher: Catcher) -> None:
+    for path in ("/api/v1/message/nope", "/api/v1/message/nope/raw", "/api/v1/message/latest"):
+        response = catcher.http.get(path)
+        assert response.status_code == 404
+        assert response.json()["error"]
+
+
+@pytest.mark.parametrize("query", ["limit=abc", "limit=-1", "start=x", "start=-5", "limit=1.5"])
+def test_bad_paging_is_a_json_400(catcher: Catcher, query: str) -> None:
+    response = catcher.http.get(f"/api/v1/messages?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"].split()[0] in ("limit", "start")
+
+
+def test_bad_delete_body_is_a_400_and_deletes_nothing(catcher: Catcher) -> None:
+    catcher.send(message("survivor"))
+    for body in (b"{oops", b'{"IDs": "not-a-list"}', b"[1, 2]"):
+        response = catcher.http.request("DELETE", "/api/v1/messages", content=body)
         assert response.status_code == 400 and response.json()["error"]
-    missing = httpx.get(f"{catcher.api}/api/v1/message/nope")
-    assert missing.status_code == 404 and "nope" in missing.json()["error"]
-    bad_body = httpx.request("DELETE", f"{catcher.api}/api/v1/messages", content=b"{oops")
-    assert bad_body.status_code == 400
+    assert catcher.messages()["total"] == 1
+
+
+def test_search(catcher: Catcher) -> None:
+    catcher.send(message("weekly report", to="ada@example.com"))
+    catcher.send(message("anomaly alert", to="bob@example.com"))
+
+    def subjects(query: str) -> list[str]:
+        response = catcher.http.get("/api/v1/search", params={"query": query})
+        assert response.status_code == 200, response.text
+        return [m["Subject"] for m in response.json()["messages"]]
+
+    assert subjects("to:bob@example.com") == ["anomaly alert"]
+    assert subjects("subject:weekly") == ["weekly report"]
+    assert subjects("ALERT") == ["anomaly alert"]
+    assert subjects("-subject:weekly") == ["anomaly alert"]
+    assert subjects("example.com") == ["anomaly alert", "weekly report"]
+    assert catcher.http.get("/api/v1/search").status_code == 400
+
+
+def test_health_endpoints(catcher: Catcher) -> None:
+    for path in ("/livez", "/readyz"):
+        assert catcher.http.get(path).status_code == 200
+
+
+# --- process behaviour ------------------------------------------------------------------------
 
 
 def test_messages_survive_a_restart_with_a_data_dir(tmp_path: Path) -> None:
     data = tmp_path / "mail"
     first = start(tmp_path, "--data-dir", str(data))
-    first.send(message("kept"))
-    assert stop(first) == 0
+    try:
+        first.send(message("kept"))
+        first.send(message("read before the restart"))
+        read_id = first.messages()["messages"][0]["ID"]
+        assert first.http.get(f"/api/v1/message/{read_id}").status_code == 200
+    finally:
+        assert first.stop() == 0
+    assert not first.ready_file.exists()  # removed on a clean stop
+    assert len(list(data.glob("*.eml"))) == 2
+
+    # Leftovers of an interrupted write, and a file that is not ours.
+    (data / "0123abcd.eml").write_bytes(b"Subject: never acknowledged\r\n\r\n")
+    (data / ".0123abcd.json.tmp").write_text("{")
+    (data / "notes.json").write_text("not json")
+
     second = start(tmp_path, "--data-dir", str(data))
     try:
-        subjects = [m["Subject"] for m in httpx.get(f"{second.api}/api/v1/messages").json()["messages"]]
-        assert subjects == ["kept"]
+        listing = second.messages()
+        assert [(m["Subject"], m["Read"]) for m in listing["messages"]] == [
+            ("read before the restart", True),
+            ("kept", False),
+        ]
+        assert not (data / "0123abcd.eml").exists() and not (data / ".0123abcd.json.tmp").exists()
+        assert (data / "notes.json").exists()  # left for a person to look at
+        kept_id = listing["messages"][1]["ID"]
+        assert second.http.get(f"/api/v1/message/{kept_id}").json()["Text"].strip() == "text of kept"
+        assert second.http.request("DELETE", "/api/v1/messages", json={"IDs": [read_id]}).status_code == 200
     finally:
-        stop(second)
+        assert second.stop(signal.SIGINT) == 0
+
+    third = start(tmp_path, "--data-dir", str(data))
+    try:
+        assert [m["ID"] for m in third.messages()["messages"]] == [kept_id]
+    finally:
+        assert third.stop() == 0
 
 
-def test_taken_port_and_bad_setting_fail_in_one_line(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "mail_catcher", "--smtp-port", str(port), "--http-port", "0"],
-            cwd=ROOT, capture_output=True, text=True, timeout=30,
-        )
-    assert result.returncode == 2
-    assert str(port) in result.stderr and "Traceback" not in result.stderr
-    result = subprocess.run(
-        [sys.executable, "-m", "mail_catcher"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
-        env={**os.environ, "MAIL_CATCHER_SMTP_PORT": "abc"},
-    )
-    assert result.returncode == 2
-    assert "MAIL_CATCHER_SMTP_PORT" in result.stderr and "Traceback" not in result.stderr
+def test_message_count_and_size_are_capped(tmp_path: Path) -> None:
+    capped = start(tmp_path, "--max-messages", "2", "--max-size", "4096")
+    try:
+        for n in range(3):
+            capped.send(message(f"c{n}"))
+        assert [m["Subject"] for m in capped.messages()["messages"]] == ["c2", "c1"]
+        big = message("too big")
+        big.set_content("x" * 10_000)
+        with pytest.raises(smtplib.SMTPException) as refused:
+            capped.send(big)
+        assert getattr(refused.value, "smtp_code", None) == 552
+        assert capped.messages()["total"] == 2
+    finally:
+        assert capped.stop() == 0
+
+
+@pytest.mark.parametrize("which", ["--smtp-port", "--http-port"])
+def test_a_taken_port_fails_in_one_line(which: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        other = "--http-port" if which == "--smtp-port" else "--smtp-port"
+        result = run_catcher(which, str(port), other, "0")
+    assert_one_line_error(result, str(port), which)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        ((), {"MAIL_CATCHER_SMTP_PORT": "abc"}, "MAIL_CATCHER_SMTP_PORT"),
+        ((), {"MAIL_CATCHER_HTTP_PORT": "70000"}, "MAIL_CATCHER_HTTP_PORT"),
+        (("--smtp-port", "x"), {}, "--smtp-port"),
+        (("--http-port", "65536"), {}, "--http-port"),
+        (("--max-messages", "0"), {}, "--max-messages"),
+        (("--no-such-flag",), {}, "--no-such-flag"),
+    ],
+)
+def test_a_bad_setting_fails_in_one_line(args: tuple[str, ...], env: dict[str, str], named: str) -> None:
+    assert_one_line_error(run_catcher(*args, **env), named)
+
+
+def test_a_flag_wins_over_its_environment_variable(tmp_path: Path) -> None:
+    catcher = start(tmp_path, env={"MAIL_CATCHER_SMTP_PORT": "abc", "MAIL_CATCHER_HTTP_PORT": "abc"})
+    try:
+        catcher.send(message("flags first"))
+        assert catcher.messages()["total"] == 1
+    finally:
+        assert catcher.stop() == 0
