@@ -1,38 +1,94 @@
-"""Wire the analytics service: database, store, servicer, gRPC server."""
+"""Wire the analytics service: database, stores, accounts, servicers, gRPC server."""
 
 from __future__ import annotations
 
-from analytics_svc import store
+import datetime as dt
+import logging
+from pathlib import Path
+
+from analytics_svc import auth_store, store
+from analytics_svc.accounts import Accounts
 from analytics_svc.api import AnalyticsServicer
+from analytics_svc.auth_api import AuthServicer
 from analytics_svc.config import AnalyticsSettings
 from mesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
+from mesh.auth.v1 import access_pb2, auth_service_pb2, auth_service_pb2_grpc
+from mesh_runtime.auth import verifier_from_settings
+from mesh_runtime.auth_keys import TokenSigner
+from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner
+from mesh_runtime.errors import AlreadyExists
 from mesh_runtime.server import ServiceBinding
 from mesh_runtime.service_main import Built, start_database_service
 
+logger = logging.getLogger("analytics")
+
 SERVICE_NAME = analytics_service_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
+AUTH_SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+MIGRATIONS = [*store.MIGRATIONS, *auth_store.MIGRATIONS]
 
 
-def _bindings(runner: BlockingRunner) -> list[ServiceBinding]:
-    return [
-        ServiceBinding(
-            SERVICE_NAME,
-            analytics_service_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-            AnalyticsServicer(runner),
-        )
-    ]
+def accounts_from_settings(settings: AnalyticsSettings) -> Accounts:
+    """Accounts signing with the configured key; ConfigError naming the variable if unusable."""
+    if not settings.signing_key_file:
+        raise ConfigError("AUTH_SIGNING_KEY_FILE: not set; point it at the private signing key")
+    try:
+        signer = TokenSigner.from_file(Path(settings.signing_key_file), settings.issuer, settings.audience)
+    except ValueError as exc:
+        raise ConfigError(f"AUTH_SIGNING_KEY_FILE: {exc}") from None
+    return Accounts(
+        signer,
+        dt.timedelta(seconds=settings.access_token_ttl_seconds),
+        dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+
+
+def bootstrap_admin(accounts: Accounts, username: str, password: str) -> None:
+    """Create the first admin from the environment when there is no admin yet."""
+    if not username or auth_store.count_admins() > 0:
+        return
+    if len(password) < 12:
+        raise ConfigError("AUTH_BOOTSTRAP_ADMIN_PASSWORD: needs at least 12 characters")
+    try:
+        accounts.create_user(username, password, access_pb2.ROLE_ADMIN)
+        logger.info("created the first admin", extra={"username": username})
+    except AlreadyExists:
+        raise ConfigError(
+            f"AUTH_BOOTSTRAP_ADMIN_USERNAME: {username!r} exists but is not an enabled admin"
+        ) from None
 
 
 async def build(settings: AnalyticsSettings) -> Built:
     """Open (and migrate) the database, start the server; return it and its cleanup."""
+    verifier = verifier_from_settings(settings.jwks_file, settings.issuer, settings.audience)
+    accounts = accounts_from_settings(settings)
+
+    def bindings(runner: BlockingRunner) -> list[ServiceBinding]:
+        return [
+            ServiceBinding(
+                SERVICE_NAME,
+                analytics_service_pb2_grpc.add_AnalyticsServiceServicer_to_server,
+                AnalyticsServicer(runner),
+            ),
+            ServiceBinding(
+                AUTH_SERVICE_NAME,
+                auth_service_pb2_grpc.add_AuthServiceServicer_to_server,
+                AuthServicer(runner, accounts),
+            ),
+        ]
+
     return await start_database_service(
         address=f"{settings.grpc_host}:{settings.grpc_port}",
         database_url=settings.database_url,
         setting_name="ANALYTICS_DATABASE_URL",
-        migrations=store.MIGRATIONS,
+        migrations=MIGRATIONS,
         bind_store=store.bind,
-        bindings=_bindings,
+        bindings=bindings,
         pool_size=settings.db_pool_size,
         reflection_enabled=settings.reflection,
         thread_name="analytics-db",
+        verifier=verifier,
+        prepare=lambda: bootstrap_admin(
+            accounts, settings.bootstrap_admin_username, settings.bootstrap_admin_password
+        ),
     )

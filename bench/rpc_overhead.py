@@ -3,7 +3,8 @@
 Both servers run the same LlmService servicer with the offline provider, in
 this process, on loopback: the baseline is a plain ``grpc.aio.server()``; ours
 is ``mesh_runtime.server.create_server`` with the full interceptor chain
-(request id + access log, error mapping, protovalidate validation). Clients
+(request id + access log, error mapping, JWT verification and access rule,
+protovalidate validation), called with a signed access token. Clients
 call ``Complete`` at a fixed concurrency; the report gives calls per second and
 latency percentiles for each, and the ratio.
 
@@ -14,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import grpc
 
@@ -24,19 +28,24 @@ from llm_svc.api import LlmServicer
 from llm_svc.config import LlmSettings
 from llm_svc.providers import OfflineProvider
 from llm_svc.server import SERVICE_NAME
+from mesh.auth.v1 import access_pb2
 from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
+from mesh_runtime.auth import KeySet, Principal, TokenVerifier
+from mesh_runtime.auth_keys import KeyFolder, TokenSigner
 from mesh_runtime.server import ServiceBinding, create_server
+
+Metadata = tuple[tuple[str, str], ...]
 
 REQUEST = llm_service_pb2.CompleteRequest(
     messages=[completion_pb2.ChatMessage(role=completion_pb2.ROLE_USER, content="mean 12.5, max 40")]
 )
 
 
-async def _measure(port: int, calls: int, concurrency: int) -> dict[str, float]:
+async def _measure(port: int, calls: int, concurrency: int, metadata: Metadata) -> dict[str, float]:
     latencies: list[float] = []
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = llm_service_pb2_grpc.LlmServiceStub(channel)
-        await stub.Complete(REQUEST, timeout=10)  # warm up the connection
+        await stub.Complete(REQUEST, timeout=10, metadata=metadata)  # warm up the connection
         remaining = calls
 
         async def worker() -> None:
@@ -44,7 +53,7 @@ async def _measure(port: int, calls: int, concurrency: int) -> dict[str, float]:
             while remaining > 0:
                 remaining -= 1
                 started = time.perf_counter()
-                await stub.Complete(REQUEST, timeout=10)
+                await stub.Complete(REQUEST, timeout=10, metadata=metadata)
                 latencies.append(time.perf_counter() - started)
 
         began = time.perf_counter()
@@ -66,16 +75,24 @@ async def run(calls: int, concurrency: int) -> None:
     llm_service_pb2_grpc.add_LlmServiceServicer_to_server(servicer, bare)
     bare_port = bare.add_insecure_port("127.0.0.1:0")
     await bare.start()
+    with tempfile.TemporaryDirectory() as scratch:
+        keys = KeyFolder(Path(scratch))
+        keys.ensure()
+        verifier = TokenVerifier(KeySet.from_file(keys.jwks), "bench", "bench")
+        signer = TokenSigner.from_file(keys.signing_key, "bench", "bench")
+    token = signer.mint(Principal("bench", "bench", access_pb2.ROLE_VIEWER), dt.timedelta(hours=1)).token
+    auth: Metadata = (("authorization", f"Bearer {token}"),)
     ours = await create_server(
         "127.0.0.1:0",
         [ServiceBinding(SERVICE_NAME, llm_service_pb2_grpc.add_LlmServiceServicer_to_server, servicer)],
+        verifier=verifier,
     )
     try:
         # Alternate the two, twice, so warm-up and drift hit both alike.
         results: dict[str, list[dict[str, float]]] = {"bare grpc.aio": [], "mesh runtime": []}
         for _ in range(2):
-            results["bare grpc.aio"].append(await _measure(bare_port, calls // 2, concurrency))
-            results["mesh runtime"].append(await _measure(ours.port, calls // 2, concurrency))
+            results["bare grpc.aio"].append(await _measure(bare_port, calls // 2, concurrency, ()))
+            results["mesh runtime"].append(await _measure(ours.port, calls // 2, concurrency, auth))
     finally:
         await bare.stop(0)
         await ours.server.stop(0)

@@ -83,6 +83,56 @@ def _local_reply_mapper(http_status: int, grpc_code: int) -> dict[str, Any]:
     }
 
 
+def public_routes() -> list[str]:
+    """Paths callable without a token: the gRPC path and the REST path of every
+    RPC whose access rule is public (from the protos)."""
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pool
+
+    from mesh_runtime import contracts
+    from mesh_runtime.auth import access_rule
+
+    paths: list[str] = []
+    for service_name in contracts.SERVICE_NAMES:
+        service = descriptor_pool.Default().FindServiceByName(service_name)
+        for method in service.methods:
+            grpc_path = f"/{service.full_name}/{method.name}"
+            rule = access_rule(grpc_path)
+            if rule is None or not rule.public:
+                continue
+            http = method.GetOptions().Extensions[annotations_pb2.http]
+            pattern = http.WhichOneof("pattern")
+            paths += [grpc_path, *([getattr(http, pattern)] if pattern and pattern != "custom" else [])]
+    return paths
+
+
+def _jwt_authn(jwks_path: str, issuer: str, audience: str) -> dict[str, Any]:
+    """Checks access tokens at the edge; services check them again."""
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": _TYPE_PREFIX + "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {
+                "mesh": {
+                    "issuer": issuer,
+                    "audiences": [audience],
+                    "local_jwks": {"filename": jwks_path},
+                    # Services verify the same token again (defence in depth).
+                    "forward": True,
+                    "claim_to_headers": [
+                        {"header_name": "x-mesh-subject", "claim_name": "sub"},
+                        {"header_name": "x-mesh-role", "claim_name": "role"},
+                    ],
+                }
+            },
+            "rules": [
+                *({"match": {"path": path}} for path in public_routes()),
+                {"match": {"prefix": "/"}, "requires": {"provider_name": "mesh"}},
+            ],
+        },
+    }
+
+
 def render(
     *,
     listen_address: str,
@@ -91,6 +141,9 @@ def render(
     admin_port: int,
     descriptor_path: str,
     upstreams: Sequence[Upstream],
+    jwks_path: str,
+    issuer: str = "analytics-mesh",
+    audience: str = "analytics-mesh",
     route_timeout_seconds: int = 60,
 ) -> dict[str, Any]:
     """The Envoy bootstrap config as a dict (Envoy reads it as JSON or YAML)."""
@@ -145,6 +198,7 @@ def render(
             "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": routes}],
         },
         "http_filters": [
+            _jwt_authn(jwks_path, issuer, audience),
             transcoder,
             {
                 "name": "envoy.filters.http.router",

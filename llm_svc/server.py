@@ -6,6 +6,7 @@ from llm_svc.api import LlmServicer
 from llm_svc.config import LlmSettings
 from llm_svc.providers import OfflineProvider
 from mesh.llm.v1 import llm_service_pb2, llm_service_pb2_grpc
+from mesh_runtime.auth import verifier_from_settings
 from mesh_runtime.server import ServiceBinding, create_server
 from mesh_runtime.service_main import Built
 
@@ -14,6 +15,7 @@ SERVICE_NAME = llm_service_pb2.DESCRIPTOR.services_by_name["LlmService"].full_na
 
 async def build(settings: LlmSettings) -> Built:
     """Start the server with the offline provider; return it and its cleanup."""
+    verifier = verifier_from_settings(settings.jwks_file, settings.issuer, settings.audience)
     running = await create_server(
         f"{settings.grpc_host}:{settings.grpc_port}",
         [
@@ -23,6 +25,7 @@ async def build(settings: LlmSettings) -> Built:
                 LlmServicer(OfflineProvider(), settings),
             )
         ],
+        verifier=verifier,
         reflection_enabled=settings.reflection,
     )
     return running, lambda: None

@@ -49,7 +49,13 @@ async def _run_stack(stack: Stack) -> int:
     if start.exception() is not None:
         print(f"mesh up: {start.exception()}", file=sys.stderr)
         return 1
-    _print_table(stack)
+    from mesh_cli.accounts import first_admin_hint
+
+    try:
+        sign_in = await asyncio.to_thread(first_admin_hint, stack.settings, sys.stdin.isatty())
+    except Exception as exc:  # noqa: BLE001 - the stack runs anyway; say why sign-in help is missing
+        sign_in = f"could not check for an admin: {exc}"
+    _print_table(stack, sign_in)
     code = 0
     while not stop.is_set():
         try:
@@ -71,8 +77,8 @@ async def _run_stack(stack: Stack) -> int:
     return code
 
 
-def _print_table(stack: Stack) -> None:  # noqa: F821
-    rows = stack.endpoints()
+def _print_table(stack: Stack, sign_in: str) -> None:
+    rows = [*stack.endpoints(), ("sign in", sign_in)]
     width = max(len(name) for name, _ in rows)
     s = stack.settings
     lines = ["", "Analytics Mesh is running. Ctrl-C stops everything.", ""]
@@ -81,8 +87,10 @@ def _print_table(stack: Stack) -> None:  # noqa: F821
         "",
         "Try:",
         f"  grpcurl -plaintext 127.0.0.1:{s.analytics_port} list",
-        f"  curl -s http://127.0.0.1:{s.envoy_port}/v1/datasets",
-        f"  curl -s -X POST http://127.0.0.1:{s.envoy_port}/v1/datasets -d '{{\"name\": \"cpu.load\"}}'",
+        "  TOKEN=$(./mesh token USER)",
+        f"  curl -s -H \"authorization: Bearer $TOKEN\" http://127.0.0.1:{s.envoy_port}/v1/datasets",
+        f"  grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" 127.0.0.1:{s.analytics_port} "
+        "mesh.analytics.v1.AnalyticsService/ListDatasets",
         "",
     ]
     print("\n".join(lines), flush=True)
@@ -147,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(func=_bench)
+    from mesh_cli import accounts
+
+    accounts.add_commands(sub)
     lock = sub.add_parser("lock", help="re-pin requirements.lock from requirements.in")
     lock.add_argument("--upgrade", action="store_true", help="take the newest allowed versions")
     lock.set_defaults(func=_lock)
@@ -165,5 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         args = argparse.Namespace(func=_bench, name=argv[1], bench_args=argv[2:])
     else:
         args = parser.parse_args(argv)
+        if args.command in ("user", "apikey", "token", "auth"):
+            from mesh_cli import accounts
+
+            return accounts.run(args.func, args, f"mesh {args.command}")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return int(args.func(args))

@@ -24,6 +24,7 @@ from gateway import envoy_config
 from mesh_cli import infra
 from mesh_cli.paths import DESCRIPTOR_SET, ROOT, STATE_DIR
 from mesh_cli.processes import COLOURS, ManagedProcess, ProcessSpec, wait_until
+from mesh_runtime.auth_keys import KeyFolder
 from mesh_runtime.config import parse_bool, parse_port, setting
 
 SERVICE_DATABASES = {"analytics": "analytics", "notify": "notify"}
@@ -112,9 +113,15 @@ def _grpc_ready(port: int) -> Callable[[], Awaitable[bool]]:
 class Stack:
     """Starts, supervises and stops every process of the local mesh."""
 
-    def __init__(self, settings: StackSettings, console: IO[str] | None = sys.stdout) -> None:
+    def __init__(
+        self,
+        settings: StackSettings,
+        console: IO[str] | None = sys.stdout,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.console = console
+        self.extra_env = dict(extra_env or {})
         self.processes: list[ManagedProcess] = []
         self.logs_dir = settings.state_dir / "logs"
 
@@ -138,10 +145,17 @@ class Stack:
         self._say(f"{what} is ready")
         return process
 
+    @property
+    def keys(self) -> KeyFolder:
+        """The stack's signing keys (made on first start)."""
+        return KeyFolder(self.settings.state_dir / "auth")
+
     def service_env(self) -> dict[str, str]:
         """Environment shared by the services: addresses of everything."""
         s = self.settings
         return {
+            "AUTH_JWKS_FILE": str(self.keys.jwks),
+            "AUTH_SIGNING_KEY_FILE": str(self.keys.signing_key),
             "MESH_GRPC_HOST": "127.0.0.1",
             "MESH_LOG_FORMAT": s.log_format,
             "ANALYTICS_GRPC_PORT": str(s.analytics_port),
@@ -157,6 +171,7 @@ class Stack:
             "SMTP_PORT": str(s.smtp_port),
             "MAIL_API_URL": f"http://127.0.0.1:{s.mail_http_port}",
             "REST_BASE_URL": f"http://127.0.0.1:{s.envoy_port}",
+            **self.extra_env,
         }
 
     def envoy_config_path(self) -> Path:
@@ -175,6 +190,7 @@ class Stack:
             admin_port=s.envoy_admin_port,
             descriptor_path=str(DESCRIPTOR_SET),
             upstreams=local_upstreams(s),
+            jwks_path=str(self.keys.jwks),
         )
         return envoy_config.write(config, self.envoy_config_path())
 
@@ -193,6 +209,7 @@ class Stack:
         s = self.settings
         state = s.state_dir
         state.mkdir(parents=True, exist_ok=True)
+        self.keys.ensure()
 
         self._say("preparing PostgreSQL...")
         pg_user = await asyncio.to_thread(infra.prepare_postgres, state / "postgres")
@@ -291,12 +308,13 @@ class Stack:
 
 def local_upstreams(s: StackSettings) -> list[envoy_config.Upstream]:
     """The services behind Envoy in the local stack."""
+    from analytics_svc.server import AUTH_SERVICE_NAME as AUTH
     from analytics_svc.server import SERVICE_NAME as ANALYTICS
     from llm_svc.server import SERVICE_NAME as LLM
     from notify_svc.server import SERVICE_NAME as NOTIFY
 
     return [
-        envoy_config.Upstream("analytics", [ANALYTICS], "127.0.0.1", s.analytics_port),
+        envoy_config.Upstream("analytics", [ANALYTICS, AUTH], "127.0.0.1", s.analytics_port),
         envoy_config.Upstream("llm", [LLM], "127.0.0.1", s.llm_port),
         envoy_config.Upstream("notify", [NOTIFY], "127.0.0.1", s.notify_port),
     ]

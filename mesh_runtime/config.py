@@ -190,3 +190,8 @@ class RuntimeSettings:
     reflection: bool = setting(
         "MESH_GRPC_REFLECTION", True, parse_bool, "Serve gRPC reflection (turn off in production)."
     )
+    jwks_file: str = setting(
+        "AUTH_JWKS_FILE", "", doc="Public key set (JWKS) that verifies access tokens. Required."
+    )
+    issuer: str = setting("AUTH_ISSUER", "analytics-mesh", doc="Issuer (iss) of access tokens.")
+    audience: str = setting("AUTH_AUDIENCE", "analytics-mesh", doc="Audience (aud) of access tokens.")

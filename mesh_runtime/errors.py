@@ -29,6 +29,8 @@ class MeshError(Exception):
         super().__init__(message)
         self.message = message
         self.details: list[Message] = list(details)
+        # Extra response metadata, e.g. www-authenticate on UNAUTHENTICATED.
+        self.metadata: tuple[tuple[str, str], ...] = ()
 
     def to_status(self) -> status_pb2.Status:
         """The error as a google.rpc.Status with packed details."""

@@ -175,7 +175,7 @@ async def abort_with(context: grpc.aio.ServicerContext, error: MeshError) -> Non
     await context.abort(
         error.code,
         error.message,
-        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
+        trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()), *error.metadata),
     )
 
 

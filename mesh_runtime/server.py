@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from mesh_runtime.auth import AuthInterceptor, TokenVerifier
 from mesh_runtime.interceptors import (
     ErrorMappingInterceptor,
     RequestLoggingInterceptor,
@@ -69,21 +70,27 @@ class RunningServer:
         await self.server.stop(grace)
 
 
-def default_interceptors() -> list[grpc.aio.ServerInterceptor]:
-    """The interceptor chain every service runs, outermost first."""
-    return [RequestLoggingInterceptor(), ErrorMappingInterceptor(), ValidationInterceptor()]
+def default_interceptors(verifier: TokenVerifier) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptor chain every service runs, outermost first: callers are
+    authorized before their requests are validated."""
+    return [
+        RequestLoggingInterceptor(),
+        ErrorMappingInterceptor(),
+        AuthInterceptor(verifier),
+        ValidationInterceptor(),
+    ]
 
 
 async def create_server(
     address: str,
     services: Sequence[ServiceBinding],
     *,
+    verifier: TokenVerifier,
     reflection_enabled: bool = True,
-    interceptors: Sequence[grpc.aio.ServerInterceptor] | None = None,
 ) -> RunningServer:
     """Create, bind and start a server on ``address`` ("host:port", port may be 0)."""
     server = grpc.aio.server(
-        interceptors=list(interceptors if interceptors is not None else default_interceptors()),
+        interceptors=default_interceptors(verifier),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

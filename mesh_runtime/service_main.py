@@ -16,7 +16,8 @@ from typing import Any, Protocol, TypeVar
 
 import peewee
 
-from mesh_runtime.config import exit_on_config_error, load_settings
+from mesh_runtime.auth import TokenVerifier
+from mesh_runtime.config import ConfigError, exit_on_config_error, load_settings
 from mesh_runtime.database import BlockingRunner, Migration, open_database
 from mesh_runtime.errors import MeshError
 from mesh_runtime.server import RunningServer, ServiceBinding, create_server, serve_until_stopped
@@ -59,6 +60,9 @@ def run_service(
 
     try:
         asyncio.run(main())
+    except ConfigError as exc:
+        print(f"{name}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     except (OSError, MeshError) as exc:
         message = exc.message if isinstance(exc, MeshError) else str(exc)
         print(f"{name}: cannot start: {message}", file=sys.stderr)
@@ -78,18 +82,25 @@ async def start_database_service(
     pool_size: int,
     reflection_enabled: bool,
     thread_name: str,
+    verifier: TokenVerifier,
+    prepare: Callable[[], None] | None = None,
 ) -> Built:
     """Open and migrate the service's own database, then start its server.
 
     The same pool size bounds database connections and query threads, so a
-    query never waits for a connection while holding a thread.
+    query never waits for a connection while holding a thread. ``prepare``
+    runs (blocking, off the loop) after the migrations, before serving.
     """
     db = open_database(
         database_url, migrations, setting_name=setting_name, pool_size=pool_size, bind=bind_store
     )
     runner = BlockingRunner(db, workers=pool_size, name=thread_name)
     try:
-        running = await create_server(address, bindings(runner), reflection_enabled=reflection_enabled)
+        if prepare is not None:  # e.g. seed data, before any call can arrive
+            await runner.run(prepare)
+        running = await create_server(
+            address, bindings(runner), verifier=verifier, reflection_enabled=reflection_enabled
+        )
     except BaseException:
         runner.close()
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mesh.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
+from mesh_runtime.auth import verifier_from_settings
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.server import ServiceBinding
 from mesh_runtime.service_main import Built, start_database_service
@@ -25,6 +26,7 @@ def _bindings(runner: BlockingRunner) -> list[ServiceBinding]:
 
 async def build(settings: NotifySettings) -> Built:
     """Open (and migrate) the database, start the server; return it and its cleanup."""
+    verifier = verifier_from_settings(settings.jwks_file, settings.issuer, settings.audience)
     return await start_database_service(
         address=f"{settings.grpc_host}:{settings.grpc_port}",
         database_url=settings.database_url,
@@ -35,4 +37,5 @@ async def build(settings: NotifySettings) -> Built:
         pool_size=settings.db_pool_size,
         reflection_enabled=settings.reflection,
         thread_name="notify-db",
+        verifier=verifier,
     )

@@ -8,9 +8,10 @@ thread, so tests can be plain functions and use their own loops.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,13 @@ import grpc
 import httpx
 import pytest
 
+from mesh.auth.v1 import auth_service_pb2 as auth_pb2
+from mesh.auth.v1 import auth_service_pb2_grpc as auth_pb2_grpc
+from mesh.auth.v1 import principal_pb2
 from mesh_cli.stack import Stack, StackSettings, resolve_ports
+from mesh_runtime.auth import ROLES_BY_NAME
+from mesh_runtime.auth_keys import KeyFolder
+from tests.clients import authed_channel
 
 T = TypeVar("T")
 
@@ -39,12 +46,17 @@ class LoopThread:
         self.thread.join(10)
 
 
+ROLES = ("admin", "analyst", "viewer")
+
+
 @dataclass
 class RunningStack:
-    """Addresses of the running test stack."""
+    """Addresses, users and tokens of the running test stack."""
 
     stack: Stack
     runner: LoopThread
+    credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def settings(self) -> StackSettings:
@@ -81,6 +93,39 @@ class RunningStack:
     def logs(self) -> Path:
         return self.settings.state_dir / "logs"
 
+    @property
+    def keys(self) -> KeyFolder:
+        return self.stack.keys
+
+    def channel(self, address: str, role: str = "admin") -> grpc.Channel:
+        """A channel to ``address`` signed in as the test user with ``role``."""
+        return authed_channel(address, self.tokens[role])
+
+    def login(self, role: str) -> str:
+        """A fresh access token for the test user with ``role``, through Login."""
+        username, password = self.credentials[role]
+        with grpc.insecure_channel(self.analytics) as channel:
+            reply = auth_pb2_grpc.AuthServiceStub(channel).Login(
+                auth_pb2.LoginRequest(username=username, password=password), timeout=10
+            )
+        return str(reply.session.access_token)
+
+
+def _create_users(running: RunningStack) -> None:
+    running.tokens["admin"] = running.login("admin")
+    with running.channel(running.analytics, "admin") as channel:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        for role in ("analyst", "viewer"):
+            username, password = f"test-{role}", secrets.token_urlsafe(16)
+            stub.CreateUser(
+                auth_pb2.CreateUserRequest(
+                    user=principal_pb2.User(username=username, role=ROLES_BY_NAME[role]), password=password
+                ),
+                timeout=10,
+            )
+            running.credentials[role] = (username, password)
+            running.tokens[role] = running.login(role)
+
 
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
@@ -90,14 +135,29 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     settings = resolve_ports(
         StackSettings(state_dir=state, web=False, log_format="json", fast_database=True, **zero)
     )
+    admin = ("test-admin", secrets.token_urlsafe(16))
+    stack = Stack(
+        settings,
+        console=None,
+        extra_env={
+            "AUTH_BOOTSTRAP_ADMIN_USERNAME": admin[0],
+            "AUTH_BOOTSTRAP_ADMIN_PASSWORD": admin[1],
+            "AUTH_ACCESS_TOKEN_TTL_SECONDS": "7200",
+        },
+    )
+    # Two keys: tokens signed with the older one must keep working (rotation).
+    stack.keys.ensure()
+    stack.keys.rotate()
     runner = LoopThread()
-    stack = Stack(settings, console=None)
     try:
         runner.run(stack.start(), timeout=300)
+        running = RunningStack(stack, runner, credentials={"admin": admin})
+        _create_users(running)
     except Exception:
+        runner.run(stack.stop(), timeout=120)
         runner.close()
         raise
-    yield RunningStack(stack, runner)
+    yield running
     runner.run(stack.stop(), timeout=120)
     runner.close()
 
@@ -111,13 +171,14 @@ def web(mesh: RunningStack) -> str:
 
 @pytest.fixture
 def rest(mesh: RunningStack) -> Iterator[httpx.Client]:
-    """An HTTP client for the REST API through Envoy."""
-    with httpx.Client(base_url=mesh.rest, timeout=10) as client:
+    """An HTTP client for the REST API through Envoy, signed in as an analyst."""
+    headers = {"authorization": f"Bearer {mesh.tokens['analyst']}"}
+    with httpx.Client(base_url=mesh.rest, timeout=10, headers=headers) as client:
         yield client
 
 
 @pytest.fixture
 def analytics_channel(mesh: RunningStack) -> Iterator[grpc.Channel]:
-    """A gRPC channel straight to the analytics service."""
-    with grpc.insecure_channel(mesh.analytics) as channel:
+    """A gRPC channel straight to the analytics service, signed in as an analyst."""
+    with mesh.channel(mesh.analytics, "analyst") as channel:
         yield channel

@@ -45,9 +45,9 @@ def test_grpcurl_lists_services_through_reflection(mesh: RunningStack, name: str
     assert {SERVICES[name], "grpc.health.v1.Health"} <= listed
 
 
-def grpcurl(address: str, method: str, body: str) -> dict[str, object]:
+def grpcurl(address: str, method: str, body: str, token: str) -> dict[str, object]:
     result = subprocess.run(
-        [str(VENV_BIN / "grpcurl"), "-plaintext", "-d", body, address, method],
+        [str(VENV_BIN / "grpcurl"), "-plaintext", "-H", f"authorization: Bearer {token}", "-d", body, address, method],
         capture_output=True,
         text=True,
         timeout=60,
@@ -58,9 +58,10 @@ def grpcurl(address: str, method: str, body: str) -> dict[str, object]:
 
 def test_grpcurl_calls_methods(mesh: RunningStack) -> None:
     service = "mesh.analytics.v1.AnalyticsService"
-    created = grpcurl(mesh.analytics, f"{service}/CreateDataset", '{"dataset": {"name": "made-by-grpcurl"}}')
+    token = mesh.tokens["analyst"]
+    created = grpcurl(mesh.analytics, f"{service}/CreateDataset", '{"dataset": {"name": "made-by-grpcurl"}}', token)
     assert created["dataset"]["name"] == "made-by-grpcurl"  # type: ignore[index]
-    listed = grpcurl(mesh.analytics, f"{service}/ListDatasets", '{"pageSize": 1000}')
+    listed = grpcurl(mesh.analytics, f"{service}/ListDatasets", '{"pageSize": 1000}', token)
     assert "made-by-grpcurl" in [d["name"] for d in listed["datasets"]]  # type: ignore[attr-defined]
 
 

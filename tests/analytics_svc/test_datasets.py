@@ -106,7 +106,7 @@ def test_forged_page_token_is_invalid_argument(stub: pb_grpc.AnalyticsServiceStu
 
 
 def test_grpc_through_envoy(mesh: RunningStack) -> None:
-    with grpc.insecure_channel(mesh.envoy) as channel:
+    with mesh.channel(mesh.envoy, "analyst") as channel:
         stub = pb_grpc.AnalyticsServiceStub(channel)
         name = unique("via-envoy")
         stub.CreateDataset(pb.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=name)), timeout=10)

@@ -1,26 +1,40 @@
-"""The rendered Envoy config is accepted by Envoy itself."""
+"""The rendered Envoy config is accepted by Envoy itself, routes every
+service, and lets only public RPCs through without a token."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from gateway import envoy_config
 from mesh_cli import infra
 from mesh_cli.paths import DESCRIPTOR_SET
 from mesh_cli.stack import StackSettings, local_upstreams
+from mesh_runtime.auth_keys import KeyFolder
 
 
-def test_envoy_validates_the_local_config(tmp_path: Path) -> None:
-    config = envoy_config.render(
+def local_config(tmp_path: Path, descriptor: str = str(DESCRIPTOR_SET)) -> dict[str, Any]:
+    keys = KeyFolder(tmp_path / "auth")
+    keys.ensure()
+    return envoy_config.render(
         listen_address="127.0.0.1",
         listen_port=18080,
         admin_address="127.0.0.1",
         admin_port=19901,
-        descriptor_path=str(DESCRIPTOR_SET),
+        descriptor_path=descriptor,
         upstreams=local_upstreams(StackSettings()),
+        jwks_path=str(keys.jwks),
     )
-    path = envoy_config.write(config, tmp_path / "envoy.json")
+
+
+def connection_manager(config: dict[str, Any]) -> dict[str, Any]:
+    hcm: dict[str, Any] = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    return hcm["typed_config"]  # type: ignore[no-any-return]
+
+
+def test_envoy_validates_the_local_config(tmp_path: Path) -> None:
+    path = envoy_config.write(local_config(tmp_path), tmp_path / "envoy.json")
     result = infra.validate_envoy_config(path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout + result.stderr
@@ -28,34 +42,35 @@ def test_envoy_validates_the_local_config(tmp_path: Path) -> None:
 
 def test_envoy_rejects_a_broken_config(tmp_path: Path) -> None:
     # The validation step can fail: a misspelt field is refused.
-    config = envoy_config.render(
-        listen_address="127.0.0.1",
-        listen_port=18080,
-        admin_address="127.0.0.1",
-        admin_port=19901,
-        descriptor_path=str(DESCRIPTOR_SET),
-        upstreams=local_upstreams(StackSettings()),
-    )
+    config = local_config(tmp_path)
     config["static_resources"]["clusters"][0]["conect_timeout"] = "1s"
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(config))
     assert infra.validate_envoy_config(path).returncode != 0
 
 
-def test_every_service_is_routed_and_transcoded() -> None:
+def test_every_service_is_routed_and_transcoded(tmp_path: Path) -> None:
     upstreams = local_upstreams(StackSettings())
-    config = envoy_config.render(
-        listen_address="127.0.0.1",
-        listen_port=1,
-        admin_address="127.0.0.1",
-        admin_port=2,
-        descriptor_path="/x.binpb",
-        upstreams=upstreams,
-    )
-    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    transcoder = hcm["http_filters"][0]["typed_config"]
+    hcm = connection_manager(local_config(tmp_path, "/x.binpb"))
+    transcoder = next(f for f in hcm["http_filters"] if "transcoder" in f["name"])["typed_config"]
     prefixes = [r["match"]["prefix"] for r in hcm["route_config"]["virtual_hosts"][0]["routes"]]
     for upstream in upstreams:
         for service in upstream.services:
             assert service in transcoder["services"]
             assert f"/{service}/" in prefixes
+
+
+def test_only_public_rpcs_skip_the_token_check(tmp_path: Path) -> None:
+    hcm = connection_manager(local_config(tmp_path))
+    jwt_filter = next(f for f in hcm["http_filters"] if "jwt_authn" in f["name"])["typed_config"]
+    rules = jwt_filter["rules"]
+    open_paths = {r["match"]["path"] for r in rules if "requires" not in r}
+    assert open_paths == {
+        "/mesh.auth.v1.AuthService/Login",
+        "/v1/auth:login",
+        "/mesh.auth.v1.AuthService/Refresh",
+        "/v1/auth:refresh",
+        "/mesh.auth.v1.AuthService/ExchangeApiKey",
+        "/v1/auth:exchangeApiKey",
+    }
+    assert rules[-1] == {"match": {"prefix": "/"}, "requires": {"provider_name": "mesh"}}

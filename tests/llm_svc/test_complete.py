@@ -13,7 +13,7 @@ from tests.rich_status import field_violations, rest_field_violations
 
 @pytest.fixture
 def stub(mesh: RunningStack):  # type: ignore[no-untyped-def]
-    with grpc.insecure_channel(mesh.llm) as channel:
+    with mesh.channel(mesh.llm, "viewer") as channel:
         yield llm_service_pb2_grpc.LlmServiceStub(channel)
 
 

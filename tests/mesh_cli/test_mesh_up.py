@@ -35,8 +35,17 @@ def processes_using(state_dir: Path) -> list[psutil.Process]:
     return found
 
 
+ADMIN = ("first-admin", "correct horse battery staple")
+
+
 def start_mesh(state_dir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
-    env = {**os.environ, "MESH_STATE_DIR": str(state_dir), **{v: "0" for v in PORT_VARIABLES}}
+    env = {
+        **os.environ,
+        "MESH_STATE_DIR": str(state_dir),
+        "AUTH_BOOTSTRAP_ADMIN_USERNAME": ADMIN[0],
+        "AUTH_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
+        **{v: "0" for v in PORT_VARIABLES},
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "mesh_cli", "up", "--no-web"],
         cwd=ROOT,
@@ -47,6 +56,7 @@ def start_mesh(state_dir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
     )
     assert proc.stdout is not None
     seen: list[str] = []
+    rest = None
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -56,9 +66,16 @@ def start_mesh(state_dir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
         if "REST API (Envoy)" in line:
             rest = re.search(r"(http://127\.0\.0\.1:\d+)/v1/datasets", line)
             assert rest
+        if "sign in" in line and rest:
             return proc, rest.group(1), seen
     proc.kill()
     pytest.fail("mesh up did not print its table:\n" + "".join(seen[-40:]))
+
+
+def sign_in(rest: str) -> dict[str, str]:
+    reply = httpx.post(f"{rest}/v1/auth:login", json={"username": ADMIN[0], "password": ADMIN[1]}, timeout=10)
+    assert reply.status_code == 200, reply.text
+    return {"authorization": f"Bearer {reply.json()['session']['accessToken']}"}
 
 
 def stop_with_ctrl_c(proc: subprocess.Popen[str]) -> str:
@@ -69,9 +86,13 @@ def stop_with_ctrl_c(proc: subprocess.Popen[str]) -> str:
 
 def test_mesh_up_runs_prints_stops_cleanly_and_keeps_data(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    proc, rest, _ = start_mesh(state)
+    proc, rest, seen = start_mesh(state)
     try:
-        created = httpx.post(f"{rest}/v1/datasets", json={"name": "kept-across-restarts"}, timeout=10)
+        assert "sign in" in seen[-1] and "./mesh token" in seen[-1]
+        headers = sign_in(rest)
+        created = httpx.post(
+            f"{rest}/v1/datasets", json={"name": "kept-across-restarts"}, headers=headers, timeout=10
+        )
         assert created.status_code == 200, created.text
     finally:
         output = stop_with_ctrl_c(proc)
@@ -82,7 +103,7 @@ def test_mesh_up_runs_prints_stops_cleanly_and_keeps_data(tmp_path: Path) -> Non
 
     proc, rest, _ = start_mesh(state)
     try:
-        listed = httpx.get(f"{rest}/v1/datasets", timeout=10).json()
+        listed = httpx.get(f"{rest}/v1/datasets", headers=sign_in(rest), timeout=10).json()
         assert "kept-across-restarts" in [d["name"] for d in listed["datasets"]]
     finally:
         stop_with_ctrl_c(proc)

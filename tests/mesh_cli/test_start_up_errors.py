@@ -8,10 +8,12 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from mesh_cli.paths import ROOT
+from mesh_runtime.auth_keys import KeyFolder
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -23,6 +25,13 @@ def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subproces
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def auth_env(tmp_path: Path) -> dict[str, str]:
+    keys = KeyFolder(tmp_path / "auth")
+    keys.ensure()
+    return {"AUTH_JWKS_FILE": str(keys.jwks), "AUTH_SIGNING_KEY_FILE": str(keys.signing_key)}
 
 
 @pytest.fixture
@@ -48,13 +57,17 @@ def test_bad_setting_stops_the_service_naming_the_variable(module: str) -> None:
     assert "MESH_LOG_LEVEL" in line and "chatty" in line
 
 
-def test_unreachable_database_is_one_actionable_line(taken_port: int) -> None:
+def test_unreachable_database_is_one_actionable_line(auth_env: dict[str, str]) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         free = closed.getsockname()[1]
     result = run(
         ["-m", "analytics_svc"],
-        {"ANALYTICS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free}/analytics", "ANALYTICS_GRPC_PORT": "0"},
+        {
+            "ANALYTICS_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free}/analytics",
+            "ANALYTICS_GRPC_PORT": "0",
+            **auth_env,
+        },
     )
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[-1]
@@ -62,12 +75,22 @@ def test_unreachable_database_is_one_actionable_line(taken_port: int) -> None:
     assert "ANALYTICS_DATABASE_URL" in line and "PostgreSQL" in line
 
 
-def test_taken_grpc_port_is_refused(taken_port: int) -> None:
-    result = run(["-m", "llm_svc"], {"LLM_GRPC_PORT": str(taken_port)})
+def test_taken_grpc_port_is_refused(taken_port: int, auth_env: dict[str, str]) -> None:
+    result = run(["-m", "llm_svc"], {"LLM_GRPC_PORT": str(taken_port), **auth_env})
     assert result.returncode == 1
     line = result.stderr.strip().splitlines()[-1]
     assert "Traceback" not in result.stderr
     assert str(taken_port) in line
+
+
+@pytest.mark.parametrize("module", ["analytics_svc", "llm_svc", "notify_svc"])
+def test_missing_key_set_is_refused_naming_the_variable(module: str, tmp_path: Path) -> None:
+    result = run(["-m", module], {"AUTH_JWKS_FILE": "", "AUTH_SIGNING_KEY_FILE": ""})
+    assert result.returncode == 2
+    assert "AUTH_JWKS_FILE" in assert_one_clean_line(result.stderr)
+    result = run(["-m", module], {"AUTH_JWKS_FILE": str(tmp_path / "missing.json")})
+    assert result.returncode == 2
+    assert "AUTH_JWKS_FILE" in assert_one_clean_line(result.stderr)
 
 
 def test_mesh_up_refuses_a_taken_port_before_starting_anything(taken_port: int, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -4,8 +4,10 @@ mapping, request ids, health, client deadlines and graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -15,7 +17,10 @@ from llm_svc.api import LlmServicer
 from llm_svc.config import LlmSettings
 from llm_svc.providers import Completion, Message
 from llm_svc.server import SERVICE_NAME
+from mesh.auth.v1 import access_pb2
 from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
+from mesh_runtime.auth import KeySet, Principal, TokenVerifier
+from mesh_runtime.auth_keys import KeyFolder, TokenSigner
 from mesh_runtime.clients import open_channel
 from mesh_runtime.errors import InvalidArgument, Unavailable, from_rpc_error
 from mesh_runtime.server import RunningServer, ServiceBinding, create_server
@@ -39,14 +44,32 @@ class ScriptedProvider:
         return Completion("done", "stop", 1, 1, self.name, model, 0.0)
 
 
+Metadata = tuple[tuple[str, str], ...]
+
 QUESTION = llm_service_pb2.CompleteRequest(
     messages=[completion_pb2.ChatMessage(role=completion_pb2.ROLE_USER, content="hi")]
 )
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[RunningServer, ScriptedProvider]]:
+def keys(tmp_path: Path) -> KeyFolder:
+    folder = KeyFolder(tmp_path / "auth")
+    folder.ensure()
+    return folder
+
+
+@pytest.fixture
+def auth(keys: KeyFolder) -> Metadata:
+    """Call metadata signing a viewer in."""
+    signer = TokenSigner.from_file(keys.signing_key, "test", "test")
+    token = signer.mint(Principal("u1", "vera", access_pb2.ROLE_VIEWER), dt.timedelta(minutes=5)).token
+    return (("authorization", f"Bearer {token}"),)
+
+
+@pytest.fixture
+async def server(keys: KeyFolder) -> AsyncIterator[tuple[RunningServer, ScriptedProvider]]:
     provider = ScriptedProvider()
+    verifier = TokenVerifier(KeySet.from_file(keys.jwks), "test", "test")
     running = await create_server(
         "127.0.0.1:0",
         [
@@ -56,19 +79,20 @@ async def server() -> AsyncIterator[tuple[RunningServer, ScriptedProvider]]:
                 LlmServicer(provider, LlmSettings()),
             )
         ],
+        verifier=verifier,
     )
     yield running, provider
     await running.server.stop(0)
 
 
 async def test_unexpected_error_is_internal_with_request_id_only(
-    server: tuple[RunningServer, ScriptedProvider], caplog: pytest.LogCaptureFixture
+    server: tuple[RunningServer, ScriptedProvider], caplog: pytest.LogCaptureFixture, auth: Metadata
 ) -> None:
     running, provider = server
     provider.failure = RuntimeError("secret stack detail")
     async with open_channel(f"127.0.0.1:{running.port}") as channel:
         call = llm_service_pb2_grpc.LlmServiceStub(channel).Complete(
-            QUESTION, metadata=(("x-request-id", "req-abc-123"),)
+            QUESTION, metadata=(("x-request-id", "req-abc-123"), *auth)
         )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call
@@ -81,13 +105,13 @@ async def test_unexpected_error_is_internal_with_request_id_only(
 
 
 async def test_domain_error_keeps_its_code_and_details(
-    server: tuple[RunningServer, ScriptedProvider],
+    server: tuple[RunningServer, ScriptedProvider], auth: Metadata
 ) -> None:
     running, provider = server
     provider.failure = Unavailable("provider down", retry_after=2)
     async with open_channel(f"127.0.0.1:{running.port}") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await llm_service_pb2_grpc.LlmServiceStub(channel).Complete(QUESTION)
+            await llm_service_pb2_grpc.LlmServiceStub(channel).Complete(QUESTION, metadata=auth)
     error = from_rpc_error(caught.value)
     assert isinstance(error, Unavailable)
     assert error.message == "provider down"
@@ -95,27 +119,29 @@ async def test_domain_error_keeps_its_code_and_details(
 
 
 async def test_validation_error_round_trips_as_invalid_argument(
-    server: tuple[RunningServer, ScriptedProvider],
+    server: tuple[RunningServer, ScriptedProvider], auth: Metadata
 ) -> None:
     running, _ = server
     async with open_channel(f"127.0.0.1:{running.port}") as channel:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await llm_service_pb2_grpc.LlmServiceStub(channel).Complete(llm_service_pb2.CompleteRequest())
+            await llm_service_pb2_grpc.LlmServiceStub(channel).Complete(
+                llm_service_pb2.CompleteRequest(), metadata=auth
+            )
     error = from_rpc_error(caught.value)
     assert isinstance(error, InvalidArgument)
     assert [v.field for v in error.violations] == ["messages"]
 
 
-async def test_client_default_deadline_applies(server: tuple[RunningServer, ScriptedProvider]) -> None:
+async def test_client_default_deadline_applies(server: tuple[RunningServer, ScriptedProvider], auth: Metadata) -> None:
     running, _ = server  # the provider never releases: only the deadline ends the call
     async with open_channel(f"127.0.0.1:{running.port}", default_timeout=0.3) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await llm_service_pb2_grpc.LlmServiceStub(channel).Complete(QUESTION)
+            await llm_service_pb2_grpc.LlmServiceStub(channel).Complete(QUESTION, metadata=auth)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 async def test_graceful_stop_finishes_in_flight_calls_and_refuses_new_ones(
-    server: tuple[RunningServer, ScriptedProvider],
+    server: tuple[RunningServer, ScriptedProvider], auth: Metadata
 ) -> None:
     running, provider = server
     async with open_channel(f"127.0.0.1:{running.port}") as channel:
@@ -124,12 +150,12 @@ async def test_graceful_stop_finishes_in_flight_calls_and_refuses_new_ones(
         status = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
         assert status.status == health_pb2.HealthCheckResponse.SERVING
 
-        in_flight = asyncio.ensure_future(stub.Complete(QUESTION))
+        in_flight = asyncio.ensure_future(stub.Complete(QUESTION, metadata=auth))
         await asyncio.wait_for(provider.started.wait(), 5)
         stopping = asyncio.ensure_future(running.stop(grace=10))
         await asyncio.sleep(0.2)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await stub.Complete(QUESTION, timeout=2)
+            await stub.Complete(QUESTION, timeout=2, metadata=auth)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         provider.release.set()
         reply = await asyncio.wait_for(in_flight, 5)

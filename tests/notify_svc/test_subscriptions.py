@@ -19,7 +19,7 @@ from tests.rich_status import field_violations, rest_field_violations
 
 @pytest.fixture
 def stub(mesh: RunningStack):  # type: ignore[no-untyped-def]
-    with grpc.insecure_channel(mesh.notify) as channel:
+    with mesh.channel(mesh.notify, "analyst") as channel:
         yield pb_grpc.NotifyServiceStub(channel)
 
 

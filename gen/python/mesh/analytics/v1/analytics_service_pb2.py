@@ -26,9 +26,10 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from mesh.analytics.v1 import dataset_pb2 as mesh_dot_analytics_dot_v1_dot_dataset__pb2
+from mesh.auth.v1 import access_pb2 as mesh_dot_auth_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)mesh/analytics/v1/analytics_service.proto\x12\x11mesh.analytics.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fmesh/analytics/v1/dataset.proto\"X\n\x14\x43reateDatasetRequest\x12@\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x07\x64\x61taset\"M\n\x15\x43reateDatasetResponse\x12\x34\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset\"1\n\x11GetDatasetRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"J\n\x12GetDatasetResponse\x12\x34\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset\"g\n\x13ListDatasetsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x95\x01\n\x14ListDatasetsResponse\x12\x36\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x08\x64\x61tasets\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x03R\ttotalSize2\x83\x03\n\x10\x41nalyticsService\x12\x81\x01\n\rCreateDataset\x12\'.mesh.analytics.v1.CreateDatasetRequest\x1a(.mesh.analytics.v1.CreateDatasetResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/datasets:\x07\x64\x61taset\x12t\n\nGetDataset\x12$.mesh.analytics.v1.GetDatasetRequest\x1a%.mesh.analytics.v1.GetDatasetResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/datasets/{id}\x12u\n\x0cListDatasets\x12&.mesh.analytics.v1.ListDatasetsRequest\x1a\'.mesh.analytics.v1.ListDatasetsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/datasetsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)mesh/analytics/v1/analytics_service.proto\x12\x11mesh.analytics.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fmesh/analytics/v1/dataset.proto\x1a\x19mesh/auth/v1/access.proto\"X\n\x14\x43reateDatasetRequest\x12@\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x07\x64\x61taset\"M\n\x15\x43reateDatasetResponse\x12\x34\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset\"1\n\x11GetDatasetRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"J\n\x12GetDatasetResponse\x12\x34\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset\"g\n\x13ListDatasetsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x95\x01\n\x14ListDatasetsResponse\x12\x36\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x08\x64\x61tasets\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x03R\ttotalSize2\x95\x03\n\x10\x41nalyticsService\x12\x87\x01\n\rCreateDataset\x12\'.mesh.analytics.v1.CreateDatasetRequest\x1a(.mesh.analytics.v1.CreateDatasetResponse\"#\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/datasets:\x07\x64\x61taset\x12z\n\nGetDataset\x12$.mesh.analytics.v1.GetDatasetRequest\x1a%.mesh.analytics.v1.GetDatasetResponse\"\x1f\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/datasets/{id}\x12{\n\x0cListDatasets\x12&.mesh.analytics.v1.ListDatasetsRequest\x1a\'.mesh.analytics.v1.ListDatasetsResponse\"\x1a\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/datasetsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,23 +45,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTDATASETSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTDATASETSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
   _globals['_ANALYTICSSERVICE'].methods_by_name['CreateDataset']._loaded_options = None
-  _globals['_ANALYTICSSERVICE'].methods_by_name['CreateDataset']._serialized_options = b'\202\323\344\223\002\027\"\014/v1/datasets:\007dataset'
+  _globals['_ANALYTICSSERVICE'].methods_by_name['CreateDataset']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002\027\"\014/v1/datasets:\007dataset'
   _globals['_ANALYTICSSERVICE'].methods_by_name['GetDataset']._loaded_options = None
-  _globals['_ANALYTICSSERVICE'].methods_by_name['GetDataset']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/datasets/{id}'
+  _globals['_ANALYTICSSERVICE'].methods_by_name['GetDataset']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\023\022\021/v1/datasets/{id}'
   _globals['_ANALYTICSSERVICE'].methods_by_name['ListDatasets']._loaded_options = None
-  _globals['_ANALYTICSSERVICE'].methods_by_name['ListDatasets']._serialized_options = b'\202\323\344\223\002\016\022\014/v1/datasets'
-  _globals['_CREATEDATASETREQUEST']._serialized_start=189
-  _globals['_CREATEDATASETREQUEST']._serialized_end=277
-  _globals['_CREATEDATASETRESPONSE']._serialized_start=279
-  _globals['_CREATEDATASETRESPONSE']._serialized_end=356
-  _globals['_GETDATASETREQUEST']._serialized_start=358
-  _globals['_GETDATASETREQUEST']._serialized_end=407
-  _globals['_GETDATASETRESPONSE']._serialized_start=409
-  _globals['_GETDATASETRESPONSE']._serialized_end=483
-  _globals['_LISTDATASETSREQUEST']._serialized_start=485
-  _globals['_LISTDATASETSREQUEST']._serialized_end=588
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=591
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=740
-  _globals['_ANALYTICSSERVICE']._serialized_start=743
-  _globals['_ANALYTICSSERVICE']._serialized_end=1130
+  _globals['_ANALYTICSSERVICE'].methods_by_name['ListDatasets']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\016\022\014/v1/datasets'
+  _globals['_CREATEDATASETREQUEST']._serialized_start=216
+  _globals['_CREATEDATASETREQUEST']._serialized_end=304
+  _globals['_CREATEDATASETRESPONSE']._serialized_start=306
+  _globals['_CREATEDATASETRESPONSE']._serialized_end=383
+  _globals['_GETDATASETREQUEST']._serialized_start=385
+  _globals['_GETDATASETREQUEST']._serialized_end=434
+  _globals['_GETDATASETRESPONSE']._serialized_start=436
+  _globals['_GETDATASETRESPONSE']._serialized_end=510
+  _globals['_LISTDATASETSREQUEST']._serialized_start=512
+  _globals['_LISTDATASETSREQUEST']._serialized_end=615
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=618
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=767
+  _globals['_ANALYTICSSERVICE']._serialized_start=770
+  _globals['_ANALYTICSSERVICE']._serialized_end=1175
 # @@protoc_insertion_point(module_scope)

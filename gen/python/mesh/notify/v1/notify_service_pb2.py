@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from mesh.auth.v1 import access_pb2 as mesh_dot_auth_dot_v1_dot_access__pb2
 from mesh.notify.v1 import subscription_pb2 as mesh_dot_notify_dot_v1_dot_subscription__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#mesh/notify/v1/notify_service.proto\x12\x0emesh.notify.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a!mesh/notify/v1/subscription.proto\"i\n\x19\x43reateSubscriptionRequest\x12L\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x0csubscription\"^\n\x1a\x43reateSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"l\n\x18ListSubscriptionsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x87\x01\n\x19ListSubscriptionsResponse\x12\x42\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\rsubscriptions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xac\x02\n\rNotifyService\x12\x94\x01\n\x12\x43reateSubscription\x12).mesh.notify.v1.CreateSubscriptionRequest\x1a*.mesh.notify.v1.CreateSubscriptionResponse\"\'\x82\xd3\xe4\x93\x02!\"\x11/v1/subscriptions:\x0csubscription\x12\x83\x01\n\x11ListSubscriptions\x12(.mesh.notify.v1.ListSubscriptionsRequest\x1a).mesh.notify.v1.ListSubscriptionsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/subscriptionsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#mesh/notify/v1/notify_service.proto\x12\x0emesh.notify.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19mesh/auth/v1/access.proto\x1a!mesh/notify/v1/subscription.proto\"i\n\x19\x43reateSubscriptionRequest\x12L\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x0csubscription\"^\n\x1a\x43reateSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"l\n\x18ListSubscriptionsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x87\x01\n\x19ListSubscriptionsResponse\x12\x42\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\rsubscriptions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xb8\x02\n\rNotifyService\x12\x9a\x01\n\x12\x43reateSubscription\x12).mesh.notify.v1.CreateSubscriptionRequest\x1a*.mesh.notify.v1.CreateSubscriptionResponse\"-\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02!\"\x11/v1/subscriptions:\x0csubscription\x12\x89\x01\n\x11ListSubscriptions\x12(.mesh.notify.v1.ListSubscriptionsRequest\x1a).mesh.notify.v1.ListSubscriptionsResponse\"\x1f\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/subscriptionsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,17 +43,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSUBSCRIPTIONSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTSUBSCRIPTIONSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
   _globals['_NOTIFYSERVICE'].methods_by_name['CreateSubscription']._loaded_options = None
-  _globals['_NOTIFYSERVICE'].methods_by_name['CreateSubscription']._serialized_options = b'\202\323\344\223\002!\"\021/v1/subscriptions:\014subscription'
+  _globals['_NOTIFYSERVICE'].methods_by_name['CreateSubscription']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002!\"\021/v1/subscriptions:\014subscription'
   _globals['_NOTIFYSERVICE'].methods_by_name['ListSubscriptions']._loaded_options = None
-  _globals['_NOTIFYSERVICE'].methods_by_name['ListSubscriptions']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/subscriptions'
-  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_start=182
-  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_end=287
-  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_start=289
-  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_end=383
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=385
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=493
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=496
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=631
-  _globals['_NOTIFYSERVICE']._serialized_start=634
-  _globals['_NOTIFYSERVICE']._serialized_end=934
+  _globals['_NOTIFYSERVICE'].methods_by_name['ListSubscriptions']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\023\022\021/v1/subscriptions'
+  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_start=209
+  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_end=314
+  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_start=316
+  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_end=410
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=412
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=520
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=523
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=658
+  _globals['_NOTIFYSERVICE']._serialized_start=661
+  _globals['_NOTIFYSERVICE']._serialized_end=973
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,145 @@
+"""AuthService servicer: thin adapters between protos and Accounts."""
+
+from __future__ import annotations
+
+import grpc
+
+from analytics_svc.accounts import Accounts, Session
+from analytics_svc.auth_store import ApiKeyRow, UserRow
+from mesh.auth.v1 import auth_service_pb2 as pb
+from mesh.auth.v1 import auth_service_pb2_grpc as pb_grpc
+from mesh.auth.v1 import principal_pb2
+from mesh_runtime.auth import Principal, current_principal
+from mesh_runtime.database import BlockingRunner
+from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
+from mesh_runtime.wire import timestamp_or_none
+
+_USERS_QUERY = "users"
+
+
+def principal_to_proto(principal: Principal) -> pb.Principal:
+    """The wire form of a principal."""
+    return pb.Principal(
+        id=principal.id,
+        name=principal.name,
+        role=principal.role,  # type: ignore[arg-type]
+        service_account=principal.service_account,
+    )
+
+
+def session_to_proto(session: Session) -> pb.Session:
+    """The wire form of a session."""
+    return pb.Session(
+        access_token=session.access.token,
+        access_token_expire_time=timestamp_or_none(session.access.expires),
+        refresh_token=session.refresh_token,
+        principal=principal_to_proto(session.principal),
+    )
+
+
+def user_to_proto(row: UserRow) -> principal_pb2.User:
+    """The wire form of a user (never the password hash)."""
+    return principal_pb2.User(
+        id=str(row.id),
+        username=row.username,
+        role=row.role,  # type: ignore[arg-type]
+        disabled=row.disabled,
+        create_time=timestamp_or_none(row.create_time),
+    )
+
+
+def api_key_to_proto(row: ApiKeyRow) -> principal_pb2.ApiKey:
+    """The wire form of an API key (never its secret)."""
+    return principal_pb2.ApiKey(
+        id=str(row.id),
+        name=row.name,
+        role=row.role,  # type: ignore[arg-type]
+        prefix=row.prefix,
+        revoked=row.revoked,
+        create_time=timestamp_or_none(row.create_time),
+    )
+
+
+def _username_key(after: list[object]) -> str:
+    (name,) = after
+    if not isinstance(name, str):
+        raise TypeError("username expected")
+    return name
+
+
+class AuthServicer(pb_grpc.AuthServiceServicer):
+    """Signs callers in and manages users and API keys."""
+
+    def __init__(self, runner: BlockingRunner, accounts: Accounts) -> None:
+        self.runner = runner
+        self.accounts = accounts
+
+    async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext) -> pb.LoginResponse:
+        session = await self.runner.run(self.accounts.login, request.username, request.password)
+        return pb.LoginResponse(session=session_to_proto(session))
+
+    async def Refresh(self, request: pb.RefreshRequest, context: grpc.aio.ServicerContext) -> pb.RefreshResponse:
+        session = await self.runner.run(self.accounts.refresh, request.refresh_token)
+        return pb.RefreshResponse(session=session_to_proto(session))
+
+    async def Logout(self, request: pb.LogoutRequest, context: grpc.aio.ServicerContext) -> pb.LogoutResponse:
+        await self.runner.run(self.accounts.logout, request.refresh_token, current_principal())
+        return pb.LogoutResponse()
+
+    async def ExchangeApiKey(
+        self, request: pb.ExchangeApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ExchangeApiKeyResponse:
+        session = await self.runner.run(self.accounts.exchange_api_key, request.api_key)
+        return pb.ExchangeApiKeyResponse(session=session_to_proto(session))
+
+    async def WhoAmI(self, request: pb.WhoAmIRequest, context: grpc.aio.ServicerContext) -> pb.WhoAmIResponse:
+        return pb.WhoAmIResponse(principal=principal_to_proto(current_principal()))
+
+    async def CreateUser(
+        self, request: pb.CreateUserRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateUserResponse:
+        user = request.user
+        row = await self.runner.run(self.accounts.create_user, user.username, request.password, user.role)
+        return pb.CreateUserResponse(user=user_to_proto(row))
+
+    async def ListUsers(self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext) -> pb.ListUsersResponse:
+        after = decode_page_token(request.page_token, _USERS_QUERY, _username_key)
+        limit = page_size(request.page_size)
+        rows = await self.runner.run(self.accounts.list_users, limit + 1, after)
+        token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            token = encode_page_token([rows[-1].username], _USERS_QUERY)
+        return pb.ListUsersResponse(users=[user_to_proto(r) for r in rows], next_page_token=token)
+
+    async def UpdateUser(
+        self, request: pb.UpdateUserRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateUserResponse:
+        row = await self.runner.run(
+            self.accounts.update_user,
+            request.id,
+            request.role if request.HasField("role") else None,
+            request.disabled if request.HasField("disabled") else None,
+            request.password if request.HasField("password") else None,
+        )
+        return pb.UpdateUserResponse(user=user_to_proto(row))
+
+    async def CreateApiKey(
+        self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateApiKeyResponse:
+        row, secret = await self.runner.run(
+            self.accounts.create_api_key, request.api_key.name, request.api_key.role
+        )
+        return pb.CreateApiKeyResponse(api_key=api_key_to_proto(row), secret=secret)
+
+    async def ListApiKeys(
+        self, request: pb.ListApiKeysRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListApiKeysResponse:
+        rows = await self.runner.run(self.accounts.list_api_keys)
+        return pb.ListApiKeysResponse(api_keys=[api_key_to_proto(r) for r in rows])
+
+    async def RevokeApiKey(
+        self, request: pb.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RevokeApiKeyResponse:
+        row = await self.runner.run(self.accounts.revoke_api_key, request.id)
+        return pb.RevokeApiKeyResponse(api_key=api_key_to_proto(row))

@@ -1,0 +1,15 @@
+"""The mesh's gRPC services, with their generated modules imported so their
+descriptors (and access rules) are in the default descriptor pool."""
+
+from __future__ import annotations
+
+from mesh.analytics.v1 import analytics_service_pb2
+from mesh.auth.v1 import auth_service_pb2
+from mesh.llm.v1 import llm_service_pb2
+from mesh.notify.v1 import notify_service_pb2
+
+_MODULES = (analytics_service_pb2, auth_service_pb2, llm_service_pb2, notify_service_pb2)
+
+SERVICE_NAMES: tuple[str, ...] = tuple(
+    service.full_name for module in _MODULES for service in module.DESCRIPTOR.services_by_name.values()
+)
