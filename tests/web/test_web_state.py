@@ -1,5 +1,6 @@
 """The web app's pure logic: how datasets, counts, times and service failures
-are shown, and how the app reads where the services are. No network, no browser."""
+are shown, how the app reads where the services are, and the session rules
+(when a token is renewed, what a role may do). No network, no browser."""
 
 from __future__ import annotations
 
@@ -11,18 +12,34 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from mesh.analytics.v1 import analytics_service_pb2, dataset_pb2
+from mesh.auth.v1 import access_pb2
 from mesh_runtime.config import ConfigError, load_settings
-from mesh_runtime.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from mesh_runtime.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    MeshError,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+    from_rpc_error,
+)
 
 # The app is run from web/ (Reflex's app folder), so its package is top-level there.
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 if str(WEB_DIR) not in sys.path:
     sys.path.insert(0, str(WEB_DIR))
 
-from mesh_web import display, service_clients  # noqa: E402
+from mesh_web import display, service_clients, session  # noqa: E402
 
 JUNE_1_2024_10H_UTC = 1717236000
 
@@ -235,3 +252,203 @@ def test_clients_open_no_channel_until_a_stub_is_asked_for_and_are_per_event_loo
     assert first is again
     assert other_loop is not first
     assert first._channels == {}
+
+
+# --- when the access token is renewed -----------------------------------------
+
+RECEIVED = 1_700_000_000.0
+
+
+def test_a_15_minute_token_is_renewed_a_minute_before_it_expires() -> None:
+    assert session.renewal_time(RECEIVED, RECEIVED + 900) == RECEIVED + 840
+
+
+def test_a_short_token_is_renewed_in_its_last_quarter_not_before_every_call() -> None:
+    assert session.renewal_time(RECEIVED, RECEIVED + 20) == RECEIVED + 15
+
+
+def test_a_token_that_arrives_already_expired_is_renewed_at_once() -> None:
+    renew_at = session.renewal_time(RECEIVED, RECEIVED - 5)
+    assert session.needs_renewal("token", renew_at, now=RECEIVED)
+
+
+def test_a_fresh_token_is_used_as_it_is() -> None:
+    renew_at = session.renewal_time(RECEIVED, RECEIVED + 900)
+    assert not session.needs_renewal("token", renew_at, now=RECEIVED + 839)
+
+
+def test_a_token_due_for_renewal_is_renewed() -> None:
+    renew_at = session.renewal_time(RECEIVED, RECEIVED + 900)
+    assert session.needs_renewal("token", renew_at, now=RECEIVED + 840)
+
+
+def test_without_an_access_token_one_is_fetched() -> None:
+    assert session.needs_renewal("", renew_at=RECEIVED + 900, now=RECEIVED)
+
+
+def test_a_token_a_call_just_refused_is_renewed_even_if_it_looks_fresh() -> None:
+    assert session.needs_renewal("old", renew_at=RECEIVED + 900, now=RECEIVED, rejected="old")
+
+
+def test_a_refused_token_another_call_already_renewed_is_not_renewed_again() -> None:
+    # Renewing again would spend the new refresh token for nothing.
+    assert not session.needs_renewal("new", renew_at=RECEIVED + 900, now=RECEIVED, rejected="old")
+
+
+class _TokenSource:
+    """Hands out access tokens t1, t2, ... and records what each caller said was refused."""
+
+    def __init__(self) -> None:
+        self.rejected: list[str] = []
+
+    async def __call__(self, rejected: str) -> str:
+        self.rejected.append(rejected)
+        return f"t{len(self.rejected)}"
+
+
+def test_a_call_refused_as_unauthenticated_is_retried_once_with_a_renewed_token() -> None:
+    tokens, calls = _TokenSource(), []
+
+    async def list_datasets(token: str) -> str:
+        calls.append(token)
+        if token == "t1":
+            raise Unauthenticated("token expired")
+        return "datasets"
+
+    assert asyncio.run(session.call_with_renewal(tokens, list_datasets)) == "datasets"
+    assert calls == ["t1", "t2"]
+    assert tokens.rejected == ["", "t1"]
+
+
+def test_a_call_refused_twice_ends_in_unauthenticated_without_a_third_try() -> None:
+    tokens, calls = _TokenSource(), []
+
+    async def list_datasets(token: str) -> str:
+        calls.append(token)
+        raise Unauthenticated("forged token")
+
+    with pytest.raises(Unauthenticated):
+        asyncio.run(session.call_with_renewal(tokens, list_datasets))
+    assert calls == ["t1", "t2"]
+
+
+@pytest.mark.parametrize("error", [PermissionDenied("analysts only"), Unavailable("connection refused")])
+def test_other_failures_are_not_retried(error: MeshError) -> None:
+    tokens, calls = _TokenSource(), []
+
+    async def create_dataset(token: str) -> str:
+        calls.append(token)
+        raise error
+
+    with pytest.raises(type(error)):
+        asyncio.run(session.call_with_renewal(tokens, create_dataset))
+    assert calls == ["t1"]
+
+
+def test_calls_carry_the_access_token_as_a_bearer_header() -> None:
+    assert service_clients.bearer_metadata("abc.def.ghi") == (("authorization", "Bearer abc.def.ghi"),)
+
+
+# --- what a role may do -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "name", "can_edit"),
+    [
+        (access_pb2.ROLE_VIEWER, "viewer", False),
+        (access_pb2.ROLE_ANALYST, "analyst", True),
+        (access_pb2.ROLE_ADMIN, "admin", True),
+        (access_pb2.ROLE_UNSPECIFIED, "", False),
+    ],
+)
+def test_analysts_and_admins_may_create_datasets_viewers_may_not(role: int, name: str, can_edit: bool) -> None:
+    assert session.role_name(role) == name
+    assert session.can_edit_datasets(role) is can_edit
+
+
+def test_an_unknown_role_has_no_name() -> None:
+    assert session.role_name(42) == ""
+
+
+# --- failed sign-ins and failed creates as text -------------------------------
+
+
+def _failed_call(error: MeshError) -> MeshError:
+    """``error`` as a client reads it back from the wire (code, message, packed details)."""
+    status = rpc_status.to_status(error.to_status())
+    call_error = grpc.aio.AioRpcError(
+        status.code, grpc.aio.Metadata(), grpc.aio.Metadata(*status.trailing_metadata), details=status.details
+    )
+    return from_rpc_error(call_error)
+
+
+def _throttled(retry_after: float | None) -> MeshError:
+    error = ResourceExhausted("too many failed sign-ins")
+    if retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(retry_after * 1e9))
+        error.details.append(error_details_pb2.RetryInfo(retry_delay=delay))
+    return _failed_call(error)
+
+
+def test_wrong_credentials_are_shown_beside_the_login_form() -> None:
+    problem = display.login_problem(_failed_call(Unauthenticated("wrong username or password")))
+    assert problem == display.CallProblem(form_error="Wrong username or password")
+
+
+def test_a_username_too_long_for_any_account_is_wrong_credentials_too() -> None:
+    error = InvalidArgument("invalid", violations=[FieldViolation("username", "value length must be at most 64")])
+    assert display.login_problem(_failed_call(error)).form_error == "Wrong username or password"
+
+
+def test_throttled_sign_ins_say_how_long_to_wait_rounded_up() -> None:
+    problem = display.login_problem(_throttled(retry_after=29.2))
+    assert problem == display.CallProblem(form_error="Too many attempts — try again in 30 s")
+
+
+def test_throttled_sign_ins_without_a_retry_delay_say_later() -> None:
+    assert display.login_problem(_throttled(retry_after=None)).form_error == "Too many attempts — try again later"
+
+
+def test_a_retry_delay_under_a_second_is_shown_as_one_second() -> None:
+    assert display.retry_after_seconds(_throttled(retry_after=0.2)) == 1
+
+
+def test_analytics_down_at_sign_in_shows_the_service_banner_not_a_form_error() -> None:
+    problem = display.login_problem(_failed_call(Unavailable("connection refused")))
+    assert problem == display.CallProblem(banner="analytics service unavailable: connection refused")
+
+
+def test_invalid_fields_of_a_new_dataset_are_listed_by_form_field() -> None:
+    error = _failed_call(
+        InvalidArgument(
+            "invalid request",
+            violations=[
+                FieldViolation("dataset.name", "does not match regex pattern `^[A-Za-z0-9][A-Za-z0-9._-]*$`"),
+                FieldViolation("dataset.unit", "value length must be at most 32 characters"),
+            ],
+        )
+    )
+    assert display.create_dataset_errors(error, "bad name!") == [
+        "name: does not match regex pattern `^[A-Za-z0-9][A-Za-z0-9._-]*$`",
+        "unit: value length must be at most 32 characters",
+    ]
+
+
+def test_a_taken_dataset_name_is_said_plainly() -> None:
+    error = _failed_call(AlreadyExists("dataset", "cpu.load"))
+    assert display.create_dataset_errors(error, "cpu.load") == [
+        "A dataset named 'cpu.load' already exists — choose another name"
+    ]
+
+
+def test_a_role_that_may_not_create_datasets_is_told_so() -> None:
+    error = _failed_call(PermissionDenied("CreateDataset needs the analyst role"))
+    assert display.create_dataset_errors(error, "x") == [
+        "Your role may not create datasets: CreateDataset needs the analyst role"
+    ]
+
+
+def test_analytics_down_while_creating_is_said_beside_the_form() -> None:
+    error = _failed_call(Unavailable("connection refused"))
+    assert display.create_dataset_errors(error, "x") == ["analytics service unavailable: connection refused"]

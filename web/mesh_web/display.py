@@ -5,14 +5,16 @@ rules are unit-tested on their own (tests/web/test_web_state.py)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import grpc
 from google.protobuf import timestamp_pb2
+from google.rpc import error_details_pb2
 
 from mesh.analytics.v1 import analytics_service_pb2, dataset_pb2
-from mesh_runtime.errors import MeshError
+from mesh_runtime.errors import InvalidArgument, MeshError
 
 MISSING = "—"
 """Shown in a cell whose value is not set (a unitless dataset, an unset time)."""
@@ -100,3 +102,57 @@ def service_error_text(service: str, error: MeshError) -> str:
     if error.code in _UNREACHABLE:
         return f"{service} service unavailable: {message}"
     return f"{service} service error ({error.code.name}): {message}"
+
+
+# --- signing in and creating datasets -----------------------------------------
+
+WRONG_CREDENTIALS_TEXT = "Wrong username or password"
+MISSING_CREDENTIALS_TEXT = "Enter your username and password"
+
+
+@dataclasses.dataclass(frozen=True)
+class CallProblem:
+    """What a page shows after a failed call: a line beside the form the user
+    can act on, or the service banner when the service is down or broken."""
+
+    form_error: str = ""
+    banner: str = ""
+
+
+def retry_after_seconds(error: MeshError) -> int | None:
+    """Whole seconds to wait before retrying, from the error's RetryInfo (rounded up), if it has one."""
+    info = error.detail(error_details_pb2.RetryInfo)
+    if not isinstance(info, error_details_pb2.RetryInfo) or not info.HasField("retry_delay"):
+        return None
+    return max(1, math.ceil(info.retry_delay.ToNanoseconds() / 1e9))
+
+
+def login_problem(error: MeshError) -> CallProblem:
+    """What the login page shows after Login failed."""
+    if error.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT):
+        # A username or password outside Login's length rules matches no account either.
+        return CallProblem(form_error=WRONG_CREDENTIALS_TEXT)
+    if error.code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        wait = retry_after_seconds(error)
+        when = f"in {wait} s" if wait is not None else "later"
+        return CallProblem(form_error=f"Too many attempts — try again {when}")
+    return CallProblem(banner=service_error_text("analytics", error))
+
+
+def field_label(field_path: str) -> str:
+    """The form field a violation's path names: 'dataset.name' -> 'name'."""
+    return field_path.removeprefix("dataset.")
+
+
+def create_dataset_errors(error: MeshError, name: str) -> list[str]:
+    """The lines shown beside the New dataset form after CreateDataset failed:
+    one per invalid field, or one saying what else went wrong."""
+    if isinstance(error, InvalidArgument) and error.violations:
+        return [f"{field_label(v.field)}: {v.description}" for v in error.violations]
+    if error.code == grpc.StatusCode.ALREADY_EXISTS:
+        return [f"A dataset named {name!r} already exists — choose another name"]
+    if error.code == grpc.StatusCode.PERMISSION_DENIED:
+        return [f"Your role may not create datasets: {error.message}"]
+    if error.code == grpc.StatusCode.INVALID_ARGUMENT:
+        return [error.message]
+    return [service_error_text("analytics", error)]

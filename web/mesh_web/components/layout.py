@@ -2,8 +2,30 @@
 
 import reflex as rx
 
+from mesh_web.auth_state import AuthState
+
 NAV_LINKS: tuple[tuple[str, str], ...] = (("Datasets", "/datasets"),)
 """(label, route) of each page in the navigation bar."""
+
+
+def _signed_in_user() -> rx.Component:
+    """Who is signed in, with which role, and the Logout button."""
+    return rx.cond(
+        AuthState.signed_in,
+        rx.hstack(
+            rx.hstack(
+                rx.icon("circle_user", size=18),
+                rx.text(AuthState.user_name, weight="medium"),
+                rx.badge(AuthState.role_label, variant="soft"),
+                align="center",
+                spacing="2",
+                data_testid="nav-user",
+            ),
+            rx.button("Logout", on_click=AuthState.log_out, variant="outline", size="2", data_testid="logout"),
+            align="center",
+            spacing="4",
+        ),
+    )
 
 
 def _nav_bar() -> rx.Component:
@@ -20,6 +42,7 @@ def _nav_bar() -> rx.Component:
             spacing="5",
         ),
         rx.spacer(),
+        _signed_in_user(),
         rx.color_mode.button(size="2", variant="ghost"),
         align="center",
         spacing="6",

@@ -1,14 +1,20 @@
-"""The Datasets page: every dataset analytics holds, in a table."""
+"""The Datasets page: every dataset analytics holds, in a table, and for
+analysts and admins a form that creates one."""
+
+from typing import Any
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
+from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.display import (
     EMPTY_DATASETS_TEXT,
     DatasetRow,
+    create_dataset_errors,
     datasets_summary,
     service_error_text,
     table_after_page,
@@ -20,8 +26,8 @@ PAGE_SIZE = 100
 """Datasets fetched per ListDatasets call; "Load more" fetches the next page."""
 
 
-class DatasetsState(rx.State):
-    """The datasets table and the state of the call that fills it."""
+class DatasetsState(AuthState):
+    """The datasets table, the New dataset form, and the state of their calls."""
 
     rows: list[DatasetRow] = []
     total_size: int = 0
@@ -29,6 +35,11 @@ class DatasetsState(rx.State):
     loading: bool = False
     loaded: bool = False
     error: str = ""
+
+    creating: bool = False
+    create_errors: list[str] = []
+    # The New dataset form's React key: a new key clears its fields after a success.
+    form_key: int = 0
 
     # Which fetch may write its result: a newer Refresh supersedes an older one.
     _fetch_id: int = 0
@@ -44,24 +55,57 @@ class DatasetsState(rx.State):
         return bool(self.rows)
 
     @rx.var
+    def has_create_errors(self) -> bool:
+        """Whether the last New dataset submission failed."""
+        return bool(self.create_errors)
+
+    @rx.var
     def is_empty(self) -> bool:
         """Whether analytics answered and holds no dataset."""
         return self.loaded and not self.rows and not self.error
 
     @rx.event(background=True)
-    async def load_datasets(self) -> None:
+    async def load_datasets(self) -> EventSpec | None:
         """Fetch the first page of datasets, replacing the table."""
-        await self._fetch(page_token="")
+        return await self._fetch(page_token="")
 
     @rx.event(background=True)
-    async def load_more(self) -> None:
+    async def load_more(self) -> EventSpec | None:
         """Fetch the next page of datasets and append it to the table."""
         async with self:
             page_token = self.next_page_token
         if page_token:
-            await self._fetch(page_token=page_token)
+            return await self._fetch(page_token=page_token)
+        return None
 
-    async def _fetch(self, page_token: str) -> None:
+    @rx.event(background=True)
+    async def create_dataset(self, form_data: dict[str, Any]) -> EventSpec | None:
+        """Create a dataset from the New dataset form, then reload the table."""
+        name = str(form_data.get("name", "")).strip()
+        description = str(form_data.get("description", "")).strip()
+        unit = str(form_data.get("unit", "")).strip()
+        async with self:
+            if self.creating:
+                return None
+            self.creating = True
+            self.create_errors = []
+        try:
+            await self._call_signed_in(
+                lambda metadata: service_clients.create_dataset(name, description, unit, metadata=metadata)
+            )
+        except SignedOut:
+            return rx.redirect(LOGIN_ROUTE)
+        except MeshError as error:
+            async with self:
+                self.creating = False
+                self.create_errors = create_dataset_errors(error, name)
+            return None
+        async with self:
+            self.creating = False
+            self.form_key += 1
+        return await self._fetch(page_token="")
+
+    async def _fetch(self, page_token: str) -> EventSpec | None:
         async with self:
             self._fetch_id += 1
             fetch_id = self._fetch_id
@@ -69,16 +113,20 @@ class DatasetsState(rx.State):
         # The call runs outside ``async with self``: the state stays unlocked,
         # so the page keeps answering while analytics is slow or down.
         try:
-            response = await service_clients.list_datasets(PAGE_SIZE, page_token)
+            response = await self._call_signed_in(
+                lambda metadata: service_clients.list_datasets(PAGE_SIZE, page_token, metadata=metadata)
+            )
+        except SignedOut:
+            return rx.redirect(LOGIN_ROUTE)
         except MeshError as error:
             async with self:
                 if fetch_id == self._fetch_id:
                     self.error = service_error_text("analytics", error)
                     self.loading = False
-            return
+            return None
         async with self:
             if fetch_id != self._fetch_id:
-                return
+                return None
             table = table_after_page(self.rows, response, appending=bool(page_token))
             self.rows = table.rows
             self.total_size = table.total_size
@@ -86,6 +134,7 @@ class DatasetsState(rx.State):
             self.error = ""
             self.loaded = True
             self.loading = False
+        return None
 
 
 def _datasets_table() -> rx.Component:
@@ -116,6 +165,77 @@ def _datasets_table() -> rx.Component:
         variant="surface",
         width="100%",
         data_testid="datasets-table",
+    )
+
+
+def _new_dataset_form() -> rx.Component:
+    """The New dataset form, with what was wrong with the last submission below it."""
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("New dataset", size="3"),
+                rx.hstack(
+                    rx.input(
+                        name="name",
+                        placeholder="Name, e.g. orders-per-minute",
+                        aria_label="Name",
+                        flex="2",
+                        min_width="12rem",
+                        data_testid="new-dataset-name",
+                    ),
+                    rx.input(
+                        name="description",
+                        placeholder="Description",
+                        aria_label="Description",
+                        flex="3",
+                        min_width="12rem",
+                        data_testid="new-dataset-description",
+                    ),
+                    rx.input(
+                        name="unit",
+                        placeholder="Unit, e.g. ms",
+                        aria_label="Unit",
+                        flex="1",
+                        min_width="6rem",
+                        data_testid="new-dataset-unit",
+                    ),
+                    rx.button(
+                        rx.icon("plus", size=16),
+                        "Create",
+                        type="submit",
+                        loading=DatasetsState.creating,
+                        data_testid="new-dataset-submit",
+                    ),
+                    align="center",
+                    spacing="2",
+                    width="100%",
+                    flex_wrap="wrap",
+                ),
+                rx.cond(
+                    DatasetsState.has_create_errors,
+                    rx.callout.root(
+                        rx.callout.icon(rx.icon("triangle_alert")),
+                        rx.vstack(
+                            rx.foreach(DatasetsState.create_errors, lambda line: rx.callout.text(line)),
+                            spacing="1",
+                        ),
+                        color_scheme="red",
+                        role="alert",
+                        width="100%",
+                        data_testid="new-dataset-error",
+                    ),
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=DatasetsState.create_dataset,
+            reset_on_submit=False,
+            # A new key after each created dataset remounts the form, emptying its fields.
+            key=DatasetsState.form_key,
+            width="100%",
+            data_testid="new-dataset-form",
+        ),
+        width="100%",
     )
 
 
@@ -155,6 +275,7 @@ def datasets_page() -> rx.Component:
             align="center",
             width="100%",
         ),
+        rx.cond(DatasetsState.can_edit, _new_dataset_form()),
         service_banner(DatasetsState.error),
         rx.cond(
             DatasetsState.has_rows,

@@ -1,0 +1,76 @@
+"""Driving the web app in a real browser: launching Debian's Chromium with
+Playwright, signing in through the login page, and saving screenshots."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from mesh_cli.paths import ROOT
+
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
+VIEWPORT = {"width": 1280, "height": 800}
+WAIT_MS = 30_000
+"""How long to wait for the page to show something (the first load builds the state)."""
+
+DATASETS_URL = re.compile(r"/datasets/?$")
+LOGIN_URL = re.compile(r"/login/?$")
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("Chromium is needed for the browser tests: `apt-get install chromium` (Debian) and rerun")
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Browser]:
+    """Headless Chromium, closed on exit."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def fresh_page(browser: Browser) -> Iterator[Page]:
+    """A page in a context of its own: no cookies, nobody signed in."""
+    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def submit_login(page: Page, web: str, username: str, password: str) -> None:
+    """Fill in and submit the login form."""
+    page.goto(f"{web}/login")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+
+
+def sign_in(page: Page, web: str, credentials: tuple[str, str]) -> None:
+    """Sign in through the login page and wait until the datasets page shows who is signed in."""
+    username, password = credentials
+    submit_login(page, web, username, password)
+    page.wait_for_url(DATASETS_URL, timeout=WAIT_MS)
+    expect(page.get_by_test_id("nav-user")).to_contain_text(username, timeout=WAIT_MS)

@@ -1,0 +1,158 @@
+"""The signed-in session every page's state builds on: who is signed in, the
+tokens that prove it, and the one way a page calls a service as that user.
+
+Where each piece lives:
+
+- the access token (a JWT living ~15 minutes) and when to renew it: backend
+  vars (``_``-prefixed), kept on the server and never sent to the browser;
+- the refresh token: a strict same-site cookie on ``/``, so a reload or a new
+  tab resumes the session with AuthService.Refresh;
+- the user's name and role: ordinary vars, shown in the navigation bar.
+
+A page's State subclasses ``AuthState`` and makes every call through
+``_call_signed_in``, which renews the access token shortly before it expires,
+or once when a call is refused with UNAUTHENTICATED, and raises ``SignedOut``
+when there is no session left to renew: the page then goes to ``/login``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import reflex as rx
+from reflex.event import EventSpec
+
+from mesh.auth.v1 import auth_service_pb2
+from mesh_runtime.errors import InvalidArgument, MeshError, PermissionDenied, Unauthenticated
+from mesh_web import service_clients
+from mesh_web.service_clients import CallMetadata, bearer_metadata
+from mesh_web.session import (
+    REFRESH_COOKIE,
+    REFRESH_COOKIE_MAX_AGE_SECONDS,
+    call_with_renewal,
+    can_edit_datasets,
+    needs_renewal,
+    renewal_time,
+    role_name,
+)
+
+LOGIN_ROUTE = "/login"
+HOME_ROUTE = "/datasets"
+"""Where signing in leads."""
+
+T = TypeVar("T")
+
+# Refresh answers these when the refresh token is spent, revoked, expired or
+# malformed, or the user was disabled: the session is over, not the service.
+_SESSION_OVER = (Unauthenticated, InvalidArgument, PermissionDenied)
+
+
+class SignedOut(Exception):
+    """There is no session to call a service with: the user must sign in."""
+
+
+class AuthState(rx.State):
+    """Who is signed in in this browser tab, and the tokens that prove it."""
+
+    refresh_token: str = rx.Cookie(
+        "",
+        name=REFRESH_COOKIE,
+        path="/",
+        same_site="strict",
+        max_age=REFRESH_COOKIE_MAX_AGE_SECONDS,
+    )
+    user_name: str = ""
+    role: int = 0
+
+    _access_token: str = ""
+    _renew_at: float = 0.0
+
+    @rx.var
+    def signed_in(self) -> bool:
+        """Whether a user is signed in."""
+        return bool(self.user_name)
+
+    @rx.var
+    def role_label(self) -> str:
+        """The signed-in user's role: viewer, analyst or admin."""
+        return role_name(self.role)
+
+    @rx.var
+    def can_edit(self) -> bool:
+        """Whether the signed-in user may create datasets."""
+        return can_edit_datasets(self.role)
+
+    def _start_session(self, session: auth_service_pb2.Session) -> None:
+        """Keep a session from Login or Refresh. Call inside ``async with self``."""
+        received_at = time.time()
+        expires_at = session.access_token_expire_time.ToNanoseconds() / 1e9
+        self._access_token = session.access_token
+        self._renew_at = renewal_time(received_at, expires_at)
+        self.refresh_token = session.refresh_token
+        self.user_name = session.principal.name
+        self.role = session.principal.role
+
+    async def _end_session(self) -> None:
+        """Forget the session and what the pages showed with it (the refresh
+        cookie is emptied too). Call inside ``async with self``."""
+        auth = await self.get_state(AuthState)
+        auth.reset()
+
+    async def _access_token_for_call(self, rejected: str = "") -> str:
+        """The access token to call with, renewed first through Refresh when it
+        is missing, due, or is ``rejected`` (the token a call was just refused
+        with). SignedOut when there is no session to renew; Unavailable and
+        the like when analytics cannot answer (the session is kept)."""
+        async with self:
+            if not needs_renewal(self._access_token, self._renew_at, time.time(), rejected):
+                return self._access_token
+            refresh_token = self.refresh_token
+            if not refresh_token:
+                await self._end_session()
+                raise SignedOut
+            # Renewed while holding the state: a refresh token works once, so two
+            # events renewing at the same time would sign the user out. The
+            # other events wait, then find the fresh token and use it.
+            try:
+                session = await service_clients.refresh(refresh_token)
+            except _SESSION_OVER:
+                await self._end_session()
+                raise SignedOut from None
+            self._start_session(session)
+            return session.access_token
+
+    async def _call_signed_in(self, call: Callable[[CallMetadata], Awaitable[T]]) -> T:
+        """The result of ``call(metadata)``, made with the session's bearer token
+        (renewed when due, and once more if the call is refused with
+        UNAUTHENTICATED). Raises SignedOut when the user must sign in again,
+        and the call's MeshError otherwise. Call outside ``async with self``."""
+        try:
+            return await call_with_renewal(
+                lambda rejected: self._access_token_for_call(rejected=rejected),
+                lambda token: call(bearer_metadata(token)),
+            )
+        except Unauthenticated:
+            async with self:
+                await self._end_session()
+            raise SignedOut from None
+
+    @rx.event(background=True)
+    async def log_out(self) -> EventSpec:
+        """End the session at analytics, forget it here and go to the login page."""
+        try:
+            token = await self._access_token_for_call()
+            async with self:
+                refresh_token = self.refresh_token
+            await service_clients.logout(refresh_token, bearer_metadata(token))
+        except (SignedOut, MeshError):
+            # Signed out here either way; a session analytics could not end
+            # expires on its own, and its token is gone from the browser.
+            pass
+        async with self:
+            # Empties the refresh cookie. Not rx.remove_cookie: the cookie
+            # follows its var, and the re-hydrate that removal triggers would
+            # write the var's value back anyway.
+            await self._end_session()
+        return rx.redirect(LOGIN_ROUTE)
