@@ -1,18 +1,42 @@
 """Language-model providers behind one interface.
 
-Only the offline provider exists so far: deterministic, clearly labelled, and
-available with no key and no network, so the mesh always works. Providers
-for OpenAI-compatible endpoints plug in behind the same ``Provider`` protocol.
+A provider makes one attempt at answering a conversation, whole
+(``complete``) or in pieces (``stream``), and reports a failed attempt as a
+``ProviderFailure`` saying what went wrong. Everything around an attempt
+(limits, retries and backoff, deadlines, the cache, usage totals, status
+codes) is the gateway's (``llm_svc.gateway``), the same for every provider.
+
+Two kinds exist: ``OfflineProvider`` here (deterministic, labelled, no key,
+no network, so the mesh always works) and the OpenAI-compatible one in
+``llm_svc.openai_provider`` (OpenRouter, OpenAI, Ollama, vLLM, ...).
+
+The time an attempt may take travels with the call, as gRPC deadlines do:
+the gateway sets it around each attempt (``attempt_deadline``) and a
+provider that can pass a timeout on reads ``time_left()``.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
-OFFLINE_LABEL = "[offline model]"
+from llm_svc.offline_writer import OFFLINE_LABEL, OFFLINE_MODEL, offline_answer
+
+__all__ = [
+    "OFFLINE_LABEL",
+    "OFFLINE_MODEL",
+    "Completion",
+    "Message",
+    "OfflineProvider",
+    "Provider",
+    "ProviderFailure",
+    "StreamEvent",
+]
 
 
 @dataclass(frozen=True)
@@ -28,12 +52,18 @@ class Completion:
     """A provider's answer and what it cost."""
 
     text: str
-    finish_reason: str  # "stop" or "length"
+    finish_reason: str  # "stop", "length" or "content_filter"; "" if not reported
     prompt_tokens: int
     completion_tokens: int
     provider: str
-    model: str
+    model: str  # as the provider names the model that answered
     latency_seconds: float
+    cached: bool = False  # served from the response cache: no tokens were spent
+
+
+# What ``Provider.stream`` yields: pieces of text, then one Completion (whose
+# text is the whole answer).
+StreamEvent = str | Completion
 
 
 class Provider(Protocol):
@@ -41,9 +71,115 @@ class Provider(Protocol):
 
     name: str
 
-    async def complete(self, messages: list[Message], model: str, max_tokens: int) -> Completion:
-        """Answer ``messages`` with at most ``max_tokens`` tokens."""
+    async def complete(
+        self, messages: list[Message], model: str, max_tokens: int, *, temperature: float | None = None
+    ) -> Completion:
+        """Answer ``messages`` with at most ``max_tokens`` tokens; ``model`` "" is the default."""
         ...
+
+    def stream(
+        self, messages: list[Message], model: str, max_tokens: int, *, temperature: float | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """Answer like ``complete``, yielding the text in pieces, then the Completion."""
+        ...
+
+    def models(self) -> list[str]:
+        """The models this provider offers, its default first."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+# --- Failed attempts -----------------------------------------------------------
+
+
+class ProviderFailure(Exception):
+    """One attempt failed. ``message`` is safe to show a caller: no key, no prompt."""
+
+    retryable = False
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.message = message
+
+
+class RateLimited(ProviderFailure):
+    """The provider said 429: too many requests, or a quota; retry after a while."""
+
+    retryable = True
+
+    def __init__(self, provider: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(provider, message)
+        self.retry_after = retry_after
+
+
+class ServerError(ProviderFailure):
+    """The provider failed on its side (5xx)."""
+
+    retryable = True
+
+    def __init__(self, provider: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(provider, message)
+        self.retry_after = retry_after
+
+
+class ProviderTimeout(ProviderFailure):
+    """The provider did not answer in the time the attempt had."""
+
+    retryable = True
+
+
+class ProviderUnreachable(ProviderFailure):
+    """No connection to the provider (refused, DNS, TLS)."""
+
+
+class BadCredentials(ProviderFailure):
+    """The provider rejected the API key; ``variable`` is the setting to fix."""
+
+    def __init__(self, provider: str, message: str, variable: str) -> None:
+        super().__init__(provider, message)
+        self.variable = variable
+
+
+class ProviderRefused(ProviderFailure):
+    """The provider will not serve this account now (no credits, forbidden)."""
+
+
+class RequestRejected(ProviderFailure):
+    """The provider rejected the request itself (unknown model, too long, ...)."""
+
+
+class MalformedResponse(ProviderFailure):
+    """The provider answered with something that is not a chat completion."""
+
+
+# --- The time an attempt may take --------------------------------------------------
+
+_attempt_deadline: ContextVar[float | None] = ContextVar("llm_attempt_deadline", default=None)
+
+
+@contextmanager
+def attempt_deadline(at: float) -> Iterator[None]:
+    """Within this block, attempts must end by ``at`` (``time.monotonic()`` clock)."""
+    token = _attempt_deadline.set(at)
+    try:
+        yield
+    finally:
+        _attempt_deadline.reset(token)
+
+
+def time_left() -> float | None:
+    """Seconds the current attempt has left (at least 1 ms), or None if unbounded."""
+    at = _attempt_deadline.get()
+    if at is None:
+        return None
+    return max(at - time.monotonic(), 0.001)
+
+
+# --- The offline provider -----------------------------------------------------------
 
 
 def estimate_tokens(text: str) -> int:
@@ -51,43 +187,46 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-
-
-def _offline_answer(messages: list[Message]) -> str:
-    question = next((m.content for m in reversed(messages) if m.role == "user"), "")
-    numbers = _NUMBER.findall(question)
-    words = len(question.split())
-    summary = f"{OFFLINE_LABEL} No language model is configured, so this answer is generated locally. "
-    summary += f"Your message has {words} word{'s' if words != 1 else ''}"
-    if numbers:
-        shown = ", ".join(numbers[:8])
-        summary += f" and mentions {len(numbers)} number{'s' if len(numbers) != 1 else ''}: {shown}"
-        values = [float(n) for n in numbers]
-        summary += f" (smallest {min(values):g}, largest {max(values):g})"
-    summary += ". Set OPENROUTER_API_KEY or LLM_BASE_URL to use a real model."
-    return summary
+_PIECE = re.compile(r"\S+\s*|\s+")
 
 
 class OfflineProvider:
-    """Answers without any model: a deterministic, labelled summary of the question."""
+    """Answers without any model: a deterministic, labelled summary grounded in
+    the figures of the conversation (see ``llm_svc.offline_writer``)."""
 
     name = "offline"
 
-    async def complete(self, messages: list[Message], model: str, max_tokens: int) -> Completion:
-        started = time.perf_counter()
-        text = _offline_answer(messages)
-        finish = "stop"
+    def _answer(self, messages: list[Message], max_tokens: int) -> tuple[str, str]:
+        text = offline_answer([(m.role, m.content) for m in messages])
         if estimate_tokens(text) > max_tokens:
-            text = text[: max_tokens * 4]
-            finish = "length"
-        prompt = sum(estimate_tokens(m.content) for m in messages)
+            return text[: max_tokens * 4], "length"
+        return text, "stop"
+
+    async def complete(
+        self, messages: list[Message], model: str, max_tokens: int, *, temperature: float | None = None
+    ) -> Completion:
+        started = time.perf_counter()
+        text, finish = self._answer(messages, max_tokens)
         return Completion(
             text=text,
             finish_reason=finish,
-            prompt_tokens=prompt,
+            prompt_tokens=sum(estimate_tokens(m.content) for m in messages),
             completion_tokens=estimate_tokens(text),
             provider=self.name,
-            model=model,
+            model=OFFLINE_MODEL,  # whatever was asked for: this is what answered
             latency_seconds=time.perf_counter() - started,
         )
+
+    async def stream(
+        self, messages: list[Message], model: str, max_tokens: int, *, temperature: float | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        completion = await self.complete(messages, model, max_tokens, temperature=temperature)
+        for piece in _PIECE.findall(completion.text):
+            yield piece
+        yield completion
+
+    def models(self) -> list[str]:
+        return [OFFLINE_MODEL]
+
+    async def aclose(self) -> None:
+        return None

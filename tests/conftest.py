@@ -143,6 +143,10 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             "AUTH_BOOTSTRAP_ADMIN_USERNAME": admin[0],
             "AUTH_BOOTSTRAP_ADMIN_PASSWORD": admin[1],
             "AUTH_ACCESS_TOKEN_TTL_SECONDS": "7200",
+            # The offline provider, whatever the developer's shell exports.
+            "OPENROUTER_API_KEY": "",
+            "LLM_BASE_URL": "",
+            "LLM_API_KEY": "",
         },
     )
     # Two keys: tokens signed with the older one must keep working (rotation).

@@ -26,11 +26,14 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from mesh.auth.v1 import access_pb2 as mesh_dot_auth_dot_v1_dot_access__pb2
 from mesh.llm.v1 import completion_pb2 as mesh_dot_llm_dot_v1_dot_completion__pb2
+from mesh.llm.v1 import model_pb2 as mesh_dot_llm_dot_v1_dot_model__pb2
+from mesh.llm.v1 import usage_pb2 as mesh_dot_llm_dot_v1_dot_usage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmesh/llm/v1/llm_service.proto\x12\x0bmesh.llm.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x19mesh/auth/v1/access.proto\x1a\x1cmesh/llm/v1/completion.proto\"\xf3\x01\n\x0f\x43ompleteRequest\x12\x44\n\x08messages\x18\x01 \x03(\x0b\x32\x18.mesh.llm.v1.ChatMessageB\x0e\xe2\x41\x01\x02\xbaH\x07\x92\x01\x04\x08\x01\x10\x64R\x08messages\x12\x1e\n\x05model\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x05model\x12>\n\x0btemperature\x18\x03 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\x00@)\x00\x00\x00\x00\x00\x00\x00\x00H\x00R\x0btemperature\x88\x01\x01\x12*\n\nmax_tokens\x18\x04 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\x80\x80\x02(\x00R\tmaxTokensB\x0e\n\x0c_temperature\"\xfc\x01\n\x10\x43ompleteResponse\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12>\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x19.mesh.llm.v1.FinishReasonR\x0c\x66inishReason\x12-\n\x05usage\x18\x03 \x01(\x0b\x32\x17.mesh.llm.v1.TokenUsageR\x05usage\x12\x1a\n\x08provider\x18\x04 \x01(\tR\x08provider\x12\x14\n\x05model\x18\x05 \x01(\tR\x05model\x12\x33\n\x07latency\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07latency2w\n\nLlmService\x12i\n\x08\x43omplete\x12\x1c.mesh.llm.v1.CompleteRequest\x1a\x1d.mesh.llm.v1.CompleteResponse\" \x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/completions:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmesh/llm/v1/llm_service.proto\x12\x0bmesh.llm.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19mesh/auth/v1/access.proto\x1a\x1cmesh/llm/v1/completion.proto\x1a\x17mesh/llm/v1/model.proto\x1a\x17mesh/llm/v1/usage.proto\"\xf3\x01\n\x0f\x43ompleteRequest\x12\x44\n\x08messages\x18\x01 \x03(\x0b\x32\x18.mesh.llm.v1.ChatMessageB\x0e\xe2\x41\x01\x02\xbaH\x07\x92\x01\x04\x08\x01\x10\x64R\x08messages\x12\x1e\n\x05model\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x05model\x12>\n\x0btemperature\x18\x03 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\x00@)\x00\x00\x00\x00\x00\x00\x00\x00H\x00R\x0btemperature\x88\x01\x01\x12*\n\nmax_tokens\x18\x04 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\x80\x80\x02(\x00R\tmaxTokensB\x0e\n\x0c_temperature\"\x94\x02\n\x10\x43ompleteResponse\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12>\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x19.mesh.llm.v1.FinishReasonR\x0c\x66inishReason\x12-\n\x05usage\x18\x03 \x01(\x0b\x32\x17.mesh.llm.v1.TokenUsageR\x05usage\x12\x1a\n\x08provider\x18\x04 \x01(\tR\x08provider\x12\x14\n\x05model\x18\x05 \x01(\tR\x05model\x12\x33\n\x07latency\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07latency\x12\x16\n\x06\x63\x61\x63hed\x18\x07 \x01(\x08R\x06\x63\x61\x63hed\"\xf9\x01\n\x15StreamCompleteRequest\x12\x44\n\x08messages\x18\x01 \x03(\x0b\x32\x18.mesh.llm.v1.ChatMessageB\x0e\xe2\x41\x01\x02\xbaH\x07\x92\x01\x04\x08\x01\x10\x64R\x08messages\x12\x1e\n\x05model\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x05model\x12>\n\x0btemperature\x18\x03 \x01(\x01\x42\x17\xbaH\x14\x12\x12\x19\x00\x00\x00\x00\x00\x00\x00@)\x00\x00\x00\x00\x00\x00\x00\x00H\x00R\x0btemperature\x88\x01\x01\x12*\n\nmax_tokens\x18\x04 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\x80\x80\x02(\x00R\tmaxTokensB\x0e\n\x0c_temperature\"\x9a\x02\n\x16StreamCompleteResponse\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\x12>\n\rfinish_reason\x18\x02 \x01(\x0e\x32\x19.mesh.llm.v1.FinishReasonR\x0c\x66inishReason\x12-\n\x05usage\x18\x03 \x01(\x0b\x32\x17.mesh.llm.v1.TokenUsageR\x05usage\x12\x1a\n\x08provider\x18\x04 \x01(\tR\x08provider\x12\x14\n\x05model\x18\x05 \x01(\tR\x05model\x12\x33\n\x07latency\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x07latency\x12\x16\n\x06\x63\x61\x63hed\x18\x07 \x01(\x08R\x06\x63\x61\x63hed\"e\n\x11ListModelsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"h\n\x12ListModelsResponse\x12*\n\x06models\x18\x01 \x03(\x0b\x32\x12.mesh.llm.v1.ModelR\x06models\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x11\n\x0fGetUsageRequest\"\xb0\x01\n\x10GetUsageResponse\x12\x39\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tstartTime\x12\x30\n\x06totals\x18\x02 \x01(\x0b\x32\x18.mesh.llm.v1.UsageTotalsR\x06totals\x12/\n\x06models\x18\x03 \x03(\x0b\x32\x17.mesh.llm.v1.ModelUsageR\x06models2\xc9\x03\n\nLlmService\x12i\n\x08\x43omplete\x12\x1c.mesh.llm.v1.CompleteRequest\x1a\x1d.mesh.llm.v1.CompleteResponse\" \x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x14\"\x0f/v1/completions:\x01*\x12\x84\x01\n\x0eStreamComplete\x12\".mesh.llm.v1.StreamCompleteRequest\x1a#.mesh.llm.v1.StreamCompleteResponse\"\'\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x1b\"\x16/v1/completions:stream:\x01*0\x01\x12g\n\nListModels\x12\x1e.mesh.llm.v1.ListModelsRequest\x1a\x1f.mesh.llm.v1.ListModelsResponse\"\x18\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12`\n\x08GetUsage\x12\x1c.mesh.llm.v1.GetUsageRequest\x1a\x1d.mesh.llm.v1.GetUsageResponse\"\x17\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/usageb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,12 +48,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPLETEREQUEST'].fields_by_name['temperature']._serialized_options = b'\272H\024\022\022\031\000\000\000\000\000\000\000@)\000\000\000\000\000\000\000\000'
   _globals['_COMPLETEREQUEST'].fields_by_name['max_tokens']._loaded_options = None
   _globals['_COMPLETEREQUEST'].fields_by_name['max_tokens']._serialized_options = b'\272H\010\032\006\030\200\200\002(\000'
+  _globals['_STREAMCOMPLETEREQUEST'].fields_by_name['messages']._loaded_options = None
+  _globals['_STREAMCOMPLETEREQUEST'].fields_by_name['messages']._serialized_options = b'\342A\001\002\272H\007\222\001\004\010\001\020d'
+  _globals['_STREAMCOMPLETEREQUEST'].fields_by_name['model']._loaded_options = None
+  _globals['_STREAMCOMPLETEREQUEST'].fields_by_name['model']._serialized_options = b'\272H\005r\003\030\310\001'
+  _globals['_STREAMCOMPLETEREQUEST'].fields_by_name['temperature']._loaded_options = None
+  _globals['_STREAMCOMPLETEREQUEST'].fields_by_name['temperature']._serialized_options = b'\272H\024\022\022\031\000\000\000\000\000\000\000@)\000\000\000\000\000\000\000\000'
+  _globals['_STREAMCOMPLETEREQUEST'].fields_by_name['max_tokens']._loaded_options = None
+  _globals['_STREAMCOMPLETEREQUEST'].fields_by_name['max_tokens']._serialized_options = b'\272H\010\032\006\030\200\200\002(\000'
+  _globals['_LISTMODELSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTMODELSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTMODELSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTMODELSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
   _globals['_LLMSERVICE'].methods_by_name['Complete']._loaded_options = None
   _globals['_LLMSERVICE'].methods_by_name['Complete']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\024\"\017/v1/completions:\001*'
-  _globals['_COMPLETEREQUEST']._serialized_start=228
-  _globals['_COMPLETEREQUEST']._serialized_end=471
-  _globals['_COMPLETERESPONSE']._serialized_start=474
-  _globals['_COMPLETERESPONSE']._serialized_end=726
-  _globals['_LLMSERVICE']._serialized_start=728
-  _globals['_LLMSERVICE']._serialized_end=847
+  _globals['_LLMSERVICE'].methods_by_name['StreamComplete']._loaded_options = None
+  _globals['_LLMSERVICE'].methods_by_name['StreamComplete']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\033\"\026/v1/completions:stream:\001*'
+  _globals['_LLMSERVICE'].methods_by_name['ListModels']._loaded_options = None
+  _globals['_LLMSERVICE'].methods_by_name['ListModels']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\014\022\n/v1/models'
+  _globals['_LLMSERVICE'].methods_by_name['GetUsage']._loaded_options = None
+  _globals['_LLMSERVICE'].methods_by_name['GetUsage']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\013\022\t/v1/usage'
+  _globals['_COMPLETEREQUEST']._serialized_start=311
+  _globals['_COMPLETEREQUEST']._serialized_end=554
+  _globals['_COMPLETERESPONSE']._serialized_start=557
+  _globals['_COMPLETERESPONSE']._serialized_end=833
+  _globals['_STREAMCOMPLETEREQUEST']._serialized_start=836
+  _globals['_STREAMCOMPLETEREQUEST']._serialized_end=1085
+  _globals['_STREAMCOMPLETERESPONSE']._serialized_start=1088
+  _globals['_STREAMCOMPLETERESPONSE']._serialized_end=1370
+  _globals['_LISTMODELSREQUEST']._serialized_start=1372
+  _globals['_LISTMODELSREQUEST']._serialized_end=1473
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1475
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1579
+  _globals['_GETUSAGEREQUEST']._serialized_start=1581
+  _globals['_GETUSAGEREQUEST']._serialized_end=1598
+  _globals['_GETUSAGERESPONSE']._serialized_start=1601
+  _globals['_GETUSAGERESPONSE']._serialized_end=1777
+  _globals['_LLMSERVICE']._serialized_start=1780
+  _globals['_LLMSERVICE']._serialized_end=2237
 # @@protoc_insertion_point(module_scope)

@@ -28,6 +28,15 @@ if _version_not_supported:
 class LlmServiceStub:
     """LlmService puts one API in front of any OpenAI-compatible language model,
     with an offline provider when no key is configured.
+
+    Errors: INVALID_ARGUMENT for a request over the limits or one the provider
+    rejects; FAILED_PRECONDITION when the provider rejects the configured key
+    (the message and a PreconditionFailure name the variable to fix);
+    RESOURCE_EXHAUSTED with RetryInfo when the provider keeps rate limiting;
+    UNAVAILABLE (with RetryInfo when retrying may help) when the provider is
+    down, failing or answering nonsense; DEADLINE_EXCEEDED when the caller's
+    deadline passes first. Rate limits, 5xx and timeouts are retried with
+    backoff within the caller's deadline before any of these is returned.
     """
 
     def __init__(self, channel):
@@ -41,15 +50,63 @@ class LlmServiceStub:
                 request_serializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.CompleteRequest.SerializeToString,
                 response_deserializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.CompleteResponse.FromString,
                 _registered_method=True)
+        self.StreamComplete = channel.unary_stream(
+                '/mesh.llm.v1.LlmService/StreamComplete',
+                request_serializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.StreamCompleteRequest.SerializeToString,
+                response_deserializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.StreamCompleteResponse.FromString,
+                _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/mesh.llm.v1.LlmService/ListModels',
+                request_serializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/mesh.llm.v1.LlmService/GetUsage',
+                request_serializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
 
 
 class LlmServiceServicer:
     """LlmService puts one API in front of any OpenAI-compatible language model,
     with an offline provider when no key is configured.
+
+    Errors: INVALID_ARGUMENT for a request over the limits or one the provider
+    rejects; FAILED_PRECONDITION when the provider rejects the configured key
+    (the message and a PreconditionFailure name the variable to fix);
+    RESOURCE_EXHAUSTED with RetryInfo when the provider keeps rate limiting;
+    UNAVAILABLE (with RetryInfo when retrying may help) when the provider is
+    down, failing or answering nonsense; DEADLINE_EXCEEDED when the caller's
+    deadline passes first. Rate limits, 5xx and timeouts are retried with
+    backoff within the caller's deadline before any of these is returned.
     """
 
     def Complete(self, request, context):
         """Answers a chat conversation with the model's next message.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamComplete(self, request, context):
+        """Answers like Complete, sending the answer in pieces as the model writes
+        it; the last message carries no text but the finish reason, usage,
+        provider, model and latency. Over REST the messages come as a JSON array.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Lists the models this service is configured to answer with, by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsage(self, request, context):
+        """Returns the calls and tokens this service instance has handled since it
+        started, overall and per provider and model.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -63,6 +120,21 @@ def add_LlmServiceServicer_to_server(servicer, server):
                     request_deserializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.CompleteRequest.FromString,
                     response_serializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.CompleteResponse.SerializeToString,
             ),
+            'StreamComplete': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamComplete,
+                    request_deserializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.StreamCompleteRequest.FromString,
+                    response_serializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.StreamCompleteResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsRequest.FromString,
+                    response_serializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageRequest.FromString,
+                    response_serializer=mesh_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'mesh.llm.v1.LlmService', rpc_method_handlers)
@@ -74,6 +146,15 @@ def add_LlmServiceServicer_to_server(servicer, server):
 class LlmService:
     """LlmService puts one API in front of any OpenAI-compatible language model,
     with an offline provider when no key is configured.
+
+    Errors: INVALID_ARGUMENT for a request over the limits or one the provider
+    rejects; FAILED_PRECONDITION when the provider rejects the configured key
+    (the message and a PreconditionFailure name the variable to fix);
+    RESOURCE_EXHAUSTED with RetryInfo when the provider keeps rate limiting;
+    UNAVAILABLE (with RetryInfo when retrying may help) when the provider is
+    down, failing or answering nonsense; DEADLINE_EXCEEDED when the caller's
+    deadline passes first. Rate limits, 5xx and timeouts are retried with
+    backoff within the caller's deadline before any of these is returned.
     """
 
     @staticmethod
@@ -93,6 +174,87 @@ class LlmService:
             '/mesh.llm.v1.LlmService/Complete',
             mesh_dot_llm_dot_v1_dot_llm__service__pb2.CompleteRequest.SerializeToString,
             mesh_dot_llm_dot_v1_dot_llm__service__pb2.CompleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamComplete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mesh.llm.v1.LlmService/StreamComplete',
+            mesh_dot_llm_dot_v1_dot_llm__service__pb2.StreamCompleteRequest.SerializeToString,
+            mesh_dot_llm_dot_v1_dot_llm__service__pb2.StreamCompleteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.llm.v1.LlmService/ListModels',
+            mesh_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsRequest.SerializeToString,
+            mesh_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.llm.v1.LlmService/GetUsage',
+            mesh_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageRequest.SerializeToString,
+            mesh_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,94 @@
+"""The offline provider's text: labelled, deterministic, and grounded in the
+figures it is given (every number it states is one it was given)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from llm_svc.offline_writer import OFFLINE_LABEL, figures_in, offline_answer
+from llm_svc.providers import Message, OfflineProvider
+
+NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+
+RESULT = {
+    "dataset": "orders-per-minute",
+    "unit": "1/min",
+    "count": 1440,
+    "mean": 12.5,
+    "median": 11.75,
+    "min": 0.25,
+    "max": 97.5,
+    "stddev": 6.125,
+    "p95": 24.5,
+    "trend": {"slope_per_day": -0.375},
+    "anomalies": 3,
+    "window": 60,
+}
+
+
+def insight_request(result: dict[str, object]) -> list[tuple[str, str]]:
+    return [
+        ("system", "You explain analysis results to a small data team in plain language."),
+        ("user", f"Write an insight about this analysis result: {json.dumps(result)}"),
+    ]
+
+
+def numbers(text: str) -> set[str]:
+    return set(NUMBER.findall(text))
+
+
+def test_insight_states_every_figure_of_the_result_and_invents_none() -> None:
+    text = offline_answer(insight_request(RESULT))
+    assert text.startswith(OFFLINE_LABEL)
+    for value in ("1440", "12.5", "11.75", "0.25", "97.5", "6.125", "24.5", "-0.375", "3", "60"):
+        assert value in text, f"{value} missing from: {text}"
+    assert numbers(text) <= numbers(json.dumps(RESULT)), "every number stated must come from the result"
+    assert "orders-per-minute" in text and "1/min" in text
+    assert "falling" in text and "per day" in text  # a negative slope, in words
+    assert "3 anomalies were flagged" in text
+    assert "standard deviations above the average" in text  # 97.5 > 12.5 + 3 * 6.125
+
+
+def test_insight_from_prose_figures() -> None:
+    question = "Summarise: count: 1,440; the mean was 12.5%; max=40; p99 = 39.5; correlation: 0.82"
+    text = offline_answer([("user", question)])
+    for value in ("1,440", "12.5%", "40", "39.5", "0.82"):
+        assert value in text
+    assert "99th percentile" in text
+    assert "strong positive relationship" in text
+    assert numbers(text) <= {"1,440", "12.5", "40", "39.5", "0.82", "99"}
+
+
+def test_a_question_without_statistics_is_described_honestly() -> None:
+    text = offline_answer([("user", "values 3 and 9")])
+    assert text.startswith(OFFLINE_LABEL)
+    assert "No language model is configured" in text
+    assert "3, 9" in text
+
+
+def test_same_conversation_same_text() -> None:
+    conversation = insight_request(RESULT)
+    assert offline_answer(conversation) == offline_answer(list(conversation))
+
+
+def test_figures_keep_their_labels() -> None:
+    figures, facts = figures_in('{"summary": {"avg": 2.5, "p95": 7}, "unit": "ms"} and the peak was 9')
+    by_stat = {f.stat: f.value for f in figures if f.stat}
+    assert by_stat == {"mean": "2.5", "p95": "7", "max": "9"}
+    assert facts == {"unit": "ms"}
+
+
+@pytest.mark.parametrize("max_tokens", [5, 2000])
+async def test_offline_provider_streams_the_same_text_it_completes(max_tokens: int) -> None:
+    provider = OfflineProvider()
+    messages = [Message(role, content) for role, content in insight_request(RESULT)]
+    whole = await provider.complete(messages, "any-model", max_tokens)
+    pieces = [e async for e in provider.stream(messages, "any-model", max_tokens)]
+    *texts, last = pieces
+    assert "".join(str(t) for t in texts) == whole.text
+    assert last == whole.__class__(**{**whole.__dict__, "latency_seconds": last.latency_seconds})  # type: ignore[union-attr]
+    assert whole.model == "offline-summary-1" and whole.provider == "offline"
+    assert whole.finish_reason == ("length" if max_tokens == 5 else "stop")
