@@ -145,6 +145,7 @@ def render(
     issuer: str = "analytics-mesh",
     audience: str = "analytics-mesh",
     route_timeout_seconds: int = 60,
+    max_connections: int = 10_000,
 ) -> dict[str, Any]:
     """The Envoy bootstrap config as a dict (Envoy reads it as JSON or YAML)."""
     routes: list[dict[str, Any]] = [
@@ -224,6 +225,19 @@ def render(
         ],
     }
     return {
+        # A bound on client connections keeps a flood from exhausting the process.
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": _TYPE_PREFIX
+                        + "envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": max_connections,
+                    },
+                }
+            ]
+        },
         "admin": {"address": {"socket_address": {"address": admin_address, "port_value": admin_port}}},
         "static_resources": {
             "listeners": [
