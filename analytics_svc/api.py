@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
-from analytics_svc import store
+from analytics_svc import ingest, store
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
 from mesh_runtime.database import BlockingRunner
+from mesh_runtime.errors import FieldViolation, InvalidArgument
 from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
 from mesh_runtime.wire import timestamp_or_none as _timestamp
 
@@ -40,6 +42,19 @@ def dataset_to_proto(row: store.DatasetRow) -> dataset_pb2.Dataset:
     )
 
 
+def _rejected_points(rejections: list[ingest.Rejection]) -> list[pb.RejectedPoint]:
+    return [
+        pb.RejectedPoint(index=r.index, timestamp_us=r.timestamp_us, reason=r.reason)
+        for r in rejections[: ingest.MAX_REPORTED_REJECTIONS]
+    ]
+
+
+def _name_required() -> InvalidArgument:
+    return InvalidArgument(
+        "dataset.name is required", violations=[FieldViolation("dataset.name", "value is required")]
+    )
+
+
 class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
     """Serves datasets from the analytics store."""
 
@@ -50,6 +65,8 @@ class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
         self, request: pb.CreateDatasetRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateDatasetResponse:
         d = request.dataset
+        if not d.name:
+            raise _name_required()
         new = store.NewDataset(d.name, d.description, d.unit, dict(d.labels))
         row = await self.runner.run(store.create_dataset, new)
         return pb.CreateDatasetResponse(dataset=dataset_to_proto(row))
@@ -74,4 +91,75 @@ class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
             datasets=[dataset_to_proto(r) for r in rows],
             next_page_token=next_token,
             total_size=total,
+        )
+
+    async def UpdateDataset(
+        self, request: pb.UpdateDatasetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateDatasetResponse:
+        d = request.dataset
+        paths = set(request.update_mask.paths)
+        if "name" in paths and not d.name:
+            raise _name_required()
+        new_values: dict[str, Any] = {
+            "name": d.name, "description": d.description, "unit": d.unit, "labels": dict(d.labels)
+        }
+        changes = {name: new_values[name] for name in paths}
+        row = await self.runner.run(store.update_dataset, d.id, changes)
+        return pb.UpdateDatasetResponse(dataset=dataset_to_proto(row))
+
+    async def DeleteDataset(
+        self, request: pb.DeleteDatasetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteDatasetResponse:
+        await self.runner.run(store.delete_dataset, request.id)
+        return pb.DeleteDatasetResponse()
+
+    async def AppendPoints(
+        self, request: pb.AppendPointsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AppendPointsResponse:
+        screened = ingest.screen(request.timestamps_us, request.values)
+        row = await self.runner.run(
+            store.append_points, request.dataset_id, screened.timestamps_us, screened.values
+        )
+        return pb.AppendPointsResponse(
+            accepted_count=len(screened.timestamps_us),
+            rejected_count=len(screened.rejections),
+            rejected_points=_rejected_points(screened.rejections),
+            dataset=dataset_to_proto(row),
+        )
+
+    async def IngestPoints(
+        self, request_iterator: AsyncIterator[pb.IngestPointsRequest], context: grpc.aio.ServicerContext
+    ) -> pb.IngestPointsResponse:
+        accepted = batches = seen = 0
+        rejections: list[ingest.Rejection] = []
+        async for batch in request_iterator:
+            screened = ingest.screen(batch.timestamps_us, batch.values, first_index=seen)
+            await self.runner.run(store.append_points, batch.dataset_id, screened.timestamps_us, screened.values)
+            seen += len(batch.timestamps_us)
+            accepted += len(screened.timestamps_us)
+            batches += 1
+            rejections += screened.rejections[: max(0, ingest.MAX_REPORTED_REJECTIONS - len(rejections))]
+        return pb.IngestPointsResponse(
+            accepted_count=accepted,
+            rejected_count=seen - accepted,
+            rejected_points=_rejected_points(rejections),
+            batch_count=batches,
+        )
+
+    async def ImportCsv(
+        self, request: pb.ImportCsvRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ImportCsvResponse:
+        try:
+            parsed = await self.runner.run(ingest.parse_csv, request.csv)
+        except ValueError as exc:
+            raise InvalidArgument(str(exc), violations=[FieldViolation("csv", str(exc))]) from None
+        row = await self.runner.run(store.append_points, request.dataset_id, parsed.timestamps_us, parsed.values)
+        return pb.ImportCsvResponse(
+            accepted_count=len(parsed.timestamps_us),
+            rejected_count=len(parsed.bad_lines),
+            rejected_lines=[
+                pb.RejectedCsvLine(line=line, reason=reason)
+                for line, reason in parsed.bad_lines[: ingest.MAX_REPORTED_REJECTIONS]
+            ],
+            dataset=dataset_to_proto(row),
         )

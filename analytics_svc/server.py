@@ -25,7 +25,8 @@ logger = logging.getLogger("analytics")
 
 SERVICE_NAME = analytics_service_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
 AUTH_SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
-MIGRATIONS = [*store.MIGRATIONS, *auth_store.MIGRATIONS]
+# Each store numbers its own migrations from one shared sequence; apply them in order.
+MIGRATIONS = sorted([*store.MIGRATIONS, *auth_store.MIGRATIONS], key=lambda m: m.version)
 
 
 def accounts_from_settings(settings: AnalyticsSettings) -> Accounts:

@@ -5,10 +5,13 @@ All functions here block; the servicer runs them through a BlockingRunner.
 
 from __future__ import annotations
 
+import io
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
@@ -47,7 +50,22 @@ def _create_datasets(db: peewee.Database) -> None:
     db.create_tables([DatasetRow])
 
 
-MIGRATIONS = [Migration(1, "create dataset table", _create_datasets)]
+def _create_points(db: peewee.Database) -> None:
+    # One row per (dataset, timestamp): a repeated timestamp replaces the value.
+    db.execute_sql(
+        "CREATE TABLE point ("
+        " dataset_id uuid NOT NULL REFERENCES dataset (id) ON DELETE CASCADE,"
+        " ts timestamptz NOT NULL,"
+        " value double precision NOT NULL,"
+        " PRIMARY KEY (dataset_id, ts))"
+    )
+
+
+# Version 2 is the auth tables (auth_store.MIGRATIONS).
+MIGRATIONS = [
+    Migration(1, "create dataset table", _create_datasets),
+    Migration(3, "create point table", _create_points),
+]
 
 
 @dataclass
@@ -91,3 +109,104 @@ def list_datasets(limit: int, after_name: str | None) -> tuple[list[DatasetRow],
         query = query.where(DatasetRow.name > after_name)
     rows = list(query.limit(limit))
     return rows, DatasetRow.select().count()
+
+
+UPDATABLE_FIELDS = ("name", "description", "unit", "labels")
+
+
+def update_dataset(dataset_id: str, changes: dict[str, Any]) -> DatasetRow:
+    """Set the given metadata fields (a subset of UPDATABLE_FIELDS) of a dataset.
+
+    NotFound if there is no such dataset, AlreadyExists if the new name is taken.
+    """
+    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    try:
+        with database_proxy.atomic():
+            row = get_dataset(dataset_id)
+            for name, value in changes.items():
+                setattr(row, name, value)
+            row.update_time = utc_now()
+            row.save()
+            return row
+    except peewee.IntegrityError:
+        raise AlreadyExists("dataset", str(changes.get("name"))) from None
+
+
+def delete_dataset(dataset_id: str) -> None:
+    """Delete a dataset and (by ON DELETE CASCADE) its points; NotFound if absent."""
+    try:
+        key = uuid.UUID(dataset_id)
+    except ValueError:
+        raise NotFound("dataset", dataset_id) from None
+    if DatasetRow.delete().where(DatasetRow.id == key).execute() == 0:
+        raise NotFound("dataset", dataset_id)
+
+
+def _last_occurrences(timestamps_us: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The batch with one point per timestamp, the later occurrence winning, sorted by time."""
+    reversed_ts = timestamps_us[::-1]
+    unique_ts, first_in_reversed = np.unique(reversed_ts, return_index=True)
+    keep = len(timestamps_us) - 1 - first_in_reversed
+    return unique_ts, values[keep]
+
+
+def _copy_text(timestamps_us: np.ndarray, values: np.ndarray) -> io.StringIO:
+    """COPY text rows "ISO timestamp<TAB>value" (repr keeps every double exact)."""
+    stamps = np.datetime_as_string(timestamps_us.astype("datetime64[us]"), unit="us")
+    lines = [f"{stamp}Z\t{value!r}\n" for stamp, value in zip(stamps, values.tolist(), strict=True)]
+    return io.StringIO("".join(lines))
+
+
+def append_points(
+    dataset_id: str, timestamps_us: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray
+) -> DatasetRow:
+    """Store points into a dataset: one transaction, bulk-loaded with COPY.
+
+    The caller has screened the points (finite values, timestamps in range).
+    A timestamp already stored gets the new value; within the batch the later
+    occurrence wins. The dataset's point_count and first/last point times are
+    updated in the same transaction. NotFound if the dataset does not exist.
+    """
+    ts = np.asarray(timestamps_us, dtype=np.int64)
+    vals = np.asarray(values, dtype=np.float64)
+    try:
+        key = uuid.UUID(dataset_id)
+    except ValueError:
+        raise NotFound("dataset", dataset_id) from None
+    with database_proxy.atomic():
+        # Locking the dataset row serialises writers of one dataset, so the
+        # count of new timestamps below stays exact.
+        locked = DatasetRow.select().where(DatasetRow.id == key).for_update().first()
+        if locked is None:
+            raise NotFound("dataset", dataset_id)
+        if len(ts) == 0:
+            return locked
+        ts, vals = _last_occurrences(ts, vals)
+        cursor = database_proxy.connection().cursor()
+        cursor.execute(
+            "CREATE TEMP TABLE point_staging (ts timestamptz NOT NULL, value double precision NOT NULL)"
+            " ON COMMIT DROP"
+        )
+        cursor.copy_expert("COPY point_staging (ts, value) FROM STDIN", _copy_text(ts, vals))
+        cursor.execute(
+            "SELECT count(*) FROM point_staging s JOIN point p ON p.dataset_id = %s AND p.ts = s.ts",
+            (str(key),),
+        )
+        (replaced,) = cursor.fetchone()
+        cursor.execute(
+            "INSERT INTO point (dataset_id, ts, value) SELECT %s, ts, value FROM point_staging"
+            " ON CONFLICT (dataset_id, ts) DO UPDATE SET value = EXCLUDED.value",
+            (str(key),),
+        )
+        cursor.execute(
+            "UPDATE dataset SET point_count = point_count + %s,"
+            " first_point_time = LEAST(first_point_time, (SELECT min(ts) FROM point_staging)),"
+            " last_point_time = GREATEST(last_point_time, (SELECT max(ts) FROM point_staging))"
+            " WHERE id = %s",
+            (len(ts) - replaced, str(key)),
+        )
+        cursor.execute("DROP TABLE point_staging")
+        return DatasetRow.get_by_id(key)
+

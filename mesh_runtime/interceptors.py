@@ -213,6 +213,9 @@ def _internal() -> Internal:
 
 def _field_path(violation: Any) -> str:
     parts: list[str] = []
+    # Message-level (CEL) rules name no field.
+    if violation.proto.field is None:
+        return ""
     for element in violation.proto.field.elements:
         name = element.field_name
         subscript = element.subscript

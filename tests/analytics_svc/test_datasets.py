@@ -6,11 +6,14 @@ import uuid
 
 import grpc
 import httpx
+import psycopg2
 import pytest
+from google.protobuf import field_mask_pb2
 
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
+from mesh_cli import infra
 from tests.conftest import RunningStack
 from tests.rich_status import field_violations, rest_field_violations
 
@@ -165,3 +168,136 @@ def test_rest_unknown_route_is_404_json(rest: httpx.Client) -> None:
     assert response.status_code == 404
     body = response.json()
     assert body["code"] == 5 and body["message"]
+
+
+def _create(stub: pb_grpc.AnalyticsServiceStub, **fields: object) -> dataset_pb2.Dataset:
+    dataset = dataset_pb2.Dataset(name=unique("ds"), **fields)  # type: ignore[arg-type]
+    return stub.CreateDataset(pb.CreateDatasetRequest(dataset=dataset), timeout=10).dataset
+
+
+def _point_rows(mesh: RunningStack, dataset_id: str) -> int:
+    with psycopg2.connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM point WHERE dataset_id = %s", (dataset_id,))
+        row = cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_update_changes_only_the_masked_fields(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    created = _create(stub, description="old", unit="ms", labels={"a": "1"})
+    renamed = unique("renamed")
+    updated = stub.UpdateDataset(
+        pb.UpdateDatasetRequest(
+            dataset=dataset_pb2.Dataset(id=created.id, name=renamed, description="new", unit="s"),
+            update_mask=field_mask_pb2.FieldMask(paths=["name", "description"]),
+        ),
+        timeout=10,
+    ).dataset
+    assert (updated.name, updated.description, updated.unit) == (renamed, "new", "ms")
+    assert dict(updated.labels) == {"a": "1"}
+    assert updated.update_time.ToDatetime() > created.update_time.ToDatetime()
+    assert stub.GetDataset(pb.GetDatasetRequest(id=created.id), timeout=10).dataset == updated
+
+    # Without "name" in the mask the name may be left out.
+    relabelled = stub.UpdateDataset(
+        pb.UpdateDatasetRequest(
+            dataset=dataset_pb2.Dataset(id=created.id, labels={"b": "2"}),
+            update_mask=field_mask_pb2.FieldMask(paths=["labels"]),
+        ),
+        timeout=10,
+    ).dataset
+    assert relabelled.name == renamed and dict(relabelled.labels) == {"b": "2"}
+
+
+def test_update_errors(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    first, second = _create(stub), _create(stub)
+    mask = field_mask_pb2.FieldMask(paths=["name"])
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.UpdateDataset(
+            pb.UpdateDatasetRequest(dataset=dataset_pb2.Dataset(id=second.id, name=first.name), update_mask=mask),
+            timeout=10,
+        )
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.UpdateDataset(
+            pb.UpdateDatasetRequest(dataset=dataset_pb2.Dataset(id=second.id), update_mask=mask), timeout=10
+        )
+    assert field_violations(caught.value) == {"dataset.name": "value is required"}
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.UpdateDataset(
+            pb.UpdateDatasetRequest(
+                dataset=dataset_pb2.Dataset(id=second.id), update_mask=field_mask_pb2.FieldMask(paths=["id"])
+            ),
+            timeout=10,
+        )
+    assert "update_mask" in field_violations(caught.value)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.UpdateDataset(
+            pb.UpdateDatasetRequest(
+                dataset=dataset_pb2.Dataset(id=str(uuid.uuid4()), name=unique("x")), update_mask=mask
+            ),
+            timeout=10,
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.UpdateDataset(pb.UpdateDatasetRequest(), timeout=10)
+    assert set(field_violations(caught.value)) == {"dataset", "update_mask"}
+
+
+def test_delete_removes_the_dataset_and_its_points(
+    stub: pb_grpc.AnalyticsServiceStub, mesh: RunningStack
+) -> None:
+    created = _create(stub)
+    appended = stub.AppendPoints(
+        pb.AppendPointsRequest(dataset_id=created.id, timestamps_us=[1, 2, 3], values=[1.0, 2.0, 3.0]), timeout=10
+    )
+    assert appended.dataset.point_count == 3 and _point_rows(mesh, created.id) == 3
+    stub.DeleteDataset(pb.DeleteDatasetRequest(id=created.id), timeout=10)
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.GetDataset(pb.GetDatasetRequest(id=created.id), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert _point_rows(mesh, created.id) == 0
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.DeleteDataset(pb.DeleteDatasetRequest(id=created.id), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_viewer_cannot_update_or_delete(stub: pb_grpc.AnalyticsServiceStub, mesh: RunningStack) -> None:
+    created = _create(stub)
+    with mesh.channel(mesh.analytics, "viewer") as channel:
+        viewer = pb_grpc.AnalyticsServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            viewer.DeleteDataset(pb.DeleteDatasetRequest(id=created.id), timeout=10)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.RpcError) as caught:
+            viewer.UpdateDataset(
+                pb.UpdateDatasetRequest(
+                    dataset=dataset_pb2.Dataset(id=created.id, unit="x"),
+                    update_mask=field_mask_pb2.FieldMask(paths=["unit"]),
+                ),
+                timeout=10,
+            )
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert stub.GetDataset(pb.GetDatasetRequest(id=created.id), timeout=10).dataset == created
+
+
+def test_rest_patch_and_delete(rest: httpx.Client, mesh: RunningStack) -> None:
+    dataset_id = rest.post("/v1/datasets", json={"name": unique("rest-upd"), "unit": "ms"}).json()["dataset"]["id"]
+    patched = rest.patch(
+        f"/v1/datasets/{dataset_id}", params={"updateMask": "description,labels"},
+        json={"description": "via REST", "unit": "ignored", "labels": {"k": "v"}},
+    )
+    assert patched.status_code == 200, patched.text
+    body = patched.json()["dataset"]
+    assert (body["description"], body["unit"], body["labels"]) == ("via REST", "ms", {"k": "v"})
+
+    appended = rest.post(
+        f"/v1/datasets/{dataset_id}/points:append", json={"timestampsUs": ["1", "2"], "values": [0.5, 1.5]}
+    )
+    assert appended.status_code == 200, appended.text
+    assert _point_rows(mesh, dataset_id) == 2
+    deleted = rest.delete(f"/v1/datasets/{dataset_id}")
+    assert deleted.status_code == 200, deleted.text
+    assert rest.get(f"/v1/datasets/{dataset_id}").status_code == 404
+    assert rest.delete(f"/v1/datasets/{dataset_id}").status_code == 404
+    assert _point_rows(mesh, dataset_id) == 0

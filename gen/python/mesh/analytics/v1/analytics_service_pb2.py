@@ -25,11 +25,12 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from mesh.analytics.v1 import dataset_pb2 as mesh_dot_analytics_dot_v1_dot_dataset__pb2
 from mesh.auth.v1 import access_pb2 as mesh_dot_auth_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)mesh/analytics/v1/analytics_service.proto\x12\x11mesh.analytics.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fmesh/analytics/v1/dataset.proto\x1a\x19mesh/auth/v1/access.proto\"X\n\x14\x43reateDatasetRequest\x12@\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x07\x64\x61taset\"M\n\x15\x43reateDatasetResponse\x12\x34\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset\"1\n\x11GetDatasetRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"J\n\x12GetDatasetResponse\x12\x34\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset\"g\n\x13ListDatasetsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x95\x01\n\x14ListDatasetsResponse\x12\x36\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x08\x64\x61tasets\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x03R\ttotalSize2\x95\x03\n\x10\x41nalyticsService\x12\x87\x01\n\rCreateDataset\x12\'.mesh.analytics.v1.CreateDatasetRequest\x1a(.mesh.analytics.v1.CreateDatasetResponse\"#\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/datasets:\x07\x64\x61taset\x12z\n\nGetDataset\x12$.mesh.analytics.v1.GetDatasetRequest\x1a%.mesh.analytics.v1.GetDatasetResponse\"\x1f\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/datasets/{id}\x12{\n\x0cListDatasets\x12&.mesh.analytics.v1.ListDatasetsRequest\x1a\'.mesh.analytics.v1.ListDatasetsResponse\"\x1a\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/datasetsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)mesh/analytics/v1/analytics_service.proto\x12\x11mesh.analytics.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fmesh/analytics/v1/dataset.proto\x1a\x19mesh/auth/v1/access.proto\"X\n\x14\x43reateDatasetRequest\x12@\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x07\x64\x61taset\"M\n\x15\x43reateDatasetResponse\x12\x34\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset\"1\n\x11GetDatasetRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"J\n\x12GetDatasetResponse\x12\x34\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset\"g\n\x13ListDatasetsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x95\x01\n\x14ListDatasetsResponse\x12\x36\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x08\x64\x61tasets\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x03 \x01(\x03R\ttotalSize\"\xda\x02\n\x14UpdateDatasetRequest\x12@\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x07\x64\x61taset\x12\xff\x01\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\xc1\x01\xe2\x41\x01\x02\xbaH\xb9\x01\xba\x01\xb2\x01\n\x11update_mask.paths\x12\x41paths must be non-empty and among name, description, unit, labels\x1aZthis.paths.size() > 0 && this.paths.all(p, p in [\'name\', \'description\', \'unit\', \'labels\'])\xc8\x01\x01R\nupdateMask\"M\n\x15UpdateDatasetResponse\x12\x34\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset\"4\n\x14\x44\x65leteDatasetRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x17\n\x15\x44\x65leteDatasetResponse\"`\n\rRejectedPoint\x12\x14\n\x05index\x18\x01 \x01(\x03R\x05index\x12!\n\x0ctimestamp_us\x18\x02 \x01(\x03R\x0btimestampUs\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\x99\x02\n\x13\x41ppendPointsRequest\x12+\n\ndataset_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\tdatasetId\x12\x31\n\rtimestamps_us\x18\x02 \x03(\x03\x42\x0c\xbaH\t\x92\x01\x06\x08\x01\x10\xa0\x8d\x06R\x0ctimestampsUs\x12\"\n\x06values\x18\x03 \x03(\x01\x42\n\xbaH\x07\x92\x01\x04\x10\xa0\x8d\x06R\x06values:~\xbaH{\x1ay\n\x12points.same_length\x12\x32timestamps_us and values must have the same length\x1a/this.timestamps_us.size() == this.values.size()\"\xe5\x01\n\x14\x41ppendPointsResponse\x12%\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x03R\racceptedCount\x12%\n\x0erejected_count\x18\x02 \x01(\x03R\rrejectedCount\x12I\n\x0frejected_points\x18\x03 \x03(\x0b\x32 .mesh.analytics.v1.RejectedPointR\x0erejectedPoints\x12\x34\n\x07\x64\x61taset\x18\x04 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset\"\x99\x02\n\x13IngestPointsRequest\x12+\n\ndataset_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\tdatasetId\x12\x31\n\rtimestamps_us\x18\x02 \x03(\x03\x42\x0c\xbaH\t\x92\x01\x06\x08\x01\x10\xa0\x8d\x06R\x0ctimestampsUs\x12\"\n\x06values\x18\x03 \x03(\x01\x42\n\xbaH\x07\x92\x01\x04\x10\xa0\x8d\x06R\x06values:~\xbaH{\x1ay\n\x12points.same_length\x12\x32timestamps_us and values must have the same length\x1a/this.timestamps_us.size() == this.values.size()\"\xd0\x01\n\x14IngestPointsResponse\x12%\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x03R\racceptedCount\x12%\n\x0erejected_count\x18\x02 \x01(\x03R\rrejectedCount\x12I\n\x0frejected_points\x18\x03 \x03(\x0b\x32 .mesh.analytics.v1.RejectedPointR\x0erejectedPoints\x12\x1f\n\x0b\x62\x61tch_count\x18\x04 \x01(\x03R\nbatchCount\"c\n\x10ImportCsvRequest\x12+\n\ndataset_id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\tdatasetId\x12\"\n\x03\x63sv\x18\x02 \x01(\x0c\x42\x10\xe2\x41\x01\x02\xbaH\tz\x07\x10\x01\x18\x80\x80\x80\nR\x03\x63sv\"=\n\x0fRejectedCsvLine\x12\x12\n\x04line\x18\x01 \x01(\x03R\x04line\x12\x16\n\x06reason\x18\x02 \x01(\tR\x06reason\"\xe2\x01\n\x11ImportCsvResponse\x12%\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x03R\racceptedCount\x12%\n\x0erejected_count\x18\x02 \x01(\x03R\rrejectedCount\x12I\n\x0erejected_lines\x18\x03 \x03(\x0b\x32\".mesh.analytics.v1.RejectedCsvLineR\rrejectedLines\x12\x34\n\x07\x64\x61taset\x18\x04 \x01(\x0b\x32\x1a.mesh.analytics.v1.DatasetR\x07\x64\x61taset2\xee\x08\n\x10\x41nalyticsService\x12\x87\x01\n\rCreateDataset\x12\'.mesh.analytics.v1.CreateDatasetRequest\x1a(.mesh.analytics.v1.CreateDatasetResponse\"#\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x17\"\x0c/v1/datasets:\x07\x64\x61taset\x12z\n\nGetDataset\x12$.mesh.analytics.v1.GetDatasetRequest\x1a%.mesh.analytics.v1.GetDatasetResponse\"\x1f\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/datasets/{id}\x12{\n\x0cListDatasets\x12&.mesh.analytics.v1.ListDatasetsRequest\x1a\'.mesh.analytics.v1.ListDatasetsResponse\"\x1a\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/datasets\x12\x94\x01\n\rUpdateDataset\x12\'.mesh.analytics.v1.UpdateDatasetRequest\x1a(.mesh.analytics.v1.UpdateDatasetResponse\"0\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02$2\x19/v1/datasets/{dataset.id}:\x07\x64\x61taset\x12\x83\x01\n\rDeleteDataset\x12\'.mesh.analytics.v1.DeleteDatasetRequest\x1a(.mesh.analytics.v1.DeleteDatasetResponse\"\x1f\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x13*\x11/v1/datasets/{id}\x12\x99\x01\n\x0c\x41ppendPoints\x12&.mesh.analytics.v1.AppendPointsRequest\x1a\'.mesh.analytics.v1.AppendPointsResponse\"8\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02,\"\'/v1/datasets/{dataset_id}/points:append:\x01*\x12\x87\x01\n\x0cIngestPoints\x12&.mesh.analytics.v1.IngestPointsRequest\x1a\'.mesh.analytics.v1.IngestPointsResponse\"$\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x18\"\x13/v1/datasets:ingest:\x01*(\x01\x12\x93\x01\n\tImportCsv\x12#.mesh.analytics.v1.ImportCsvRequest\x1a$.mesh.analytics.v1.ImportCsvResponse\";\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02/\"*/v1/datasets/{dataset_id}/points:importCsv:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,24 +45,84 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTDATASETSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTDATASETSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTDATASETSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
+  _globals['_UPDATEDATASETREQUEST'].fields_by_name['dataset']._loaded_options = None
+  _globals['_UPDATEDATASETREQUEST'].fields_by_name['dataset']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
+  _globals['_UPDATEDATASETREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEDATASETREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002\272H\271\001\272\001\262\001\n\021update_mask.paths\022Apaths must be non-empty and among name, description, unit, labels\032Zthis.paths.size() > 0 && this.paths.all(p, p in [\'name\', \'description\', \'unit\', \'labels\'])\310\001\001'
+  _globals['_DELETEDATASETREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_DELETEDATASETREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_APPENDPOINTSREQUEST'].fields_by_name['dataset_id']._loaded_options = None
+  _globals['_APPENDPOINTSREQUEST'].fields_by_name['dataset_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_APPENDPOINTSREQUEST'].fields_by_name['timestamps_us']._loaded_options = None
+  _globals['_APPENDPOINTSREQUEST'].fields_by_name['timestamps_us']._serialized_options = b'\272H\t\222\001\006\010\001\020\240\215\006'
+  _globals['_APPENDPOINTSREQUEST'].fields_by_name['values']._loaded_options = None
+  _globals['_APPENDPOINTSREQUEST'].fields_by_name['values']._serialized_options = b'\272H\007\222\001\004\020\240\215\006'
+  _globals['_APPENDPOINTSREQUEST']._loaded_options = None
+  _globals['_APPENDPOINTSREQUEST']._serialized_options = b'\272H{\032y\n\022points.same_length\0222timestamps_us and values must have the same length\032/this.timestamps_us.size() == this.values.size()'
+  _globals['_INGESTPOINTSREQUEST'].fields_by_name['dataset_id']._loaded_options = None
+  _globals['_INGESTPOINTSREQUEST'].fields_by_name['dataset_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_INGESTPOINTSREQUEST'].fields_by_name['timestamps_us']._loaded_options = None
+  _globals['_INGESTPOINTSREQUEST'].fields_by_name['timestamps_us']._serialized_options = b'\272H\t\222\001\006\010\001\020\240\215\006'
+  _globals['_INGESTPOINTSREQUEST'].fields_by_name['values']._loaded_options = None
+  _globals['_INGESTPOINTSREQUEST'].fields_by_name['values']._serialized_options = b'\272H\007\222\001\004\020\240\215\006'
+  _globals['_INGESTPOINTSREQUEST']._loaded_options = None
+  _globals['_INGESTPOINTSREQUEST']._serialized_options = b'\272H{\032y\n\022points.same_length\0222timestamps_us and values must have the same length\032/this.timestamps_us.size() == this.values.size()'
+  _globals['_IMPORTCSVREQUEST'].fields_by_name['dataset_id']._loaded_options = None
+  _globals['_IMPORTCSVREQUEST'].fields_by_name['dataset_id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_IMPORTCSVREQUEST'].fields_by_name['csv']._loaded_options = None
+  _globals['_IMPORTCSVREQUEST'].fields_by_name['csv']._serialized_options = b'\342A\001\002\272H\tz\007\020\001\030\200\200\200\n'
   _globals['_ANALYTICSSERVICE'].methods_by_name['CreateDataset']._loaded_options = None
   _globals['_ANALYTICSSERVICE'].methods_by_name['CreateDataset']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002\027\"\014/v1/datasets:\007dataset'
   _globals['_ANALYTICSSERVICE'].methods_by_name['GetDataset']._loaded_options = None
   _globals['_ANALYTICSSERVICE'].methods_by_name['GetDataset']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\023\022\021/v1/datasets/{id}'
   _globals['_ANALYTICSSERVICE'].methods_by_name['ListDatasets']._loaded_options = None
   _globals['_ANALYTICSSERVICE'].methods_by_name['ListDatasets']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\016\022\014/v1/datasets'
-  _globals['_CREATEDATASETREQUEST']._serialized_start=216
-  _globals['_CREATEDATASETREQUEST']._serialized_end=304
-  _globals['_CREATEDATASETRESPONSE']._serialized_start=306
-  _globals['_CREATEDATASETRESPONSE']._serialized_end=383
-  _globals['_GETDATASETREQUEST']._serialized_start=385
-  _globals['_GETDATASETREQUEST']._serialized_end=434
-  _globals['_GETDATASETRESPONSE']._serialized_start=436
-  _globals['_GETDATASETRESPONSE']._serialized_end=510
-  _globals['_LISTDATASETSREQUEST']._serialized_start=512
-  _globals['_LISTDATASETSREQUEST']._serialized_end=615
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=618
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=767
-  _globals['_ANALYTICSSERVICE']._serialized_start=770
-  _globals['_ANALYTICSSERVICE']._serialized_end=1175
+  _globals['_ANALYTICSSERVICE'].methods_by_name['UpdateDataset']._loaded_options = None
+  _globals['_ANALYTICSSERVICE'].methods_by_name['UpdateDataset']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002$2\031/v1/datasets/{dataset.id}:\007dataset'
+  _globals['_ANALYTICSSERVICE'].methods_by_name['DeleteDataset']._loaded_options = None
+  _globals['_ANALYTICSSERVICE'].methods_by_name['DeleteDataset']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002\023*\021/v1/datasets/{id}'
+  _globals['_ANALYTICSSERVICE'].methods_by_name['AppendPoints']._loaded_options = None
+  _globals['_ANALYTICSSERVICE'].methods_by_name['AppendPoints']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002,\"\'/v1/datasets/{dataset_id}/points:append:\001*'
+  _globals['_ANALYTICSSERVICE'].methods_by_name['IngestPoints']._loaded_options = None
+  _globals['_ANALYTICSSERVICE'].methods_by_name['IngestPoints']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002\030\"\023/v1/datasets:ingest:\001*'
+  _globals['_ANALYTICSSERVICE'].methods_by_name['ImportCsv']._loaded_options = None
+  _globals['_ANALYTICSSERVICE'].methods_by_name['ImportCsv']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002/\"*/v1/datasets/{dataset_id}/points:importCsv:\001*'
+  _globals['_CREATEDATASETREQUEST']._serialized_start=250
+  _globals['_CREATEDATASETREQUEST']._serialized_end=338
+  _globals['_CREATEDATASETRESPONSE']._serialized_start=340
+  _globals['_CREATEDATASETRESPONSE']._serialized_end=417
+  _globals['_GETDATASETREQUEST']._serialized_start=419
+  _globals['_GETDATASETREQUEST']._serialized_end=468
+  _globals['_GETDATASETRESPONSE']._serialized_start=470
+  _globals['_GETDATASETRESPONSE']._serialized_end=544
+  _globals['_LISTDATASETSREQUEST']._serialized_start=546
+  _globals['_LISTDATASETSREQUEST']._serialized_end=649
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=652
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=801
+  _globals['_UPDATEDATASETREQUEST']._serialized_start=804
+  _globals['_UPDATEDATASETREQUEST']._serialized_end=1150
+  _globals['_UPDATEDATASETRESPONSE']._serialized_start=1152
+  _globals['_UPDATEDATASETRESPONSE']._serialized_end=1229
+  _globals['_DELETEDATASETREQUEST']._serialized_start=1231
+  _globals['_DELETEDATASETREQUEST']._serialized_end=1283
+  _globals['_DELETEDATASETRESPONSE']._serialized_start=1285
+  _globals['_DELETEDATASETRESPONSE']._serialized_end=1308
+  _globals['_REJECTEDPOINT']._serialized_start=1310
+  _globals['_REJECTEDPOINT']._serialized_end=1406
+  _globals['_APPENDPOINTSREQUEST']._serialized_start=1409
+  _globals['_APPENDPOINTSREQUEST']._serialized_end=1690
+  _globals['_APPENDPOINTSRESPONSE']._serialized_start=1693
+  _globals['_APPENDPOINTSRESPONSE']._serialized_end=1922
+  _globals['_INGESTPOINTSREQUEST']._serialized_start=1925
+  _globals['_INGESTPOINTSREQUEST']._serialized_end=2206
+  _globals['_INGESTPOINTSRESPONSE']._serialized_start=2209
+  _globals['_INGESTPOINTSRESPONSE']._serialized_end=2417
+  _globals['_IMPORTCSVREQUEST']._serialized_start=2419
+  _globals['_IMPORTCSVREQUEST']._serialized_end=2518
+  _globals['_REJECTEDCSVLINE']._serialized_start=2520
+  _globals['_REJECTEDCSVLINE']._serialized_end=2581
+  _globals['_IMPORTCSVRESPONSE']._serialized_start=2584
+  _globals['_IMPORTCSVRESPONSE']._serialized_end=2810
+  _globals['_ANALYTICSSERVICE']._serialized_start=2813
+  _globals['_ANALYTICSSERVICE']._serialized_end=3947
 # @@protoc_insertion_point(module_scope)

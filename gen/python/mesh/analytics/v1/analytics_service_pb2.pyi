@@ -1,6 +1,7 @@
 from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from mesh.analytics.v1 import dataset_pb2 as _dataset_pb2
 from mesh.auth.v1 import access_pb2 as _access_pb2
 from google.protobuf.internal import containers as _containers
@@ -52,3 +53,109 @@ class ListDatasetsResponse(_message.Message):
     next_page_token: str
     total_size: int
     def __init__(self, datasets: _Optional[_Iterable[_Union[_dataset_pb2.Dataset, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class UpdateDatasetRequest(_message.Message):
+    __slots__ = ("dataset", "update_mask")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    dataset: _dataset_pb2.Dataset
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateDatasetResponse(_message.Message):
+    __slots__ = ("dataset",)
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    dataset: _dataset_pb2.Dataset
+    def __init__(self, dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...
+
+class DeleteDatasetRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteDatasetResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RejectedPoint(_message.Message):
+    __slots__ = ("index", "timestamp_us", "reason")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_US_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    timestamp_us: int
+    reason: str
+    def __init__(self, index: _Optional[int] = ..., timestamp_us: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class AppendPointsRequest(_message.Message):
+    __slots__ = ("dataset_id", "timestamps_us", "values")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_US_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    timestamps_us: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, dataset_id: _Optional[str] = ..., timestamps_us: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class AppendPointsResponse(_message.Message):
+    __slots__ = ("accepted_count", "rejected_count", "rejected_points", "dataset")
+    ACCEPTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    accepted_count: int
+    rejected_count: int
+    rejected_points: _containers.RepeatedCompositeFieldContainer[RejectedPoint]
+    dataset: _dataset_pb2.Dataset
+    def __init__(self, accepted_count: _Optional[int] = ..., rejected_count: _Optional[int] = ..., rejected_points: _Optional[_Iterable[_Union[RejectedPoint, _Mapping]]] = ..., dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...
+
+class IngestPointsRequest(_message.Message):
+    __slots__ = ("dataset_id", "timestamps_us", "values")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_US_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    timestamps_us: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, dataset_id: _Optional[str] = ..., timestamps_us: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class IngestPointsResponse(_message.Message):
+    __slots__ = ("accepted_count", "rejected_count", "rejected_points", "batch_count")
+    ACCEPTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_POINTS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_COUNT_FIELD_NUMBER: _ClassVar[int]
+    accepted_count: int
+    rejected_count: int
+    rejected_points: _containers.RepeatedCompositeFieldContainer[RejectedPoint]
+    batch_count: int
+    def __init__(self, accepted_count: _Optional[int] = ..., rejected_count: _Optional[int] = ..., rejected_points: _Optional[_Iterable[_Union[RejectedPoint, _Mapping]]] = ..., batch_count: _Optional[int] = ...) -> None: ...
+
+class ImportCsvRequest(_message.Message):
+    __slots__ = ("dataset_id", "csv")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    CSV_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    csv: bytes
+    def __init__(self, dataset_id: _Optional[str] = ..., csv: _Optional[bytes] = ...) -> None: ...
+
+class RejectedCsvLine(_message.Message):
+    __slots__ = ("line", "reason")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    line: int
+    reason: str
+    def __init__(self, line: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ImportCsvResponse(_message.Message):
+    __slots__ = ("accepted_count", "rejected_count", "rejected_lines", "dataset")
+    ACCEPTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_LINES_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    accepted_count: int
+    rejected_count: int
+    rejected_lines: _containers.RepeatedCompositeFieldContainer[RejectedCsvLine]
+    dataset: _dataset_pb2.Dataset
+    def __init__(self, accepted_count: _Optional[int] = ..., rejected_count: _Optional[int] = ..., rejected_lines: _Optional[_Iterable[_Union[RejectedCsvLine, _Mapping]]] = ..., dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...

@@ -52,6 +52,31 @@ class AnalyticsServiceStub:
                 request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListDatasetsRequest.SerializeToString,
                 response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListDatasetsResponse.FromString,
                 _registered_method=True)
+        self.UpdateDataset = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/UpdateDataset',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateDatasetRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateDatasetResponse.FromString,
+                _registered_method=True)
+        self.DeleteDataset = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/DeleteDataset',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteDatasetRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteDatasetResponse.FromString,
+                _registered_method=True)
+        self.AppendPoints = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/AppendPoints',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AppendPointsRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AppendPointsResponse.FromString,
+                _registered_method=True)
+        self.IngestPoints = channel.stream_unary(
+                '/mesh.analytics.v1.AnalyticsService/IngestPoints',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.IngestPointsRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.IngestPointsResponse.FromString,
+                _registered_method=True)
+        self.ImportCsv = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/ImportCsv',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -81,6 +106,58 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateDataset(self, request, context):
+        """Changes a dataset's name, description, unit or labels: only the fields
+        named in update_mask (AIP-134). Fails with NOT_FOUND when it does not
+        exist and ALREADY_EXISTS when the new name is taken.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteDataset(self, request, context):
+        """Deletes a dataset and all of its points. Fails with NOT_FOUND when it
+        does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AppendPoints(self, request, context):
+        """Appends up to 100,000 points to one dataset. A point whose timestamp is
+        already stored replaces the stored value (the last write wins; within one
+        request the later occurrence wins). Points with a non-finite value or a
+        timestamp outside the accepted range are rejected one by one, with a
+        reason, and the rest are stored. Fails with NOT_FOUND when the dataset
+        does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IngestPoints(self, request_iterator, context):
+        """Streams batches of points, each into the dataset it names, with the same
+        rules as AppendPoints. Each batch is stored in its own transaction as it
+        arrives; when a batch fails (e.g. NOT_FOUND), the call fails and the
+        batches before it stay stored. Over REST the body is a JSON array of
+        batches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportCsv(self, request, context):
+        """Imports points from CSV text with rows "timestamp,value" and an optional
+        header row. A timestamp is ISO-8601 (e.g. 2024-05-01T12:00:00Z or
+        2024-05-01T14:00:00+02:00; without an offset it is taken as UTC) or epoch
+        seconds, integer or decimal (e.g. 1714564800 or 1714564800.25). Malformed
+        rows are reported by line number with a reason; the good rows are stored
+        with the same rules as AppendPoints.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +175,31 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.ListDatasets,
                     request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListDatasetsRequest.FromString,
                     response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListDatasetsResponse.SerializeToString,
+            ),
+            'UpdateDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateDataset,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateDatasetRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateDatasetResponse.SerializeToString,
+            ),
+            'DeleteDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteDataset,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteDatasetRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteDatasetResponse.SerializeToString,
+            ),
+            'AppendPoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppendPoints,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AppendPointsRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AppendPointsResponse.SerializeToString,
+            ),
+            'IngestPoints': grpc.stream_unary_rpc_method_handler(
+                    servicer.IngestPoints,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.IngestPointsRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.IngestPointsResponse.SerializeToString,
+            ),
+            'ImportCsv': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportCsv,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -184,6 +286,141 @@ class AnalyticsService:
             '/mesh.analytics.v1.AnalyticsService/ListDatasets',
             mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListDatasetsRequest.SerializeToString,
             mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListDatasetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/UpdateDataset',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateDatasetRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/DeleteDataset',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteDatasetRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppendPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/AppendPoints',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AppendPointsRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AppendPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestPoints(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/IngestPoints',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.IngestPointsRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.IngestPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportCsv(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/ImportCsv',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvResponse.FromString,
             options,
             channel_credentials,
             insecure,
