@@ -83,18 +83,23 @@ def apikey_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def token(args: argparse.Namespace) -> int:
-    """Print an access token for an existing user (for grpcurl and curl)."""
+def mint_for_user(username: str, settings: StackSettings | None = None, ttl_seconds: int = 3600) -> str:
+    """An access token for an existing, enabled user, signed with the stack's key."""
     from analytics_svc import auth_store
 
     def mint(accounts: object) -> str:
-        user = auth_store.user_by_name(args.username.lower())
+        user = auth_store.user_by_name(username.lower())
         if user is None or user.disabled:
-            raise ConfigError(f"no enabled user {args.username!r}; create one with ./mesh user create")
+            raise ConfigError(f"no enabled user {username!r}; create one with ./mesh user create")
         principal = Principal(str(user.id), user.username, user.role)
-        return accounts.signer.mint(principal, dt.timedelta(seconds=args.ttl)).token  # type: ignore[attr-defined, no-any-return]
+        return accounts.signer.mint(principal, dt.timedelta(seconds=ttl_seconds)).token  # type: ignore[attr-defined, no-any-return]
 
-    print(_with_accounts(mint))
+    return _with_accounts(mint, settings)
+
+
+def token(args: argparse.Namespace) -> int:
+    """Print an access token for an existing user (for grpcurl and curl)."""
+    print(mint_for_user(args.username, ttl_seconds=args.ttl))
     return 0
 
 
@@ -124,6 +129,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     tok.add_argument("username")
     tok.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid (default 3600)")
     tok.set_defaults(func=token)
+    from mesh_cli import sample_data
+
+    sample_data.add_command(sub)
     auth = sub.add_parser("auth", help="signing keys").add_subparsers(dest="action", required=True)
     rotate = auth.add_parser("rotate-key", help="sign new tokens with a new key")
     rotate.set_defaults(func=rotate_key)

@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         args = argparse.Namespace(func=_bench, name=argv[1], bench_args=argv[2:])
     else:
         args = parser.parse_args(argv)
-        if args.command in ("user", "apikey", "token", "auth"):
+        if args.command in ("user", "apikey", "token", "auth", "sample-data"):
             from mesh_cli import accounts
 
             return accounts.run(args.func, args, f"mesh {args.command}")
