@@ -210,3 +210,47 @@ def append_points(
         cursor.execute("DROP TABLE point_staging")
         return DatasetRow.get_by_id(key)
 
+
+
+# PostgreSQL's binary COPY: a 19-byte header, then per row a field count and
+# (length, value) pairs in network byte order, then a -1 trailer. timestamptz
+# is microseconds since 2000-01-01 UTC, float8 an IEEE double.
+_COPY_HEADER_BYTES = 19
+_POSTGRES_EPOCH_US = 946_684_800_000_000
+_POINT_ROW = np.dtype(
+    [("fields", ">i2"), ("ts_len", ">i4"), ("ts", ">i8"), ("value_len", ">i4"), ("value", ">f8")]
+)
+
+
+def load_points(
+    dataset_id: str, start_us: int | None = None, end_us: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A dataset's points in ``[start_us, end_us)`` as numpy arrays (epoch µs
+    int64, float64), in time order, read with one binary COPY.
+
+    Analyses load millions of points; binary COPY parsed by a numpy dtype
+    avoids building a Python object per row. NotFound for an unknown dataset.
+    """
+    try:
+        key = uuid.UUID(dataset_id)
+    except ValueError:
+        raise NotFound("dataset", dataset_id) from None
+    if DatasetRow.select().where(DatasetRow.id == key).count() == 0:
+        raise NotFound("dataset", dataset_id)
+    conditions = ["dataset_id = %s"]
+    params: list[Any] = [str(key)]
+    for bound, op in ((start_us, ">="), (end_us, "<")):
+        if bound is not None:
+            conditions.append(f"ts {op} to_timestamp(%s::double precision / 1e6)")
+            params.append(int(bound))
+    cursor = database_proxy.connection().cursor()
+    query = cursor.mogrify(
+        # Only fixed condition strings are joined; values go through mogrify.
+        f"COPY (SELECT ts, value FROM point WHERE {' AND '.join(conditions)} ORDER BY ts) TO STDOUT WITH BINARY",  # noqa: S608, E501
+        params,
+    ).decode()
+    buffer = io.BytesIO()
+    cursor.copy_expert(query, buffer)
+    body = buffer.getbuffer()[_COPY_HEADER_BYTES:-2]
+    rows = np.frombuffer(body, dtype=_POINT_ROW)
+    return rows["ts"].astype(np.int64) + _POSTGRES_EPOCH_US, rows["value"].astype(np.float64)

@@ -42,7 +42,6 @@ def connect(url: str, max_connections: int = 8) -> PooledPostgresqlDatabase:
         max_connections=max_connections,
         stale_timeout=300,
         timeout=10,
-        autorollback=True,
         connect_timeout=5,
         application_name="analytics-mesh",
         **params,
