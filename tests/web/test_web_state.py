@@ -154,7 +154,7 @@ def test_the_summary_says_how_many_datasets_are_shown(shown: int, total: int, te
 
 
 def test_the_empty_state_says_how_to_create_a_dataset() -> None:
-    assert display.EMPTY_DATASETS_TEXT == "No datasets yet — create one with grpcurl or the API"
+    assert "sample-data" in display.EMPTY_DATASETS_TEXT
 
 
 # --- service failures as banner text ------------------------------------------

@@ -19,7 +19,10 @@ from mesh_runtime.errors import InvalidArgument, MeshError
 MISSING = "—"
 """Shown in a cell whose value is not set (a unitless dataset, an unset time)."""
 
-EMPTY_DATASETS_TEXT = "No datasets yet — create one with grpcurl or the API"
+EMPTY_DATASETS_TEXT = (
+    "No datasets yet — analysts create them with the form above or through the API; "
+    "./mesh sample-data loads examples"
+)
 
 # Codes that mean "the service could not be reached or did not answer", as
 # opposed to "it answered with an error".
