@@ -33,6 +33,7 @@ import importlib.util
 import math
 import re
 import struct
+import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -937,9 +938,27 @@ def validate_proto_file() -> VendoredFile:
     return VendoredFile(VALIDATE_PROTO, text.encode("utf-8"), f"protovalidate {version}")
 
 
+def buf_format(path: str, content: bytes) -> bytes:
+    """``content`` as ``buf format`` lays it out, so the whole buf workspace,
+    vendored files included, passes ``buf format --exit-code``."""
+    buf = Path(sys.executable).parent / "buf"
+    result = subprocess.run(
+        [str(buf if buf.exists() else "buf"), "format", "--stdin-filepath", path],
+        input=content,
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"buf format failed on {path}: {result.stderr.decode(errors='replace')}")
+    return result.stdout
+
+
 def vendored_files() -> list[VendoredFile]:
-    """Return every file that belongs in ``protos/third_party``, sorted by path."""
-    files = [*googleapis_files(), validate_proto_file()]
+    """Return every file that belongs in ``protos/third_party``, buf-formatted, sorted by path."""
+    files = [
+        VendoredFile(file.path, buf_format(file.path, file.content), file.source)
+        for file in [*googleapis_files(), validate_proto_file()]
+    ]
     return sorted(files, key=lambda file: file.path)
 
 
