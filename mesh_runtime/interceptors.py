@@ -197,11 +197,13 @@ class ErrorMappingInterceptor(MeshInterceptor):
         except grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else None
             logger.warning("dependency call failed", extra={"dependency_code": str(code)})
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                await abort_with(
-                    context, Unavailable("a service this call needs is unavailable; retry shortly", retry_after=1.0)
-                )
-            await abort_with(context, _internal())
+            retryable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+            error_out: MeshError = (
+                Unavailable("a service this call needs is unavailable; retry shortly", retry_after=1.0)
+                if retryable
+                else _internal()
+            )
+            await abort_with(context, error_out)
         except Exception:
             logger.exception("unexpected error", extra={"method": method})
             await abort_with(context, _internal())

@@ -153,7 +153,7 @@ async def test_graceful_stop_finishes_in_flight_calls_and_refuses_new_ones(
         in_flight = asyncio.ensure_future(stub.Complete(QUESTION, metadata=auth))
         await asyncio.wait_for(provider.started.wait(), 5)
         stopping = asyncio.ensure_future(running.stop(grace=10))
-        await asyncio.sleep(0.2)
+        await _until_refusing(health)
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await stub.Complete(QUESTION, timeout=2, metadata=auth)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -161,6 +161,20 @@ async def test_graceful_stop_finishes_in_flight_calls_and_refuses_new_ones(
         reply = await asyncio.wait_for(in_flight, 5)
         assert reply.text == "done"
         await asyncio.wait_for(stopping, 15)
+
+
+async def _until_refusing(health: health_pb2_grpc.HealthStub, timeout: float = 5) -> None:
+    """Wait until the server has begun stopping: it answers nothing any more."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the server did not start refusing calls")
 
 
 def test_request_ids_are_sanitised() -> None:
