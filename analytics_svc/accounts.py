@@ -61,9 +61,9 @@ class LoginThrottle:
             recent = self._recent(username)
             if len(recent) >= self.limit:
                 wait = self.window - (time.monotonic() - recent[0])
-                error = ResourceExhausted(f"too many failed sign-ins; try again in {int(wait) + 1} s")
-                error.details.append(_retry_info(wait))
-                raise error
+                raise ResourceExhausted(
+                    f"too many failed sign-ins; try again in {int(wait) + 1} s", retry_after=max(wait, 1.0)
+                )
 
     def failed(self, username: str) -> None:
         """Record a failed login."""
@@ -80,15 +80,6 @@ class LoginThrottle:
         while failures and time.monotonic() - failures[0] > self.window:
             failures.popleft()
         return failures
-
-
-def _retry_info(seconds: float) -> object:
-    from google.protobuf import duration_pb2
-    from google.rpc import error_details_pb2
-
-    delay = duration_pb2.Duration()
-    delay.FromNanoseconds(int(max(seconds, 1) * 1e9))
-    return error_details_pb2.RetryInfo(retry_delay=delay)
 
 
 def _principal(user: UserRow) -> Principal:

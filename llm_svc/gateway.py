@@ -78,12 +78,6 @@ class ModelInfo:
     default: bool
 
 
-def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:
-    info = error_details_pb2.RetryInfo()
-    info.retry_delay.FromNanoseconds(int(seconds * 1e9))
-    return info
-
-
 class Gateway:
     """One provider behind limits, a cache, deadlines, retries and usage totals."""
 
@@ -276,7 +270,7 @@ class Gateway:
         if isinstance(failure, RequestRejected):
             return InvalidArgument(failure.message)
         if isinstance(failure, RateLimited):
-            return ResourceExhausted(failure.message, details=[_retry_info(retry_after)])
+            return ResourceExhausted(failure.message, retry_after=retry_after)
         if isinstance(failure, MalformedResponse):
             return Unavailable(failure.message)  # retrying will not fix a misbehaving endpoint
         return Unavailable(failure.message, retry_after=retry_after)  # 5xx, timeouts, unreachable

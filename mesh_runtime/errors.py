@@ -132,24 +132,33 @@ class Unauthenticated(MeshError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
-class ResourceExhausted(MeshError):
-    """A quota or size limit was hit."""
+def retry_info(seconds: float) -> error_details_pb2.RetryInfo:
+    """A RetryInfo detail telling the caller to wait ``seconds`` before retrying."""
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(int(seconds * 1e9))
+    return error_details_pb2.RetryInfo(retry_delay=delay)
+
+
+class _Retryable(MeshError):
+    """An error the caller may retry, after ``retry_after`` seconds when given."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, details: Sequence[Message] = ()
+    ) -> None:
+        hint = [retry_info(retry_after)] if retry_after is not None else []
+        super().__init__(message, details=[*details, *hint])
+
+
+class ResourceExhausted(_Retryable):
+    """A quota, rate or size limit was hit."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
-class Unavailable(MeshError):
+class Unavailable(_Retryable):
     """A dependency is down; the caller may retry after ``retry_after`` seconds."""
 
     code = grpc.StatusCode.UNAVAILABLE
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        details: list[Message] = []
-        if retry_after is not None:
-            delay = duration_pb2.Duration()
-            delay.FromNanoseconds(int(retry_after * 1e9))
-            details.append(error_details_pb2.RetryInfo(retry_delay=delay))
-        super().__init__(message, details=details)
 
 
 class DeadlineExceeded(MeshError):
