@@ -89,20 +89,16 @@ def public_routes() -> list[str]:
     from google.api import annotations_pb2
     from google.protobuf import descriptor_pool
 
-    from mesh_runtime import contracts
-    from mesh_runtime.auth import access_rule
+    from mesh_runtime.auth import rule_table
 
     paths: list[str] = []
-    for service_name in contracts.SERVICE_NAMES:
-        service = descriptor_pool.Default().FindServiceByName(service_name)
-        for method in service.methods:
-            grpc_path = f"/{service.full_name}/{method.name}"
-            rule = access_rule(grpc_path)
-            if rule is None or not rule.public:
-                continue
-            http = method.GetOptions().Extensions[annotations_pb2.http]
-            pattern = http.WhichOneof("pattern")
-            paths += [grpc_path, *([getattr(http, pattern)] if pattern and pattern != "custom" else [])]
+    for grpc_path, rule in rule_table():
+        if rule is None or not rule.public:
+            continue
+        method = descriptor_pool.Default().FindMethodByName(grpc_path.strip("/").replace("/", "."))
+        http = method.GetOptions().Extensions[annotations_pb2.http]
+        pattern = http.WhichOneof("pattern")
+        paths += [grpc_path, *([getattr(http, pattern)] if pattern and pattern != "custom" else [])]
     return paths
 
 
