@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import filecmp
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -65,8 +64,3 @@ def _diff_trees(fresh: Path, committed: Path, label: str) -> list[str]:
     ]
     return differing
 
-
-def clean_pycache(root: Path) -> None:
-    """Remove __pycache__ folders below ``root``."""
-    for cache in root.rglob("__pycache__"):
-        shutil.rmtree(cache, ignore_errors=True)

@@ -175,7 +175,7 @@ def mail_catcher_spec(data_dir: Path, smtp_port: int, http_port: int) -> Process
     )
 
 
-def envoy_spec(config_path: Path, log_dir: Path) -> ProcessSpec:
+def envoy_spec(config_path: Path) -> ProcessSpec:
     """Run Envoy with the rendered config."""
     return ProcessSpec(
         "envoy",

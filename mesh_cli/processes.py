@@ -12,7 +12,6 @@ import ctypes
 import os
 import pwd
 import signal
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,7 +178,3 @@ async def wait_until(
             raise RuntimeError(f"{what} was not ready within {timeout:.0f} s{tail}")
         await asyncio.sleep(interval)
 
-
-def console() -> IO[str]:
-    """Where prefixed logs go."""
-    return sys.stdout

@@ -246,7 +246,7 @@ class Stack:
         )
         config = self.render_envoy()
         await self._start_and_wait(
-            infra.envoy_spec(config, self.logs_dir),
+            infra.envoy_spec(config),
             lambda: infra.envoy_ready(s.envoy_admin_port),
             "Envoy",
         )
