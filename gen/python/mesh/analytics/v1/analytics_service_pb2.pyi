@@ -1,7 +1,11 @@
+import datetime
+
 from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from mesh.analytics.v1 import analysis_pb2 as _analysis_pb2
 from mesh.analytics.v1 import dataset_pb2 as _dataset_pb2
 from mesh.auth.v1 import access_pb2 as _access_pb2
 from google.protobuf.internal import containers as _containers
@@ -159,3 +163,163 @@ class ImportCsvResponse(_message.Message):
     rejected_lines: _containers.RepeatedCompositeFieldContainer[RejectedCsvLine]
     dataset: _dataset_pb2.Dataset
     def __init__(self, accepted_count: _Optional[int] = ..., rejected_count: _Optional[int] = ..., rejected_lines: _Optional[_Iterable[_Union[RejectedCsvLine, _Mapping]]] = ..., dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...
+
+class CreateScheduleRequest(_message.Message):
+    __slots__ = ("schedule",)
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: _analysis_pb2.Schedule
+    def __init__(self, schedule: _Optional[_Union[_analysis_pb2.Schedule, _Mapping]] = ...) -> None: ...
+
+class CreateScheduleResponse(_message.Message):
+    __slots__ = ("schedule",)
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: _analysis_pb2.Schedule
+    def __init__(self, schedule: _Optional[_Union[_analysis_pb2.Schedule, _Mapping]] = ...) -> None: ...
+
+class GetScheduleRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetScheduleResponse(_message.Message):
+    __slots__ = ("schedule",)
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: _analysis_pb2.Schedule
+    def __init__(self, schedule: _Optional[_Union[_analysis_pb2.Schedule, _Mapping]] = ...) -> None: ...
+
+class ListSchedulesRequest(_message.Message):
+    __slots__ = ("dataset_id", "page_size", "page_token")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, dataset_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSchedulesResponse(_message.Message):
+    __slots__ = ("schedules", "next_page_token")
+    SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    schedules: _containers.RepeatedCompositeFieldContainer[_analysis_pb2.Schedule]
+    next_page_token: str
+    def __init__(self, schedules: _Optional[_Iterable[_Union[_analysis_pb2.Schedule, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateScheduleRequest(_message.Message):
+    __slots__ = ("schedule", "update_mask")
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    schedule: _analysis_pb2.Schedule
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, schedule: _Optional[_Union[_analysis_pb2.Schedule, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateScheduleResponse(_message.Message):
+    __slots__ = ("schedule",)
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: _analysis_pb2.Schedule
+    def __init__(self, schedule: _Optional[_Union[_analysis_pb2.Schedule, _Mapping]] = ...) -> None: ...
+
+class DeleteScheduleRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteScheduleResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RunAnalysisRequest(_message.Message):
+    __slots__ = ("dataset_id", "kind", "parameters")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    kind: _analysis_pb2.AnalysisKind
+    parameters: _analysis_pb2.AnalysisParameters
+    def __init__(self, dataset_id: _Optional[str] = ..., kind: _Optional[_Union[_analysis_pb2.AnalysisKind, str]] = ..., parameters: _Optional[_Union[_analysis_pb2.AnalysisParameters, _Mapping]] = ...) -> None: ...
+
+class RunAnalysisResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _analysis_pb2.Result
+    def __init__(self, result: _Optional[_Union[_analysis_pb2.Result, _Mapping]] = ...) -> None: ...
+
+class GetResultRequest(_message.Message):
+    __slots__ = ("id", "series_points")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SERIES_POINTS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    series_points: int
+    def __init__(self, id: _Optional[str] = ..., series_points: _Optional[int] = ...) -> None: ...
+
+class GetResultResponse(_message.Message):
+    __slots__ = ("result", "series")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    result: _analysis_pb2.Result
+    series: _analysis_pb2.ResultSeries
+    def __init__(self, result: _Optional[_Union[_analysis_pb2.Result, _Mapping]] = ..., series: _Optional[_Union[_analysis_pb2.ResultSeries, _Mapping]] = ...) -> None: ...
+
+class ListResultsRequest(_message.Message):
+    __slots__ = ("dataset_id", "kind", "status", "created_after", "created_before", "has_anomalies", "order_by", "page_size", "page_token")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    HAS_ANOMALIES_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    kind: _analysis_pb2.AnalysisKind
+    status: _analysis_pb2.ResultStatus
+    created_after: _timestamp_pb2.Timestamp
+    created_before: _timestamp_pb2.Timestamp
+    has_anomalies: bool
+    order_by: str
+    page_size: int
+    page_token: str
+    def __init__(self, dataset_id: _Optional[str] = ..., kind: _Optional[_Union[_analysis_pb2.AnalysisKind, str]] = ..., status: _Optional[_Union[_analysis_pb2.ResultStatus, str]] = ..., created_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., has_anomalies: _Optional[bool] = ..., order_by: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListResultsResponse(_message.Message):
+    __slots__ = ("results", "next_page_token")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[_analysis_pb2.Result]
+    next_page_token: str
+    def __init__(self, results: _Optional[_Iterable[_Union[_analysis_pb2.Result, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class WatchResultsRequest(_message.Message):
+    __slots__ = ("dataset_id",)
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    def __init__(self, dataset_id: _Optional[str] = ...) -> None: ...
+
+class WatchResultsResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _analysis_pb2.Result
+    def __init__(self, result: _Optional[_Union[_analysis_pb2.Result, _Mapping]] = ...) -> None: ...
+
+class AskAboutResultRequest(_message.Message):
+    __slots__ = ("result_id", "question")
+    RESULT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    result_id: str
+    question: str
+    def __init__(self, result_id: _Optional[str] = ..., question: _Optional[str] = ...) -> None: ...
+
+class AskAboutResultResponse(_message.Message):
+    __slots__ = ("text", "finish_reason", "provider", "model")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    finish_reason: str
+    provider: str
+    model: str
+    def __init__(self, text: _Optional[str] = ..., finish_reason: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...

@@ -77,6 +77,56 @@ class AnalyticsServiceStub:
                 request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvRequest.SerializeToString,
                 response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvResponse.FromString,
                 _registered_method=True)
+        self.CreateSchedule = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/CreateSchedule',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CreateScheduleRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CreateScheduleResponse.FromString,
+                _registered_method=True)
+        self.GetSchedule = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/GetSchedule',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetScheduleRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListSchedules = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/ListSchedules',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListSchedulesRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListSchedulesResponse.FromString,
+                _registered_method=True)
+        self.UpdateSchedule = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/UpdateSchedule',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateScheduleRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateScheduleResponse.FromString,
+                _registered_method=True)
+        self.DeleteSchedule = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/DeleteSchedule',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteScheduleRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteScheduleResponse.FromString,
+                _registered_method=True)
+        self.RunAnalysis = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/RunAnalysis',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.RunAnalysisRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.RunAnalysisResponse.FromString,
+                _registered_method=True)
+        self.GetResult = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/GetResult',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultResponse.FromString,
+                _registered_method=True)
+        self.ListResults = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/ListResults',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultsRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultsResponse.FromString,
+                _registered_method=True)
+        self.WatchResults = channel.unary_stream(
+                '/mesh.analytics.v1.AnalyticsService/WatchResults',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.WatchResultsRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.WatchResultsResponse.FromString,
+                _registered_method=True)
+        self.AskAboutResult = channel.unary_stream(
+                '/mesh.analytics.v1.AnalyticsService/AskAboutResult',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AskAboutResultRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AskAboutResultResponse.FromString,
+                _registered_method=True)
 
 
 class AnalyticsServiceServicer:
@@ -158,6 +208,85 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSchedule(self, request, context):
+        """Creates a schedule for a dataset. Fails with NOT_FOUND when the dataset
+        does not exist and INVALID_ARGUMENT for a bad cron expression or time zone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSchedule(self, request, context):
+        """Returns one schedule. Fails with NOT_FOUND when it does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSchedules(self, request, context):
+        """Lists schedules, of one dataset or all, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSchedule(self, request, context):
+        """Changes the fields of a schedule named in update_mask (AIP-134).
+        Enabling a schedule, or changing its trigger, computes the next run time
+        from now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSchedule(self, request, context):
+        """Deletes a schedule; its past results stay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunAnalysis(self, request, context):
+        """Queues one analysis of a dataset now and returns its pending result; a
+        worker runs it. Follow it with GetResult or WatchResults.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetResult(self, request, context):
+        """Returns one result with all its numbers and, on request, its series for
+        charts. Fails with NOT_FOUND when it does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListResults(self, request, context):
+        """Lists results matching the filters, one page at a time (AIP-158).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchResults(self, request, context):
+        """Streams results as they are created and as they change (pending, running,
+        succeeded or failed, insight written), from the moment of the call.
+        Results that change while the stream is open are sent in the order of
+        their changes; list first to see what happened before.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AskAboutResult(self, request, context):
+        """Streams an answer to a question about one result, written by the LLM
+        service from the result's numbers and insight.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AnalyticsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -200,6 +329,56 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.ImportCsv,
                     request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvRequest.FromString,
                     response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvResponse.SerializeToString,
+            ),
+            'CreateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSchedule,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CreateScheduleRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CreateScheduleResponse.SerializeToString,
+            ),
+            'GetSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSchedule,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetScheduleRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetScheduleResponse.SerializeToString,
+            ),
+            'ListSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSchedules,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListSchedulesRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListSchedulesResponse.SerializeToString,
+            ),
+            'UpdateSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSchedule,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateScheduleRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateScheduleResponse.SerializeToString,
+            ),
+            'DeleteSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSchedule,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteScheduleRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteScheduleResponse.SerializeToString,
+            ),
+            'RunAnalysis': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunAnalysis,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.RunAnalysisRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.RunAnalysisResponse.SerializeToString,
+            ),
+            'GetResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetResult,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultResponse.SerializeToString,
+            ),
+            'ListResults': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResults,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultsRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultsResponse.SerializeToString,
+            ),
+            'WatchResults': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchResults,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.WatchResultsRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.WatchResultsResponse.SerializeToString,
+            ),
+            'AskAboutResult': grpc.unary_stream_rpc_method_handler(
+                    servicer.AskAboutResult,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AskAboutResultRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AskAboutResultResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -421,6 +600,276 @@ class AnalyticsService:
             '/mesh.analytics.v1.AnalyticsService/ImportCsv',
             mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvRequest.SerializeToString,
             mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/CreateSchedule',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CreateScheduleRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.CreateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/GetSchedule',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetScheduleRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/ListSchedules',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListSchedulesRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/UpdateSchedule',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateScheduleRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UpdateScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/DeleteSchedule',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteScheduleRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeleteScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunAnalysis(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/RunAnalysis',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.RunAnalysisRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.RunAnalysisResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/GetResult',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/ListResults',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultsRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/WatchResults',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.WatchResultsRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.WatchResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AskAboutResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/AskAboutResult',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AskAboutResultRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.AskAboutResultResponse.FromString,
             options,
             channel_credentials,
             insecure,

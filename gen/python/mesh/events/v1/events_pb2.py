@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmesh/events/v1/events.proto\x12\x0emesh.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x02\n\x05\x45vent\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12\x39\n\noccur_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\toccurTime\x12\x16\n\x06source\x18\x03 \x01(\tR\x06source\x12L\n\x10result_succeeded\x18\n \x01(\x0b\x32\x1f.mesh.events.v1.ResultSucceededH\x00R\x0fresultSucceeded\x12\x43\n\rresult_failed\x18\x0b \x01(\x0b\x32\x1c.mesh.events.v1.ResultFailedH\x00R\x0cresultFailed\x12L\n\x10\x61nomaly_detected\x18\x0c \x01(\x0b\x32\x1f.mesh.events.v1.AnomalyDetectedH\x00R\x0f\x61nomalyDetectedB\t\n\x07payload\"\x84\x01\n\x0fResultSucceeded\x12\x1b\n\tresult_id\x18\x01 \x01(\tR\x08resultId\x12\x1d\n\ndataset_id\x18\x02 \x01(\tR\tdatasetId\x12!\n\x0c\x64\x61taset_name\x18\x03 \x01(\tR\x0b\x64\x61tasetName\x12\x12\n\x04kind\x18\x04 \x01(\tR\x04kind\"\x97\x01\n\x0cResultFailed\x12\x1b\n\tresult_id\x18\x01 \x01(\tR\x08resultId\x12\x1d\n\ndataset_id\x18\x02 \x01(\tR\tdatasetId\x12!\n\x0c\x64\x61taset_name\x18\x03 \x01(\tR\x0b\x64\x61tasetName\x12\x12\n\x04kind\x18\x04 \x01(\tR\x04kind\x12\x14\n\x05\x65rror\x18\x05 \x01(\tR\x05\x65rror\"\x95\x01\n\x0f\x41nomalyDetected\x12\x1b\n\tresult_id\x18\x01 \x01(\tR\x08resultId\x12\x1d\n\ndataset_id\x18\x02 \x01(\tR\tdatasetId\x12!\n\x0c\x64\x61taset_name\x18\x03 \x01(\tR\x0b\x64\x61tasetName\x12#\n\ranomaly_count\x18\x04 \x01(\x05R\x0c\x61nomalyCountb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmesh/events/v1/events.proto\x12\x0emesh.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\x02\n\x05\x45vent\x12\x19\n\x08\x65vent_id\x18\x01 \x01(\tR\x07\x65ventId\x12\x39\n\noccur_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\toccurTime\x12\x16\n\x06source\x18\x03 \x01(\tR\x06source\x12L\n\x10result_succeeded\x18\n \x01(\x0b\x32\x1f.mesh.events.v1.ResultSucceededH\x00R\x0fresultSucceeded\x12\x43\n\rresult_failed\x18\x0b \x01(\x0b\x32\x1c.mesh.events.v1.ResultFailedH\x00R\x0cresultFailed\x12L\n\x10\x61nomaly_detected\x18\x0c \x01(\x0b\x32\x1f.mesh.events.v1.AnomalyDetectedH\x00R\x0f\x61nomalyDetectedB\t\n\x07payload\"\xc9\x03\n\x0fResultSucceeded\x12\x1b\n\tresult_id\x18\x01 \x01(\tR\x08resultId\x12\x1d\n\ndataset_id\x18\x02 \x01(\tR\tdatasetId\x12!\n\x0c\x64\x61taset_name\x18\x03 \x01(\tR\x0b\x64\x61tasetName\x12\x12\n\x04kind\x18\x04 \x01(\tR\x04kind\x12:\n\x0bkey_numbers\x18\x05 \x03(\x0b\x32\x19.mesh.events.v1.KeyNumberR\nkeyNumbers\x12#\n\ranomaly_count\x18\x06 \x01(\x03R\x0c\x61nomalyCount\x12:\n\tanomalies\x18\x07 \x03(\x0b\x32\x1c.mesh.events.v1.AnomalyPointR\tanomalies\x12\x18\n\x07insight\x18\x08 \x01(\tR\x07insight\x12=\n\x0cwindow_start\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0bwindowStart\x12\x39\n\nwindow_end\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\twindowEnd\x12\x12\n\x04unit\x18\x0b \x01(\tR\x04unit\"\x97\x01\n\x0cResultFailed\x12\x1b\n\tresult_id\x18\x01 \x01(\tR\x08resultId\x12\x1d\n\ndataset_id\x18\x02 \x01(\tR\tdatasetId\x12!\n\x0c\x64\x61taset_name\x18\x03 \x01(\tR\x0b\x64\x61tasetName\x12\x12\n\x04kind\x18\x04 \x01(\tR\x04kind\x12\x14\n\x05\x65rror\x18\x05 \x01(\tR\x05\x65rror\"\xb1\x02\n\x0f\x41nomalyDetected\x12\x1b\n\tresult_id\x18\x01 \x01(\tR\x08resultId\x12\x1d\n\ndataset_id\x18\x02 \x01(\tR\tdatasetId\x12!\n\x0c\x64\x61taset_name\x18\x03 \x01(\tR\x0b\x64\x61tasetName\x12#\n\ranomaly_count\x18\x04 \x01(\x05R\x0c\x61nomalyCount\x12:\n\tanomalies\x18\x05 \x03(\x0b\x32\x1c.mesh.events.v1.AnomalyPointR\tanomalies\x12\x1c\n\tthreshold\x18\x06 \x01(\x01R\tthreshold\x12\x12\n\x04kind\x18\x07 \x01(\tR\x04kind\x12\x18\n\x07insight\x18\x08 \x01(\tR\x07insight\x12\x12\n\x04unit\x18\t \x01(\tR\x04unit\"5\n\tKeyNumber\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value\"]\n\x0c\x41nomalyPoint\x12!\n\x0ctimestamp_us\x18\x01 \x01(\x03R\x0btimestampUs\x12\x14\n\x05value\x18\x02 \x01(\x01R\x05value\x12\x14\n\x05score\x18\x03 \x01(\x01R\x05scoreb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,9 +35,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENT']._serialized_start=81
   _globals['_EVENT']._serialized_end=434
   _globals['_RESULTSUCCEEDED']._serialized_start=437
-  _globals['_RESULTSUCCEEDED']._serialized_end=569
-  _globals['_RESULTFAILED']._serialized_start=572
-  _globals['_RESULTFAILED']._serialized_end=723
-  _globals['_ANOMALYDETECTED']._serialized_start=726
-  _globals['_ANOMALYDETECTED']._serialized_end=875
+  _globals['_RESULTSUCCEEDED']._serialized_end=894
+  _globals['_RESULTFAILED']._serialized_start=897
+  _globals['_RESULTFAILED']._serialized_end=1048
+  _globals['_ANOMALYDETECTED']._serialized_start=1051
+  _globals['_ANOMALYDETECTED']._serialized_end=1356
+  _globals['_KEYNUMBER']._serialized_start=1358
+  _globals['_KEYNUMBER']._serialized_end=1411
+  _globals['_ANOMALYPOINT']._serialized_start=1413
+  _globals['_ANOMALYPOINT']._serialized_end=1506
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,276 @@
+import datetime
+
+from buf.validate import validate_pb2 as _validate_pb2
+from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AnalysisKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ANALYSIS_KIND_UNSPECIFIED: _ClassVar[AnalysisKind]
+    ANALYSIS_KIND_SUMMARY: _ClassVar[AnalysisKind]
+    ANALYSIS_KIND_TREND: _ClassVar[AnalysisKind]
+    ANALYSIS_KIND_ANOMALIES: _ClassVar[AnalysisKind]
+    ANALYSIS_KIND_CORRELATION: _ClassVar[AnalysisKind]
+    ANALYSIS_KIND_REPORT: _ClassVar[AnalysisKind]
+
+class ResultStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RESULT_STATUS_UNSPECIFIED: _ClassVar[ResultStatus]
+    RESULT_STATUS_PENDING: _ClassVar[ResultStatus]
+    RESULT_STATUS_RUNNING: _ClassVar[ResultStatus]
+    RESULT_STATUS_SUCCEEDED: _ClassVar[ResultStatus]
+    RESULT_STATUS_FAILED: _ClassVar[ResultStatus]
+
+class InsightStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INSIGHT_STATUS_UNSPECIFIED: _ClassVar[InsightStatus]
+    INSIGHT_STATUS_PENDING: _ClassVar[InsightStatus]
+    INSIGHT_STATUS_READY: _ClassVar[InsightStatus]
+    INSIGHT_STATUS_UNAVAILABLE: _ClassVar[InsightStatus]
+ANALYSIS_KIND_UNSPECIFIED: AnalysisKind
+ANALYSIS_KIND_SUMMARY: AnalysisKind
+ANALYSIS_KIND_TREND: AnalysisKind
+ANALYSIS_KIND_ANOMALIES: AnalysisKind
+ANALYSIS_KIND_CORRELATION: AnalysisKind
+ANALYSIS_KIND_REPORT: AnalysisKind
+RESULT_STATUS_UNSPECIFIED: ResultStatus
+RESULT_STATUS_PENDING: ResultStatus
+RESULT_STATUS_RUNNING: ResultStatus
+RESULT_STATUS_SUCCEEDED: ResultStatus
+RESULT_STATUS_FAILED: ResultStatus
+INSIGHT_STATUS_UNSPECIFIED: InsightStatus
+INSIGHT_STATUS_PENDING: InsightStatus
+INSIGHT_STATUS_READY: InsightStatus
+INSIGHT_STATUS_UNAVAILABLE: InsightStatus
+
+class AnalysisParameters(_message.Message):
+    __slots__ = ("lookback_seconds", "window_start", "window_end", "quantile_levels", "histogram_bins", "moving_average_window", "ewma_alpha", "anomaly_threshold", "correlate_with_dataset_id")
+    LOOKBACK_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    QUANTILE_LEVELS_FIELD_NUMBER: _ClassVar[int]
+    HISTOGRAM_BINS_FIELD_NUMBER: _ClassVar[int]
+    MOVING_AVERAGE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    EWMA_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    ANOMALY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    CORRELATE_WITH_DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    lookback_seconds: int
+    window_start: _timestamp_pb2.Timestamp
+    window_end: _timestamp_pb2.Timestamp
+    quantile_levels: _containers.RepeatedScalarFieldContainer[float]
+    histogram_bins: int
+    moving_average_window: int
+    ewma_alpha: float
+    anomaly_threshold: float
+    correlate_with_dataset_id: str
+    def __init__(self, lookback_seconds: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quantile_levels: _Optional[_Iterable[float]] = ..., histogram_bins: _Optional[int] = ..., moving_average_window: _Optional[int] = ..., ewma_alpha: _Optional[float] = ..., anomaly_threshold: _Optional[float] = ..., correlate_with_dataset_id: _Optional[str] = ...) -> None: ...
+
+class Schedule(_message.Message):
+    __slots__ = ("id", "dataset_id", "kind", "parameters", "interval_seconds", "cron", "time_zone", "enabled", "next_run_time", "last_run_time", "last_result_id", "dataset_name", "create_time", "update_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CRON_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    NEXT_RUN_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_RUN_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_RESULT_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    dataset_id: str
+    kind: AnalysisKind
+    parameters: AnalysisParameters
+    interval_seconds: int
+    cron: str
+    time_zone: str
+    enabled: bool
+    next_run_time: _timestamp_pb2.Timestamp
+    last_run_time: _timestamp_pb2.Timestamp
+    last_result_id: str
+    dataset_name: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., kind: _Optional[_Union[AnalysisKind, str]] = ..., parameters: _Optional[_Union[AnalysisParameters, _Mapping]] = ..., interval_seconds: _Optional[int] = ..., cron: _Optional[str] = ..., time_zone: _Optional[str] = ..., enabled: _Optional[bool] = ..., next_run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_result_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SummaryStatistics(_message.Message):
+    __slots__ = ("count", "mean", "std", "min", "max")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STD_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    def __init__(self, count: _Optional[int] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
+class Quantile(_message.Message):
+    __slots__ = ("level", "value")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    level: float
+    value: float
+    def __init__(self, level: _Optional[float] = ..., value: _Optional[float] = ...) -> None: ...
+
+class Histogram(_message.Message):
+    __slots__ = ("edges", "counts")
+    EDGES_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    edges: _containers.RepeatedScalarFieldContainer[float]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, edges: _Optional[_Iterable[float]] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Trend(_message.Message):
+    __slots__ = ("slope_per_second", "intercept", "r_squared", "origin_time")
+    SLOPE_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    INTERCEPT_FIELD_NUMBER: _ClassVar[int]
+    R_SQUARED_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_TIME_FIELD_NUMBER: _ClassVar[int]
+    slope_per_second: float
+    intercept: float
+    r_squared: float
+    origin_time: _timestamp_pb2.Timestamp
+    def __init__(self, slope_per_second: _Optional[float] = ..., intercept: _Optional[float] = ..., r_squared: _Optional[float] = ..., origin_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Anomaly(_message.Message):
+    __slots__ = ("timestamp_us", "value", "score")
+    TIMESTAMP_US_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    timestamp_us: int
+    value: float
+    score: float
+    def __init__(self, timestamp_us: _Optional[int] = ..., value: _Optional[float] = ..., score: _Optional[float] = ...) -> None: ...
+
+class AnomalyReport(_message.Message):
+    __slots__ = ("median", "mad", "threshold", "scale_method", "anomaly_count", "anomalies")
+    MEDIAN_FIELD_NUMBER: _ClassVar[int]
+    MAD_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SCALE_METHOD_FIELD_NUMBER: _ClassVar[int]
+    ANOMALY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ANOMALIES_FIELD_NUMBER: _ClassVar[int]
+    median: float
+    mad: float
+    threshold: float
+    scale_method: str
+    anomaly_count: int
+    anomalies: _containers.RepeatedCompositeFieldContainer[Anomaly]
+    def __init__(self, median: _Optional[float] = ..., mad: _Optional[float] = ..., threshold: _Optional[float] = ..., scale_method: _Optional[str] = ..., anomaly_count: _Optional[int] = ..., anomalies: _Optional[_Iterable[_Union[Anomaly, _Mapping]]] = ...) -> None: ...
+
+class Correlation(_message.Message):
+    __slots__ = ("other_dataset_id", "other_dataset_name", "r", "aligned_count")
+    OTHER_DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    OTHER_DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    R_FIELD_NUMBER: _ClassVar[int]
+    ALIGNED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    other_dataset_id: str
+    other_dataset_name: str
+    r: float
+    aligned_count: int
+    def __init__(self, other_dataset_id: _Optional[str] = ..., other_dataset_name: _Optional[str] = ..., r: _Optional[float] = ..., aligned_count: _Optional[int] = ...) -> None: ...
+
+class ResultOutput(_message.Message):
+    __slots__ = ("summary", "quantiles", "histogram", "trend", "anomalies", "correlation")
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    QUANTILES_FIELD_NUMBER: _ClassVar[int]
+    HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
+    TREND_FIELD_NUMBER: _ClassVar[int]
+    ANOMALIES_FIELD_NUMBER: _ClassVar[int]
+    CORRELATION_FIELD_NUMBER: _ClassVar[int]
+    summary: SummaryStatistics
+    quantiles: _containers.RepeatedCompositeFieldContainer[Quantile]
+    histogram: Histogram
+    trend: Trend
+    anomalies: AnomalyReport
+    correlation: Correlation
+    def __init__(self, summary: _Optional[_Union[SummaryStatistics, _Mapping]] = ..., quantiles: _Optional[_Iterable[_Union[Quantile, _Mapping]]] = ..., histogram: _Optional[_Union[Histogram, _Mapping]] = ..., trend: _Optional[_Union[Trend, _Mapping]] = ..., anomalies: _Optional[_Union[AnomalyReport, _Mapping]] = ..., correlation: _Optional[_Union[Correlation, _Mapping]] = ...) -> None: ...
+
+class Insight(_message.Message):
+    __slots__ = ("status", "text", "provider", "model", "error", "attempts", "update_time")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    status: InsightStatus
+    text: str
+    provider: str
+    model: str
+    error: str
+    attempts: int
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, status: _Optional[_Union[InsightStatus, str]] = ..., text: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Result(_message.Message):
+    __slots__ = ("id", "dataset_id", "dataset_name", "kind", "parameters", "status", "error", "schedule_id", "scheduled_time", "create_time", "start_time", "end_time", "window_start", "window_end", "anomaly_count", "output", "insight", "requested_by")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_END_FIELD_NUMBER: _ClassVar[int]
+    ANOMALY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    INSIGHT_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    dataset_id: str
+    dataset_name: str
+    kind: AnalysisKind
+    parameters: AnalysisParameters
+    status: ResultStatus
+    error: str
+    schedule_id: str
+    scheduled_time: _timestamp_pb2.Timestamp
+    create_time: _timestamp_pb2.Timestamp
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    window_start: _timestamp_pb2.Timestamp
+    window_end: _timestamp_pb2.Timestamp
+    anomaly_count: int
+    output: ResultOutput
+    insight: Insight
+    requested_by: str
+    def __init__(self, id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., kind: _Optional[_Union[AnalysisKind, str]] = ..., parameters: _Optional[_Union[AnalysisParameters, _Mapping]] = ..., status: _Optional[_Union[ResultStatus, str]] = ..., error: _Optional[str] = ..., schedule_id: _Optional[str] = ..., scheduled_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., anomaly_count: _Optional[int] = ..., output: _Optional[_Union[ResultOutput, _Mapping]] = ..., insight: _Optional[_Union[Insight, _Mapping]] = ..., requested_by: _Optional[str] = ...) -> None: ...
+
+class ResultSeries(_message.Message):
+    __slots__ = ("timestamps_us", "values", "trend", "moving_average", "ewma", "source_point_count")
+    TIMESTAMPS_US_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    TREND_FIELD_NUMBER: _ClassVar[int]
+    MOVING_AVERAGE_FIELD_NUMBER: _ClassVar[int]
+    EWMA_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_POINT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    timestamps_us: _containers.RepeatedScalarFieldContainer[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    trend: _containers.RepeatedScalarFieldContainer[float]
+    moving_average: _containers.RepeatedScalarFieldContainer[float]
+    ewma: _containers.RepeatedScalarFieldContainer[float]
+    source_point_count: int
+    def __init__(self, timestamps_us: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[float]] = ..., trend: _Optional[_Iterable[float]] = ..., moving_average: _Optional[_Iterable[float]] = ..., ewma: _Optional[_Iterable[float]] = ..., source_point_count: _Optional[int] = ...) -> None: ...
