@@ -25,11 +25,12 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from mesh.auth.v1 import access_pb2 as mesh_dot_auth_dot_v1_dot_access__pb2
 from mesh.notify.v1 import subscription_pb2 as mesh_dot_notify_dot_v1_dot_subscription__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#mesh/notify/v1/notify_service.proto\x12\x0emesh.notify.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19mesh/auth/v1/access.proto\x1a!mesh/notify/v1/subscription.proto\"i\n\x19\x43reateSubscriptionRequest\x12L\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x0csubscription\"^\n\x1a\x43reateSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"l\n\x18ListSubscriptionsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x87\x01\n\x19ListSubscriptionsResponse\x12\x42\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\rsubscriptions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xb8\x02\n\rNotifyService\x12\x9a\x01\n\x12\x43reateSubscription\x12).mesh.notify.v1.CreateSubscriptionRequest\x1a*.mesh.notify.v1.CreateSubscriptionResponse\"-\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02!\"\x11/v1/subscriptions:\x0csubscription\x12\x89\x01\n\x11ListSubscriptions\x12(.mesh.notify.v1.ListSubscriptionsRequest\x1a).mesh.notify.v1.ListSubscriptionsResponse\"\x1f\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/subscriptionsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#mesh/notify/v1/notify_service.proto\x12\x0emesh.notify.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x19mesh/auth/v1/access.proto\x1a!mesh/notify/v1/subscription.proto\"i\n\x19\x43reateSubscriptionRequest\x12L\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x0csubscription\"^\n\x1a\x43reateSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"l\n\x18ListSubscriptionsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x87\x01\n\x19ListSubscriptionsResponse\x12\x42\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\rsubscriptions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"6\n\x16GetSubscriptionRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"[\n\x17GetSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"\xaf\x03\n\x19UpdateSubscriptionRequest\x12L\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x0csubscription\x12\xc3\x02\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x85\x02\xe2\x41\x01\x02\xbaH\xfd\x01\xba\x01\xf6\x01\n\x11update_mask.paths\x12\x62paths must be non-empty and among email, display_name, dataset_ids, event_types, min_anomaly_count\x1a}this.paths.size() > 0 && this.paths.all(p, p in [\'email\', \'display_name\', \'dataset_ids\', \'event_types\', \'min_anomaly_count\'])\xc8\x01\x01R\nupdateMask\"^\n\x1aUpdateSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"9\n\x19\x44\x65leteSubscriptionRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x1c\n\x1a\x44\x65leteSubscriptionResponse\"\xd5\x02\n\x15ListDeliveriesRequest\x12\x82\x01\n\x0fsubscription_id\x18\x01 \x01(\tBY\xbaHVrT\x18$2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$R\x0esubscriptionId\x12#\n\x08\x65vent_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x07\x65ventId\x12@\n\x06status\x18\x03 \x01(\x0e\x32\x1e.mesh.notify.v1.DeliveryStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12\'\n\tpage_size\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"z\n\x16ListDeliveriesResponse\x12\x38\n\ndeliveries\x18\x01 \x03(\x0b\x32\x18.mesh.notify.v1.DeliveryR\ndeliveries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"4\n\x14SendTestEmailRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"M\n\x15SendTestEmailResponse\x12\x34\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x18.mesh.notify.v1.DeliveryR\x08\x64\x65livery\":\n\x12UnsubscribeRequest\x12$\n\x05token\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x04R\x05token\"E\n\x13UnsubscribeResponse\x12\x14\n\x05\x65mail\x18\x01 \x01(\tR\x05\x65mail\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message2\x92\t\n\rNotifyService\x12\x9a\x01\n\x12\x43reateSubscription\x12).mesh.notify.v1.CreateSubscriptionRequest\x1a*.mesh.notify.v1.CreateSubscriptionResponse\"-\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02!\"\x11/v1/subscriptions:\x0csubscription\x12\x89\x01\n\x11ListSubscriptions\x12(.mesh.notify.v1.ListSubscriptionsRequest\x1a).mesh.notify.v1.ListSubscriptionsResponse\"\x1f\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/subscriptions\x12\x88\x01\n\x0fGetSubscription\x12&.mesh.notify.v1.GetSubscriptionRequest\x1a\'.mesh.notify.v1.GetSubscriptionResponse\"$\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/subscriptions/{id}\x12\xac\x01\n\x12UpdateSubscription\x12).mesh.notify.v1.UpdateSubscriptionRequest\x1a*.mesh.notify.v1.UpdateSubscriptionResponse\"?\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x33\x32#/v1/subscriptions/{subscription.id}:\x0csubscription\x12\x91\x01\n\x12\x44\x65leteSubscription\x12).mesh.notify.v1.DeleteSubscriptionRequest\x1a*.mesh.notify.v1.DeleteSubscriptionResponse\"$\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x18*\x16/v1/subscriptions/{id}\x12}\n\x0eListDeliveries\x12%.mesh.notify.v1.ListDeliveriesRequest\x1a&.mesh.notify.v1.ListDeliveriesResponse\"\x1c\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/deliveries\x12\x93\x01\n\rSendTestEmail\x12$.mesh.notify.v1.SendTestEmailRequest\x1a%.mesh.notify.v1.SendTestEmailResponse\"5\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02)\"$/v1/subscriptions/{id}:sendTestEmail:\x01*\x12u\n\x0bUnsubscribe\x12\".mesh.notify.v1.UnsubscribeRequest\x1a#.mesh.notify.v1.UnsubscribeResponse\"\x1d\x92\x82\x19\x02\x10\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/unsubscribeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,18 +43,76 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTSUBSCRIPTIONSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
   _globals['_LISTSUBSCRIPTIONSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTSUBSCRIPTIONSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
+  _globals['_GETSUBSCRIPTIONREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_GETSUBSCRIPTIONREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['subscription']._loaded_options = None
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['subscription']._serialized_options = b'\342A\001\002\272H\003\310\001\001'
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATESUBSCRIPTIONREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002\272H\375\001\272\001\366\001\n\021update_mask.paths\022bpaths must be non-empty and among email, display_name, dataset_ids, event_types, min_anomaly_count\032}this.paths.size() > 0 && this.paths.all(p, p in [\'email\', \'display_name\', \'dataset_ids\', \'event_types\', \'min_anomaly_count\'])\310\001\001'
+  _globals['_DELETESUBSCRIPTIONREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_DELETESUBSCRIPTIONREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['subscription_id']._loaded_options = None
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['subscription_id']._serialized_options = b'\272HVrT\030$2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['event_id']._loaded_options = None
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['event_id']._serialized_options = b'\272H\005r\003\030\310\001'
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['status']._loaded_options = None
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['status']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\350\007(\000'
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTDELIVERIESREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
+  _globals['_SENDTESTEMAILREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_SENDTESTEMAILREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_UNSUBSCRIBEREQUEST'].fields_by_name['token']._loaded_options = None
+  _globals['_UNSUBSCRIBEREQUEST'].fields_by_name['token']._serialized_options = b'\342A\001\002\272H\007r\005\020\001\030\200\004'
   _globals['_NOTIFYSERVICE'].methods_by_name['CreateSubscription']._loaded_options = None
   _globals['_NOTIFYSERVICE'].methods_by_name['CreateSubscription']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002!\"\021/v1/subscriptions:\014subscription'
   _globals['_NOTIFYSERVICE'].methods_by_name['ListSubscriptions']._loaded_options = None
   _globals['_NOTIFYSERVICE'].methods_by_name['ListSubscriptions']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\023\022\021/v1/subscriptions'
-  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_start=209
-  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_end=314
-  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_start=316
-  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_end=410
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=412
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=520
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=523
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=658
-  _globals['_NOTIFYSERVICE']._serialized_start=661
-  _globals['_NOTIFYSERVICE']._serialized_end=973
+  _globals['_NOTIFYSERVICE'].methods_by_name['GetSubscription']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['GetSubscription']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\030\022\026/v1/subscriptions/{id}'
+  _globals['_NOTIFYSERVICE'].methods_by_name['UpdateSubscription']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['UpdateSubscription']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\00232#/v1/subscriptions/{subscription.id}:\014subscription'
+  _globals['_NOTIFYSERVICE'].methods_by_name['DeleteSubscription']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['DeleteSubscription']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002\030*\026/v1/subscriptions/{id}'
+  _globals['_NOTIFYSERVICE'].methods_by_name['ListDeliveries']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['ListDeliveries']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\020\022\016/v1/deliveries'
+  _globals['_NOTIFYSERVICE'].methods_by_name['SendTestEmail']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['SendTestEmail']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002)\"$/v1/subscriptions/{id}:sendTestEmail:\001*'
+  _globals['_NOTIFYSERVICE'].methods_by_name['Unsubscribe']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['Unsubscribe']._serialized_options = b'\222\202\031\002\020\001\202\323\344\223\002\021\022\017/v1/unsubscribe'
+  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_start=243
+  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_end=348
+  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_start=350
+  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_end=444
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=446
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=554
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=557
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=692
+  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_start=694
+  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_end=748
+  _globals['_GETSUBSCRIPTIONRESPONSE']._serialized_start=750
+  _globals['_GETSUBSCRIPTIONRESPONSE']._serialized_end=841
+  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_start=844
+  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_end=1275
+  _globals['_UPDATESUBSCRIPTIONRESPONSE']._serialized_start=1277
+  _globals['_UPDATESUBSCRIPTIONRESPONSE']._serialized_end=1371
+  _globals['_DELETESUBSCRIPTIONREQUEST']._serialized_start=1373
+  _globals['_DELETESUBSCRIPTIONREQUEST']._serialized_end=1430
+  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_start=1432
+  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_end=1460
+  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1463
+  _globals['_LISTDELIVERIESREQUEST']._serialized_end=1804
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1806
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1928
+  _globals['_SENDTESTEMAILREQUEST']._serialized_start=1930
+  _globals['_SENDTESTEMAILREQUEST']._serialized_end=1982
+  _globals['_SENDTESTEMAILRESPONSE']._serialized_start=1984
+  _globals['_SENDTESTEMAILRESPONSE']._serialized_end=2061
+  _globals['_UNSUBSCRIBEREQUEST']._serialized_start=2063
+  _globals['_UNSUBSCRIBEREQUEST']._serialized_end=2121
+  _globals['_UNSUBSCRIBERESPONSE']._serialized_start=2123
+  _globals['_UNSUBSCRIBERESPONSE']._serialized_end=2192
+  _globals['_NOTIFYSERVICE']._serialized_start=2195
+  _globals['_NOTIFYSERVICE']._serialized_end=3365
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,36 @@ class NotifyServiceStub:
                 request_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListSubscriptionsRequest.SerializeToString,
                 response_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListSubscriptionsResponse.FromString,
                 _registered_method=True)
+        self.GetSubscription = channel.unary_unary(
+                '/mesh.notify.v1.NotifyService/GetSubscription',
+                request_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.GetSubscriptionRequest.SerializeToString,
+                response_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.GetSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.UpdateSubscription = channel.unary_unary(
+                '/mesh.notify.v1.NotifyService/UpdateSubscription',
+                request_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.UpdateSubscriptionRequest.SerializeToString,
+                response_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.UpdateSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.DeleteSubscription = channel.unary_unary(
+                '/mesh.notify.v1.NotifyService/DeleteSubscription',
+                request_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.DeleteSubscriptionRequest.SerializeToString,
+                response_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.DeleteSubscriptionResponse.FromString,
+                _registered_method=True)
+        self.ListDeliveries = channel.unary_unary(
+                '/mesh.notify.v1.NotifyService/ListDeliveries',
+                request_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesRequest.SerializeToString,
+                response_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesResponse.FromString,
+                _registered_method=True)
+        self.SendTestEmail = channel.unary_unary(
+                '/mesh.notify.v1.NotifyService/SendTestEmail',
+                request_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailRequest.SerializeToString,
+                response_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailResponse.FromString,
+                _registered_method=True)
+        self.Unsubscribe = channel.unary_unary(
+                '/mesh.notify.v1.NotifyService/Unsubscribe',
+                request_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.UnsubscribeRequest.SerializeToString,
+                response_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.UnsubscribeResponse.FromString,
+                _registered_method=True)
 
 
 class NotifyServiceServicer:
@@ -66,6 +96,56 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSubscription(self, request, context):
+        """Gets one subscription. Fails with NOT_FOUND when it does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSubscription(self, request, context):
+        """Changes the fields of a subscription named in update_mask (AIP-134).
+        Fails with NOT_FOUND when it does not exist and ALREADY_EXISTS when the
+        new address is subscribed already.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSubscription(self, request, context):
+        """Deletes a subscription and its delivery log; e-mails not sent yet are
+        not sent. Fails with NOT_FOUND when it does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeliveries(self, request, context):
+        """Lists deliveries (the e-mail log), newest first, one page at a time,
+        optionally only those of one subscription, one event or one status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendTestEmail(self, request, context):
+        """Sends a test e-mail to a subscription now and returns its delivery
+        (sent, or failed and queued for retry). Fails with NOT_FOUND when the
+        subscription does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unsubscribe(self, request, context):
+        """Ends a subscription from the signed link in its e-mails; needs no
+        sign-in (REST: GET /v1/unsubscribe?token=...). Calling it again is
+        harmless. Fails with INVALID_ARGUMENT when the token is not genuine.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NotifyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +158,36 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.ListSubscriptions,
                     request_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListSubscriptionsRequest.FromString,
                     response_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListSubscriptionsResponse.SerializeToString,
+            ),
+            'GetSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSubscription,
+                    request_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.GetSubscriptionRequest.FromString,
+                    response_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.GetSubscriptionResponse.SerializeToString,
+            ),
+            'UpdateSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSubscription,
+                    request_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.UpdateSubscriptionRequest.FromString,
+                    response_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.UpdateSubscriptionResponse.SerializeToString,
+            ),
+            'DeleteSubscription': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSubscription,
+                    request_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.DeleteSubscriptionRequest.FromString,
+                    response_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.DeleteSubscriptionResponse.SerializeToString,
+            ),
+            'ListDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeliveries,
+                    request_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesRequest.FromString,
+                    response_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesResponse.SerializeToString,
+            ),
+            'SendTestEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTestEmail,
+                    request_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailRequest.FromString,
+                    response_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailResponse.SerializeToString,
+            ),
+            'Unsubscribe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unsubscribe,
+                    request_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.UnsubscribeRequest.FromString,
+                    response_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.UnsubscribeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +245,168 @@ class NotifyService:
             '/mesh.notify.v1.NotifyService/ListSubscriptions',
             mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListSubscriptionsRequest.SerializeToString,
             mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListSubscriptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.notify.v1.NotifyService/GetSubscription',
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.GetSubscriptionRequest.SerializeToString,
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.GetSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.notify.v1.NotifyService/UpdateSubscription',
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.UpdateSubscriptionRequest.SerializeToString,
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.UpdateSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSubscription(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.notify.v1.NotifyService/DeleteSubscription',
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.DeleteSubscriptionRequest.SerializeToString,
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.DeleteSubscriptionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.notify.v1.NotifyService/ListDeliveries',
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesRequest.SerializeToString,
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.ListDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendTestEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.notify.v1.NotifyService/SendTestEmail',
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailRequest.SerializeToString,
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unsubscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.notify.v1.NotifyService/Unsubscribe',
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.UnsubscribeRequest.SerializeToString,
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.UnsubscribeResponse.FromString,
             options,
             channel_credentials,
             insecure,
