@@ -1,8 +1,9 @@
 """Generated code from the protos, reproducible by one command (``./mesh gen``).
 
-Writes gen/python (messages, .pyi stubs, gRPC stubs, through buf.gen.yaml)
-and gen/descriptor.binpb (the descriptor set Envoy transcodes with, imports
-included so google.rpc error details can be rendered as JSON).
+Writes gen/python (messages, .pyi stubs, gRPC stubs, through buf.gen.yaml),
+gen/descriptor.binpb (the descriptor set Envoy transcodes with, imports
+included so google.rpc error details can be rendered as JSON) and
+gen/openapi.json (the REST API it transcodes, see gateway/openapi.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import tempfile
 from pathlib import Path
 
 from mesh_cli.paths import DESCRIPTOR_SET, GEN_PYTHON, ROOT, VENV_BIN
+
+OPENAPI = ROOT / "gen" / "openapi.json"
 
 
 def _buf(*args: str, cwd: Path = ROOT) -> None:
@@ -31,7 +34,12 @@ def generate(out_root: Path = ROOT) -> list[Path]:
     descriptor = out_root / "gen" / "descriptor.binpb"
     _buf("generate", "--output", str(out_root))
     _buf("build", "--as-file-descriptor-set", "-o", str(descriptor))
-    return [python_out, descriptor]
+    # Imported only now, so the access rules come from freshly generated code.
+    from gateway import openapi
+
+    openapi_out = out_root / "gen" / "openapi.json"
+    openapi_out.write_text(openapi.render(openapi.openapi_document(descriptor.read_bytes())))
+    return [python_out, descriptor, openapi_out]
 
 
 def stale_files() -> list[str]:
@@ -45,6 +53,8 @@ def stale_files() -> list[str]:
             fresh_root / "gen" / "descriptor.binpb"
         ).read_bytes():
             stale.append("gen/descriptor.binpb")
+        if not OPENAPI.exists() or OPENAPI.read_text() != (fresh_root / "gen" / "openapi.json").read_text():
+            stale.append("gen/openapi.json")
         return stale
 
 
