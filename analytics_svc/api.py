@@ -8,6 +8,8 @@ from typing import Any
 import grpc
 
 from analytics_svc import ingest, store
+from analytics_svc.results_api import ResultsServicer
+from analytics_svc.watch import ResultHub
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
@@ -55,11 +57,13 @@ def _name_required() -> InvalidArgument:
     )
 
 
-class AnalyticsServicer(pb_grpc.AnalyticsServiceServicer):
-    """Serves datasets from the analytics store."""
+class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
+    """Serves datasets, schedules and results from the analytics store."""
 
-    def __init__(self, runner: BlockingRunner) -> None:
+    def __init__(self, runner: BlockingRunner, hub: ResultHub, llm_channel: grpc.aio.Channel | None) -> None:
         self.runner = runner
+        self.hub = hub
+        self.llm_channel = llm_channel
 
     async def CreateDataset(
         self, request: pb.CreateDatasetRequest, context: grpc.aio.ServicerContext

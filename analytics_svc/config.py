@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from mesh_runtime.background import BackgroundSettings
 from mesh_runtime.config import (
     RuntimeSettings,
+    parse_float,
     parse_int,
+    parse_nats_url,
     parse_port,
     parse_postgres_url,
     positive,
@@ -14,17 +18,28 @@ from mesh_runtime.config import (
 )
 
 
-@dataclass(frozen=True)
-class AnalyticsSettings(RuntimeSettings):
-    """Where the analytics service listens and which database it owns."""
-
-    grpc_port: int = setting("ANALYTICS_GRPC_PORT", 50051, parse_port, "gRPC port (0: any free port).")
-    database_url: str = setting(
+def _database_url() -> Any:
+    return setting(
         "ANALYTICS_DATABASE_URL",
         "postgresql://postgres@127.0.0.1:5432/analytics",
         parse_postgres_url,
         "The analytics service's own PostgreSQL database.",
     )
+
+
+def _llm_addr() -> Any:
+    return setting(
+        "LLM_ADDR", "127.0.0.1:50052", doc="The LLM service (host:port) for insights and questions; empty: none."
+    )
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings(RuntimeSettings):
+    """Where the analytics service listens and which database it owns."""
+
+    grpc_port: int = setting("ANALYTICS_GRPC_PORT", 50051, parse_port, "gRPC port (0: any free port).")
+    database_url: str = _database_url()
+    llm_addr: str = _llm_addr()
     db_pool_size: int = setting(
         "ANALYTICS_DB_POOL_SIZE", 8, positive(parse_int), "Database connections (and query threads)."
     )
@@ -42,4 +57,55 @@ class AnalyticsSettings(RuntimeSettings):
     )
     bootstrap_admin_password: str = setting(
         "AUTH_BOOTSTRAP_ADMIN_PASSWORD", "", doc="Password of that first admin (at least 12 characters)."
+    )
+
+
+@dataclass(frozen=True)
+class JobSettings(BackgroundSettings):
+    """What the analytics scheduler and workers share."""
+
+    database_url: str = _database_url()
+    nats_url: str = setting("NATS_URL", "nats://127.0.0.1:4222", parse_nats_url, "NATS server(s) with JetStream.")
+    job_lease_seconds: float = setting(
+        "ANALYTICS_JOB_LEASE_SECONDS",
+        60.0,
+        positive(parse_float),
+        "A running analysis whose worker sent no heartbeat for this long is handed to another worker.",
+    )
+
+
+@dataclass(frozen=True)
+class SchedulerSettings(JobSettings):
+    """The analytics scheduler: fires due schedules, relays the outbox, re-queues lost jobs."""
+
+    tick_seconds: float = setting(
+        "ANALYTICS_SCHEDULER_TICK_SECONDS", 1.0, positive(parse_float), "How often due schedules are looked for."
+    )
+    requeue_after_seconds: float = setting(
+        "ANALYTICS_JOB_REQUEUE_SECONDS",
+        300.0,
+        positive(parse_float),
+        "A result still pending this long after it was queued is queued again.",
+    )
+    max_job_attempts: int = setting(
+        "ANALYTICS_JOB_MAX_ATTEMPTS", 3, positive(parse_int), "Workers lost on one result before it is failed."
+    )
+
+
+@dataclass(frozen=True)
+class WorkerSettings(JobSettings):
+    """An analytics worker: runs analyses from the job queue and writes insights."""
+
+    concurrency: int = setting(
+        "ANALYTICS_WORKER_CONCURRENCY", 2, positive(parse_int), "Analyses one worker process runs at once."
+    )
+    llm_addr: str = _llm_addr()
+    signing_key_file: str = setting(
+        "AUTH_SIGNING_KEY_FILE", "", doc="Private key (PEM, P-256) access tokens are signed with. Required."
+    )
+    insight_timeout_seconds: float = setting(
+        "ANALYTICS_INSIGHT_TIMEOUT_SECONDS", 30.0, positive(parse_float), "Deadline of one insight request."
+    )
+    insight_max_attempts: int = setting(
+        "ANALYTICS_INSIGHT_MAX_ATTEMPTS", 5, positive(parse_int), "LLM attempts before an insight is unavailable."
     )

@@ -6,15 +6,17 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from analytics_svc import auth_store, store
+from analytics_svc import auth_store, results_store, store
 from analytics_svc.accounts import Accounts
 from analytics_svc.api import AnalyticsServicer
 from analytics_svc.auth_api import AuthServicer
 from analytics_svc.config import AnalyticsSettings
+from analytics_svc.watch import ResultHub
 from mesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
 from mesh.auth.v1 import access_pb2, auth_service_pb2, auth_service_pb2_grpc
 from mesh_runtime.auth import verifier_from_settings
 from mesh_runtime.auth_keys import TokenSigner
+from mesh_runtime.clients import open_channel
 from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import AlreadyExists
@@ -26,7 +28,9 @@ logger = logging.getLogger("analytics")
 SERVICE_NAME = analytics_service_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
 AUTH_SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 # Each store numbers its own migrations from one shared sequence; apply them in order.
-MIGRATIONS = sorted([*store.MIGRATIONS, *auth_store.MIGRATIONS], key=lambda m: m.version)
+MIGRATIONS = sorted(
+    [*store.MIGRATIONS, *auth_store.MIGRATIONS, *results_store.MIGRATIONS], key=lambda m: m.version
+)
 
 
 def accounts_from_settings(settings: AnalyticsSettings) -> Accounts:
@@ -63,13 +67,16 @@ async def build(settings: AnalyticsSettings) -> Built:
     """Open (and migrate) the database, start the server; return it and its cleanup."""
     verifier = verifier_from_settings(settings.jwks_file, settings.issuer, settings.audience)
     accounts = accounts_from_settings(settings)
+    llm_channel = open_channel(settings.llm_addr) if settings.llm_addr else None
+    hubs: list[ResultHub] = []
 
     def bindings(runner: BlockingRunner) -> list[ServiceBinding]:
+        hubs.append(ResultHub(runner, settings.database_url))
         return [
             ServiceBinding(
                 SERVICE_NAME,
                 analytics_service_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-                AnalyticsServicer(runner),
+                AnalyticsServicer(runner, hubs[0], llm_channel),
             ),
             ServiceBinding(
                 AUTH_SERVICE_NAME,
@@ -78,7 +85,7 @@ async def build(settings: AnalyticsSettings) -> Built:
             ),
         ]
 
-    return await start_database_service(
+    running, close_database = await start_database_service(
         address=f"{settings.grpc_host}:{settings.grpc_port}",
         database_url=settings.database_url,
         setting_name="ANALYTICS_DATABASE_URL",
@@ -93,3 +100,12 @@ async def build(settings: AnalyticsSettings) -> Built:
             accounts, settings.bootstrap_admin_username, settings.bootstrap_admin_password
         ),
     )
+    await hubs[0].start()
+
+    async def cleanup() -> None:
+        await hubs[0].close()
+        if llm_channel is not None:
+            await llm_channel.close()
+        close_database()
+
+    return running, cleanup

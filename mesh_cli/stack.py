@@ -25,7 +25,7 @@ from mesh_cli import infra
 from mesh_cli.paths import DESCRIPTOR_SET, ROOT, STATE_DIR
 from mesh_cli.processes import COLOURS, ManagedProcess, ProcessSpec, wait_until
 from mesh_runtime.auth_keys import KeyFolder
-from mesh_runtime.config import parse_bool, parse_port, setting
+from mesh_runtime.config import parse_bool, parse_int, parse_port, positive, setting
 
 SERVICE_DATABASES = {"analytics": "analytics", "notify": "notify"}
 
@@ -51,6 +51,12 @@ class StackSettings:
     notify_port: int = setting("NOTIFY_GRPC_PORT", 50053, parse_port, "notify gRPC port.")
     web_port: int = setting("WEB_PORT", 3000, parse_port, "Web app port.")
     web: bool = setting("MESH_WEB", True, parse_bool, "Start the web app with `mesh up`.")
+    analytics_workers: int = setting(
+        "MESH_ANALYTICS_WORKERS", 1, positive(parse_int), "Analytics worker processes `mesh up` runs."
+    )
+    analytics_schedulers: int = setting(
+        "MESH_ANALYTICS_SCHEDULERS", 1, positive(parse_int), "Analytics scheduler processes `mesh up` runs."
+    )
     log_format: str = "text"
     fast_database: bool = False
 
@@ -244,6 +250,7 @@ class Stack:
                 )
             )
         )
+        await self.start_analytics_jobs()
         config = self.render_envoy()
         await self._start_and_wait(
             infra.envoy_spec(config),
@@ -252,6 +259,22 @@ class Stack:
         )
         if s.web:
             await self.start_web()
+
+    async def start_analytics_jobs(self) -> None:
+        """Start the analytics schedulers and workers, each ready when its gRPC health says so."""
+        s = self.settings
+        roles = [("scheduler", i) for i in range(s.analytics_schedulers)]
+        roles += [("worker", i) for i in range(s.analytics_workers)]
+        specs = []
+        for role, index in roles:
+            health_port = _free_port()
+            name = f"analytics-{role}" + (f"-{index + 1}" if index else "")
+            env = {**self.service_env(), "MESH_HEALTH_PORT": str(health_port)}
+            specs.append((ProcessSpec(name, [sys.executable, "-m", f"analytics_svc.{role}"], env=env, cwd=ROOT),
+                          health_port, name))
+        await asyncio.gather(
+            *(self._start_and_wait(spec, _grpc_ready(port), name) for spec, port, name in specs)
+        )
 
     async def start_web(self) -> None:
         """Start the web app (a production build of the Reflex frontend)."""

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import nats
+import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -91,12 +92,13 @@ async def connect(
     url: str,
     name: str,
     on_state: Callable[[bool], Awaitable[None] | None] | None = None,
+    first_connect_timeout: float = 30.0,
 ) -> NatsClient:
     """Connect to NATS, reconnecting forever when the server goes away.
 
-    The first connection is retried until it succeeds (the caller bounds it
-    with a timeout if it must); ``on_state(connected)`` is told about each
-    disconnect and reconnect.
+    The first connection is retried for ``first_connect_timeout`` seconds,
+    then fails with a message naming NATS_URL; ``on_state(connected)`` is
+    told about each disconnect and reconnect.
     """
 
     async def notify(connected: bool) -> None:
@@ -115,18 +117,25 @@ async def connect(
     async def error(exc: Exception) -> None:
         logger.warning("NATS error: %s", exc)
 
-    return await nats.connect(
-        servers=[u.strip() for u in url.split(",")],
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        connect_timeout=2,
-        allow_reconnect=True,
-        retry_on_failed_connect=True,
-        disconnected_cb=disconnected,
-        reconnected_cb=reconnected,
-        error_cb=error,
-    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + first_connect_timeout
+    while True:
+        try:
+            return await nats.connect(
+                servers=[u.strip() for u in url.split(",")],
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=2,
+                allow_reconnect=True,
+                disconnected_cb=disconnected,
+                reconnected_cb=reconnected,
+                error_cb=error,
+            )
+        except (OSError, nats.errors.Error) as exc:
+            if loop.time() > deadline:
+                raise RuntimeError(f"cannot reach NATS at NATS_URL ({url}): {exc}") from None
+            await asyncio.sleep(0.5)
 
 
 async def wait_for_streams(js: JetStreamContext, timeout: float = 30.0) -> None:

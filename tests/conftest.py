@@ -133,7 +133,16 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     state = tmp_path_factory.mktemp("stack")
     zero = {name: 0 for name in StackSettings.__dataclass_fields__ if name.endswith("_port")}
     settings = resolve_ports(
-        StackSettings(state_dir=state, web=False, log_format="json", fast_database=True, **zero)
+        StackSettings(
+            state_dir=state,
+            web=False,
+            log_format="json",
+            fast_database=True,
+            # Two of each, always: every test runs against replicas sharing the work.
+            analytics_workers=2,
+            analytics_schedulers=2,
+            **zero,
+        )
     )
     admin = ("test-admin", secrets.token_urlsafe(16))
     stack = Stack(

@@ -1,0 +1,207 @@
+"""Run one analysis kind over loaded points and shape the numbers for the wire.
+
+Pure functions over numpy arrays (no database, no network): the worker loads
+points, calls :func:`run`, and stores what it returns; GetResult calls
+:func:`chart_series` to draw the series.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from analytics_svc import analyses
+from mesh.analytics.v1 import analysis_pb2 as apb
+from mesh.events.v1 import events_pb2
+
+MAX_LISTED_ANOMALIES = 1000
+EVENT_ANOMALIES = 10
+DEFAULT_HISTOGRAM_BINS = 20
+DEFAULT_MOVING_AVERAGE_WINDOW = 10
+DEFAULT_EWMA_ALPHA = 0.3
+
+KIND_NAMES = {
+    apb.ANALYSIS_KIND_SUMMARY: "summary",
+    apb.ANALYSIS_KIND_TREND: "trend",
+    apb.ANALYSIS_KIND_ANOMALIES: "anomalies",
+    apb.ANALYSIS_KIND_CORRELATION: "correlation",
+    apb.ANALYSIS_KIND_REPORT: "report",
+}
+
+
+def kind_name(kind: int) -> str:
+    """The lower-case name of an analysis kind, e.g. "report"."""
+    return KIND_NAMES.get(apb.AnalysisKind.ValueType(kind), str(kind))
+
+
+_HAS_SUMMARY = {apb.ANALYSIS_KIND_SUMMARY, apb.ANALYSIS_KIND_REPORT}
+_HAS_TREND = {apb.ANALYSIS_KIND_TREND, apb.ANALYSIS_KIND_REPORT}
+_HAS_ANOMALIES = {apb.ANALYSIS_KIND_ANOMALIES, apb.ANALYSIS_KIND_REPORT}
+
+
+class AnalysisFailed(Exception):
+    """The analysis cannot produce a result; the message is fit for a user."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a successful analysis produced."""
+
+    output: apb.ResultOutput
+    anomaly_count: int
+    window_start_us: int
+    window_end_us: int
+
+
+def _timestamp(us: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC)
+
+
+def run(
+    kind: int,
+    parameters: apb.AnalysisParameters,
+    timestamps_us: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    other: tuple[str, str, npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None,
+) -> Outcome:
+    """Compute analysis ``kind`` of the points; AnalysisFailed when it cannot.
+
+    ``other`` is (id, name, timestamps, values) of the second dataset of a
+    correlation.
+    """
+    if timestamps_us.size == 0:
+        raise AnalysisFailed("the dataset has no points in the analysed window")
+    output = apb.ResultOutput()
+    anomaly_count = 0
+    if kind in _HAS_SUMMARY:
+        s = analyses.summary(values)
+        output.summary.CopyFrom(apb.SummaryStatistics(count=s.count, mean=s.mean, std=s.std, min=s.min, max=s.max))
+        levels = list(parameters.quantile_levels) or list(analyses.DEFAULT_QUANTILES)
+        q = analyses.quantiles(values, levels)
+        output.quantiles.extend(apb.Quantile(level=lv, value=v) for lv, v in zip(q.levels, q.values, strict=True))
+        h = analyses.histogram(values, parameters.histogram_bins or DEFAULT_HISTOGRAM_BINS)
+        output.histogram.CopyFrom(apb.Histogram(edges=h.edges.tolist(), counts=h.counts.tolist()))
+    if kind in _HAS_TREND:
+        if timestamps_us.size < 2:
+            raise AnalysisFailed("a trend needs at least two points in the analysed window")
+        t = analyses.linear_trend(timestamps_us, values)
+        output.trend.CopyFrom(
+            apb.Trend(slope_per_second=t.slope, intercept=t.intercept, r_squared=t.r_squared)
+        )
+        output.trend.origin_time.FromDatetime(_timestamp(t.origin_us))
+    if kind in _HAS_ANOMALIES:
+        report = analyses.robust_anomalies(
+            timestamps_us, values, parameters.anomaly_threshold or analyses.DEFAULT_ANOMALY_THRESHOLD
+        )
+        anomaly_count = len(report.anomalies)
+        output.anomalies.CopyFrom(
+            apb.AnomalyReport(
+                median=report.median,
+                mad=report.mad,
+                threshold=report.threshold,
+                scale_method=report.scale_method,
+                anomaly_count=anomaly_count,
+                anomalies=[
+                    apb.Anomaly(timestamp_us=a.timestamp_us, value=a.value, score=a.score)
+                    for a in report.anomalies[:MAX_LISTED_ANOMALIES]
+                ],
+            )
+        )
+    if kind == apb.ANALYSIS_KIND_CORRELATION:
+        if other is None:
+            raise AnalysisFailed("a correlation needs parameters.correlate_with_dataset_id")
+        other_id, other_name, other_ts, other_values = other
+        if other_ts.size == 0:
+            raise AnalysisFailed(f"dataset {other_name!r} has no points in the analysed window")
+        c = analyses.correlate(timestamps_us, values, other_ts, other_values)
+        output.correlation.CopyFrom(
+            apb.Correlation(other_dataset_id=other_id, other_dataset_name=other_name, aligned_count=c.count)
+        )
+        if c.r is not None:
+            output.correlation.r = c.r
+    return Outcome(output, anomaly_count, int(timestamps_us[0]), int(timestamps_us[-1]))
+
+
+def key_numbers(output: apb.ResultOutput) -> list[events_pb2.KeyNumber]:
+    """The headline numbers of a result, in display order (for e-mails and insights)."""
+    numbers: list[tuple[str, float]] = []
+    if output.HasField("summary"):
+        s = output.summary
+        numbers += [("count", s.count), ("mean", s.mean), ("std", s.std), ("min", s.min), ("max", s.max)]
+        numbers += [(f"p{q.level * 100:g}", q.value) for q in output.quantiles]
+    if output.HasField("trend"):
+        t = output.trend
+        numbers += [("slope per day", t.slope_per_second * 86400), ("r squared", t.r_squared)]
+    if output.HasField("anomalies"):
+        a = output.anomalies
+        numbers += [("anomalies", a.anomaly_count), ("median", a.median), ("threshold", a.threshold)]
+    if output.HasField("correlation"):
+        c = output.correlation
+        numbers.append(("aligned points", c.aligned_count))
+        if c.HasField("r"):
+            numbers.append(("correlation r", c.r))
+    return [events_pb2.KeyNumber(name=n, value=float(v)) for n, v in numbers if math.isfinite(float(v))]
+
+
+def top_anomalies(output: apb.ResultOutput, limit: int = EVENT_ANOMALIES) -> list[events_pb2.AnomalyPoint]:
+    """The ``limit`` anomalies with the largest absolute score, in time order."""
+    ranked = sorted(output.anomalies.anomalies, key=lambda a: abs(a.score), reverse=True)[:limit]
+    return [
+        events_pb2.AnomalyPoint(timestamp_us=a.timestamp_us, value=a.value, score=a.score)
+        for a in sorted(ranked, key=lambda a: a.timestamp_us)
+    ]
+
+
+def downsample_indices(values: npt.NDArray[np.float64], max_points: int) -> npt.NDArray[np.int64]:
+    """Indices of at most ``max_points`` points that keep each bucket's minimum
+    and maximum, in time order: spikes survive, unlike plain decimation."""
+    n = values.size
+    if n <= max_points:
+        return np.arange(n, dtype=np.int64)
+    buckets = max(1, max_points // 2)
+    size = -(-n // buckets)  # ceil
+    padded_low = np.full(buckets * size, np.inf)
+    padded_low[:n] = values
+    padded_high = np.full(buckets * size, -np.inf)
+    padded_high[:n] = values
+    base = np.arange(buckets, dtype=np.int64) * size
+    lows = base + padded_low.reshape(buckets, size).argmin(axis=1)
+    highs = base + padded_high.reshape(buckets, size).argmax(axis=1)
+    picked = np.unique(np.concatenate([lows, highs]))
+    return picked[picked < n][: max_points]
+
+
+def chart_series(
+    result_kind: int,
+    parameters: apb.AnalysisParameters,
+    output: apb.ResultOutput,
+    timestamps_us: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    max_points: int,
+) -> apb.ResultSeries:
+    """The series of a result for a chart, reduced to ``max_points``, with its
+    trend line and (trend results) smoothed lines at the kept points."""
+    series = apb.ResultSeries(source_point_count=int(timestamps_us.size))
+    if timestamps_us.size == 0 or max_points <= 0:
+        return series
+    keep = downsample_indices(values, max_points)
+    ts = timestamps_us[keep]
+    series.timestamps_us.extend(ts.tolist())
+    series.values.extend(values[keep].tolist())
+    if output.HasField("trend"):
+        origin_us = output.trend.origin_time.seconds * 1_000_000 + output.trend.origin_time.nanos // 1000
+        seconds = (ts - origin_us).astype(np.float64) / 1e6
+        series.trend.extend((output.trend.intercept + output.trend.slope_per_second * seconds).tolist())
+    if result_kind == apb.ANALYSIS_KIND_TREND:
+        window = min(parameters.moving_average_window or DEFAULT_MOVING_AVERAGE_WINDOW, int(values.size))
+        means = analyses.moving_average(values, window)
+        # Element i of the moving average ends at point i + window - 1; before that: no value (NaN).
+        aligned = np.full(values.size, np.nan)
+        aligned[window - 1 :] = means
+        series.moving_average.extend(aligned[keep].tolist())
+        series.ewma.extend(analyses.ewma(values, parameters.ewma_alpha or DEFAULT_EWMA_ALPHA)[keep].tolist())
+    return series

@@ -1,0 +1,106 @@
+"""Plain-language insights about results, written by the LLM service.
+
+The prompt carries the result's numbers as JSON (never the raw points), so
+any provider — including the offline one — can ground its text in them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from analytics_svc import compute
+from mesh.analytics.v1 import analysis_pb2 as apb
+from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
+
+INSIGHT_SYSTEM_PROMPT = (
+    "You explain time-series analysis results to a data team. Write 3 to 5 plain sentences: "
+    "what the numbers say, whether anything looks unusual, and what to check next. "
+    "Use only the numbers given; never invent data."
+)
+QUESTION_SYSTEM_PROMPT = (
+    "You answer questions about one time-series analysis result. Ground every statement in the "
+    "result's numbers given as JSON; say so when they cannot answer the question."
+)
+INSIGHT_MAX_TOKENS = 400
+ANSWER_MAX_TOKENS = 800
+
+
+def facts(result: apb.Result, unit: str = "") -> dict[str, Any]:
+    """The numbers of a result as a flat JSON object for a prompt."""
+    out: dict[str, Any] = {
+        "dataset": result.dataset_name,
+        "kind": compute.kind_name(result.kind),
+    }
+    if unit:
+        out["unit"] = unit
+    if result.HasField("window_start"):
+        out["window_start"] = result.window_start.ToJsonString()
+        out["window_end"] = result.window_end.ToJsonString()
+    for number in compute.key_numbers(result.output):
+        key = number.name.replace(" ", "_")
+        out[key] = int(number.value) if number.name in ("count", "anomalies", "aligned points") else number.value
+    if result.output.HasField("anomalies") and result.output.anomalies.anomalies:
+        out["largest_anomalies"] = [
+            {
+                "time": dt.datetime.fromtimestamp(a.timestamp_us / 1e6, dt.UTC).isoformat(),
+                "value": a.value,
+                "score": round(a.score, 2),
+            }
+            for a in compute.top_anomalies(result.output, 5)
+        ]
+    return out
+
+
+def insight_request(result: apb.Result, unit: str = "") -> llm_service_pb2.CompleteRequest:
+    """The Complete request that asks for a result's insight."""
+    return llm_service_pb2.CompleteRequest(
+        messages=[
+            completion_pb2.ChatMessage(role=completion_pb2.ROLE_SYSTEM, content=INSIGHT_SYSTEM_PROMPT),
+            completion_pb2.ChatMessage(
+                role=completion_pb2.ROLE_USER,
+                content="Explain this analysis result:\n" + json.dumps(facts(result, unit), indent=1),
+            ),
+        ],
+        max_tokens=INSIGHT_MAX_TOKENS,
+        temperature=0.2,
+    )
+
+
+def question_request(result: apb.Result, question: str, unit: str = "") -> llm_service_pb2.StreamCompleteRequest:
+    """The StreamComplete request that answers a question about a result."""
+    context = "The result:\n" + json.dumps(facts(result, unit), indent=1)
+    if result.insight.text:
+        context += "\nIts insight: " + result.insight.text
+    return llm_service_pb2.StreamCompleteRequest(
+        messages=[
+            completion_pb2.ChatMessage(role=completion_pb2.ROLE_SYSTEM, content=QUESTION_SYSTEM_PROMPT),
+            completion_pb2.ChatMessage(role=completion_pb2.ROLE_USER, content=f"{context}\n\nQuestion: {question}"),
+        ],
+        max_tokens=ANSWER_MAX_TOKENS,
+        temperature=0.2,
+    )
+
+
+async def write_insight(
+    channel: grpc.aio.Channel, token: str, result: apb.Result, unit: str, timeout: float
+) -> llm_service_pb2.CompleteResponse:
+    """Ask the LLM service for a result's insight (raises grpc.RpcError)."""
+    stub = llm_service_pb2_grpc.LlmServiceStub(channel)
+    return await stub.Complete(  # type: ignore[no-any-return]
+        insight_request(result, unit), timeout=timeout, metadata=(("authorization", f"Bearer {token}"),)
+    )
+
+
+async def answer(
+    channel: grpc.aio.Channel, authorization: str, request: llm_service_pb2.StreamCompleteRequest, timeout: float
+) -> AsyncIterator[llm_service_pb2.StreamCompleteResponse]:
+    """Stream the LLM service's answer, on behalf of the caller's credentials."""
+    stub = llm_service_pb2_grpc.LlmServiceStub(channel)
+    call = stub.StreamComplete(request, timeout=timeout, metadata=(("authorization", authorization),))
+    async for chunk in call:
+        yield chunk

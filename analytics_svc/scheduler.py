@@ -1,0 +1,138 @@
+"""The analytics scheduler: ``python -m analytics_svc.scheduler``.
+
+Three loops in one process, each safe to run in several replicas at once:
+
+- **ticks**: due schedules are taken with ``FOR UPDATE SKIP LOCKED`` and each
+  due time gets one result (unique per schedule and due time) plus its job in
+  the outbox, in the transaction that advances the schedule — so a tick fires
+  exactly once however many schedulers run;
+- **relay**: publishes the outbox to JetStream (see relay.py);
+- **sweeper**: re-queues results whose job looks lost (worker stopped
+  heartbeating, or still pending long after it was queued), and fails a
+  result once ``ANALYTICS_JOB_MAX_ATTEMPTS`` workers were lost on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from analytics_svc import jobs, store, timing
+from analytics_svc import results_store as rs
+from analytics_svc.config import SchedulerSettings
+from analytics_svc.relay import OutboxRelay
+from analytics_svc.server import MIGRATIONS
+from mesh_runtime import streams
+from mesh_runtime.background import Health, run_background
+from mesh_runtime.database import BlockingRunner, open_database, utc_now
+from mesh_runtime.pg_listen import PgListener
+
+logger = logging.getLogger("analytics.scheduler")
+
+BATCH = 100
+SWEEP_SECONDS = 5.0
+
+
+def fire_due_schedules(now: dt.datetime | None = None) -> int:
+    """Fire every schedule due at ``now`` that no other scheduler holds; return how many."""
+    now = now or utc_now()
+    with rs.database_proxy.atomic():
+        due = rs.due_schedules(now, BATCH)
+        for schedule in due:
+            tick = schedule.next_run_time
+            trigger = timing.Trigger(schedule.interval_seconds, schedule.cron, schedule.time_zone)
+            result = jobs.request_analysis(
+                schedule.dataset,
+                schedule.kind,
+                jobs.parameters_from_json(schedule.parameters),
+                "scheduler",
+                schedule_id=schedule.id,
+                scheduled_time=tick,
+            )
+            schedule.last_run_time = tick
+            if result is not None:
+                schedule.last_result_id = result.id
+            schedule.next_run_time = timing.next_run(trigger, tick, now)
+            schedule.save()
+    if due:
+        logger.info("fired schedules", extra={"count": len(due)})
+    return len(due)
+
+
+def sweep_lost_jobs(lease: dt.timedelta, requeue_after: dt.timedelta, max_attempts: int) -> int:
+    """Re-queue (or, after ``max_attempts`` lost workers, fail) results whose job looks lost."""
+    now = utc_now()
+    with rs.database_proxy.atomic():
+        stale = rs.stale_unfinished(lease, requeue_after, BATCH)
+        for row in stale:
+            if row.status == rs.RUNNING and row.attempts >= max_attempts:
+                error = f"the workers running this analysis stopped {row.attempts} times; giving up"
+                rs.set_result(row.id, status=rs.FAILED, error=error, end_time=now, heartbeat_time=None)
+                rs.add_to_outbox(jobs.outgoing([jobs.failure_event(row, error, now)]), result_id=row.id)
+                continue
+            rs.set_result(row.id, status=rs.PENDING, enqueue_time=now, heartbeat_time=None)
+            rs.add_to_outbox([jobs.job_message(row.id, int(now.timestamp() * 1000))])
+    if stale:
+        logger.warning("re-queued lost analysis jobs", extra={"count": len(stale)})
+    return len(stale)
+
+
+async def _every(stop: asyncio.Event, seconds: float, what: str, run: object) -> None:
+    assert callable(run)
+    while not stop.is_set():
+        try:
+            await run()
+        except Exception as exc:  # noqa: BLE001 - a failed round is retried next round
+            logger.warning(f"{what} failed; retrying", extra={"error": str(exc)})
+        try:
+            await asyncio.wait_for(stop.wait(), seconds)
+        except TimeoutError:
+            pass
+
+
+async def main(settings: SchedulerSettings, stop: asyncio.Event, health: Health) -> None:
+    """Run ticks, relay and sweeper until ``stop``."""
+    db = await asyncio.to_thread(
+        open_database,
+        settings.database_url,
+        MIGRATIONS,
+        setting_name="ANALYTICS_DATABASE_URL",
+        pool_size=3,
+        bind=store.bind,
+    )
+    runner = BlockingRunner(db, workers=3, name="scheduler-db")
+    nc = await streams.connect(settings.nats_url, "analytics-scheduler")
+    try:
+        js = nc.jetstream()
+        await streams.wait_for_streams(js)
+        relay = OutboxRelay(runner, js)
+        listener = PgListener(
+            settings.database_url, [rs.OUTBOX_CHANNEL], lambda _c, _p: relay.wake(), on_reconnect=relay.wake
+        )
+        lease = dt.timedelta(seconds=settings.job_lease_seconds)
+        requeue = dt.timedelta(seconds=settings.requeue_after_seconds)
+
+        async def tick() -> None:
+            await runner.run(fire_due_schedules)
+
+        async def sweep() -> None:
+            await runner.run(sweep_lost_jobs, lease, requeue, settings.max_job_attempts)
+
+        tasks = [
+            asyncio.create_task(relay.run(stop)),
+            asyncio.create_task(listener.run(stop)),
+            asyncio.create_task(_every(stop, settings.tick_seconds, "firing schedules", tick)),
+            asyncio.create_task(_every(stop, SWEEP_SECONDS, "sweeping lost jobs", sweep)),
+        ]
+        await health.set(True)
+        await stop.wait()
+        await health.set(False)
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await nc.close()
+        runner.close()
+
+
+if __name__ == "__main__":
+    run_background("analytics-scheduler", SchedulerSettings, main)

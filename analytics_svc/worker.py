@@ -1,0 +1,327 @@
+"""An analytics worker: ``python -m analytics_svc.worker``.
+
+Workers share one durable pull consumer of the ``ANALYSIS_JOBS`` work queue,
+so each job message goes to one worker. Before running, a worker claims the
+result in PostgreSQL (pending -> running); a claim that fails means another
+worker has it or it is done, and the message is just acknowledged. While an
+analysis runs the worker heartbeats (database) and signals progress (NATS);
+the outcome, its events and the watchers' notification commit together, and
+only then is the message acknowledged.
+
+After a success the worker asks the LLM service for the result's insight.
+The result is already visible as succeeded; its events wait in the outbox
+until the first insight attempt ends (so e-mails can include the insight),
+at most ``ANALYTICS_INSIGHT_TIMEOUT_SECONDS``. Failed insights are retried
+with backoff by every worker's insight loop, never holding up an analysis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from pathlib import Path
+
+import grpc
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from analytics_svc import compute, insights, jobs, store
+from analytics_svc import results_store as rs
+from analytics_svc.config import WorkerSettings
+from analytics_svc.results_api import output_to_json, result_to_proto
+from analytics_svc.server import MIGRATIONS
+from mesh.analytics.v1 import analysis_pb2 as apb
+from mesh.auth.v1 import access_pb2
+from mesh_runtime import streams
+from mesh_runtime.auth import Principal
+from mesh_runtime.auth_keys import TokenSigner
+from mesh_runtime.background import Health, run_background
+from mesh_runtime.clients import open_channel
+from mesh_runtime.config import ConfigError
+from mesh_runtime.database import BlockingRunner, open_database, utc_now
+from mesh_runtime.errors import MeshError, Unavailable
+
+logger = logging.getLogger("analytics.worker")
+
+HEARTBEAT_SECONDS = 5.0
+FETCH_TIMEOUT_SECONDS = 2.0
+INSIGHT_SWEEP_SECONDS = 2.0
+SERVICE_TOKEN_TTL = dt.timedelta(minutes=10)
+
+
+def _bounds(parameters: apb.AnalysisParameters, now: dt.datetime) -> tuple[int | None, int | None]:
+    """The [start, end) of the points to analyse, in epoch microseconds (None: open)."""
+
+    def us(ts: dt.datetime) -> int:
+        return int(ts.timestamp() * 1_000_000)
+
+    start = end = None
+    if parameters.HasField("window_start"):
+        start = us(parameters.window_start.ToDatetime(dt.UTC))
+    elif parameters.lookback_seconds:
+        start = us(now - dt.timedelta(seconds=parameters.lookback_seconds))
+    if parameters.HasField("window_end"):
+        end = us(parameters.window_end.ToDatetime(dt.UTC))
+    return start, end
+
+
+def execute(row: rs.ResultRow) -> compute.Outcome:
+    """Load the result's window and compute it (blocking; a database thread)."""
+    parameters = jobs.parameters_from_json(row.parameters)
+    start, end = _bounds(parameters, row.start_time or utc_now())
+    timestamps, values = store.load_points(str(row.dataset_id), start, end)
+    other = None
+    if parameters.correlate_with_dataset_id:
+        try:
+            other_row = store.get_dataset(parameters.correlate_with_dataset_id)
+        except MeshError:
+            raise compute.AnalysisFailed("the dataset to correlate with no longer exists") from None
+        other_ts, other_values = store.load_points(str(other_row.id), start, end)
+        other = (str(other_row.id), other_row.name, other_ts, other_values)
+    try:
+        return compute.run(row.kind, parameters, timestamps, values, other)
+    except MeshError as exc:  # InvalidArgument from the analyses: the data cannot be analysed
+        raise compute.AnalysisFailed(exc.message) from None
+
+
+class Worker:
+    """Runs analysis jobs and writes insights."""
+
+    def __init__(self, settings: WorkerSettings, runner: BlockingRunner, signer: TokenSigner | None) -> None:
+        self.settings = settings
+        self.runner = runner
+        self.signer = signer
+        self.lease = dt.timedelta(seconds=settings.job_lease_seconds)
+        self.llm = open_channel(settings.llm_addr) if settings.llm_addr and signer else None
+        self.completed = 0
+
+    def _service_token(self) -> str:
+        assert self.signer is not None
+        principal = Principal("service:analytics-worker", "analytics-worker", access_pb2.ROLE_ANALYST, True)
+        return self.signer.mint(principal, SERVICE_TOKEN_TTL).token
+
+    async def handle(self, msg: Msg) -> None:
+        """Run the job in ``msg`` (a result id) unless another worker has it."""
+        result_id = msg.data.decode(errors="replace")
+        try:
+            uuid.UUID(result_id)
+        except ValueError:
+            logger.error("malformed job message dropped", extra={"payload": result_id[:100]})
+            await msg.term()
+            return
+        try:
+            row = await self.runner.run(rs.claim_result, result_id, self.lease)
+            if row is None:
+                await msg.ack()
+                return
+            finished = await self._run_claimed(row, msg)
+        except (Unavailable, OSError) as exc:
+            logger.warning("job failed on the database; it will be retried", extra={"error": str(exc)})
+            await msg.nak(delay=2)
+            return
+        await msg.ack()
+        if finished and self.llm is not None:
+            await self.write_insight(row.id, first=True)
+
+    async def _run_claimed(self, row: rs.ResultRow, msg: Msg) -> bool:
+        beating = asyncio.create_task(self._heartbeat(row.id, msg))
+        log = {"result_id": str(row.id), "dataset_id": str(row.dataset_id), "kind": row.kind}
+        try:
+            outcome = await self.runner.run(execute, row)
+            error = ""
+        except compute.AnalysisFailed as exc:
+            outcome, error = None, str(exc)
+        except MeshError as exc:
+            if isinstance(exc, Unavailable):
+                raise
+            outcome, error = None, exc.message
+        except Exception:
+            logger.exception("analysis crashed", extra=log)
+            outcome, error = None, f"internal error while analysing (result {row.id}); see the worker log"
+        finally:
+            beating.cancel()
+        now = utc_now()
+        if outcome is None:
+            values = {"status": rs.FAILED, "error": error}
+            events = jobs.outgoing([jobs.failure_event(row, error, now)])
+            hold = None
+        else:
+            values = {
+                "status": rs.SUCCEEDED,
+                "output": output_to_json(outcome.output),
+                "anomaly_count": outcome.anomaly_count,
+                "window_start": compute._timestamp(outcome.window_start_us),
+                "window_end": compute._timestamp(outcome.window_end_us),
+                "insight_status": rs.INSIGHT_PENDING if self.llm is not None else rs.INSIGHT_NONE,
+                "insight_next_attempt": now + dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5),
+            }
+            unit = await self.runner.run(lambda: store.get_dataset(str(row.dataset_id)).unit)
+            events = jobs.outgoing(jobs.success_events(row, outcome, unit, "", now))
+            # Events wait for the first insight attempt, at most its deadline (plus slack).
+            hold = dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5) if self.llm else None
+        finished = await self.runner.run(rs.finish_result, row.id, values, events, hold)
+        logger.info("analysis finished" if finished else "analysis outcome dropped (lease lost)",
+                    extra={**log, "status": values["status"], "error": error or None})
+        self.completed += 1
+        return finished and outcome is not None
+
+    async def _heartbeat(self, result_id: uuid.UUID, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+            with contextlib.suppress(Exception):
+                await self.runner.run(rs.heartbeat, result_id)
+
+    async def write_insight(self, result_id: uuid.UUID, first: bool = False) -> None:
+        """One insight attempt for a succeeded result; releases its held events."""
+        assert self.llm is not None
+        row = await self.runner.run(rs.get_result, str(result_id))
+        if row.insight_status != rs.INSIGHT_PENDING:
+            return
+        result = result_to_proto(row)
+        unit = await self.runner.run(lambda: store.get_dataset(str(row.dataset_id)).unit)
+        attempts = row.insight_attempts + 1
+        now = utc_now()
+        try:
+            reply = await insights.write_insight(
+                self.llm, self._service_token(), result, unit, self.settings.insight_timeout_seconds
+            )
+        except grpc.RpcError as exc:
+            error = f"{exc.code().name}: {exc.details()}"  # type: ignore[attr-defined]
+            gave_up = attempts >= self.settings.insight_max_attempts
+            logger.warning("insight failed", extra={"result_id": str(result_id), "error": error, "gave_up": gave_up})
+            changes = {
+                "insight_status": rs.INSIGHT_UNAVAILABLE if gave_up else rs.INSIGHT_PENDING,
+                "insight_error": error,
+                "insight_attempts": attempts,
+                "insight_update_time": now,
+                "insight_next_attempt": None if gave_up else now + dt.timedelta(seconds=min(600, 5 * 2**attempts)),
+            }
+            await self.runner.run(self._store_insight, row, changes, "" if first or gave_up else None, unit)
+            return
+        changes = {
+            "insight_status": rs.INSIGHT_READY,
+            "insight_text": reply.text,
+            "insight_provider": reply.provider,
+            "insight_model": reply.model,
+            "insight_error": "",
+            "insight_attempts": attempts,
+            "insight_update_time": now,
+            "insight_next_attempt": None,
+        }
+        await self.runner.run(self._store_insight, row, changes, reply.text, unit)
+
+    @staticmethod
+    def _store_insight(row: rs.ResultRow, changes: dict[str, object], insight: str | None, unit: str) -> None:
+        """Store the insight; with ``insight`` not None, let the result's events go
+        (carrying the insight when there is one)."""
+        with rs.database_proxy.atomic():
+            rs.set_result(row.id, **changes)
+            if insight is None:
+                return
+            stored = result_to_proto(rs.get_result(str(row.id)))
+            outcome = compute.Outcome(
+                stored.output,
+                stored.anomaly_count,
+                stored.window_start.seconds * 1_000_000 + stored.window_start.nanos // 1000,
+                stored.window_end.seconds * 1_000_000 + stored.window_end.nanos // 1000,
+            )
+            events = jobs.success_events(row, outcome, unit, insight, row.end_time or utc_now())
+            rs.release_events(row.id, {e.event_id: e.SerializeToString() for e in events})
+
+    async def insight_loop(self, stop: asyncio.Event) -> None:
+        """Retry due insights (after LLM errors, or a worker lost mid-insight)."""
+        lease = dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5)
+        while not stop.is_set():
+            try:
+                due = await self.runner.run(rs.due_insights, utc_now(), lease, 10)
+                for row in due:
+                    await self.write_insight(row.id)
+            except Exception as exc:  # noqa: BLE001 - retried next round
+                logger.warning("insight retry round failed", extra={"error": str(exc)})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), INSIGHT_SWEEP_SECONDS)
+
+
+async def _consume(worker: Worker, js: JetStreamContext, stop: asyncio.Event, lane: int) -> None:
+    subscription = None
+    while not stop.is_set():
+        try:
+            if subscription is None:
+                subscription = await js.pull_subscribe(
+                    streams.JOB_SUBJECT,
+                    durable=streams.JOBS_CONSUMER,
+                    stream=streams.JOBS_STREAM,
+                    config=ConsumerConfig(
+                        ack_policy=AckPolicy.EXPLICIT,
+                        deliver_policy=DeliverPolicy.ALL,
+                        ack_wait=worker.settings.job_lease_seconds,
+                        max_deliver=-1,
+                        max_ack_pending=1000,
+                    ),
+                )
+            messages = await subscription.fetch(1, timeout=FETCH_TIMEOUT_SECONDS)
+        except (TimeoutError, nats.errors.TimeoutError):
+            continue
+        except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+            logger.warning("cannot fetch jobs; retrying", extra={"error": str(exc), "lane": lane})
+            subscription = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+            continue
+        for msg in messages:
+            await worker.handle(msg)
+
+
+def _signer(settings: WorkerSettings) -> TokenSigner | None:
+    if not settings.llm_addr:
+        return None
+    if not settings.signing_key_file:
+        raise ConfigError("AUTH_SIGNING_KEY_FILE: not set; workers sign their calls to the LLM service with it")
+    try:
+        return TokenSigner.from_file(Path(settings.signing_key_file), settings.issuer, settings.audience)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"AUTH_SIGNING_KEY_FILE: {exc}") from None
+
+
+async def main(settings: WorkerSettings, stop: asyncio.Event, health: Health) -> None:
+    """Consume jobs with ``concurrency`` lanes until ``stop``."""
+    signer = _signer(settings)
+    db = await asyncio.to_thread(
+        open_database,
+        settings.database_url,
+        MIGRATIONS,
+        setting_name="ANALYTICS_DATABASE_URL",
+        pool_size=settings.concurrency + 2,
+        bind=store.bind,
+    )
+    runner = BlockingRunner(db, workers=settings.concurrency + 2, name="worker-db")
+    nc = await streams.connect(settings.nats_url, "analytics-worker")
+    worker = Worker(settings, runner, signer)
+    try:
+        js = nc.jetstream()
+        await streams.wait_for_streams(js)
+        lanes = [asyncio.create_task(_consume(worker, js, stop, i)) for i in range(settings.concurrency)]
+        if worker.llm is not None:
+            lanes.append(asyncio.create_task(worker.insight_loop(stop)))
+        await health.set(True)
+        await stop.wait()
+        await health.set(False)
+        # Lanes finish the job in hand (its outcome commits before the ack).
+        await asyncio.gather(*lanes, return_exceptions=True)
+    finally:
+        await nc.close()
+        if worker.llm is not None:
+            await worker.llm.close()
+        runner.close()
+
+
+if __name__ == "__main__":
+    run_background("analytics-worker", WorkerSettings, main)

@@ -1,0 +1,325 @@
+"""Analyses end to end on the real mesh: RunAnalysis queues a job, one of the
+two workers runs it, the result is listed, fetched with its chart series and
+watched live; through gRPC and REST."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+
+from mesh.analytics.v1 import analysis_pb2 as apb
+from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
+from mesh.analytics.v1 import dataset_pb2
+from tests.conftest import RunningStack
+
+START_US = 1_700_000_000_000_000
+STEP_US = 60_000_000
+
+
+@pytest.fixture
+def stub(analytics_channel: grpc.Channel) -> pb_grpc.AnalyticsServiceStub:
+    return pb_grpc.AnalyticsServiceStub(analytics_channel)
+
+
+def make_dataset(stub: pb_grpc.AnalyticsServiceStub, values: list[float], unit: str = "ms") -> str:
+    created = stub.CreateDataset(
+        pb.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=f"res-{uuid.uuid4().hex[:10]}", unit=unit)),
+        timeout=10,
+    )
+    dataset_id = created.dataset.id
+    if values:
+        stub.AppendPoints(
+            pb.AppendPointsRequest(
+                dataset_id=dataset_id,
+                timestamps_us=[START_US + i * STEP_US for i in range(len(values))],
+                values=values,
+            ),
+            timeout=10,
+        )
+    return str(dataset_id)
+
+
+def wait_for(stub: pb_grpc.AnalyticsServiceStub, result_id: str, timeout: float = 60) -> apb.Result:
+    """Poll GetResult until the result is finished (and its insight settled)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
+        finished = result.status in (apb.RESULT_STATUS_SUCCEEDED, apb.RESULT_STATUS_FAILED)
+        if finished and result.insight.status != apb.INSIGHT_STATUS_PENDING:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"result {result_id} still {apb.ResultStatus.Name(result.status)}")
+        time.sleep(0.2)
+
+
+def series_with_spike() -> list[float]:
+    rng = np.random.default_rng(7)
+    values = (100 + 0.5 * np.arange(500) + rng.normal(0, 2, 500)).tolist()
+    values[250] = 900.0  # one unmistakable anomaly
+    return values
+
+
+def test_report_computes_the_numbers_of_the_points(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    values = series_with_spike()
+    dataset_id = make_dataset(stub, values)
+    queued = stub.RunAnalysis(
+        pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_REPORT), timeout=10
+    ).result
+    assert queued.status == apb.RESULT_STATUS_PENDING
+    assert queued.requested_by == "test-analyst"
+
+    result = wait_for(stub, queued.id)
+    assert result.status == apb.RESULT_STATUS_SUCCEEDED, result.error
+    out = result.output
+    arr = np.array(values)
+    assert out.summary.count == 500
+    assert out.summary.mean == pytest.approx(arr.mean())
+    assert out.summary.max == 900.0
+    assert [q.level for q in out.quantiles] == [0.05, 0.25, 0.5, 0.75, 0.95]
+    assert out.quantiles[2].value == pytest.approx(float(np.median(arr)))
+    assert sum(out.histogram.counts) == 500 and len(out.histogram.edges) == 21
+    # 0.5 per minute is 720 per day.
+    assert out.trend.slope_per_second * 86400 == pytest.approx(720, rel=0.05)
+    assert [a.timestamp_us for a in out.anomalies.anomalies] == [START_US + 250 * STEP_US]
+    assert result.anomaly_count == 1
+    assert result.window_start.ToDatetime(dt.UTC) == dt.datetime.fromtimestamp(START_US / 1e6, dt.UTC)
+    assert result.start_time.ToDatetime() <= result.end_time.ToDatetime()
+    # The offline LLM wrote an insight grounded in the result's numbers.
+    assert result.insight.status == apb.INSIGHT_STATUS_READY
+    assert result.insight.provider == "offline"
+    assert "500" in result.insight.text
+
+
+def test_get_result_returns_a_downsampled_series_that_keeps_the_spike(
+    stub: pb_grpc.AnalyticsServiceStub,
+) -> None:
+    dataset_id = make_dataset(stub, series_with_spike())
+    queued = stub.RunAnalysis(pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_TREND), timeout=10)
+    wait_for(stub, queued.result.id)
+    reply = stub.GetResult(pb.GetResultRequest(id=queued.result.id, series_points=50), timeout=10)
+    series = reply.series
+    assert series.source_point_count == 500
+    assert 2 <= len(series.timestamps_us) <= 50
+    assert list(series.timestamps_us) == sorted(series.timestamps_us)
+    assert 900.0 in series.values  # min/max buckets keep the spike
+    assert len(series.trend) == len(series.values) == len(series.ewma) == len(series.moving_average)
+    trend = reply.result.output.trend
+    seconds = (series.timestamps_us[-1] - START_US) / 1e6
+    assert series.trend[-1] == pytest.approx(trend.intercept + trend.slope_per_second * seconds)
+    # Without series_points: no series.
+    plain = stub.GetResult(pb.GetResultRequest(id=queued.result.id), timeout=10)
+    assert not plain.HasField("series")
+
+
+def test_an_empty_dataset_fails_with_a_reason(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    dataset_id = make_dataset(stub, [])
+    queued = stub.RunAnalysis(
+        pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_SUMMARY), timeout=10
+    )
+    result = wait_for(stub, queued.result.id)
+    assert result.status == apb.RESULT_STATUS_FAILED
+    assert "no points" in result.error
+    assert result.insight.status == apb.INSIGHT_STATUS_UNSPECIFIED
+
+
+def test_correlation_with_another_dataset(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    xs = [float(i % 17) for i in range(200)]
+    a = make_dataset(stub, xs)
+    b = make_dataset(stub, [2 * x + 1 for x in xs])
+    queued = stub.RunAnalysis(
+        pb.RunAnalysisRequest(
+            dataset_id=a,
+            kind=apb.ANALYSIS_KIND_CORRELATION,
+            parameters=apb.AnalysisParameters(correlate_with_dataset_id=b),
+        ),
+        timeout=10,
+    )
+    result = wait_for(stub, queued.result.id)
+    assert result.output.correlation.r == pytest.approx(1.0)
+    assert result.output.correlation.aligned_count == 200
+
+
+def test_window_parameters_limit_the_analysed_points(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    dataset_id = make_dataset(stub, [float(i) for i in range(100)])
+    params = apb.AnalysisParameters()
+    params.window_start.FromMicroseconds(START_US + 10 * STEP_US)
+    params.window_end.FromMicroseconds(START_US + 20 * STEP_US)
+    queued = stub.RunAnalysis(
+        pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_SUMMARY, parameters=params), timeout=10
+    )
+    result = wait_for(stub, queued.result.id)
+    assert result.output.summary.count == 10
+    assert (result.output.summary.min, result.output.summary.max) == (10.0, 19.0)
+
+
+def _code(call: Callable[[], Any]) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value.code()  # type: ignore[no-any-return]
+
+
+def test_bad_requests_are_refused_clearly(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    unknown = str(uuid.uuid4())
+    assert _code(lambda: stub.RunAnalysis(
+        pb.RunAnalysisRequest(dataset_id=unknown, kind=apb.ANALYSIS_KIND_SUMMARY), timeout=10
+    )) == grpc.StatusCode.NOT_FOUND
+    dataset_id = make_dataset(stub, [1.0])
+    assert _code(lambda: stub.RunAnalysis(
+        pb.RunAnalysisRequest(dataset_id=dataset_id), timeout=10
+    )) == grpc.StatusCode.INVALID_ARGUMENT
+    assert _code(lambda: stub.RunAnalysis(
+        pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_CORRELATION), timeout=10
+    )) == grpc.StatusCode.INVALID_ARGUMENT
+    assert _code(lambda: stub.GetResult(pb.GetResultRequest(id=unknown), timeout=10)) == grpc.StatusCode.NOT_FOUND
+    assert _code(lambda: stub.ListResults(
+        pb.ListResultsRequest(order_by="name"), timeout=10
+    )) == grpc.StatusCode.INVALID_ARGUMENT
+    assert _code(lambda: stub.ListResults(
+        pb.ListResultsRequest(page_token="not-a-token"), timeout=10
+    )) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_list_results_filters_orders_and_pages(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    dataset_id = make_dataset(stub, series_with_spike())
+    ids = []
+    for kind in (apb.ANALYSIS_KIND_SUMMARY, apb.ANALYSIS_KIND_ANOMALIES, apb.ANALYSIS_KIND_SUMMARY):
+        ids.append(stub.RunAnalysis(pb.RunAnalysisRequest(dataset_id=dataset_id, kind=kind), timeout=10).result.id)
+    for result_id in ids:
+        wait_for(stub, result_id)
+
+    def listed(**filters: Any) -> list[str]:
+        seen: list[str] = []
+        token = ""
+        while True:
+            page = stub.ListResults(
+                pb.ListResultsRequest(dataset_id=dataset_id, page_size=1, page_token=token, **filters), timeout=10
+            )
+            seen += [r.id for r in page.results]
+            token = page.next_page_token
+            if not token:
+                return seen
+
+    assert listed() == ids[::-1]  # newest first, one per page
+    assert listed(order_by="create_time asc") == ids
+    assert sorted(listed(order_by="start_time desc")) == sorted(ids)
+    assert listed(kind=apb.ANALYSIS_KIND_SUMMARY) == [ids[2], ids[0]]
+    assert listed(has_anomalies=True) == [ids[1]]
+    assert listed(has_anomalies=False) == [ids[2], ids[0]]
+    assert listed(status=apb.RESULT_STATUS_FAILED) == []
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    after = pb.ListResultsRequest().created_after
+    after.FromDatetime(later)
+    assert listed(created_after=after) == []
+    # Listed results leave out the anomaly list (GetResult has it).
+    page = stub.ListResults(pb.ListResultsRequest(dataset_id=dataset_id, has_anomalies=True), timeout=10)
+    assert page.results[0].anomaly_count == 1 and not page.results[0].output.anomalies.anomalies
+
+
+def _watch(
+    channel: grpc.Channel, dataset_id: str, stop_when: Callable[[list[apb.Result]], bool]
+) -> tuple[threading.Thread, list[apb.Result]]:
+    seen: list[apb.Result] = []
+    stub = pb_grpc.AnalyticsServiceStub(channel)
+    call = stub.WatchResults(pb.WatchResultsRequest(dataset_id=dataset_id), timeout=60)
+
+    def read() -> None:
+        try:
+            for update in call:
+                seen.append(update.result)
+                if stop_when(seen):
+                    call.cancel()
+        except grpc.RpcError:
+            pass
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, seen
+
+
+def test_watch_results_streams_each_change_live(mesh: RunningStack, stub: pb_grpc.AnalyticsServiceStub) -> None:
+    dataset_id = make_dataset(stub, series_with_spike())
+    other = make_dataset(stub, [1.0, 2.0])
+    with mesh.channel(mesh.analytics, "viewer") as channel:
+        done = {apb.RESULT_STATUS_SUCCEEDED}
+        thread, seen = _watch(
+            channel, dataset_id,
+            lambda s: any(r.status in done and r.insight.status == apb.INSIGHT_STATUS_READY for r in s),
+        )
+        time.sleep(0.5)  # the stream is open before the change
+        stub.RunAnalysis(pb.RunAnalysisRequest(dataset_id=other, kind=apb.ANALYSIS_KIND_SUMMARY), timeout=10)
+        queued = stub.RunAnalysis(
+            pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_REPORT), timeout=10
+        ).result
+        thread.join(60)
+    assert seen, "no update arrived"
+    assert {r.id for r in seen} == {queued.id}  # only the watched dataset
+    assert seen[-1].status == apb.RESULT_STATUS_SUCCEEDED
+    assert seen[-1].insight.status == apb.INSIGHT_STATUS_READY
+
+
+def _rest_wait(rest: httpx.Client, result_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = rest.get(f"/v1/results/{result_id}", params={"seriesPoints": 20}).json()
+        if body["result"]["status"] in ("RESULT_STATUS_SUCCEEDED", "RESULT_STATUS_FAILED"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError("result did not finish")
+
+
+def test_the_same_through_rest(rest: httpx.Client, stub: pb_grpc.AnalyticsServiceStub) -> None:
+    dataset_id = make_dataset(stub, series_with_spike())
+    queued = rest.post(f"/v1/datasets/{dataset_id}:analyze", json={"kind": "ANALYSIS_KIND_REPORT"})
+    assert queued.status_code == 200, queued.text
+    result_id = queued.json()["result"]["id"]
+    body = _rest_wait(rest, result_id)
+    result = body["result"]
+    assert result["status"] == "RESULT_STATUS_SUCCEEDED"
+    assert result["output"]["summary"]["count"] == "500"  # int64 as a string
+    assert result["anomalyCount"] == "1"
+    assert len(body["series"]["timestampsUs"]) <= 20
+    listed = rest.get("/v1/results", params={"datasetId": dataset_id, "hasAnomalies": "true"}).json()
+    assert [r["id"] for r in listed["results"]] == [result_id]
+    bad = rest.post(f"/v1/datasets/{dataset_id}:analyze", json={"kind": "NOT_A_KIND"})
+    assert bad.status_code == 400
+    missing = rest.get(f"/v1/results/{uuid.uuid4()}")
+    assert missing.status_code == 404 and missing.json()["code"] == 5
+
+
+def test_ask_about_a_result_streams_a_grounded_answer(
+    stub: pb_grpc.AnalyticsServiceStub, rest: httpx.Client
+) -> None:
+    dataset_id = make_dataset(stub, series_with_spike())
+    queued = stub.RunAnalysis(pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_REPORT), timeout=10)
+    result = wait_for(stub, queued.result.id)
+    chunks = list(
+        stub.AskAboutResult(pb.AskAboutResultRequest(result_id=result.id, question="What was the peak?"), timeout=30)
+    )
+    answer = "".join(c.text for c in chunks)
+    assert "900" in answer  # the result's max, from the numbers given
+    assert chunks[-1].finish_reason == "stop" and chunks[-1].provider == "offline"
+    # Through Envoy the stream arrives as a JSON array of chunks.
+    streamed = rest.post(f"/v1/results/{result.id}:ask", json={"question": "peak?"})
+    assert streamed.status_code == 200
+    assert "900" in "".join(part["text"] for part in streamed.json())
+
+
+def test_no_nan_in_stored_numbers(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    dataset_id = make_dataset(stub, [5.0] * 20)  # constant: r undefined, MAD 0
+    queued = stub.RunAnalysis(pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_REPORT), timeout=10)
+    result = wait_for(stub, queued.result.id)
+    assert result.status == apb.RESULT_STATUS_SUCCEEDED
+    assert result.output.anomalies.scale_method == "constant"
+    assert math.isfinite(result.output.trend.r_squared)
+
