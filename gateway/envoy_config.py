@@ -6,6 +6,11 @@ Envoy listens for both gRPC (passed through to the owning service) and REST
 bodies: from the services through ``convert_grpc_status``, and from Envoy
 itself (unknown route, unknown query parameter, service down) through
 ``local_reply_config``.
+
+Browsers call gRPC directly through grpc-web (the ``grpc_web`` filter turns it
+into gRPC before the transcoder sees it), from the origins allowed by the CORS
+policy. With a docs upstream, ``/docs`` goes to the API docs portal, open to
+everyone (no token, no transcoding).
 """
 
 from __future__ import annotations
@@ -32,18 +37,37 @@ class Upstream:
     port: int
 
 
-def _cluster(upstream: Upstream) -> dict[str, Any]:
-    return {
-        "name": upstream.cluster,
-        "type": "STRICT_DNS",
-        "connect_timeout": "2s",
-        "lb_policy": "ROUND_ROBIN",
+@dataclass(frozen=True)
+class HttpUpstream:
+    """A plain HTTP/1.1 server behind Envoy (the API docs portal)."""
+
+    cluster: str
+    host: str
+    port: int
+
+
+DOCS_PREFIX = "/docs"
+
+# What a grpc-web client in a browser sends and must be able to read back.
+_CORS_ALLOW_HEADERS = "authorization,content-type,x-grpc-web,x-user-agent,grpc-timeout,x-request-id"
+_CORS_EXPOSE_HEADERS = "grpc-status,grpc-message,grpc-status-details-bin,x-request-id"
+
+
+def _cluster(upstream: Upstream | HttpUpstream) -> dict[str, Any]:
+    http2 = {
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http2_protocol_options": {}},
             }
-        },
+        }
+    }
+    return {
+        "name": upstream.cluster,
+        "type": "STRICT_DNS",
+        "connect_timeout": "2s",
+        "lb_policy": "ROUND_ROBIN",
+        **(http2 if isinstance(upstream, Upstream) else {}),
         "load_assignment": {
             "cluster_name": upstream.cluster,
             "endpoints": [
@@ -102,7 +126,7 @@ def public_routes() -> list[str]:
     return paths
 
 
-def _jwt_authn(jwks_path: str, issuer: str, audience: str) -> dict[str, Any]:
+def _jwt_authn(jwks_path: str, issuer: str, audience: str, open_prefixes: Sequence[str] = ()) -> dict[str, Any]:
     """Checks access tokens at the edge; services check them again."""
     return {
         "name": "envoy.filters.http.jwt_authn",
@@ -123,6 +147,7 @@ def _jwt_authn(jwks_path: str, issuer: str, audience: str) -> dict[str, Any]:
             },
             "rules": [
                 *({"match": {"path": path}} for path in public_routes()),
+                *({"match": {"prefix": prefix}} for prefix in open_prefixes),
                 {"match": {"prefix": "/"}, "requires": {"provider_name": "mesh"}},
             ],
         },
@@ -142,8 +167,14 @@ def render(
     audience: str = "analytics-mesh",
     route_timeout_seconds: int = 60,
     max_connections: int = 10_000,
+    docs: HttpUpstream | None = None,
+    cors_origins: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The Envoy bootstrap config as a dict (Envoy reads it as JSON or YAML)."""
+    """The Envoy bootstrap config as a dict (Envoy reads it as JSON or YAML).
+
+    ``docs``: the API docs portal, routed under /docs without a token.
+    ``cors_origins``: web origins whose pages may call the API (grpc-web, REST).
+    """
     routes: list[dict[str, Any]] = [
         {
             "match": {"prefix": f"/{service}/"},
@@ -157,6 +188,20 @@ def render(
         for upstream in upstreams
         for service in upstream.services
     ]
+    if docs is not None:
+        routes.append(
+            {
+                "match": {"prefix": DOCS_PREFIX},
+                "route": {"cluster": docs.cluster, "timeout": f"{route_timeout_seconds}s"},
+                # Not an RPC: the transcoder would refuse it as an unknown method.
+                "typed_per_filter_config": {
+                    "envoy.filters.http.grpc_json_transcoder": {
+                        "@type": _TYPE_PREFIX + "envoy.config.route.v3.FilterConfig",
+                        "disabled": True,
+                    }
+                },
+            }
+        )
     routes.append(
         {
             "match": {"prefix": "/"},
@@ -192,10 +237,28 @@ def render(
         "generate_request_id": True,
         "route_config": {
             "name": "mesh",
-            "virtual_hosts": [{"name": "mesh", "domains": ["*"], "routes": routes}],
+            "virtual_hosts": [
+                {
+                    "name": "mesh",
+                    "domains": ["*"],
+                    "routes": routes,
+                    **({"typed_per_filter_config": _cors_policy(cors_origins)} if cors_origins else {}),
+                }
+            ],
         },
         "http_filters": [
-            _jwt_authn(jwks_path, issuer, audience),
+            # CORS first: it answers preflight requests, which carry no token.
+            {
+                "name": "envoy.filters.http.cors",
+                "typed_config": {"@type": _TYPE_PREFIX + "envoy.extensions.filters.http.cors.v3.Cors"},
+            },
+            # grpc-web becomes plain gRPC here: the token check then answers it in gRPC
+            # (grpc-status, re-framed for grpc-web) and the transcoder passes it through.
+            {
+                "name": "envoy.filters.http.grpc_web",
+                "typed_config": {"@type": _TYPE_PREFIX + "envoy.extensions.filters.http.grpc_web.v3.GrpcWeb"},
+            },
+            _jwt_authn(jwks_path, issuer, audience, [DOCS_PREFIX] if docs is not None else []),
             transcoder,
             {
                 "name": "envoy.filters.http.router",
@@ -252,8 +315,21 @@ def render(
                     ],
                 }
             ],
-            "clusters": [_cluster(u) for u in upstreams],
+            "clusters": [_cluster(u) for u in upstreams] + ([_cluster(docs)] if docs is not None else []),
         },
+    }
+
+
+def _cors_policy(origins: Sequence[str]) -> dict[str, Any]:
+    return {
+        "envoy.filters.http.cors": {
+            "@type": _TYPE_PREFIX + "envoy.extensions.filters.http.cors.v3.CorsPolicy",
+            "allow_origin_string_match": [{"exact": origin} for origin in origins],
+            "allow_methods": "GET,POST,PUT,PATCH,DELETE,OPTIONS",
+            "allow_headers": _CORS_ALLOW_HEADERS,
+            "expose_headers": _CORS_EXPOSE_HEADERS,
+            "max_age": "600",
+        }
     }
 
 

@@ -550,6 +550,7 @@ def _operation(catalog: _Catalog, op: _Operation, operation_id: str) -> tuple[st
                 "required": True,
                 "schema": schema,
                 **({"description": description} if description else {}),
+                "x-grpc-field": name,
             }
         )
         return "{" + name + "}"
@@ -590,6 +591,10 @@ def _operation(catalog: _Catalog, op: _Operation, operation_id: str) -> tuple[st
                 "description": "A client stream: a JSON array of request messages, sent in order.",
             }
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        # Which request field the body fills ("*": the whole request), for gRPC examples.
+        operation["x-grpc-body"] = (
+            "*" if binding.body == "*" else ".".join(json_name(f) for f in _field_path(catalog, request, binding.body))
+        )
 
     response: Schema = _ref(method.output_type)
     if binding.response_body:

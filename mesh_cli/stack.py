@@ -46,6 +46,7 @@ class StackSettings:
     mail_http_port: int = setting("MESH_MAIL_HTTP_PORT", 18025, parse_port, "HTTP API port of the mail catcher.")
     envoy_port: int = setting("MESH_ENVOY_PORT", 18080, parse_port, "Envoy: REST and gRPC for clients.")
     envoy_admin_port: int = setting("MESH_ENVOY_ADMIN_PORT", 19901, parse_port, "Envoy admin port.")
+    docs_port: int = setting("MESH_DOCS_PORT", 18090, parse_port, "API docs portal (Envoy routes /docs to it).")
     analytics_port: int = setting("ANALYTICS_GRPC_PORT", 50051, parse_port, "analytics gRPC port.")
     llm_port: int = setting("LLM_GRPC_PORT", 50052, parse_port, "llm gRPC port.")
     notify_port: int = setting("NOTIFY_GRPC_PORT", 50053, parse_port, "notify gRPC port.")
@@ -197,6 +198,9 @@ class Stack:
             descriptor_path=str(DESCRIPTOR_SET),
             upstreams=local_upstreams(s),
             jwks_path=str(self.keys.jwks),
+            docs=envoy_config.HttpUpstream("docs", "127.0.0.1", s.docs_port),
+            # The web app's pages may call the API from the browser (grpc-web, REST).
+            cors_origins=[f"http://127.0.0.1:{s.web_port}", f"http://localhost:{s.web_port}"],
         )
         return envoy_config.write(config, self.envoy_config_path())
 
@@ -251,6 +255,7 @@ class Stack:
             )
         )
         await self.start_analytics_jobs()
+        await self.start_docs()
         config = self.render_envoy()
         await self._start_and_wait(
             infra.envoy_spec(config),
@@ -292,6 +297,21 @@ class Stack:
             timeout=600,
         )
 
+    async def start_docs(self) -> None:
+        """Start the API docs portal (Envoy serves it under /docs)."""
+        s = self.settings
+        env = {
+            **self.service_env(),
+            "DOCS_HOST": "127.0.0.1",
+            "DOCS_PORT": str(s.docs_port),
+            "GRPC_PUBLIC_ADDR": f"127.0.0.1:{s.envoy_port}",
+        }
+        await self._start_and_wait(
+            ProcessSpec("docs", [sys.executable, "-m", "gateway.docs_portal"], env=env, cwd=ROOT),
+            lambda: infra.http_ok(f"http://127.0.0.1:{s.docs_port}/docs/healthz"),
+            "API docs portal",
+        )
+
     def exited_process(self) -> ManagedProcess | None:
         """A process of the stack that ended on its own, if any."""
         return next((p for p in self.processes if p.exited()), None)
@@ -312,6 +332,7 @@ class Stack:
             rows.append(("web app", f"http://127.0.0.1:{s.web_port}/"))
         rows += [
             ("REST API (Envoy)", f"http://127.0.0.1:{s.envoy_port}/v1/datasets"),
+            ("API docs", f"http://127.0.0.1:{s.envoy_port}/docs/ (services, grpcurl and curl: /docs/services)"),
             ("gRPC via Envoy", f"127.0.0.1:{s.envoy_port}"),
             ("analytics gRPC", f"127.0.0.1:{s.analytics_port}"),
             ("llm gRPC", f"127.0.0.1:{s.llm_port}"),

@@ -14,7 +14,7 @@ from mesh_cli.stack import StackSettings, local_upstreams
 from mesh_runtime.auth_keys import KeyFolder
 
 
-def local_config(tmp_path: Path, descriptor: str = str(DESCRIPTOR_SET)) -> dict[str, Any]:
+def local_config(tmp_path: Path, descriptor: str = str(DESCRIPTOR_SET), **options: Any) -> dict[str, Any]:
     keys = KeyFolder(tmp_path / "auth")
     keys.ensure()
     return envoy_config.render(
@@ -25,7 +25,12 @@ def local_config(tmp_path: Path, descriptor: str = str(DESCRIPTOR_SET)) -> dict[
         descriptor_path=descriptor,
         upstreams=local_upstreams(StackSettings()),
         jwks_path=str(keys.jwks),
+        **options,
     )
+
+
+DOCS = envoy_config.HttpUpstream("docs", "127.0.0.1", 18090)
+WEB_ORIGIN = "http://127.0.0.1:3000"
 
 
 def connection_manager(config: dict[str, Any]) -> dict[str, Any]:
@@ -34,10 +39,12 @@ def connection_manager(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_envoy_validates_the_local_config(tmp_path: Path) -> None:
-    path = envoy_config.write(local_config(tmp_path), tmp_path / "envoy.json")
-    result = infra.validate_envoy_config(path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "OK" in result.stdout + result.stderr
+    variants: dict[str, dict[str, Any]] = {"plain": {}, "docs": {"docs": DOCS, "cors_origins": [WEB_ORIGIN]}}
+    for name, options in variants.items():
+        path = envoy_config.write(local_config(tmp_path, **options), tmp_path / f"{name}.json")
+        result = infra.validate_envoy_config(path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "OK" in result.stdout + result.stderr
 
 
 def test_envoy_rejects_a_broken_config(tmp_path: Path) -> None:
@@ -72,5 +79,34 @@ def test_only_public_rpcs_skip_the_token_check(tmp_path: Path) -> None:
         "/v1/auth:refresh",
         "/mesh.auth.v1.AuthService/ExchangeApiKey",
         "/v1/auth:exchangeApiKey",
+        "/mesh.notify.v1.NotifyService/Unsubscribe",
+        "/v1/unsubscribe",
     }
     assert rules[-1] == {"match": {"prefix": "/"}, "requires": {"provider_name": "mesh"}}
+
+
+def test_docs_are_routed_open_and_untranscoded(tmp_path: Path) -> None:
+    hcm = connection_manager(local_config(tmp_path, docs=DOCS))
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    docs = next(r for r in routes if r["match"].get("prefix") == "/docs")
+    assert docs["route"]["cluster"] == "docs"
+    assert routes.index(docs) < len(routes) - 1  # before the catch-all 404
+    assert docs["typed_per_filter_config"]["envoy.filters.http.grpc_json_transcoder"]["disabled"] is True
+    jwt_rules = next(f for f in hcm["http_filters"] if "jwt_authn" in f["name"])["typed_config"]["rules"]
+    assert {"match": {"prefix": "/docs"}} in jwt_rules[:-1]
+    # Without a docs upstream nothing is open under /docs.
+    plain = connection_manager(local_config(tmp_path))
+    assert not any(r["match"].get("prefix") == "/docs" for r in plain["route_config"]["virtual_hosts"][0]["routes"])
+
+
+def test_grpc_web_runs_before_the_transcoder_and_cors_first(tmp_path: Path) -> None:
+    hcm = connection_manager(local_config(tmp_path, cors_origins=[WEB_ORIGIN]))
+    names = [f["name"] for f in hcm["http_filters"]]
+    assert names.index("envoy.filters.http.cors") < names.index("envoy.filters.http.jwt_authn")
+    assert names.index("envoy.filters.http.grpc_web") < names.index("envoy.filters.http.grpc_json_transcoder")
+    # ... and before the token check, so a refused grpc-web call gets a grpc-status.
+    assert names.index("envoy.filters.http.grpc_web") < names.index("envoy.filters.http.jwt_authn")
+    assert names[-1] == "envoy.filters.http.router"
+    policy = hcm["route_config"]["virtual_hosts"][0]["typed_per_filter_config"]["envoy.filters.http.cors"]
+    assert policy["allow_origin_string_match"] == [{"exact": WEB_ORIGIN}]
+    assert "grpc-status" in policy["expose_headers"] and "authorization" in policy["allow_headers"]
