@@ -1,0 +1,318 @@
+"""Schedulers, workers and the outbox under failure, on real NATS and PostgreSQL.
+
+This module runs its own analytics deployment — an API process, two
+schedulers and two workers on a NATS server and database of its own — so it
+can kill NATS and workers without disturbing the shared test stack.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import nats
+import numpy as np
+import psycopg2
+import pytest
+
+from mesh.analytics.v1 import analysis_pb2 as apb
+from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
+from mesh.analytics.v1 import dataset_pb2
+from mesh.events.v1 import events_pb2
+from mesh_cli import infra
+from mesh_cli.paths import ROOT
+from mesh_cli.processes import ManagedProcess, ProcessSpec, wait_until
+from mesh_cli.stack import _free_port, grpc_serving
+from mesh_runtime import streams
+from tests.clients import authed_channel
+from tests.conftest import RunningStack
+
+LEASE_SECONDS = 3
+
+
+@dataclass
+class Deployment:
+    """A separate analytics deployment: processes by name, its NATS and database."""
+
+    mesh: RunningStack
+    tmp: Path
+    dsn: str
+    nats_port: int
+    nats_monitor_port: int
+    api_port: int
+    env: dict[str, str]
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    def run(self, coro: Any, timeout: float = 60) -> Any:
+        return self.mesh.runner.run(coro, timeout)
+
+    def start(self, name: str, argv: list[str], ready: Callable[[], Any]) -> None:
+        process = ManagedProcess(ProcessSpec(name, argv, env=self.env, cwd=ROOT), self.tmp / "logs", None, 0)
+        self.processes[name] = process
+
+        async def go() -> None:
+            await process.start()
+            await wait_until(ready, timeout=60, what=name, process=process)
+
+        self.run(go(), 90)
+
+    def start_nats(self) -> None:
+        spec = infra.nats_spec(self.tmp / "nats", self.nats_port, self.nats_monitor_port)
+        self.start("nats", list(spec.argv), lambda: infra.nats_ready(self.nats_monitor_port))
+
+    def start_python(self, name: str, module: str) -> None:
+        health = _free_port()
+        process_env = {**self.env, "MESH_HEALTH_PORT": str(health)}
+        process = ManagedProcess(
+            ProcessSpec(name, [sys.executable, "-m", module], env=process_env, cwd=ROOT), self.tmp / "logs", None, 0
+        )
+        self.processes[name] = process
+        port = self.api_port if module == "analytics_svc" else health
+
+        async def go() -> None:
+            await process.start()
+            await wait_until(lambda: grpc_serving(f"127.0.0.1:{port}"), timeout=60, what=name, process=process)
+
+        self.run(go(), 90)
+
+    def kill(self, name: str) -> None:
+        process = self.processes.pop(name)
+        assert process.pid is not None
+        os.killpg(process.pid, signal.SIGKILL)
+        self.run(process.stop())
+
+    def stop_all(self) -> None:
+        for name in list(self.processes)[::-1]:
+            self.run(self.processes.pop(name).stop())
+
+    def log(self, name: str) -> str:
+        return (self.tmp / "logs" / f"{name}.log").read_text()
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg2.connect(self.dsn) as conn, conn.cursor() as cursor:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+
+    def stub(self, channel: grpc.Channel) -> pb_grpc.AnalyticsServiceStub:
+        return pb_grpc.AnalyticsServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def deployment(mesh: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    name = f"jobs_{secrets.token_hex(4)}"
+    infra.ensure_databases(mesh.settings.postgres_port, [name])
+    dsn = infra.postgres_dsn(mesh.settings.postgres_port, name)
+    nats_port, monitor_port, api_port = _free_port(), _free_port(), _free_port()
+    env = {
+        **mesh.stack.service_env(),
+        "ANALYTICS_DATABASE_URL": dsn,
+        "ANALYTICS_GRPC_PORT": str(api_port),
+        "NATS_URL": f"nats://127.0.0.1:{nats_port}",
+        "LLM_ADDR": "",  # no insights here: events go out at once
+        "ANALYTICS_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
+        "ANALYTICS_JOB_REQUEUE_SECONDS": "30",
+        "ANALYTICS_SCHEDULER_TICK_SECONDS": "0.2",
+        "MESH_LOG_FORMAT": "json",
+    }
+    d = Deployment(mesh, tmp_path_factory.mktemp("jobs"), dsn, nats_port, monitor_port, api_port, env)
+    try:
+        d.start_nats()
+        d.start_python("api", "analytics_svc")
+        for role in ("scheduler", "worker"):
+            for n in (1, 2):
+                d.start_python(f"{role}-{n}", f"analytics_svc.{role}")
+        yield d
+    finally:
+        d.stop_all()
+
+
+@pytest.fixture
+def channel(deployment: Deployment) -> Iterator[grpc.Channel]:
+    with authed_channel(f"127.0.0.1:{deployment.api_port}", deployment.mesh.tokens["analyst"]) as channel:
+        yield channel
+
+
+def _dataset(stub: pb_grpc.AnalyticsServiceStub, points: int = 200) -> str:
+    dataset = stub.CreateDataset(
+        pb.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=f"rel-{uuid.uuid4().hex[:10]}")), timeout=10
+    ).dataset
+    ts = 1_700_000_000_000_000 + np.arange(points, dtype=np.int64) * 1_000_000
+    values = np.random.default_rng(1).normal(0, 1, points)
+    for start in range(0, points, 100_000):
+        stub.AppendPoints(
+            pb.AppendPointsRequest(
+                dataset_id=dataset.id,
+                timestamps_us=ts[start : start + 100_000].tolist(),
+                values=values[start : start + 100_000].tolist(),
+            ),
+            timeout=60,
+        )
+    return str(dataset.id)
+
+
+def _wait_all_finished(d: Deployment, ids: list[str], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = d.query(
+            "SELECT count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status IN (3, 4)", ids
+        )
+        if rows[0][0] == len(ids):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {rows[0][0]} of {len(ids)} results finished")
+        time.sleep(0.3)
+
+
+def _wait_outbox_empty(d: Deployment, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while d.query("SELECT count(*) FROM outbox WHERE publish_time IS NULL")[0][0]:
+        if time.monotonic() > deadline:
+            raise AssertionError("the outbox did not drain")
+        time.sleep(0.3)
+
+
+def _events(d: Deployment) -> list[events_pb2.Event]:
+    """Every event in the deployment's MESH_EVENTS stream."""
+
+    async def read() -> list[events_pb2.Event]:
+        nc = await nats.connect(f"nats://127.0.0.1:{d.nats_port}")
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info(streams.EVENTS_STREAM)
+            out = []
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                msg = await js.get_msg(streams.EVENTS_STREAM, seq)
+                assert msg.headers and msg.headers.get("Nats-Msg-Id")
+                event = events_pb2.Event.FromString(msg.data or b"")
+                assert msg.headers["Nats-Msg-Id"] == event.event_id
+                assert msg.subject == streams.event_subject(event)
+                out.append(event)
+            return out
+        finally:
+            await nc.close()
+
+    return d.run(read())  # type: ignore[no-any-return]
+
+
+def _succeeded_ids(events: list[events_pb2.Event]) -> list[str]:
+    return [e.result_succeeded.result_id for e in events if e.WhichOneof("payload") == "result_succeeded"]
+
+
+def _run(stub: pb_grpc.AnalyticsServiceStub, dataset_id: str, count: int) -> list[str]:
+    return [
+        stub.RunAnalysis(
+            pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_SUMMARY), timeout=10
+        ).result.id
+        for _ in range(count)
+    ]
+
+
+def test_two_workers_share_the_jobs_and_none_runs_twice(deployment: Deployment, channel: grpc.Channel) -> None:
+    stub = deployment.stub(channel)
+    ids = _run(stub, _dataset(stub), 60)
+    _wait_all_finished(deployment, ids)
+    attempts = deployment.query(
+        "SELECT attempts, status, count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) GROUP BY 1, 2", ids
+    )
+    assert attempts == [(1, 3, 60)]  # each ran once, and succeeded
+    per_worker = [deployment.log(f"worker-{n}").count('"analysis finished"') for n in (1, 2)]
+    assert sum(per_worker) >= 60 and all(per_worker), per_worker  # both took a share
+    _wait_outbox_empty(deployment)
+    succeeded = _succeeded_ids(_events(deployment))
+    assert sorted(set(ids) & set(succeeded)) == sorted(ids)
+    assert len([i for i in succeeded if i in set(ids)]) == 60  # one event each
+
+
+def test_two_schedulers_fire_every_tick_exactly_once(deployment: Deployment, channel: grpc.Channel) -> None:
+    stub = deployment.stub(channel)
+    dataset_id = _dataset(stub)
+    schedules = [
+        stub.CreateSchedule(
+            pb.CreateScheduleRequest(
+                schedule=apb.Schedule(
+                    dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_SUMMARY, interval_seconds=1, enabled=True
+                )
+            ),
+            timeout=10,
+        ).schedule
+        for _ in range(4)
+    ]
+    time.sleep(5)
+    for schedule in schedules:
+        mask = pb.UpdateScheduleRequest().update_mask
+        mask.paths.append("enabled")
+        stub.UpdateSchedule(
+            pb.UpdateScheduleRequest(schedule=apb.Schedule(id=schedule.id, enabled=False), update_mask=mask),
+            timeout=10,
+        )
+    for schedule in schedules:
+        ticks = [
+            row[0]
+            for row in deployment.query(
+                "SELECT scheduled_time FROM analysis_result WHERE schedule_id = %s ORDER BY 1", schedule.id
+            )
+        ]
+        assert len(ticks) >= 3
+        # Consecutive ticks exactly one interval apart: none doubled, none skipped.
+        assert {b - a for a, b in zip(ticks, ticks[1:], strict=False)} == {dt.timedelta(seconds=1)}
+        first = schedule.next_run_time.ToDatetime(dt.UTC)
+        assert ticks[0] == first
+    fired = sum(deployment.log(f"scheduler-{n}").count('"fired schedules"') for n in (1, 2))
+    assert fired > 0
+    stored = stub.GetSchedule(pb.GetScheduleRequest(id=schedules[0].id), timeout=10).schedule
+    assert not stored.enabled and not stored.HasField("next_run_time") and stored.last_result_id
+
+
+def test_nats_killed_mid_stream_loses_and_duplicates_no_event(
+    deployment: Deployment, channel: grpc.Channel
+) -> None:
+    stub = deployment.stub(channel)
+    dataset_id = _dataset(stub)
+    before = set(_succeeded_ids(_events(deployment)))
+    first = _run(stub, dataset_id, 30)
+    deployment.kill("nats")
+    # While NATS is down the API still takes work: it goes to the outbox.
+    second = _run(stub, dataset_id, 20)
+    time.sleep(2)
+    pending = deployment.query("SELECT count(*) FROM outbox WHERE publish_time IS NULL")[0][0]
+    assert pending >= 20
+    deployment.start_nats()  # same store: JetStream keeps what it had
+    ids = first + second
+    _wait_all_finished(deployment, ids, timeout=120)
+    _wait_outbox_empty(deployment)
+    succeeded = [i for i in _succeeded_ids(_events(deployment)) if i not in before]
+    assert sorted(succeeded) == sorted(ids)  # every result once: none lost, none twice
+
+
+def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment, channel: grpc.Channel) -> None:
+    stub = deployment.stub(channel)
+    big = _dataset(stub, points=3_000_000)  # long enough to kill the worker mid-run
+    result_id = stub.RunAnalysis(
+        pb.RunAnalysisRequest(dataset_id=big, kind=apb.ANALYSIS_KIND_REPORT), timeout=10
+    ).result.id
+    deadline = time.monotonic() + 30
+    while deployment.query("SELECT status FROM analysis_result WHERE id = %s", result_id)[0][0] != 2:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    deployment.kill("worker-1")
+    deployment.kill("worker-2")
+    deployment.start_python("worker-3", "analytics_svc.worker")
+    _wait_all_finished(deployment, [result_id], timeout=120)
+    status, attempts = deployment.query("SELECT status, attempts FROM analysis_result WHERE id = %s", result_id)[0]
+    assert (status, attempts) == (3, 2)  # the sweeper handed it back; the new worker finished it
+    result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
+    assert result.output.summary.count == 3_000_000
+    deployment.start_python("worker-1", "analytics_svc.worker")
+    deployment.start_python("worker-2", "analytics_svc.worker")
+

@@ -1,0 +1,96 @@
+"""Pure logic of schedules (when they fire) and of turning analyses into results."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from analytics_svc import compute, timing
+from mesh.analytics.v1 import analysis_pb2 as apb
+from mesh_runtime.errors import InvalidArgument
+
+UTC = dt.UTC
+
+
+def t(hour: int, minute: int = 0, second: int = 0, day: int = 2) -> dt.datetime:
+    return dt.datetime(2026, 3, day, hour, minute, second, tzinfo=UTC)
+
+
+def test_interval_first_run_is_one_interval_after_creation() -> None:
+    assert timing.first_run(timing.Trigger(interval_seconds=90), t(10)) == t(10, 1, 30)
+
+
+def test_interval_keeps_its_grid_and_fires_once_for_missed_ticks() -> None:
+    every_minute = timing.Trigger(interval_seconds=60)
+    assert timing.next_run(every_minute, t(10), t(10, 0, 1)) == t(10, 1)
+    # The scheduler was down for 10 minutes: one firing, then back on the grid.
+    assert timing.next_run(every_minute, t(10), t(10, 10, 30)) == t(10, 11)
+
+
+def test_cron_follows_the_time_zone_across_daylight_saving() -> None:
+    paris_six = timing.Trigger(cron="0 6 * * *", time_zone="Europe/Paris")
+    # 2026-03-29: clocks go forward in Paris; 06:00 local is 05:00 UTC before, 04:00 UTC after.
+    assert timing.first_run(paris_six, t(12, day=28)) == t(4, day=29)
+    assert timing.first_run(paris_six, t(12, day=27)) == t(5, day=28)
+    weekdays = timing.Trigger(cron="30 9 * * MON-FRI")
+    saturday = dt.datetime(2026, 3, 7, 12, tzinfo=UTC)
+    assert timing.first_run(weekdays, saturday) == dt.datetime(2026, 3, 9, 9, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "field"),
+    [
+        (timing.Trigger(), "schedule.trigger"),
+        (timing.Trigger(interval_seconds=60, cron="* * * * *"), "schedule.trigger"),
+        (timing.Trigger(cron="61 * * * *"), "schedule.cron"),
+        (timing.Trigger(cron="* * * *"), "schedule.cron"),
+        (timing.Trigger(cron="* * * * *", time_zone="Mars/Olympus"), "schedule.time_zone"),
+    ],
+)
+def test_bad_triggers_name_the_field(trigger: timing.Trigger, field: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        timing.validate(trigger)
+    assert caught.value.violations[0].field == field
+
+
+def test_downsampling_keeps_extremes_in_time_order() -> None:
+    values = np.sin(np.linspace(0, 20, 10_000))
+    values[1234] = 50.0
+    values[8765] = -50.0
+    keep = compute.downsample_indices(values, 100)
+    assert len(keep) <= 100
+    assert np.all(np.diff(keep) > 0)
+    assert {1234, 8765} <= set(keep.tolist())
+    assert compute.downsample_indices(values[:50], 100).tolist() == list(range(50))
+
+
+def test_run_report_matches_numpy() -> None:
+    ts = 1_700_000_000_000_000 + np.arange(1000, dtype=np.int64) * 1_000_000
+    values = np.random.default_rng(5).normal(10, 2, 1000)
+    out = compute.run(apb.ANALYSIS_KIND_REPORT, apb.AnalysisParameters(histogram_bins=7), ts, values)
+    assert out.output.summary.mean == pytest.approx(values.mean())
+    assert out.output.summary.std == pytest.approx(values.std())
+    assert list(out.output.histogram.counts) == np.histogram(values, 7)[0].tolist()
+    assert out.window_start_us == ts[0] and out.window_end_us == ts[-1]
+    names = [n.name for n in compute.key_numbers(out.output)]
+    assert names[:5] == ["count", "mean", "std", "min", "max"] and "slope per day" in names
+
+
+def test_run_fails_with_a_user_message_when_there_is_nothing_to_analyse() -> None:
+    empty = np.array([], dtype=np.int64)
+    with pytest.raises(compute.AnalysisFailed, match="no points"):
+        compute.run(apb.ANALYSIS_KIND_SUMMARY, apb.AnalysisParameters(), empty, np.array([]))
+    one = np.array([1], dtype=np.int64)
+    with pytest.raises(compute.AnalysisFailed, match="two points"):
+        compute.run(apb.ANALYSIS_KIND_TREND, apb.AnalysisParameters(), one, np.array([1.0]))
+
+
+def test_top_anomalies_are_the_largest_in_time_order() -> None:
+    output = apb.ResultOutput()
+    output.anomalies.anomalies.extend(
+        apb.Anomaly(timestamp_us=i, value=float(i), score=float(s)) for i, s in enumerate([5, -9, 4, 8, -4.5])
+    )
+    top = compute.top_anomalies(output, 3)
+    assert [a.timestamp_us for a in top] == [0, 1, 3]
