@@ -160,6 +160,8 @@ class Stack:
     def service_env(self) -> dict[str, str]:
         """Environment shared by the services: addresses of everything."""
         s = self.settings
+        from notify_svc.links import local_link_secret  # kept with the stack's data, made once
+
         return {
             "AUTH_JWKS_FILE": str(self.keys.jwks),
             "AUTH_SIGNING_KEY_FILE": str(self.keys.signing_key),
@@ -178,6 +180,8 @@ class Stack:
             "SMTP_PORT": str(s.smtp_port),
             "MAIL_API_URL": f"http://127.0.0.1:{s.mail_http_port}",
             "REST_BASE_URL": f"http://127.0.0.1:{s.envoy_port}",
+            "WEB_BASE_URL": f"http://127.0.0.1:{s.web_port}",
+            "NOTIFY_LINK_SECRET": local_link_secret(s.state_dir / "notify" / "link-secret"),
             **self.extra_env,
         }
 

@@ -12,9 +12,11 @@ from mesh.notify.v1 import notify_service_pb2 as pb
 from mesh.notify.v1 import notify_service_pb2_grpc as pb_grpc
 from mesh.notify.v1 import subscription_pb2
 from mesh_runtime.database import BlockingRunner
+from mesh_runtime.errors import FieldViolation, InvalidArgument, NotFound
 from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
 from mesh_runtime.wire import timestamp_or_none
-from notify_svc import store
+from notify_svc import links, store
+from notify_svc.delivery import Dispatcher
 
 _LIST_QUERY = "subscriptions"
 
@@ -26,26 +28,107 @@ def subscription_to_proto(row: store.SubscriptionRow) -> subscription_pb2.Subscr
         email=row.email,
         display_name=row.display_name,
         create_time=timestamp_or_none(row.create_time),
+        dataset_ids=list(row.dataset_ids or []),
+        event_types=list(row.event_types or []),  # type: ignore[arg-type]
+        min_anomaly_count=row.min_anomaly_count,
+        update_time=timestamp_or_none(row.update_time),
+    )
+
+
+def delivery_to_proto(row: store.DeliveryRow) -> subscription_pb2.Delivery:
+    """The wire form of a stored delivery."""
+    sub_id = row.__data__.get("subscription")
+    return subscription_pb2.Delivery(
+        id=str(row.id),
+        subscription_id=str(sub_id) if sub_id else "",
+        event_id=row.event_id,
+        event_type=row.event_type,  # type: ignore[arg-type]
+        status=row.status,  # type: ignore[arg-type]
+        attempts=row.attempts,
+        last_error=row.last_error,
+        email=row.email,
+        subject=row.subject,
+        result_id=row.result_id,
+        create_time=timestamp_or_none(row.create_time),
+        update_time=timestamp_or_none(row.update_time),
+        next_attempt_time=timestamp_or_none(row.next_attempt_time),
+        sent_time=timestamp_or_none(row.sent_time),
+    )
+
+
+def _email_required() -> InvalidArgument:
+    return InvalidArgument(
+        "invalid request: subscription.email: an address is required",
+        violations=[FieldViolation("subscription.email", "an address is required")],
     )
 
 
 def _page_key(after: list[Any]) -> tuple[dt.datetime, uuid.UUID]:
-    created, sub_id = after
-    return dt.datetime.fromisoformat(created), uuid.UUID(sub_id)
+    created, row_id = after
+    return dt.datetime.fromisoformat(created), uuid.UUID(row_id)
+
+
+def _page(rows: list[Any], limit: int, query: str) -> tuple[list[Any], str]:
+    """The page's rows and the token for the next page (rows were fetched limit + 1)."""
+    if len(rows) <= limit:
+        return rows, ""
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, encode_page_token([last.create_time.isoformat(), str(last.id)], query)
 
 
 class NotifyServicer(pb_grpc.NotifyServiceServicer):
-    """Serves subscriptions from the notify store."""
+    """Serves subscriptions and the delivery log from the notify store."""
 
-    def __init__(self, runner: BlockingRunner) -> None:
+    def __init__(self, runner: BlockingRunner, dispatcher: Dispatcher, link_secret: str) -> None:
         self.runner = runner
+        self.dispatcher = dispatcher
+        self.link_secret = link_secret
 
     async def CreateSubscription(
         self, request: pb.CreateSubscriptionRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateSubscriptionResponse:
         sub = request.subscription
-        row = await self.runner.run(store.create_subscription, sub.email, sub.display_name)
+        if not sub.email:
+            raise _email_required()
+        row = await self.runner.run(
+            store.create_subscription,
+            sub.email,
+            sub.display_name,
+            list(sub.dataset_ids),
+            list(sub.event_types),
+            sub.min_anomaly_count,
+        )
         return pb.CreateSubscriptionResponse(subscription=subscription_to_proto(row))
+
+    async def GetSubscription(
+        self, request: pb.GetSubscriptionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetSubscriptionResponse:
+        row = await self.runner.run(store.get_subscription, request.id)
+        return pb.GetSubscriptionResponse(subscription=subscription_to_proto(row))
+
+    async def UpdateSubscription(
+        self, request: pb.UpdateSubscriptionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateSubscriptionResponse:
+        s = request.subscription
+        values: dict[str, Any] = {
+            "email": s.email,
+            "display_name": s.display_name,
+            "dataset_ids": list(s.dataset_ids),
+            "event_types": list(s.event_types),
+            "min_anomaly_count": s.min_anomaly_count,
+        }
+        changes = {name: values[name] for name in set(request.update_mask.paths)}
+        if "email" in changes and not s.email:
+            raise _email_required()
+        row = await self.runner.run(store.update_subscription, s.id, changes)
+        return pb.UpdateSubscriptionResponse(subscription=subscription_to_proto(row))
+
+    async def DeleteSubscription(
+        self, request: pb.DeleteSubscriptionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteSubscriptionResponse:
+        await self.runner.run(store.delete_subscription, request.id)
+        return pb.DeleteSubscriptionResponse()
 
     async def ListSubscriptions(
         self, request: pb.ListSubscriptionsRequest, context: grpc.aio.ServicerContext
@@ -53,13 +136,47 @@ class NotifyServicer(pb_grpc.NotifyServiceServicer):
         after = decode_page_token(request.page_token, _LIST_QUERY, _page_key)
         limit = page_size(request.page_size)
         rows = await self.runner.run(store.list_subscriptions, limit + 1, after)
-        next_token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1]
-            next_token = encode_page_token(
-                [last.create_time.isoformat(), str(last.id)], _LIST_QUERY
-            )
+        rows, next_token = _page(rows, limit, _LIST_QUERY)
         return pb.ListSubscriptionsResponse(
             subscriptions=[subscription_to_proto(r) for r in rows], next_page_token=next_token
+        )
+
+    async def ListDeliveries(
+        self, request: pb.ListDeliveriesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDeliveriesResponse:
+        query = f"deliveries|{request.subscription_id.lower()}|{request.event_id}|{request.status}"
+        after = decode_page_token(request.page_token, query, _page_key)
+        limit = page_size(request.page_size)
+        rows = await self.runner.run(
+            store.list_deliveries,
+            limit + 1,
+            after,
+            subscription_id=request.subscription_id,
+            event_id=request.event_id,
+            status=request.status,
+        )
+        rows, next_token = _page(rows, limit, query)
+        return pb.ListDeliveriesResponse(
+            deliveries=[delivery_to_proto(r) for r in rows], next_page_token=next_token
+        )
+
+    async def SendTestEmail(
+        self, request: pb.SendTestEmailRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SendTestEmailResponse:
+        row = await self.dispatcher.send_test(request.id)
+        return pb.SendTestEmailResponse(delivery=delivery_to_proto(row))
+
+    async def Unsubscribe(
+        self, request: pb.UnsubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UnsubscribeResponse:
+        subscription_id = links.verify_unsubscribe_token(self.link_secret, request.token)
+        try:
+            row = await self.runner.run(store.delete_subscription, subscription_id)
+        except NotFound:
+            return pb.UnsubscribeResponse(
+                message="You are unsubscribed; no more e-mails will come from this subscription."
+            )
+        return pb.UnsubscribeResponse(
+            email=row.email,
+            message=f"{row.email} is unsubscribed; no more e-mails will come from this subscription.",
         )

@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!mesh/notify/v1/subscription.proto\x12\x0emesh.notify.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x03\n\x0cSubscription\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12$\n\x05\x65mail\x18\x02 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x18\xfe\x01`\x01R\x05\x65mail\x12\x36\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x13\xbaH\x10r\x0e\x18\x64\x32\n^[^\\r\\n]*$R\x0b\x64isplayName\x12\x41\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x32\n\x0b\x64\x61taset_ids\x18\x05 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10\x64\x18\x01\"\x05r\x03\xb0\x01\x01R\ndatasetIds\x12O\n\x0b\x65vent_types\x18\x06 \x03(\x0e\x32\x19.mesh.notify.v1.EventTypeB\x13\xbaH\x10\x92\x01\r\x10\x03\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00R\neventTypes\x12\x37\n\x11min_anomaly_count\x18\x07 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xc0\x84=(\x00R\x0fminAnomalyCount\x12\x41\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\"\xd3\x04\n\x08\x44\x65livery\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\'\n\x0fsubscription_id\x18\x02 \x01(\tR\x0esubscriptionId\x12\x19\n\x08\x65vent_id\x18\x03 \x01(\tR\x07\x65ventId\x12\x38\n\nevent_type\x18\x04 \x01(\x0e\x32\x19.mesh.notify.v1.EventTypeR\teventType\x12\x36\n\x06status\x18\x05 \x01(\x0e\x32\x1e.mesh.notify.v1.DeliveryStatusR\x06status\x12\x1a\n\x08\x61ttempts\x18\x06 \x01(\x05R\x08\x61ttempts\x12\x1d\n\nlast_error\x18\x07 \x01(\tR\tlastError\x12\x14\n\x05\x65mail\x18\x08 \x01(\tR\x05\x65mail\x12\x18\n\x07subject\x18\t \x01(\tR\x07subject\x12\x1b\n\tresult_id\x18\n \x01(\tR\x08resultId\x12;\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x12\x46\n\x11next_attempt_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x37\n\tsent_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08sentTime*\x87\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45VENT_TYPE_RESULT_SUCCEEDED\x10\x01\x12\x1c\n\x18\x45VENT_TYPE_RESULT_FAILED\x10\x02\x12\x1f\n\x1b\x45VENT_TYPE_ANOMALY_DETECTED\x10\x03*\x9d\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATUS_QUEUED\x10\x01\x12\x18\n\x14\x44\x45LIVERY_STATUS_SENT\x10\x02\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x03\x12\x18\n\x14\x44\x45LIVERY_STATUS_DEAD\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!mesh/notify/v1/subscription.proto\x12\x0emesh.notify.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x03\n\x0cSubscription\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\'\n\x05\x65mail\x18\x02 \x01(\tB\x11\xe2\x41\x01\x02\xbaH\nr\x05\x18\xfe\x01`\x01\xd8\x01\x01R\x05\x65mail\x12\x36\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x13\xbaH\x10r\x0e\x18\x64\x32\n^[^\\r\\n]*$R\x0b\x64isplayName\x12\x41\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x32\n\x0b\x64\x61taset_ids\x18\x05 \x03(\tB\x11\xbaH\x0e\x92\x01\x0b\x10\x64\x18\x01\"\x05r\x03\xb0\x01\x01R\ndatasetIds\x12O\n\x0b\x65vent_types\x18\x06 \x03(\x0e\x32\x19.mesh.notify.v1.EventTypeB\x13\xbaH\x10\x92\x01\r\x10\x03\x18\x01\"\x07\x82\x01\x04\x10\x01 \x00R\neventTypes\x12\x37\n\x11min_anomaly_count\x18\x07 \x01(\x05\x42\x0b\xbaH\x08\x1a\x06\x18\xc0\x84=(\x00R\x0fminAnomalyCount\x12\x41\n\x0bupdate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\"\xd3\x04\n\x08\x44\x65livery\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\'\n\x0fsubscription_id\x18\x02 \x01(\tR\x0esubscriptionId\x12\x19\n\x08\x65vent_id\x18\x03 \x01(\tR\x07\x65ventId\x12\x38\n\nevent_type\x18\x04 \x01(\x0e\x32\x19.mesh.notify.v1.EventTypeR\teventType\x12\x36\n\x06status\x18\x05 \x01(\x0e\x32\x1e.mesh.notify.v1.DeliveryStatusR\x06status\x12\x1a\n\x08\x61ttempts\x18\x06 \x01(\x05R\x08\x61ttempts\x12\x1d\n\nlast_error\x18\x07 \x01(\tR\tlastError\x12\x14\n\x05\x65mail\x18\x08 \x01(\tR\x05\x65mail\x12\x18\n\x07subject\x18\t \x01(\tR\x07subject\x12\x1b\n\tresult_id\x18\n \x01(\tR\x08resultId\x12;\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x12\x46\n\x11next_attempt_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12\x37\n\tsent_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08sentTime*\x87\x01\n\tEventType\x12\x1a\n\x16\x45VENT_TYPE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45VENT_TYPE_RESULT_SUCCEEDED\x10\x01\x12\x1c\n\x18\x45VENT_TYPE_RESULT_FAILED\x10\x02\x12\x1f\n\x1b\x45VENT_TYPE_ANOMALY_DETECTED\x10\x03*\x9d\x01\n\x0e\x44\x65liveryStatus\x12\x1f\n\x1b\x44\x45LIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATUS_QUEUED\x10\x01\x12\x18\n\x14\x44\x45LIVERY_STATUS_SENT\x10\x02\x12\x1a\n\x16\x44\x45LIVERY_STATUS_FAILED\x10\x03\x12\x18\n\x14\x44\x45LIVERY_STATUS_DEAD\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,7 +37,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBSCRIPTION'].fields_by_name['id']._loaded_options = None
   _globals['_SUBSCRIPTION'].fields_by_name['id']._serialized_options = b'\342A\001\003'
   _globals['_SUBSCRIPTION'].fields_by_name['email']._loaded_options = None
-  _globals['_SUBSCRIPTION'].fields_by_name['email']._serialized_options = b'\342A\001\002\272H\007r\005\030\376\001`\001'
+  _globals['_SUBSCRIPTION'].fields_by_name['email']._serialized_options = b'\342A\001\002\272H\nr\005\030\376\001`\001\330\001\001'
   _globals['_SUBSCRIPTION'].fields_by_name['display_name']._loaded_options = None
   _globals['_SUBSCRIPTION'].fields_by_name['display_name']._serialized_options = b'\272H\020r\016\030d2\n^[^\\r\\n]*$'
   _globals['_SUBSCRIPTION'].fields_by_name['create_time']._loaded_options = None
@@ -50,12 +50,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBSCRIPTION'].fields_by_name['min_anomaly_count']._serialized_options = b'\272H\010\032\006\030\300\204=(\000'
   _globals['_SUBSCRIPTION'].fields_by_name['update_time']._loaded_options = None
   _globals['_SUBSCRIPTION'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
-  _globals['_EVENTTYPE']._serialized_start=1204
-  _globals['_EVENTTYPE']._serialized_end=1339
-  _globals['_DELIVERYSTATUS']._serialized_start=1342
-  _globals['_DELIVERYSTATUS']._serialized_end=1499
+  _globals['_EVENTTYPE']._serialized_start=1207
+  _globals['_EVENTTYPE']._serialized_end=1342
+  _globals['_DELIVERYSTATUS']._serialized_start=1345
+  _globals['_DELIVERYSTATUS']._serialized_end=1502
   _globals['_SUBSCRIPTION']._serialized_start=149
-  _globals['_SUBSCRIPTION']._serialized_end=603
-  _globals['_DELIVERY']._serialized_start=606
-  _globals['_DELIVERY']._serialized_end=1201
+  _globals['_SUBSCRIPTION']._serialized_end=606
+  _globals['_DELIVERY']._serialized_start=609
+  _globals['_DELIVERY']._serialized_end=1204
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,187 @@
+"""Sending the queued e-mails: claim due deliveries, render, send, record.
+
+Deliveries are claimed from the database with ``FOR UPDATE SKIP LOCKED`` and
+a lease, so replicas share the work and a delivery whose sender died is taken
+again once its lease ran out. A failed attempt is retried with exponential
+backoff (and jitter) until NOTIFY_MAX_ATTEMPTS, then the delivery is dead. The
+loop wakes when the consumer queued something and otherwise polls for due
+retries, so it survives restarts: the state is all in the table.
+
+The one case that can send an e-mail twice: the process dies after the SMTP
+server accepted a message and before the database recorded it (a window of
+one UPDATE per e-mail in flight). Then the delivery is sent again after its
+lease, with the same Message-ID, and its attempts show the interruption.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from google.protobuf.message import DecodeError
+
+from mesh.events.v1 import events_pb2
+from mesh_runtime.database import BlockingRunner
+from mesh_runtime.errors import Unavailable
+from notify_svc import compose, links, store
+from notify_svc.mailer import Mailer, PermanentSmtpError
+
+logger = logging.getLogger("notify.delivery")
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How e-mails are sent and retried."""
+
+    owner: str
+    sender: Address
+    web_base_url: str
+    rest_base_url: str
+    link_secret: str
+    connections: int = 4
+    max_attempts: int = 10
+    retry_base: float = 2.0
+    retry_max: float = 600.0
+    lease_seconds: float = 60.0
+    poll_seconds: float = 1.0
+
+    def retry_in(self, attempts: int) -> float | None:
+        """Seconds until the next attempt after ``attempts`` failed ones; None: give up."""
+        if attempts >= self.max_attempts:
+            return None
+        wait = min(self.retry_max, self.retry_base * 2 ** max(0, attempts - 1))
+        return wait * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+
+
+class Dispatcher:
+    """Sends due deliveries until stopped."""
+
+    def __init__(self, runner: BlockingRunner, mailer: Mailer, policy: DeliveryPolicy) -> None:
+        self.runner = runner
+        self.mailer = mailer
+        self.policy = policy
+        self._wake = asyncio.Event()
+        # Claimed ahead of the SMTP connections, so a connection never waits for a claim.
+        self.capacity = 2 * policy.connections
+
+    def wake(self) -> None:
+        """New deliveries are queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and send due deliveries until ``stop`` is set; finish those in hand."""
+        tasks: set[asyncio.Task[None]] = set()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                free = self.capacity - len(tasks)
+                if free < max(1, self.policy.connections // 2) and tasks:
+                    await asyncio.wait({*tasks, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                self._wake.clear()
+                try:
+                    claimed = await self.runner.run(
+                        store.claim_due, self.policy.owner, free, self.policy.lease_seconds
+                    )
+                except Unavailable:
+                    claimed = []
+                except Exception:
+                    logger.exception("claiming deliveries failed")
+                    claimed = []
+                started = time.monotonic()
+                for delivery in claimed:
+                    task = asyncio.create_task(self.attempt(delivery, started))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                if len(claimed) < free:
+                    waker = asyncio.ensure_future(self._wake.wait())
+                    await asyncio.wait(
+                        {waker, stopping}, timeout=self.policy.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    waker.cancel()
+        finally:
+            stopping.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _compose(self, delivery: store.Claimed) -> EmailMessage:
+        if delivery.payload is not None:
+            event = events_pb2.Event.FromString(delivery.payload)
+            context = compose.event_context(event)
+            result_url = links.result_url(self.policy.web_base_url, compose.result_id(event))
+        elif delivery.event_id.startswith("test-"):
+            context, result_url = compose.context_of_test_email(), ""
+        else:
+            raise ValueError(f"event {delivery.event_id} is not stored")
+        return compose.build_message(
+            context=context,
+            sender=self.policy.sender,
+            recipient=compose.address(delivery.email, delivery.display_name),
+            links=compose.Links(
+                result_url=result_url,
+                unsubscribe_url=links.unsubscribe_url(
+                    self.policy.rest_base_url, self.policy.link_secret, delivery.subscription_id
+                ),
+            ),
+            event_id=delivery.event_id,
+            subscription_id=delivery.subscription_id,
+        )
+
+    async def _record(self, fn: object, *args: object) -> None:
+        """Record an outcome, retrying while the database is away (within the lease)."""
+        deadline = time.monotonic() + self.policy.lease_seconds / 2
+        pause = 0.2
+        while True:
+            try:
+                await self.runner.run(fn, *args)  # type: ignore[arg-type]
+                return
+            except Unavailable:
+                if time.monotonic() > deadline:
+                    logger.error("could not record a delivery outcome; it will be retried", extra={"id": str(args[0])})
+                    return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+    async def attempt(self, delivery: store.Claimed, claimed_at: float) -> None:
+        """One attempt at one claimed delivery, its outcome recorded."""
+        owner = self.policy.owner
+        try:
+            message = self._compose(delivery)
+        except (compose.UnsendableAddress, ValueError, DecodeError) as exc:
+            logger.warning("delivery cannot be sent", extra={"id": str(delivery.id), "error": str(exc)})
+            await self._record(store.mark_failed, delivery.id, owner, f"cannot be sent: {exc}", None)
+            return
+        subject = str(message["Subject"])
+        if time.monotonic() - claimed_at > self.policy.lease_seconds / 2:
+            # Held too long before its turn: another replica may take it now; leave it.
+            return
+        try:
+            await self.mailer.send(message)
+        except PermanentSmtpError as exc:
+            await self._record(store.mark_failed, delivery.id, owner, f"refused: {exc}", None, subject)
+        except Exception as exc:  # noqa: BLE001 - any SMTP or network failure is retried
+            retry_in = self.policy.retry_in(delivery.attempts)
+            error = f"{type(exc).__name__}: {exc}".strip()
+            logger.warning(
+                "sending failed",
+                extra={"id": str(delivery.id), "attempts": delivery.attempts, "error": error, "retry_in": retry_in},
+            )
+            await self._record(store.mark_failed, delivery.id, owner, error, retry_in, subject)
+        else:
+            await self._record(store.mark_sent, delivery.id, owner, delivery.email, subject)
+
+    async def send_test(self, subscription_id: str) -> store.DeliveryRow:
+        """Queue a test e-mail to a subscription, try it once now, return its delivery."""
+        delivery_id: uuid.UUID = await self.runner.run(
+            store.queue_test_delivery, subscription_id, self.policy.owner, self.policy.lease_seconds
+        )
+        claimed = await self.runner.run(store.claimed, delivery_id)
+        if claimed is not None:
+            await self.attempt(claimed, time.monotonic())
+        return await self.runner.run(store.get_delivery, delivery_id)
