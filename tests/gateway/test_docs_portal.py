@@ -142,3 +142,24 @@ def test_placeholders_name_the_field() -> None:
     assert placeholder("datasetId") == "DATASET_ID"
     assert placeholder("dataset.id") == "DATASET_ID"
     assert placeholder("updateMask") == "UPDATE_MASK"
+
+
+def test_bad_settings_stop_the_portal_with_one_line(tmp_path: Path) -> None:
+    import sys
+
+    def start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway.docs_portal"],
+            cwd=ROOT,
+            env={"PATH": str(VENV_BIN), **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    bad_port = start({"DOCS_PORT": "abc"})
+    assert bad_port.returncode == 2
+    assert bad_port.stderr.strip() == "docs: configuration error: DOCS_PORT: expected an integer, got 'abc'"
+    missing = start({"DOCS_OPENAPI_FILE": str(tmp_path / "nope.json")})
+    assert missing.returncode == 2
+    assert "nope.json is missing: run ./mesh gen" in missing.stderr
