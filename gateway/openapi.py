@@ -715,7 +715,13 @@ def openapi_document(
                     catalog, _Operation(service_name, method, description, binding, access), operation_id
                 )
                 path = _share_template(path, operation, templates)
-                paths.setdefault(path, {})[binding.method] = operation
+                taken = paths.setdefault(path, {}).get(binding.method)
+                if taken is not None:
+                    raise ValueError(
+                        f"{binding.method.upper()} {path} is bound twice: {taken['x-grpc-method']} and "
+                        f"{operation['x-grpc-method']}; Envoy could not tell them apart"
+                    )
+                paths[path][binding.method] = operation
                 used.update(_referenced(operation))
 
     schemas: dict[str, Schema] = {}

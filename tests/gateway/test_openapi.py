@@ -257,3 +257,17 @@ def test_a_new_service_is_covered_without_changes(descriptor_set: descriptor_pb2
     assert reply["x-oneofs"] == {"change": ["added", "removedId"]}
     assert reply["properties"]["items"]["items"] == {"$ref": "#/components/schemas/mesh.extra.v1.Item"}
     assert "itemId" in schema(document, "mesh.extra.v1.Item")["properties"]
+
+
+def test_two_rpcs_on_one_route_are_refused(descriptor_set: descriptor_pb2.FileDescriptorSet) -> None:
+    extended = descriptor_pb2.FileDescriptorSet()
+    extended.CopyFrom(descriptor_set)
+    extra = _extra_service_file()
+    clash = extra.service[0].method.add()
+    clash.CopyFrom(extra.service[0].method[0])
+    clash.name = "WatchItemsAgain"
+    # The same route as WatchItems.
+    clash.options.Extensions[annotations_pb2.http].get = "/v1/shelves/{shelf_name}/items:watch"
+    extended.file.append(extra)
+    with pytest.raises(ValueError, match="bound twice: /mesh.extra.v1.ExtraService/WatchItems and"):
+        openapi_document(extended)
