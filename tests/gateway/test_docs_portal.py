@@ -12,6 +12,7 @@ from html import unescape
 from pathlib import Path
 
 import httpx
+import pytest
 from google.protobuf import descriptor_pb2
 from openapi_spec_validator import validate
 
@@ -163,3 +164,24 @@ def test_bad_settings_stop_the_portal_with_one_line(tmp_path: Path) -> None:
     missing = start({"DOCS_OPENAPI_FILE": str(tmp_path / "nope.json")})
     assert missing.returncode == 2
     assert "nope.json is missing: run ./mesh gen" in missing.stderr
+
+
+@pytest.mark.browser
+def test_swagger_ui_renders_every_operation_in_a_browser_from_our_origin_only(mesh: RunningStack) -> None:
+    from tests.web.browser import fresh_page, launched_chromium, screenshot
+
+    operations = sum(len(item) for item in json.loads(OPENAPI.read_text())["paths"].values())
+    requested: list[str] = []
+    with launched_chromium() as browser, fresh_page(browser) as page:
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(f"{mesh.rest}/docs/")
+        page.wait_for_selector(".opblock", timeout=30_000)
+        assert page.locator(".opblock").count() == operations
+        assert page.locator(".opblock-tag").count() == len(json.loads(OPENAPI.read_text())["tags"])
+        screenshot(page, "docs-portal")
+        page.goto(f"{mesh.rest}/docs/services")
+        assert page.locator("pre.grpcurl").count() == operations
+        screenshot(page, "docs-services")
+    foreign = [url for url in requested if not url.startswith(mesh.rest + "/")]
+    assert foreign == [], "the portal loads nothing from elsewhere"
+    assert f"{mesh.rest}/docs/openapi.json" in requested
