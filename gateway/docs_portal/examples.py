@@ -160,7 +160,7 @@ def examples(document: dict[str, Any], rest_base_url: str, grpc_address: str) ->
                 grpc_method,
             ]
             url = rest_base_url + url_path + (f"?{urlencode(query)}" if query else "")
-            curl = ["curl", "-s", *(["-N"] if "array" == _response_type(op) else [])]
+            curl = ["curl", "-s", *(["-N"] if _response_type(op) == "array" else [])]
             if http_method != "get":
                 curl += ["-X", http_method.upper()]
             curl += [*auth, url]
