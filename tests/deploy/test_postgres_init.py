@@ -1,0 +1,88 @@
+"""deploy/compose/postgres-init.sh, run as the postgres image runs it, against a
+real (pip-installed) PostgreSQL: one login and one database per service."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from mesh_cli import infra
+from mesh_cli.processes import as_user
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "deploy" / "compose" / "postgres-init.sh"
+# Quotes and semicolons must reach PostgreSQL as part of the password.
+ANALYTICS_PASSWORD = "an'alytics; DROP DATABASE notify; --"
+NOTIFY_PASSWORD = 'no"tify $HOME `id`'
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ready(port: int) -> bool:
+    try:
+        return infra.postgres_ready(port)
+    except psycopg2.OperationalError:
+        return False
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[int]:
+    data = tmp_path / "pg"
+    user = infra.prepare_postgres(data)
+    port = free_port()
+    spec = infra.postgres_spec(data, port, user, fast=True)
+    server = subprocess.Popen(  # noqa: S603 - the pip-installed PostgreSQL
+        spec.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_user(user)
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not ready(port):
+            assert server.poll() is None, "PostgreSQL exited"
+            assert time.monotonic() < deadline, "PostgreSQL did not start"
+            time.sleep(0.1)  # polling readiness of a process we started
+        yield port
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+
+
+def connect(port: int, user: str, database: str) -> psycopg2.extensions.connection:
+    return psycopg2.connect(host="127.0.0.1", port=port, user=user, dbname=database, connect_timeout=5)
+
+
+def test_each_service_gets_its_own_login_and_database(postgres: int) -> None:
+    env = {
+        **os.environ,
+        "PATH": f"{infra.postgres_bin()}{os.pathsep}{os.environ['PATH']}",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(postgres),
+        "POSTGRES_USER": "postgres",
+        "ANALYTICS_DB_PASSWORD": ANALYTICS_PASSWORD,
+        "NOTIFY_DB_PASSWORD": NOTIFY_PASSWORD,
+    }
+    result = subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+    with connect(postgres, "postgres", "postgres") as admin, admin.cursor() as cur:
+        cur.execute("SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname IN ('analytics', 'notify')")
+        assert dict(cur.fetchall()) == {"analytics": "analytics", "notify": "notify"}
+        cur.execute("SELECT rolname FROM pg_authid WHERE rolname IN ('analytics', 'notify') AND rolpassword <> ''")
+        assert {r[0] for r in cur.fetchall()} == {"analytics", "notify"}
+    for service in ("analytics", "notify"):
+        connect(postgres, service, service).close()
+    with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+        connect(postgres, "notify", "analytics")
+    with pytest.raises(psycopg2.OperationalError, match="permission denied"):
+        connect(postgres, "analytics", "notify")
