@@ -37,21 +37,30 @@ def ready(port: int) -> bool:
         return False
 
 
+def start_postgres(data: Path, user: str | None, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start PostgreSQL on a free port; retry on another port if that one was taken meanwhile."""
+    for _attempt in range(3):
+        port = free_port()
+        spec = infra.postgres_spec(data, port, user, fast=True)
+        with log.open("ab") as out:
+            server = subprocess.Popen(  # noqa: S603 - the pip-installed PostgreSQL
+                spec.argv, stdout=out, stderr=out, **as_user(user)
+            )
+        deadline = time.monotonic() + 60
+        while server.poll() is None and not ready(port):
+            assert time.monotonic() < deadline, f"PostgreSQL did not start: {log.read_text()[-2000:]}"
+            time.sleep(0.1)  # polling readiness of a process we started
+        if server.poll() is None:
+            return server, port
+    pytest.fail(f"PostgreSQL exited: {log.read_text()[-2000:]}")
+
+
 @pytest.fixture
 def postgres(tmp_path: Path) -> Iterator[int]:
     data = tmp_path / "pg"
     user = infra.prepare_postgres(data)
-    port = free_port()
-    spec = infra.postgres_spec(data, port, user, fast=True)
-    server = subprocess.Popen(  # noqa: S603 - the pip-installed PostgreSQL
-        spec.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_user(user)
-    )
+    server, port = start_postgres(data, user, tmp_path / "postgres.log")
     try:
-        deadline = time.monotonic() + 60
-        while not ready(port):
-            assert server.poll() is None, "PostgreSQL exited"
-            assert time.monotonic() < deadline, "PostgreSQL did not start"
-            time.sleep(0.1)  # polling readiness of a process we started
         yield port
     finally:
         server.send_signal(signal.SIGINT)
