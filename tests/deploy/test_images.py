@@ -166,3 +166,42 @@ def test_web_image_packages_build_the_app(tmp_path: Path) -> None:
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def dockerignore_patterns() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def ignored(path: str) -> bool:
+    """Whether Docker leaves ``path`` out of the build context (last matching pattern wins)."""
+    import fnmatch
+
+    verdict = False
+    for pattern in dockerignore_patterns():
+        negate = pattern.startswith("!")
+        pattern = pattern.removeprefix("!").removeprefix("**/")
+        parts = Path(path).parts
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        suffixes = ["/".join(parts[i:]) for i in range(len(parts))]
+        if any(fnmatch.fnmatch(p, pattern) for p in [*prefixes, *suffixes]):
+            verdict = not negate
+    return verdict
+
+
+def test_build_context_keeps_secrets_and_state_out_but_what_images_copy_in() -> None:
+    for path in (".env", ".venv/bin/python", ".state/auth/signing-key.pem", ".git/config", "web/.web/package.json",
+                 "deploy/compose/certs/tls.key", "tests/conftest.py"):  # fmt: skip
+        assert ignored(path), f"{path} would be sent to the Docker daemon"
+    for dockerfile in DOCKERFILES:
+        for source in re.findall(r"^COPY\s+(?!--from)(?:--\S+\s+)*(\S+)\s+\S+$", dockerfile.read_text(), re.MULTILINE):
+            assert not ignored(source), f"{dockerfile.name} copies {source}, which .dockerignore leaves out"
+
+
+def test_every_dockerfile_is_used() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    built = {Path(s["build"]["dockerfile"]).name for s in compose["services"].values() if "build" in s}
+    # envoy.Dockerfile: Kubernetes (compose mounts the same files into the official image).
+    assert built | {"envoy.Dockerfile"} == {d.name for d in DOCKERFILES}

@@ -162,3 +162,12 @@ def test_production_overlay() -> None:
     assert by_kind(docs, "HorizontalPodAutoscaler")["analytics-worker"]["spec"]["maxReplicas"] == 40
     namespace = by_kind(docs, "Namespace")["analytics-mesh"]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_every_image_is_built_here() -> None:
+    for name, deployment in by_kind(build(BASE), "Deployment").items():
+        for container in containers(deployment):
+            image, _, tag = container["image"].partition(":")
+            assert image.startswith("analytics-mesh/") and tag, f"{name}: {container['image']}"
+            dockerfile = ROOT / "deploy" / "docker" / f"{image.removeprefix('analytics-mesh/')}.Dockerfile"
+            assert dockerfile.exists(), f"{name} runs {image}, which no Dockerfile builds"
