@@ -109,3 +109,9 @@ class WorkerSettings(JobSettings):
     insight_max_attempts: int = setting(
         "ANALYTICS_INSIGHT_MAX_ATTEMPTS", 5, positive(parse_int), "LLM attempts before an insight is unavailable."
     )
+    insight_retry_seconds: float = setting(
+        "ANALYTICS_INSIGHT_RETRY_SECONDS",
+        5.0,
+        positive(parse_float),
+        "Wait before the first insight retry; doubles with each attempt (at most 10 minutes).",
+    )

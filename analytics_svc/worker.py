@@ -202,7 +202,7 @@ class Worker:
                 "insight_error": error,
                 "insight_attempts": attempts,
                 "insight_update_time": now,
-                "insight_next_attempt": None if gave_up else now + dt.timedelta(seconds=min(600, 5 * 2**attempts)),
+                "insight_next_attempt": None if gave_up else now + self._retry_delay(attempts),
             }
             await self.runner.run(self._store_insight, row, changes, "" if first or gave_up else None, unit)
             return
@@ -217,6 +217,9 @@ class Worker:
             "insight_next_attempt": None,
         }
         await self.runner.run(self._store_insight, row, changes, reply.text, unit)
+
+    def _retry_delay(self, attempts: int) -> dt.timedelta:
+        return dt.timedelta(seconds=min(600.0, self.settings.insight_retry_seconds * 2 ** (attempts - 1)))
 
     @staticmethod
     def _store_insight(row: rs.ResultRow, changes: dict[str, object], insight: str | None, unit: str) -> None:

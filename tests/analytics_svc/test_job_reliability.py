@@ -71,9 +71,9 @@ class Deployment:
         spec = infra.nats_spec(self.tmp / "nats", self.nats_port, self.nats_monitor_port)
         self.start("nats", list(spec.argv), lambda: infra.nats_ready(self.nats_monitor_port))
 
-    def start_python(self, name: str, module: str) -> None:
+    def start_python(self, name: str, module: str, **env: str) -> None:
         health = _free_port()
-        process_env = {**self.env, "MESH_HEALTH_PORT": str(health)}
+        process_env = {**self.env, **env, "MESH_HEALTH_PORT": str(health)}
         process = ManagedProcess(
             ProcessSpec(name, [sys.executable, "-m", module], env=process_env, cwd=ROOT), self.tmp / "logs", None, 0
         )
@@ -316,3 +316,41 @@ def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment,
     deployment.start_python("worker-1", "analytics_svc.worker")
     deployment.start_python("worker-2", "analytics_svc.worker")
 
+
+
+def test_an_llm_outage_neither_fails_nor_delays_an_analysis(deployment: Deployment, channel: grpc.Channel) -> None:
+    stub = deployment.stub(channel)
+    dataset_id = _dataset(stub)
+    deployment.kill("worker-1")
+    deployment.kill("worker-2")
+    # The only worker now reaches an LLM service that is down.
+    deployment.start_python(
+        "worker-llm-down",
+        "analytics_svc.worker",
+        LLM_ADDR=f"127.0.0.1:{_free_port()}",
+        ANALYTICS_INSIGHT_TIMEOUT_SECONDS="1",
+        ANALYTICS_INSIGHT_MAX_ATTEMPTS="2",
+        ANALYTICS_INSIGHT_RETRY_SECONDS="0.5",
+    )
+    try:
+        (result_id,) = _run(stub, dataset_id, 1)
+        _wait_all_finished(deployment, [result_id], timeout=30)
+        result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
+        assert result.status == apb.RESULT_STATUS_SUCCEEDED
+        assert result.output.summary.count == 200
+        assert result.insight.status in (apb.INSIGHT_STATUS_PENDING, apb.INSIGHT_STATUS_UNAVAILABLE)
+        # The events went out after the first failed attempt, without an insight.
+        _wait_outbox_empty(deployment, timeout=20)
+        (event,) = [e for e in _events(deployment) if e.result_succeeded.result_id == result_id]
+        assert event.result_succeeded.insight == ""
+        deadline = time.monotonic() + 30
+        while result.insight.status != apb.INSIGHT_STATUS_UNAVAILABLE:
+            assert time.monotonic() < deadline, "the insight was never given up on"
+            time.sleep(0.3)
+            result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
+        assert result.insight.attempts == 2
+        assert "UNAVAILABLE" in result.insight.error
+    finally:
+        deployment.kill("worker-llm-down")
+        deployment.start_python("worker-1", "analytics_svc.worker")
+        deployment.start_python("worker-2", "analytics_svc.worker")

@@ -232,6 +232,7 @@ def _watch(
     seen: list[apb.Result] = []
     stub = pb_grpc.AnalyticsServiceStub(channel)
     call = stub.WatchResults(pb.WatchResultsRequest(dataset_id=dataset_id), timeout=60)
+    call.initial_metadata()  # the server sends headers once the watch is registered
 
     def read() -> None:
         try:
@@ -256,7 +257,6 @@ def test_watch_results_streams_each_change_live(mesh: RunningStack, stub: pb_grp
             channel, dataset_id,
             lambda s: any(r.status in done and r.insight.status == apb.INSIGHT_STATUS_READY for r in s),
         )
-        time.sleep(0.5)  # the stream is open before the change
         stub.RunAnalysis(pb.RunAnalysisRequest(dataset_id=other, kind=apb.ANALYSIS_KIND_SUMMARY), timeout=10)
         queued = stub.RunAnalysis(
             pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_REPORT), timeout=10
