@@ -21,7 +21,16 @@ WAIT_MS = 30_000
 """How long to wait for the page to show something (the first load builds the state)."""
 
 DATASETS_URL = re.compile(r"/datasets/?$")
+DASHBOARD_URL = re.compile(r"^https?://[^/]+/?$")
 LOGIN_URL = re.compile(r"/login/?$")
+PAGE_URLS = {
+    "dashboard": DASHBOARD_URL,
+    "datasets": DATASETS_URL,
+    "results": re.compile(r"/results/?$"),
+    "notifications": re.compile(r"/notifications/?$"),
+    "mailbox": re.compile(r"/mailbox/?$"),
+}
+"""The pages of the navigation bar and their URLs."""
 
 
 def chromium_path() -> str:
@@ -68,9 +77,29 @@ def submit_login(page: Page, web: str, username: str, password: str) -> None:
     page.get_by_test_id("login-submit").click()
 
 
-def sign_in(page: Page, web: str, credentials: tuple[str, str]) -> None:
-    """Sign in through the login page and wait until the datasets page shows who is signed in."""
+def sign_in(page: Page, web: str, credentials: tuple[str, str], then: str = "datasets") -> None:
+    """Sign in through the login page, which leads to the dashboard, wait until
+    it shows who is signed in, then go to the page ``then`` names through the
+    navigation bar (no reload)."""
     username, password = credentials
     submit_login(page, web, username, password)
-    page.wait_for_url(DATASETS_URL, timeout=WAIT_MS)
+    page.wait_for_url(DASHBOARD_URL, timeout=WAIT_MS)
     expect(page.get_by_test_id("nav-user")).to_contain_text(username, timeout=WAIT_MS)
+    navigate(page, then)
+
+
+def navigate(page: Page, name: str) -> None:
+    """Go to a page of the navigation bar by clicking its link."""
+    if not PAGE_URLS[name].search(page.url):
+        page.get_by_test_id(f"nav-{name}").click()
+        page.wait_for_url(PAGE_URLS[name], timeout=WAIT_MS)
+
+
+def mark_document(page: Page) -> None:
+    """Mark the loaded document, so ``assert_not_reloaded`` can tell a reload."""
+    page.evaluate("window.__meshNoReload = true")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    """The document marked by ``mark_document`` is still the one shown."""
+    assert page.evaluate("window.__meshNoReload === true"), "the page was reloaded"

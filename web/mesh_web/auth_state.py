@@ -17,8 +17,9 @@ when there is no session left to renew: the page then goes to ``/login``.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar
 
 import reflex as rx
@@ -39,8 +40,8 @@ from mesh_web.session import (
 )
 
 LOGIN_ROUTE = "/login"
-HOME_ROUTE = "/datasets"
-"""Where signing in leads."""
+HOME_ROUTE = "/"
+"""Where signing in leads: the dashboard."""
 
 T = TypeVar("T")
 
@@ -81,7 +82,7 @@ class AuthState(rx.State):
 
     @rx.var
     def can_edit(self) -> bool:
-        """Whether the signed-in user may create datasets."""
+        """Whether the signed-in user may create and change things (analysts and admins)."""
         return can_edit_datasets(self.role)
 
     def _start_session(self, session: auth_service_pb2.Session) -> None:
@@ -133,6 +134,34 @@ class AuthState(rx.State):
                 lambda rejected: self._access_token_for_call(rejected=rejected),
                 lambda token: call(bearer_metadata(token)),
             )
+        except Unauthenticated:
+            async with self:
+                await self._end_session()
+            raise SignedOut from None
+
+    async def _stream_signed_in(
+        self, open_stream: Callable[[CallMetadata], AsyncGenerator[T, None]]
+    ) -> AsyncGenerator[T, None]:
+        """The items of the stream ``open_stream(metadata)`` opens with the
+        session's bearer token, opened once more with a renewed token when it
+        is refused with UNAUTHENTICATED before its first item. Raises SignedOut
+        when the user must sign in again. Iterate outside ``async with self``."""
+        token = await self._access_token_for_call()
+        received = False
+        try:
+            async with contextlib.aclosing(open_stream(bearer_metadata(token))) as stream:
+                async for item in stream:
+                    received = True
+                    yield item
+            return
+        except Unauthenticated:
+            if received:
+                raise
+        try:
+            token = await self._access_token_for_call(rejected=token)
+            async with contextlib.aclosing(open_stream(bearer_metadata(token))) as stream:
+                async for item in stream:
+                    yield item
         except Unauthenticated:
             async with self:
                 await self._end_session()

@@ -20,8 +20,8 @@ MISSING = "—"
 """Shown in a cell whose value is not set (a unitless dataset, an unset time)."""
 
 EMPTY_DATASETS_TEXT = (
-    "No datasets yet — analysts create them with the form above or through the API; "
-    "./mesh sample-data loads examples"
+    "No datasets yet — analysts create them with the form above (then upload a CSV or generate "
+    "sample data on the dataset's page) or through the API; ./mesh sample-data loads examples"
 )
 
 # Codes that mean "the service could not be reached or did not answer", as
@@ -159,3 +159,78 @@ def create_dataset_errors(error: MeshError, name: str) -> list[str]:
     if error.code == grpc.StatusCode.INVALID_ARGUMENT:
         return [error.message]
     return [service_error_text("analytics", error)]
+
+
+# --- CSV imports ----------------------------------------------------------------
+
+MAX_CSV_BYTES = 20 * 1024 * 1024
+"""ImportCsv's limit on one file (20 MiB)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportReport:
+    """What an upload stored and which lines it rejected, as the page shows it."""
+
+    summary: str
+    rejected_lines: list[str]
+
+
+def import_report(file_name: str, response: analytics_service_pb2.ImportCsvResponse) -> ImportReport:
+    """The report of one CSV import: a summary line and one line per rejected CSV line."""
+    accepted, rejected = response.accepted_count, response.rejected_count
+    summary = f"{file_name}: {format_count(accepted)} points stored"
+    if rejected:
+        noun = "line" if rejected == 1 else "lines"
+        summary += f", {format_count(rejected)} {noun} rejected"
+    lines = [f"line {r.line}: {r.reason}" for r in response.rejected_lines]
+    if rejected > len(lines):
+        lines.append(f"… and {format_count(rejected - len(lines))} more")
+    return ImportReport(summary, lines)
+
+
+def upload_percent(progress: dict[str, object]) -> int:
+    """The whole percentage of an upload from Reflex's progress event ({'progress': 0..1, ...})."""
+    raw = progress.get("progress", 0)
+    try:
+        fraction = float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+    if not math.isfinite(fraction):
+        return 0
+    return max(0, min(100, round(fraction * 100)))
+
+
+def dataset_update_fields(current: dataset_pb2.Dataset, name: str, description: str, unit: str) -> list[str]:
+    """The update mask of an edited dataset: only the fields that changed."""
+    changed = []
+    for field, value in (("name", name), ("description", description), ("unit", unit)):
+        if getattr(current, field) != value:
+            changed.append(field)
+    return changed
+
+
+def filter_rows(rows: Sequence[DatasetRow], search: str) -> list[DatasetRow]:
+    """The datasets whose name, description or unit contain ``search`` (any case)."""
+    needle = search.strip().lower()
+    if not needle:
+        return list(rows)
+    return [r for r in rows if needle in r.name.lower() or needle in r.description.lower() or needle in r.unit.lower()]
+
+
+# --- health of the mesh -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthRow:
+    """One service on the dashboard: its name, 'serving', 'not serving' or 'down', and why."""
+
+    service: str
+    status: str
+    detail: str
+
+
+def health_row(service: str, status: str | MeshError) -> HealthRow:
+    """The health line of ``service`` from its check's answer or failure."""
+    if isinstance(status, MeshError):
+        return HealthRow(service, "down", service_error_text(service, status))
+    return HealthRow(service, status, "")

@@ -2,7 +2,7 @@
 
 import reflex as rx
 
-from mesh_web.pages import datasets, login
+from mesh_web.pages import dashboard, dataset, datasets, login, mailbox, notifications, result, results
 
 app = rx.App()
 
@@ -14,10 +14,26 @@ app.add_page(
 )
 
 # The other pages need a signed-in user: their on_load call goes to /login without one.
-for route in datasets.ROUTES:
-    app.add_page(
-        datasets.datasets_page,
-        route=route,
-        title="Datasets · Analytics Mesh",
-        on_load=datasets.DatasetsState.load_datasets,
-    )
+app.add_page(
+    dashboard.dashboard_page, route=dashboard.ROUTE, title="Dashboard · Analytics Mesh",
+    on_load=dashboard.DashboardState.load,
+)
+app.add_page(
+    datasets.datasets_page, route=datasets.ROUTE, title="Datasets · Analytics Mesh",
+    on_load=datasets.DatasetsState.load_datasets,
+)
+app.add_page(
+    dataset.dataset_page, route=dataset.ROUTE, title="Dataset · Analytics Mesh", on_load=dataset.DatasetState.load
+)
+app.add_page(
+    results.results_page, route=results.ROUTE, title="Results · Analytics Mesh",
+    on_load=results.ResultsState.open_page,
+)
+app.add_page(result.result_page, route=result.ROUTE, title="Result · Analytics Mesh", on_load=result.ResultState.load)
+app.add_page(
+    notifications.notifications_page, route=notifications.ROUTE, title="Notifications · Analytics Mesh",
+    on_load=notifications.NotificationsState.load,
+)
+app.add_page(
+    mailbox.mailbox_page, route=mailbox.ROUTE, title="Mailbox · Analytics Mesh", on_load=mailbox.MailboxState.load
+)

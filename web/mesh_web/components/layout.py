@@ -4,7 +4,13 @@ import reflex as rx
 
 from mesh_web.auth_state import AuthState
 
-NAV_LINKS: tuple[tuple[str, str], ...] = (("Datasets", "/datasets"),)
+NAV_LINKS: tuple[tuple[str, str], ...] = (
+    ("Dashboard", "/"),
+    ("Datasets", "/datasets"),
+    ("Results", "/results"),
+    ("Notifications", "/notifications"),
+    ("Mailbox", "/mailbox"),
+)
 """(label, route) of each page in the navigation bar."""
 
 
@@ -38,7 +44,10 @@ def _nav_bar() -> rx.Component:
             high_contrast=True,
         ),
         rx.hstack(
-            *(rx.link(label, href=route, size="3", weight="medium") for label, route in NAV_LINKS),
+            *(
+                rx.link(label, href=route, size="3", weight="medium", data_testid=f"nav-{label.lower()}")
+                for label, route in NAV_LINKS
+            ),
             spacing="5",
         ),
         rx.spacer(),

@@ -1,5 +1,6 @@
-"""The Datasets page: every dataset analytics holds, in a table, and for
-analysts and admins a form that creates one."""
+"""The Datasets page: every dataset analytics holds, in a table with a search
+box, and for analysts and admins a form that creates one. Each name leads to
+the dataset's own page (pages/dataset.py)."""
 
 from typing import Any
 
@@ -16,11 +17,12 @@ from mesh_web.display import (
     DatasetRow,
     create_dataset_errors,
     datasets_summary,
+    filter_rows,
     service_error_text,
     table_after_page,
 )
 
-ROUTES = ("/", "/datasets")
+ROUTE = "/datasets"
 
 PAGE_SIZE = 100
 """Datasets fetched per ListDatasets call; "Load more" fetches the next page."""
@@ -35,6 +37,7 @@ class DatasetsState(AuthState):
     loading: bool = False
     loaded: bool = False
     error: str = ""
+    search: str = ""
 
     creating: bool = False
     create_errors: list[str] = []
@@ -53,6 +56,21 @@ class DatasetsState(AuthState):
     def has_rows(self) -> bool:
         """Whether the table has anything to show."""
         return bool(self.rows)
+
+    @rx.var
+    def shown_rows(self) -> list[DatasetRow]:
+        """The loaded datasets the search box matches."""
+        return filter_rows(self.rows, self.search)
+
+    @rx.var
+    def search_misses(self) -> bool:
+        """Whether the search matches none of the loaded datasets."""
+        return bool(self.rows) and bool(self.search.strip()) and not filter_rows(self.rows, self.search)
+
+    @rx.event
+    def set_search(self, value: str) -> None:
+        """Filter the table by what is typed in the search box."""
+        self.search = value
 
     @rx.var
     def has_create_errors(self) -> bool:
@@ -150,9 +168,12 @@ def _datasets_table() -> rx.Component:
         ),
         rx.table.body(
             rx.foreach(
-                DatasetsState.rows,
+                DatasetsState.shown_rows,
                 lambda row: rx.table.row(
-                    rx.table.row_header_cell(rx.text(row.name, weight="medium"), data_testid="dataset-name"),
+                    rx.table.row_header_cell(
+                        rx.link(row.name, href="/datasets/" + row.id, weight="medium", data_testid="dataset-link"),
+                        data_testid="dataset-name",
+                    ),
                     rx.table.cell(row.description),
                     rx.table.cell(row.unit),
                     rx.table.cell(row.point_count, justify="end"),
@@ -280,8 +301,26 @@ def datasets_page() -> rx.Component:
         rx.cond(
             DatasetsState.has_rows,
             rx.vstack(
-                rx.text(DatasetsState.summary, color_scheme="gray", size="2", data_testid="datasets-summary"),
+                rx.hstack(
+                    rx.text(DatasetsState.summary, color_scheme="gray", size="2", data_testid="datasets-summary"),
+                    rx.spacer(),
+                    rx.input(
+                        rx.input.slot(rx.icon("search", size=14)),
+                        value=DatasetsState.search,
+                        on_change=DatasetsState.set_search,
+                        placeholder="Search datasets",
+                        aria_label="Search datasets",
+                        width="18rem",
+                        data_testid="dataset-search",
+                    ),
+                    align="center",
+                    width="100%",
+                ),
                 _datasets_table(),
+                rx.cond(
+                    DatasetsState.search_misses,
+                    rx.text("No loaded dataset matches the search.", color_scheme="gray", data_testid="search-empty"),
+                ),
                 rx.cond(
                     DatasetsState.next_page_token != "",
                     rx.button(
