@@ -17,7 +17,9 @@ COPY mesh_cli mesh_cli
 COPY web web
 WORKDIR /app/web
 # The same switches web/launch.py sets: npm, no telemetry, no update check.
-ENV PATH=/opt/venv/bin:$PATH \
+# HOME is web/ so Reflex's own files (~/.local/share/reflex) travel with the build.
+ENV HOME=/app/web \
+    PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app:/app/gen/python \
     REFLEX_USE_NPM=true \
     REFLEX_TELEMETRY_ENABLED=false \
