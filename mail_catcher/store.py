@@ -15,9 +15,11 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,21 @@ class StoredMessage:
     created: dt.datetime
     envelope_from: str
     envelope_to: list[str]
-    parsed: mime.Parsed
     read: bool = False
+    _parsed: mime.Parsed | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def parsed(self) -> mime.Parsed:
+        """What was parsed from the raw source, parsed on first use (and then kept).
+
+        Parsing is the costly part of receiving a message, so the SMTP side
+        answers 250 once the raw source is kept and parsing happens after.
+        Two threads parsing at once get equal results; either is kept.
+        """
+        parsed = self._parsed
+        if parsed is None:
+            parsed = self._parsed = mime.parse(self.raw, self.envelope_from, self.envelope_to)
+        return parsed
 
     @property
     def message_id(self) -> str:
@@ -56,6 +71,11 @@ class StoredMessage:
             "envelope_to": self.envelope_to,
             "read": self.read,
         }
+
+
+# Background parsing waits until no message arrived for this long, so a burst
+# of mail is taken in at full speed and parsed after (or on first API use).
+_QUIET_SECONDS = 0.25
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
@@ -76,6 +96,8 @@ class MessageStore:
             raise ValueError("max_messages must be at least 1")
         self._lock = threading.Lock()
         self._messages: dict[str, StoredMessage] = {}  # oldest first
+        self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-parse")
+        self._last_add = 0.0
         self._next_seq = 1
         self.data_dir = data_dir
         self.max_messages = max_messages
@@ -105,7 +127,6 @@ class MessageStore:
                         created=dt.datetime.fromisoformat(meta["created"]),
                         envelope_from=str(meta["envelope_from"]),
                         envelope_to=envelope_to,
-                        parsed=mime.parse(raw, str(meta["envelope_from"]), envelope_to),
                         read=bool(meta.get("read", False)),
                     )
                 )
@@ -143,12 +164,12 @@ class MessageStore:
     # -- API -----------------------------------------------------------------
 
     def add(self, raw: bytes, envelope_from: str = "", envelope_to: Iterable[str] = ()) -> StoredMessage:
-        """Parse and keep a new message (on disk first, if persisting); drop the oldest beyond the cap.
+        """Keep a new message (on disk first, if persisting), to be parsed in the
+        background; drop the oldest beyond the cap.
 
         Raises OSError when the message could not be written; it is then not kept at all.
         """
         recipients = list(envelope_to)
-        parsed = mime.parse(raw, envelope_from, recipients)
         with self._lock:
             message = StoredMessage(
                 id=uuid.uuid4().hex,
@@ -157,13 +178,23 @@ class MessageStore:
                 created=dt.datetime.now(dt.UTC),
                 envelope_from=envelope_from,
                 envelope_to=recipients,
-                parsed=parsed,
             )
             self._save(message)
             self._next_seq += 1
             self._messages[message.id] = message
             self._drop_oldest()
-            return message
+        self._last_add = time.monotonic()
+        # Parse in the background, so the API rarely has to wait for it.
+        self._parser.submit(self._parse_when_quiet, message)
+        return message
+
+    def _parse_when_quiet(self, message: StoredMessage) -> None:
+        while time.monotonic() - self._last_add < _QUIET_SECONDS:
+            time.sleep(_QUIET_SECONDS / 5)
+        try:
+            message.parsed  # noqa: B018 - computes and keeps it
+        except Exception:  # noqa: BLE001 - parse() never raises; a bug must not stop the worker
+            logger.exception("could not parse a message", extra={"id": message.id})
 
     def newest_first(self, keep: Callable[[StoredMessage], bool] | None = None) -> list[StoredMessage]:
         """All messages (or those ``keep`` accepts), newest first."""

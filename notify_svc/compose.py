@@ -65,6 +65,7 @@ def sender_address(sender: str) -> Address:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
+        auto_reload=False,  # templates change with the code, not while it runs
         # HTML templates escape every value; the text ones are plain text.
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=True, default=False),
         undefined=jinja2.StrictUndefined,

@@ -72,8 +72,9 @@ class ConsumerPolicy:
             durable_name=self.name,
             description="notify: e-mails about analysis events",
             ack_policy=AckPolicy.EXPLICIT,
-            # A new consumer starts with the events published from then on.
-            deliver_policy=DeliverPolicy.NEW,
+            # A new (or re-created) consumer reads the whole stream: events
+            # recorded before queue nothing new, so nothing is mailed twice.
+            deliver_policy=DeliverPolicy.ALL,
             filter_subject=f"{streams.EVENT_SUBJECT_PREFIX}>",
             ack_wait=self.backoff[0],
             backoff=list(self.backoff),

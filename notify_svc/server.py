@@ -78,8 +78,8 @@ def _policies(settings: NotifySettings) -> tuple[DeliveryPolicy, ConsumerPolicy,
 async def build(settings: NotifySettings) -> Built:
     """Open (and migrate) the database, start the server and the background
     loops; return the server and its cleanup."""
-    check_settings(settings)
     verifier = verifier_from_settings(settings.jwks_file, settings.issuer, settings.audience)
+    check_settings(settings)
     delivery_policy, consumer_policy, smtp = _policies(settings)
     mailer = Mailer(smtp, settings.smtp_connections)
     wired: dict[str, object] = {}

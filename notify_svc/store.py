@@ -401,8 +401,7 @@ def mark_sent(delivery_id: uuid.UUID, owner: str, email: str, subject: str) -> N
         sent_time=utc_now(),
         update_time=utc_now(),
         next_attempt_time=None,
-        lease_owner=None,
-        lease_until=None,
+        lease_until=None,  # lease_owner stays: which replica sent it
     ).where((DeliveryRow.id == delivery_id) & (DeliveryRow.lease_owner == owner)).execute()
 
 

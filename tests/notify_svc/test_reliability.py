@@ -1,0 +1,213 @@
+"""Each e-mail exactly once, on real NATS, SMTP and PostgreSQL, while things
+break: bursts, nats-server SIGKILLed, notify SIGKILLed, the SMTP server away,
+unreadable events, two replicas sharing the consumer.
+
+Every test uses its own dataset and subscriptions; the rig's mail catcher is
+emptied first, so every message in it belongs to the test. A test ends when
+every delivery is recorded as sent: from then on nothing can send again, so
+the catcher's count is final.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+
+import httpx
+import pytest
+
+from mesh.events.v1 import events_pb2
+from mesh_runtime import streams
+from notify_svc import compose
+from tests.conftest import RunningStack
+from tests.notify_svc import event_publishing as ev
+from tests.notify_svc.reliability_rig import Rig, run_async
+
+SENT, FAILED = 2, 3
+EVENTS = 1000
+SUBSCRIPTIONS = 3
+# Deliveries one notify process holds at once: claimed ahead of its 4 SMTP connections.
+IN_FLIGHT = 8
+
+
+@pytest.fixture(scope="module")
+def rig(mesh: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    rig = Rig(mesh, tmp_path_factory.mktemp("notify-rig"), mesh.runner)
+    try:
+        rig.start()
+        yield rig
+    finally:
+        rig.close()
+
+
+@pytest.fixture
+def empty_mailbox(rig: Rig) -> None:
+    httpx.delete(f"{rig.mail_api}/api/v1/messages", timeout=10).raise_for_status()
+
+
+def burst(dataset_id: str, count: int = EVENTS) -> list[events_pb2.Event]:
+    return [ev.succeeded(dataset_id, anomaly_count=i % 4) for i in range(count)]
+
+
+def wait_all_sent(rig: Rig, subscription_ids: Sequence[str], expected: int, timeout: float = 180) -> None:
+    def done() -> bool:
+        counts = rig.status_counts(subscription_ids)
+        return counts.get(SENT, 0) == expected and sum(counts.values()) == expected
+
+    ev.wait_for(done, timeout, f"{expected} deliveries recorded as sent", interval=0.25)
+
+
+def sent_pairs(rig: Rig, subscription_ids: Sequence[str], events: Sequence[events_pb2.Event]) -> int:
+    """Distinct (event, subscription) pairs of these events recorded as sent."""
+    ((pairs,),) = rig.query(
+        "SELECT count(DISTINCT (event_id, subscription_id)) FROM delivery"
+        " WHERE subscription_id = ANY (%s::uuid[]) AND event_id = ANY (%s) AND status = 2",
+        (list(subscription_ids), [e.event_id for e in events]),
+    )
+    return int(pairs)  # type: ignore[call-overload]
+
+
+def assert_each_mail_once(
+    rig: Rig, subscription_ids: Sequence[str], events: Sequence[events_pb2.Event], *, by_message_id: bool = False
+) -> None:
+    """The catcher holds exactly one e-mail per (event, subscription).
+
+    Every pair is recorded as sent only after the SMTP server accepted its
+    e-mail, so each pair has at least one message in the (otherwise empty)
+    catcher; a total equal to the number of pairs leaves no room for a second
+    copy of any. ``by_message_id`` also checks the messages one by one.
+    """
+    expected = len(events) * len(subscription_ids)
+    assert sent_pairs(rig, subscription_ids, events) == expected
+    assert ev.message_count(rig.mail_api) == expected
+    if by_message_id:
+        ids = collections.Counter(str(m["MessageID"]) for m in ev.all_messages(rig.mail_api))
+        wanted = {
+            compose.message_id(e.event_id, uuid.UUID(sub), "localhost").strip("<>")
+            for e in events
+            for sub in subscription_ids
+        }
+        assert set(ids) == wanted and set(ids.values()) == {1}
+
+
+def test_1000_events_to_3_subscriptions_are_3000_emails_from_two_replicas(rig: Rig, empty_mailbox: None) -> None:
+    """Two notify processes share the durable consumer and the delivery table;
+    one of them is stopped (SIGTERM) mid-burst and started again."""
+    rig.start_notify("notify-2")
+    try:
+        dataset = str(uuid.uuid4())
+        subs = rig.subscribe(SUBSCRIPTIONS, dataset)
+        events = burst(dataset)
+        ev.publish(rig.nats_url, events)
+        ev.wait_for(lambda: ev.message_count(rig.mail_api) >= 1000, 60, "a third of the e-mails", interval=0.02)
+        rig.stop(rig.notifiers["notify-2"])
+        rig.start_notify("notify-2")
+        wait_all_sent(rig, subs, EVENTS * SUBSCRIPTIONS)
+        assert_each_mail_once(rig, subs, events, by_message_id=True)
+        senders = rig.query(
+            "SELECT count(DISTINCT lease_owner) FROM delivery WHERE subscription_id = ANY (%s::uuid[])", (subs,)
+        )
+        assert senders == [(3,)], "both replicas, and the restarted one, sent e-mails"
+    finally:
+        rig.stop(rig.notifiers.pop("notify-2"))
+
+
+def test_nats_killed_mid_burst_and_restarted(rig: Rig, empty_mailbox: None) -> None:
+    dataset = str(uuid.uuid4())
+    subs = rig.subscribe(SUBSCRIPTIONS, dataset)
+    events = burst(dataset)
+    first, rest = events[:400], events[400:]
+    ev.publish(rig.nats_url, first)
+    # Some of the first events are recorded, not all: the burst is in flight.
+    ev.wait_for(lambda: sum(rig.status_counts(subs).values()) >= 300, 60, "the burst under way", interval=0.02)
+    rig.kill(rig.nats)
+    # The publisher retries until NATS is back, as the outbox relay does.
+    publisher = threading.Thread(target=ev.publish, args=(rig.nats_url, rest), kwargs={"deadline": 120.0})
+    publisher.start()
+    rig.start_nats()
+    publisher.join(150)
+    assert not publisher.is_alive()
+    wait_all_sent(rig, subs, EVENTS * SUBSCRIPTIONS)
+    assert_each_mail_once(rig, subs, events)
+
+
+def test_notify_killed_mid_burst_and_restarted(rig: Rig, empty_mailbox: None) -> None:
+    """SIGKILL: nothing is lost, and an e-mail goes twice only if it was at the
+    SMTP server when the process died (accepted there, not yet recorded) —
+    the one window no SMTP client can close. Such a copy carries the same
+    Message-ID and its delivery shows the interrupted attempt."""
+    dataset = str(uuid.uuid4())
+    subs = rig.subscribe(SUBSCRIPTIONS, dataset)
+    events = burst(dataset)
+    ev.publish(rig.nats_url, events)
+    ev.wait_for(lambda: ev.message_count(rig.mail_api) >= 900, 60, "a third of the e-mails", interval=0.02)
+    rig.kill(rig.notifiers["notify-1"])
+    rig.start_notify("notify-1")
+    expected = EVENTS * SUBSCRIPTIONS
+    wait_all_sent(rig, subs, expected)
+    assert sent_pairs(rig, subs, events) == expected
+    extra = ev.message_count(rig.mail_api) - expected
+    assert 0 <= extra <= IN_FLIGHT, f"{extra} copies: more than were in flight"
+    if extra:
+        counts = collections.Counter(str(m["MessageID"]) for m in ev.all_messages(rig.mail_api))
+        twice = {k for k, n in counts.items() if n > 1}
+        assert sum(counts[k] - 1 for k in twice) == extra
+        retried = {
+            compose.message_id(str(event_id), uuid.UUID(str(sub_id)), "localhost").strip("<>")
+            for event_id, sub_id in rig.query(
+                "SELECT event_id, subscription_id FROM delivery WHERE subscription_id = ANY (%s::uuid[])"
+                " AND attempts >= 2",
+                (subs,),
+            )
+        }
+        assert twice <= retried, "a copy of an e-mail that was not in flight at the kill"
+
+
+def test_smtp_down_for_a_while_retries_until_all_arrive(rig: Rig, empty_mailbox: None) -> None:
+    dataset = str(uuid.uuid4())
+    subs = rig.subscribe(SUBSCRIPTIONS, dataset)
+    events = burst(dataset, 40)
+    rig.stop(rig.mail)
+    ev.publish(rig.nats_url, events)
+    expected = len(events) * SUBSCRIPTIONS
+    # Every delivery failed at least twice while the server was away.
+    ev.wait_for(
+        lambda: rig.query(
+            "SELECT count(*) FROM delivery WHERE subscription_id = ANY (%s::uuid[]) AND attempts >= 2 AND status = 3",
+            (subs,),
+        )
+        == [(expected,)],
+        60,
+        "failed attempts",
+    )
+    errors = rig.query("SELECT DISTINCT last_error FROM delivery WHERE subscription_id = ANY (%s::uuid[])", (subs,))
+    assert all("Connection refused" in str(e[0]) or "ConnectionRefused" in str(e[0]) for e in errors), errors
+    rig.start_mail()
+    wait_all_sent(rig, subs, expected)
+    assert_each_mail_once(rig, subs, events)
+    ((low, high),) = rig.query(
+        "SELECT min(attempts), max(attempts) FROM delivery WHERE subscription_id = ANY (%s::uuid[])", (subs,)
+    )
+    assert int(low) >= 3 and int(high) <= 10  # type: ignore[call-overload]
+    assert rig.query(
+        "SELECT count(*) FROM delivery WHERE subscription_id = ANY (%s::uuid[]) AND last_error = ''", (subs,)
+    ) == [(expected,)]
+
+
+def test_unreadable_events_are_dead_and_the_rest_is_mailed(rig: Rig, empty_mailbox: None) -> None:
+    dataset = str(uuid.uuid4())
+    subs = rig.subscribe(SUBSCRIPTIONS, dataset)
+    events = burst(dataset, 100)
+    poison = [(f"poison-{uuid.uuid4()}", b"\x08\x96\x01 not an event") for _ in range(5)]
+    raw = [(streams.event_subject(e), e.event_id, e.SerializeToString()) for e in events[:50]]
+    raw += [("mesh.events.v1.result_succeeded", msg_id, body) for msg_id, body in poison]
+    raw += [(streams.event_subject(e), e.event_id, e.SerializeToString()) for e in events[50:]]
+    run_async(ev.publish_raw(rig.nats_url, raw))
+    wait_all_sent(rig, subs, len(events) * SUBSCRIPTIONS)
+    assert_each_mail_once(rig, subs, events)
+    dead = rig.query(
+        "SELECT event_id, status, subscription_id FROM delivery WHERE event_id = ANY (%s)", ([p[0] for p in poison],)
+    )
+    assert sorted(dead) == sorted((msg_id, 4, None) for msg_id, _ in poison)
