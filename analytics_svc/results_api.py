@@ -300,8 +300,6 @@ class ResultsServicer:
         self, request: pb.WatchResultsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchResultsResponse]:
         async with self.hub.subscribe(request.dataset_id or None) as updates:
-            # Headers now, so clients (and Envoy) see the watch is established before any change.
-            await context.send_initial_metadata(())
             while True:
                 row = await updates.get()
                 if row is None:

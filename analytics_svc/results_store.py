@@ -373,7 +373,7 @@ def list_results(
     """One page of results, keyset-paginated on (sort time, id)."""
     field, direction = order_by.split()
     key = ResultRow.create_time if field == "create_time" else START_SORT_KEY
-    query: Any = ResultRow.select(*[f for f in ResultRow._meta.sorted_fields if f.name != "output"])
+    query: Any = ResultRow.select()
     conditions = []
     if where.dataset_id:
         conditions.append(ResultRow.dataset == uuid.UUID(where.dataset_id))
