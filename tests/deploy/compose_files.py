@@ -155,13 +155,22 @@ def documented(path: Path) -> set[str]:
     return {m.group(1) for m in re.finditer(r"^([A-Z][A-Z0-9_]*)=", path.read_text(), re.MULTILINE)}
 
 
+def required_variables() -> set[str]:
+    """Variables compose refuses to start without (``${VAR:?message}``)."""
+    text = COMPOSE.read_text() + COMPOSE_PROD.read_text()
+    return set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?", text))
+
+
 def example_env() -> dict[str, str]:
-    """deploy/compose.env.example with every empty secret filled in, as a user's .env would be."""
+    """deploy/compose.env.example as a user's .env: the required secrets filled in."""
     env = {}
+    required = required_variables()
     for line in COMPOSE_ENV_EXAMPLE.read_text().splitlines():
         if "=" in line and not line.startswith("#"):
             name, _, value = line.partition("=")
-            env[name] = value or f"example-{name.lower()}-0123456789abcdef0123456789"
+            if not value and name in required:
+                value = f"example-{name.lower()}-0123456789abcdef0123456789"
+            env[name] = value
     return env
 
 

@@ -316,3 +316,41 @@ def test_the_production_edge_speaks_tls_only() -> None:
         assert "h2" in tls["alpn_protocols"], "gRPC clients need HTTP/2 over TLS"
     admin = config["admin"]["address"]["socket_address"]["address"]
     assert admin == "127.0.0.1", "the admin interface stays inside the container"
+
+
+def settings_classes() -> dict[str, type]:
+    """The settings each of our containers loads at start."""
+    from analytics_svc.config import AnalyticsSettings, SchedulerSettings, WorkerSettings
+    from gateway.docs_portal.config import DocsSettings
+    from llm_svc.config import LlmSettings
+    from notify_svc.config import NotifySettings
+
+    web_dir = str(ROOT / "web")
+    if web_dir not in sys.path:
+        sys.path.insert(0, web_dir)
+    from mesh_web.service_clients import ServiceSettings
+
+    return {
+        "analytics": AnalyticsSettings,
+        "analytics-scheduler": SchedulerSettings,
+        "analytics-worker": WorkerSettings,
+        "llm": LlmSettings,
+        "notify": NotifySettings,
+        "docs": DocsSettings,
+        "web": ServiceSettings,
+    }
+
+
+@pytest.mark.parametrize("variant", ["dev", "prod"])
+def test_every_service_accepts_its_compose_settings(variant: str) -> None:
+    """What compose sets passes each service's own settings validation (a bad value
+    would stop the container at start with `configuration error`)."""
+    from mesh_runtime.config import ConfigError, load_settings
+
+    services = (dev_model() if variant == "dev" else prod_model())["services"]
+    for name, cls in settings_classes().items():
+        env = {k: str(v) for k, v in (services[name].get("environment") or {}).items()}
+        try:
+            load_settings(cls, env)
+        except ConfigError as exc:
+            pytest.fail(f"{name}: {exc}")
