@@ -108,7 +108,12 @@ def site_with_only(requirements: Path, into: Path) -> Path:
     """A folder holding links to just the installed files of the pinned distributions."""
     into.mkdir()
     for name in pinned_names(requirements):
-        dist = importlib.metadata.distribution(name)
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            # Only a pin limited to another platform (``; sys_platform == ...``) may be absent here.
+            assert re.search(rf"^{re.escape(name)}==\S+\s*;", requirements.read_text(), re.M | re.I), name
+            continue
         for file in dist.files or ():
             top = file.parts[0]
             if top.startswith("..") or top.endswith(".pth") or top == "__pycache__":
