@@ -110,6 +110,9 @@ class NotifySettings(RuntimeSettings):
     )
     smtp_username: str = setting("SMTP_USERNAME", "", doc="SMTP login; empty: no authentication.")
     smtp_password: str = setting("SMTP_PASSWORD", "", doc="SMTP password (with SMTP_USERNAME).")
+    smtp_ca_file: str = setting(
+        "SMTP_CA_FILE", "", doc="CA certificates (PEM) that verify the SMTP server's certificate; empty: the system's."
+    )
     smtp_timeout: float = setting(
         "SMTP_TIMEOUT_SECONDS", 20.0, positive(parse_float), "Deadline of each SMTP conversation step."
     )

@@ -30,6 +30,7 @@ class SmtpConfig:
     username: str = ""
     password: str = ""
     timeout: float = 20.0
+    ca_file: str = ""  # empty: the system's CA certificates
 
 
 class PermanentSmtpError(Exception):
@@ -52,7 +53,7 @@ class Mailer:
 
     def _connect(self) -> smtplib.SMTP:
         c = self.config
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=c.ca_file or None)
         client: smtplib.SMTP
         if c.security == "tls":
             client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)

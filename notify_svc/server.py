@@ -71,6 +71,7 @@ def _policies(settings: NotifySettings) -> tuple[DeliveryPolicy, ConsumerPolicy,
         username=settings.smtp_username,
         password=settings.smtp_password,
         timeout=settings.smtp_timeout,
+        ca_file=settings.smtp_ca_file,
     )
     return delivery, consumer, smtp
 

@@ -1,0 +1,117 @@
+"""E-mail building without servers: header safety, links, settings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from mesh_runtime.errors import InvalidArgument
+from notify_svc import compose, links
+from notify_svc.delivery import DeliveryPolicy
+from tests.notify_svc import event_publishing as ev
+
+SECRET = "s" * 40
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def build(display_name: str = "Ada", email: str = "ada@example.com", **event_options: object) -> bytes:
+    event = ev.succeeded(str(uuid.uuid4()), **event_options)  # type: ignore[arg-type]
+    sub_id = uuid.uuid4()
+    message = compose.build_message(
+        context=compose.event_context(event),
+        sender=compose.sender_address("Analytics Mesh <notify@mesh.example>"),
+        recipient=compose.address(email, display_name),
+        links=compose.Links(
+            links.result_url("https://app.example", event.result_succeeded.result_id),
+            links.unsubscribe_url("https://api.example", SECRET, sub_id),
+        ),
+        event_id=event.event_id,
+        subscription_id=sub_id,
+    )
+    return message.as_bytes()
+
+
+def test_values_with_line_breaks_cannot_add_headers() -> None:
+    raw = build(
+        display_name="Eve\r\nBcc: victim@example.com",
+        dataset_name="sales\r\nBcc: victim@example.com\r\n\r\nbody",
+    )
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Bcc"] is None
+    assert parsed.get_all("To") == ['"Eve Bcc: victim@example.com" <ada@example.com>']
+    assert "\n" not in str(parsed["Subject"]) and "victim" in str(parsed["Subject"])
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert not any(line.lower().startswith(b"bcc:") for line in head.split(b"\r\n"))
+
+
+@pytest.mark.parametrize("bad", ["a@b@c", "no-at-sign", "x@exa\nmple.com", "eve@example.com\r\nBcc: v@example.com", ""])
+def test_unusable_addresses_are_refused(bad: str) -> None:
+    with pytest.raises(compose.UnsendableAddress):
+        compose.address(bad, "x")
+
+
+def test_multipart_text_and_html_with_the_links() -> None:
+    parsed = message_from_bytes(build(insight="Calm <week>"), policy=policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Calm <week>" in text and "Calm &lt;week&gt;" in html
+    unsubscribe = str(parsed["List-Unsubscribe"]).strip("<>")
+    assert unsubscribe.startswith("https://api.example/v1/unsubscribe?token=")
+    assert unsubscribe in text and "https://app.example/results/" in html
+
+
+def test_unsubscribe_tokens_are_signed() -> None:
+    sub_id = str(uuid.uuid4())
+    token = links.unsubscribe_token(SECRET, sub_id)
+    assert links.verify_unsubscribe_token(SECRET, token) == sub_id
+    for forged in (
+        links.unsubscribe_token("another secret of enough length!!", sub_id),
+        f"{uuid.uuid4()}.{token.partition('.')[2]}",
+        sub_id,
+        "garbage",
+    ):
+        with pytest.raises(InvalidArgument):
+            links.verify_unsubscribe_token(SECRET, forged)
+
+
+def test_retry_waits_grow_then_give_up() -> None:
+    policy_ = DeliveryPolicy(
+        owner="t", sender=compose.sender_address("a@b.example"), web_base_url="http://w", rest_base_url="http://r",
+        link_secret=SECRET, max_attempts=5, retry_base=2.0, retry_max=10.0,
+    )
+    waits = [policy_.retry_in(n) for n in range(1, 6)]
+    assert waits[-1] is None
+    for wait, base in zip(waits[:4], (2.0, 4.0, 8.0, 10.0), strict=True):  # doubling, capped, +-20% jitter
+        assert wait is not None and 0.8 * base <= wait <= 1.2 * base
+
+
+def test_local_link_secret_is_made_once(tmp_path: Path) -> None:
+    path = tmp_path / "notify" / "link-secret"
+    first = links.local_link_secret(path)
+    assert len(first) >= 32 and links.local_link_secret(path) == first
+    assert path.stat().st_mode & 0o077 == 0
+
+
+def test_missing_link_secret_stops_the_service_with_one_line(tmp_path: Path) -> None:
+    from mesh_runtime.auth_keys import KeyFolder
+
+    keys = KeyFolder(tmp_path / "auth")
+    keys.ensure()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'gen' / 'python'}",
+        "AUTH_JWKS_FILE": str(keys.jwks),
+        "NOTIFY_LINK_SECRET": "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "notify_svc"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "NOTIFY_LINK_SECRET" in lines[0], result.stderr
