@@ -14,7 +14,7 @@ RUN python -m venv /opt/venv \
 FROM python:3.11.14-slim-bookworm
 RUN groupadd --system --gid 10001 mesh \
     && useradd --system --uid 10001 --gid mesh --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin mesh \
-    && install -d -o 10001 -g 10001 -m 0755 /run/mesh-auth
+    && install -d -o 10001 -g 10001 -m 0755 /run/mesh-auth /run/mesh-jwks
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=root:root gen/python gen/python

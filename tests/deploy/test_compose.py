@@ -354,3 +354,31 @@ def test_every_service_accepts_its_compose_settings(variant: str) -> None:
             load_settings(cls, env)
         except ConfigError as exc:
             pytest.fail(f"{name}: {exc}")
+
+
+def test_each_process_is_given_only_settings_it_reads() -> None:
+    """A variable a process does not read is a typo or a leftover (and a secret
+    handed out for nothing)."""
+    from mesh_runtime.config import describe_settings
+
+    services = dev_model()["services"]
+    for name, cls in settings_classes().items():
+        reads = {variable for variable, _default, _doc in describe_settings(cls)}
+        extra = set(services[name].get("environment") or {}) - reads
+        assert not extra, f"{name} is given {sorted(extra)}, which it does not read"
+
+
+def test_only_signers_can_read_the_signing_key() -> None:
+    services = dev_model()["services"]
+    with_key = {name for name, s in services.items() if any(v.startswith("auth-keys:") for v in s.get("volumes", []))}
+    assert with_key == {"auth-keys", "analytics", "analytics-worker"}
+    for name in with_key - {"auth-keys"}:
+        key_file = services[name]["environment"]["AUTH_SIGNING_KEY_FILE"]
+        assert key_file.startswith("/run/mesh-auth/"), name
+    for name, service in services.items():
+        jwks = (service.get("environment") or {}).get("AUTH_JWKS_FILE")
+        if jwks:
+            mounts = {v.split(":")[1]: v.split(":")[0] for v in service.get("volumes", [])}
+            assert mounts.get(str(Path(jwks).parent)) in ("auth-keys", "auth-jwks"), f"{name} cannot read {jwks}"
+    envoy_mounts = {v.split(":")[1]: v.split(":")[0] for v in services["envoy"]["volumes"]}
+    assert envoy_mounts["/run/mesh-auth"] == "auth-jwks"

@@ -203,3 +203,18 @@ def test_every_process_accepts_its_settings(folder: Path) -> None:
             load_settings(cls, env)
         except ConfigError as exc:
             pytest.fail(f"{name}: {exc}")
+
+
+def test_only_signers_get_the_signing_key() -> None:
+    for name, deployment in by_kind(build(BASE), "Deployment").items():
+        (container,) = containers(deployment)
+        signs = any(e["name"] == "AUTH_SIGNING_KEY_FILE" for e in container.get("env", []))
+        for volume in deployment["spec"]["template"]["spec"].get("volumes", []):
+            if volume.get("secret", {}).get("secretName") == "mesh-auth-keys":
+                keys = [i["key"] for i in volume["secret"].get("items", [])] or ["signing-key.pem", "jwks.json"]
+                assert ("signing-key.pem" in keys) == signs, f"{name}: {keys}"
+    assert {
+        name
+        for name, d in by_kind(build(BASE), "Deployment").items()
+        if any(e["name"] == "AUTH_SIGNING_KEY_FILE" for e in containers(d)[0].get("env", []))
+    } == {"analytics", "analytics-worker"}
