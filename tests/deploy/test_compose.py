@@ -382,3 +382,32 @@ def test_only_signers_can_read_the_signing_key() -> None:
             assert mounts.get(str(Path(jwks).parent)) in ("auth-keys", "auth-jwks"), f"{name} cannot read {jwks}"
     envoy_mounts = {v.split(":")[1]: v.split(":")[0] for v in services["envoy"]["volumes"]}
     assert envoy_mounts["/run/mesh-auth"] == "auth-jwks"
+
+
+def test_the_auth_keys_job_makes_keys_once_and_shares_the_public_set(tmp_path: Path) -> None:
+    """Runs the job's own command, with its two volumes as local folders."""
+    services = dev_model()["services"]
+    job = services["auth-keys"]
+    mounts = {v.split(":")[0]: v.split(":")[1] for v in job["volumes"]}
+    command = [
+        part.replace(mounts["auth-keys"], str(tmp_path / "keys")).replace(mounts["auth-jwks"], str(tmp_path / "jwks"))
+        for part in job["command"]
+    ]
+    (tmp_path / "jwks").mkdir()
+
+    def run() -> None:
+        result = subprocess.run(
+            [sys.executable if command[0] == "python" else command[0], *command[1:]],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+
+    run()
+    keys = KeyFolder(tmp_path / "keys")
+    first = keys.signing_key.read_bytes()
+    assert (tmp_path / "jwks" / "jwks.json").read_text() == keys.jwks.read_text()
+    assert keys.signing_key.stat().st_mode & 0o077 == 0, "the signing key is private to its owner"
+    run()  # a restart keeps the key (tokens stay valid)
+    assert keys.signing_key.read_bytes() == first
+    for name in ("analytics", "analytics-worker"):
+        assert services[name]["environment"]["AUTH_SIGNING_KEY_FILE"] == f"{mounts['auth-keys']}/signing-key.pem"
