@@ -26,6 +26,8 @@ SERVICE_NAME = notify_service_pb2.DESCRIPTOR.services_by_name["NotifyService"].f
 
 logger = logging.getLogger("notify.server")
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
 
 def check_settings(settings: NotifySettings) -> None:
     """Refuse settings the service cannot run with (ConfigError names the variable)."""
@@ -42,6 +44,10 @@ def check_settings(settings: NotifySettings) -> None:
         )
     if (settings.smtp_username == "") != (settings.smtp_password == ""):
         raise ConfigError("SMTP_USERNAME and SMTP_PASSWORD: set both or neither")
+    if settings.smtp_username and settings.smtp_security == "none" and settings.smtp_host not in _LOOPBACK:
+        raise ConfigError(
+            "SMTP_SECURITY: is none, so the SMTP password would cross the network in clear; use starttls or tls"
+        )
 
 
 def _policies(settings: NotifySettings) -> tuple[DeliveryPolicy, ConsumerPolicy, SmtpConfig]:

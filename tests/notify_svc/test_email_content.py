@@ -115,3 +115,32 @@ def test_missing_link_secret_stops_the_service_with_one_line(tmp_path: Path) -> 
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "NOTIFY_LINK_SECRET" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"SMTP_USERNAME": "u", "SMTP_PASSWORD": "p", "SMTP_HOST": "smtp.example.com"}, "SMTP_SECURITY"),
+        ({"SMTP_USERNAME": "u"}, "SMTP_USERNAME"),
+        ({"NOTIFY_LEASE_SECONDS": "10", "SMTP_TIMEOUT_SECONDS": "20"}, "NOTIFY_LEASE_SECONDS"),
+        ({"NOTIFY_MAX_DELIVER": "2", "NOTIFY_REDELIVERY_BACKOFF_SECONDS": "1,2,3"}, "NOTIFY_MAX_DELIVER"),
+        ({"NOTIFY_SENDER": "Mesh <notify@example.com>\r\nBcc: x@example.com"}, "NOTIFY_SENDER"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused(env: dict[str, str], variable: str) -> None:
+    from mesh_runtime.config import ConfigError, load_settings
+    from notify_svc.config import NotifySettings
+    from notify_svc.server import check_settings
+
+    with pytest.raises(ConfigError, match=variable):
+        check_settings(load_settings(NotifySettings, {"NOTIFY_LINK_SECRET": SECRET, **env}))
+
+
+def test_password_in_clear_to_a_local_relay_is_allowed() -> None:
+    from mesh_runtime.config import load_settings
+    from notify_svc.config import NotifySettings
+    from notify_svc.server import check_settings
+
+    check_settings(
+        load_settings(NotifySettings, {"NOTIFY_LINK_SECRET": SECRET, "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p"})
+    )
