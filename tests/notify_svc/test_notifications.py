@@ -32,6 +32,9 @@ def nats_url(mesh: RunningStack) -> str:
 
 
 def subscribe(stub, name: str = "Ada", **fields: object) -> sub_pb.Subscription:  # type: ignore[no-untyped-def]
+    """A subscription; unless ``dataset_ids`` says otherwise, to a dataset of
+    its own, so events other tests publish on the shared stack never reach it."""
+    fields.setdefault("dataset_ids", [str(uuid.uuid4())])
     email = f"{name.lower()}-{uuid.uuid4().hex[:10]}@example.com"
     reply = stub.CreateSubscription(
         pb.CreateSubscriptionRequest(subscription=sub_pb.Subscription(email=email, display_name=name, **fields)),
@@ -60,7 +63,7 @@ def message_detail(mesh: RunningStack, address: str) -> dict[str, object]:
 
 def test_result_email_has_key_numbers_anomalies_insight_and_links(stub, mesh: RunningStack) -> None:  # type: ignore[no-untyped-def]
     sub = subscribe(stub, "Grace")
-    dataset = str(uuid.uuid4())
+    dataset = sub.dataset_ids[0]
     event = ev.succeeded(
         dataset, anomaly_count=12, dataset_name="orders <b>EU</b>\r\nBcc: victim@example.com",
         insight="Orders rose <script>alert(1)</script> on Monday.",
@@ -102,6 +105,7 @@ def test_filters_pick_datasets_event_types_and_anomaly_counts(stub, mesh: Runnin
         event_types=[sub_pb.EVENT_TYPE_RESULT_SUCCEEDED, sub_pb.EVENT_TYPE_RESULT_FAILED], min_anomaly_count=3,
     )
     anything = subscribe(stub, "Anything", dataset_ids=[watched, other])
+    everything = subscribe(stub, "Everything", dataset_ids=[])  # all datasets (other tests' events too)
     events = {
         "other dataset": ev.succeeded(other, anomaly_count=5),
         "too few anomalies": ev.succeeded(watched, anomaly_count=2),
@@ -115,18 +119,20 @@ def test_filters_pick_datasets_event_types_and_anomaly_counts(stub, mesh: Runnin
     got = {d.event_id for d in sent_for(stub, picky.id, 2)}
     assert got == {events["enough anomalies"].event_id, events["failure"].event_id}
     assert len(deliveries(stub, subscription_id=picky.id)) == 2
+    for event in events.values():
+        assert len(deliveries(stub, subscription_id=everything.id, event_id=event.event_id)) == 1
 
 
 def test_redelivered_event_is_mailed_once(stub, mesh: RunningStack) -> None:  # type: ignore[no-untyped-def]
     sub = subscribe(stub, "Once")
-    event = ev.succeeded(str(uuid.uuid4()))
+    event = ev.succeeded(sub.dataset_ids[0])
     body = event.SerializeToString()
     subject = streams.event_subject(event)
     # Published twice under two message ids: JetStream keeps both, notify's
     # (event, subscription) key keeps one e-mail.
     copies = [(subject, event.event_id, body), (subject, "copy-" + event.event_id, body)]
     asyncio.run(ev.publish_raw(nats_url(mesh), copies))
-    control = ev.succeeded(str(uuid.uuid4()))
+    control = ev.succeeded(sub.dataset_ids[0])
     ev.publish(nats_url(mesh), [control])
     sent_for(stub, sub.id, 2)
     assert len(ev.messages_to(mesh.mail_api, sub.email)) == 2
@@ -146,7 +152,7 @@ def test_unreadable_event_is_dead_and_the_consumer_carries_on(stub, mesh: Runnin
             ],
         )
     )
-    good = ev.succeeded(str(uuid.uuid4()))
+    good = ev.succeeded(sub.dataset_ids[0])
     ev.publish(nats_url(mesh), [good])
     sent_for(stub, sub.id, 1)
     for event_id in (bad_id, no_payload):
@@ -254,7 +260,7 @@ def test_invalid_filters_are_rejected(stub) -> None:  # type: ignore[no-untyped-
 
 def test_delivery_log_pages_and_filters(stub, mesh: RunningStack) -> None:  # type: ignore[no-untyped-def]
     sub = subscribe(stub, "Pager")
-    ev.publish(nats_url(mesh), [ev.succeeded(str(uuid.uuid4())) for _ in range(5)])
+    ev.publish(nats_url(mesh), [ev.succeeded(sub.dataset_ids[0]) for _ in range(5)])
     everything = sent_for(stub, sub.id, 5)
     seen: list[str] = []
     token = ""
