@@ -123,6 +123,14 @@ def test_an_analyst_generates_sample_data_edits_the_dataset_and_schedules_an_ana
         assert stored.description == "CPU load, generated"
         assert stored.point_count == 500
 
+        # Run now: the queued result links to its page.
+        page.get_by_test_id("run-analysis").click()
+        page.get_by_test_id("run-result-link").click()
+        page.wait_for_url("**/results/*", timeout=WAIT_MS)
+        expect(page.get_by_test_id("result-title")).to_have_text(f"{name} · report", timeout=WAIT_MS)
+        page.go_back()
+        expect(page.get_by_test_id("dataset-title")).to_have_text(name, timeout=WAIT_MS)
+
         page.get_by_test_id("schedule-value").fill("3600")
         page.get_by_test_id("schedule-submit").click()
         row = page.get_by_test_id("schedule-row")

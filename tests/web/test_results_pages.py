@@ -123,7 +123,7 @@ def test_an_analysis_appears_live_and_its_detail_shows_charts_insight_and_answer
         expect(figures).to_contain_text("points")
         expect(figures).to_contain_text("240")
         expect(figures).to_contain_text("maximum")
-        expect(figures).to_contain_text("500")
+        expect(figures).to_contain_text("500 ms")
         expect(page.get_by_test_id("anomaly-row")).to_have_count(1)
         expect(page.get_by_test_id("anomaly-row")).to_contain_text("500")
 

@@ -14,13 +14,14 @@ from google.protobuf import timestamp_pb2
 
 from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2, dataset_pb2
 from mesh.notify.v1 import subscription_pb2
+from mesh_runtime.config import load_settings
 from mesh_runtime.errors import Unavailable
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 if str(WEB_DIR) not in sys.path:
     sys.path.insert(0, str(WEB_DIR))
 
-from mesh_web import display, notify_display, result_display  # noqa: E402
+from mesh_web import display, notify_display, result_display, service_clients  # noqa: E402
 
 T0 = 1_780_000_000  # 2026-05-28 20:26:40 UTC
 DATASET = "11111111-1111-4111-8111-111111111111"
@@ -483,3 +484,19 @@ def test_a_message_body_falls_back_from_text_to_html() -> None:
     assert notify_display.mail_body({"Text": "plain\n"}) == "plain"
     assert notify_display.mail_body({"Text": "", "HTML": "<p>A &amp; B</p>"}) == "A & B"
     assert notify_display.mail_body({}) == "(empty message)"
+
+
+# --- where the other services are ---------------------------------------------------
+
+
+def test_the_other_services_default_to_the_local_stack() -> None:
+    settings = load_settings(service_clients.ServiceSettings, environ={})
+    assert (settings.notify_addr, settings.llm_addr) == ("127.0.0.1:50053", "127.0.0.1:50052")
+    assert (settings.rest_base_url, settings.mail_api_url) == ("http://127.0.0.1:18080", "http://127.0.0.1:18025")
+
+
+def test_http_urls_lose_their_trailing_slash_and_need_a_scheme() -> None:
+    assert service_clients.parse_http_url(" http://mail:8025/ ") == "http://mail:8025"
+    for bad in ("mail:8025", "ftp://mail", "http://"):
+        with pytest.raises(ValueError, match="http"):
+            service_clients.parse_http_url(bad)

@@ -82,6 +82,7 @@ class ResultState(AuthState):
     ask_error: str = ""
 
     _follow_generation: int = 0
+    _unit: str = ""
 
     @rx.var
     def series_caption(self) -> str:
@@ -115,7 +116,7 @@ class ResultState(AuthState):
         self.window = window_text(result)
         self.origin = "scheduled" if result.schedule_id else "on demand"
         self.requested_by = result.requested_by
-        self.figures = result_figures(result)
+        self.figures = result_figures(result, self._unit)
         anomaly_list = list(result.output.anomalies.anomalies) if result.output.HasField("anomalies") else []
         self.anomaly_total = result.anomaly_count
         self.anomalies = anomaly_rows(anomaly_list)
@@ -150,12 +151,23 @@ class ResultState(AuthState):
             async with self:
                 self.error, self.loaded = service_error_text("analytics", error), True
             return None
+        unit = await self._dataset_unit(response.result.dataset_id)
         async with self:
+            self._unit = unit
             self._show(response)
             self.error, self.loaded = "", True
         if _finished(response.result):
             return None
         return await self._follow(response.result, generation)
+
+    async def _dataset_unit(self, dataset_id: str) -> str:
+        """The unit of the result's dataset, for its numbers; '' when it cannot be had
+        (a deleted dataset): the numbers are shown without it."""
+        try:
+            dataset = await self._call_signed_in(lambda md: service_clients.get_dataset(dataset_id, metadata=md))
+        except (MeshError, SignedOut):
+            return ""  # Signed out: the result's own call just now will say so next time.
+        return dataset.unit
 
     def _forget(self) -> None:
         for name in (
