@@ -101,10 +101,37 @@ def _test(args: argparse.Namespace) -> int:
     return subprocess.call(command, cwd=ROOT)
 
 
+# Sizes `mesh bench all` runs each benchmark at: a few minutes for the lot.
+# `mesh bench all --full` uses each benchmark's own defaults (the README's figures).
+BENCH_ALL_SIZES = {
+    "analyses_suite": ["--points", "1000000"],
+    "ingest": ["--points", "200000"],
+    "load_points": ["--points", "1000000"],
+    "notify_throughput": ["--events", "200", "--light-events", "50"],
+    "results_api": ["--results", "100000", "--seconds", "3"],
+    "rpc_overhead": ["--calls", "5000"],
+}
+
+
 def _bench(args: argparse.Namespace) -> int:
     scripts = sorted(p.stem for p in (ROOT / "bench").glob("*.py"))
+    if args.name == "all":
+        if args.bench_args not in ([], ["--full"]):
+            print("mesh bench all: the only option is --full (each benchmark's own sizes)", file=sys.stderr)
+            return 2
+        failed = []
+        for name in scripts:
+            sizes = [] if args.bench_args else BENCH_ALL_SIZES.get(name, [])
+            print(f"\n=== mesh bench {' '.join([name, *sizes])}", flush=True)
+            if subprocess.call([sys.executable, str(ROOT / "bench" / f"{name}.py"), *sizes], cwd=ROOT) != 0:
+                failed.append(name)
+        if failed:
+            print(f"mesh bench all: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1 if failed else 0
     if args.name not in scripts:
-        print(f"mesh bench: no benchmark {args.name!r}; choose from: {', '.join(scripts)}", file=sys.stderr)
+        print(
+            f"mesh bench: no benchmark {args.name!r}; choose from: all, {', '.join(scripts)}", file=sys.stderr
+        )
         return 2
     return subprocess.call([sys.executable, str(ROOT / "bench" / f"{args.name}.py"), *args.bench_args], cwd=ROOT)
 
@@ -151,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("gen", help="regenerate code from the protos")
     gen.add_argument("--check", action="store_true", help="only check the committed code is fresh")
     gen.set_defaults(func=_gen)
-    bench = sub.add_parser("bench", help="run a benchmark from bench/ (e.g. rpc_overhead)")
+    bench = sub.add_parser("bench", help="run a benchmark from bench/ (e.g. rpc_overhead), or all of them")
     bench.add_argument("name")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(func=_bench)
