@@ -347,7 +347,8 @@ async def run(results: int, datasets: int, concurrency: int, seconds: float, sho
     sizes = {"GetResult": got.ByteSize(), "ListResults": listed.ByteSize()}
     print(
         f"\n{results:,} results in {datasets} datasets; concurrency {concurrency}; {seconds:g} s per"
-        " measurement, the two servers alternating twice after a warm-up\n"
+        " measurement, the two servers alternating twice after a warm-up; machine load average"
+        f" {os.getloadavg()[1]:.1f} over the last 5 minutes on {os.cpu_count()} CPUs\n"
     )
     print("| call | server | calls/s | p50 ms | p99 ms |")
     print("|---|---|---:|---:|---:|")
