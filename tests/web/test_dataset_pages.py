@@ -143,6 +143,9 @@ def test_an_analyst_generates_sample_data_edits_the_dataset_and_schedules_an_ana
         expect(toggle).to_have_attribute("data-state", "unchecked", timeout=WAIT_MS)
 
         row.get_by_test_id("schedule-edit").click()
+        # The form is filled with the schedule (and remounted) once the server has answered.
+        expect(page.get_by_test_id("schedule-form-title")).to_have_text("Edit schedule", timeout=WAIT_MS)
+        expect(page.get_by_test_id("schedule-value")).to_have_value("3600")
         page.get_by_test_id("schedule-value").fill("900")
         page.get_by_test_id("schedule-submit").click()
         expect(row).to_contain_text("every 15 min", timeout=WAIT_MS)
@@ -167,6 +170,22 @@ def test_a_viewer_sees_a_dataset_without_edit_controls(mesh: RunningStack, web: 
             assert page.get_by_test_id(control).count() == 0, control
         assert page.get_by_test_id("schedule-form").count() == 0
         assert page.locator("input[type=file]").count() == 0
+
+        navigate(page, "notifications")
+        expect(
+            page.get_by_test_id("subscriptions-table").or_(page.get_by_test_id("subscriptions-empty"))
+        ).to_be_visible(timeout=WAIT_MS)
+        assert page.get_by_test_id("subscription-form").count() == 0
+        assert page.get_by_test_id("subscription-edit").count() == 0
+
+
+def test_a_link_to_a_deleted_result_says_so(mesh: RunningStack, web: str, browser: Browser) -> None:
+    with fresh_page(browser) as page:
+        sign_in(page, web, mesh.credentials["viewer"], then="dashboard")
+        page.goto(f"{web}/results/{uuid.uuid4()}")
+        expect(page.get_by_test_id("service-error")).to_have_text(
+            "There is no such result: it may have been deleted, or the link is wrong", timeout=WAIT_MS
+        )
 
 
 def test_an_analyst_deletes_a_dataset(mesh: RunningStack, web: str, browser: Browser) -> None:

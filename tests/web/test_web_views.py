@@ -15,7 +15,7 @@ from google.protobuf import timestamp_pb2
 from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2, dataset_pb2
 from mesh.notify.v1 import subscription_pb2
 from mesh_runtime.config import load_settings
-from mesh_runtime.errors import Unavailable
+from mesh_runtime.errors import NotFound, Unavailable
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 if str(WEB_DIR) not in sys.path:
@@ -379,6 +379,15 @@ def test_a_clean_import_reports_no_lines() -> None:
 )
 def test_upload_progress_as_a_percentage(progress: dict[str, object], percent: int) -> None:
     assert display.upload_percent(progress) == percent
+
+
+def test_a_missing_dataset_or_result_is_said_plainly() -> None:
+    assert display.missing_item_text("result", "analytics", NotFound("result", "x")).startswith(
+        "There is no such result"
+    )
+    assert display.missing_item_text("dataset", "analytics", Unavailable("down")) == (
+        "analytics service unavailable: down"
+    )
 
 
 # --- health -----------------------------------------------------------------------

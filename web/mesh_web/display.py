@@ -107,6 +107,14 @@ def service_error_text(service: str, error: MeshError) -> str:
     return f"{service} service error ({error.code.name}): {message}"
 
 
+def missing_item_text(item: str, service: str, error: MeshError) -> str:
+    """The banner of a page whose item (a dataset, a result) could not be
+    fetched: plain words when it does not exist, else the service's error."""
+    if error.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+        return f"There is no such {item}: it may have been deleted, or the link is wrong"
+    return service_error_text(service, error)
+
+
 # --- signing in and creating datasets -----------------------------------------
 
 WRONG_CREDENTIALS_TEXT = "Wrong username or password"

@@ -29,6 +29,7 @@ from mesh_web.display import (
     format_count,
     format_timestamp,
     import_report,
+    missing_item_text,
     service_error_text,
     upload_percent,
 )
@@ -149,7 +150,7 @@ class DatasetState(AuthState):
             return rx.redirect(LOGIN_ROUTE)
         except MeshError as error:
             async with self:
-                self.error = service_error_text("analytics", error)
+                self.error = missing_item_text("dataset", "analytics", error)
                 self.loaded = True
             return None
         async with self:
@@ -740,6 +741,7 @@ def _schedule_form() -> rx.Component:
             rx.text(
                 rx.cond(DatasetState.editing_schedule_id != "", "Edit schedule", "New schedule"),
                 weight="medium",
+                data_testid="schedule-form-title",
             ),
             rx.hstack(
                 choice(list(RUNNABLE_KINDS), "kind", DatasetState.schedule_form_kind, "schedule-kind"),

@@ -19,7 +19,7 @@ from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import loading_line
-from mesh_web.display import MISSING, format_timestamp, service_error_text
+from mesh_web.display import MISSING, format_timestamp, missing_item_text, service_error_text
 from mesh_web.result_display import (
     INSIGHT_LABELS,
     KIND_LABELS,
@@ -149,7 +149,7 @@ class ResultState(AuthState):
             return rx.redirect(LOGIN_ROUTE)
         except MeshError as error:
             async with self:
-                self.error, self.loaded = service_error_text("analytics", error), True
+                self.error, self.loaded = missing_item_text("result", "analytics", error), True
             return None
         unit = await self._dataset_unit(response.result.dataset_id)
         async with self:

@@ -215,10 +215,15 @@ class ResultsState(AuthState):
 
     @rx.event(background=True)
     async def watch(self) -> EventSpec | None:
-        """Stream new and changed results into the table while the page is open."""
+        """Stream new and changed results into the table while the page is open.
+
+        Each stream lasts WATCH_WINDOW_SECONDS; after the first, and after a
+        failure, the shown page is listed again once the next stream is
+        established, so a change made between two streams is not missed."""
         async with self:
             generation = self._watch_generation
         stop_at = time.monotonic() + WATCH_LIFETIME_SECONDS
+        catch_up = False
         while time.monotonic() < stop_at:
             async with self:
                 if generation != self._watch_generation or not self._on_this_page():
@@ -229,13 +234,21 @@ class ResultsState(AuthState):
                 async for result in self._stream_signed_in(
                     lambda md: service_clients.watch_results("", WATCH_WINDOW_SECONDS, metadata=md)
                 ):
+                    if result is None:  # The watch is established.
+                        async with self:
+                            if generation != self._watch_generation:
+                                return None
+                            self.live, self.live_error = True, ""
+                            token, previous = self._current_token, list(self._page_tokens)
+                        if catch_up:
+                            redirect = await self._fetch(token=token, previous=previous)
+                            if redirect is not None:
+                                return redirect
+                        continue
                     async with self:
                         if generation != self._watch_generation:
                             return None
-                        if result is None:  # The watch is established.
-                            self.live, self.live_error = True, ""
-                        else:
-                            self._apply(result)
+                        self._apply(result)
             except SignedOut:
                 return rx.redirect(LOGIN_ROUTE)
             except MeshError as error:
@@ -245,6 +258,7 @@ class ResultsState(AuthState):
                     self.live = False
                     self.live_error = service_error_text("analytics", error) + " — live updates paused, retrying"
                 await asyncio.sleep(WATCH_RETRY_SECONDS)
+            catch_up = True
         async with self:
             if generation == self._watch_generation:
                 self.live = False
