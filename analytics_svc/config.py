@@ -27,9 +27,23 @@ def _database_url() -> Any:
     )
 
 
+def _parse_llm_addr(raw: str) -> str:
+    """host:port of the LLM service, or "off" (stored as "") for none."""
+    value = raw.strip()
+    if value.lower() in ("off", "none"):
+        return ""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT or off, got {raw!r}")
+    return value
+
+
 def _llm_addr() -> Any:
     return setting(
-        "LLM_ADDR", "127.0.0.1:50052", doc="The LLM service (host:port) for insights and questions; empty: none."
+        "LLM_ADDR",
+        "127.0.0.1:50052",
+        _parse_llm_addr,
+        "The LLM service (host:port) for insights and questions; off: none.",
     )
 
 

@@ -27,7 +27,7 @@ import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
 from analytics_svc.store import BaseModel, DatasetRow, database_proxy, get_dataset
-from mesh_runtime.database import Migration, utc_now
+from mesh_runtime.database import sql_migration, utc_now
 from mesh_runtime.errors import NotFound
 
 # Result statuses and insight states: the numbers of the proto enums.
@@ -43,10 +43,10 @@ class ScheduleRow(BaseModel):
     """A recurring analysis of one dataset."""
 
     id = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
-    dataset = peewee.ForeignKeyField(DatasetRow, on_delete="CASCADE", column_name="dataset_id")
+    dataset = peewee.ForeignKeyField(DatasetRow, on_delete="CASCADE", column_name="dataset_id", index=False)
     dataset_id: uuid.UUID  # the key behind ``dataset`` (peewee's accessor)
     kind = peewee.SmallIntegerField()
-    parameters = BinaryJSONField(default=dict)
+    parameters = BinaryJSONField(default=dict, index=False)
     interval_seconds = peewee.BigIntegerField(null=True)
     cron = peewee.TextField(null=True)
     time_zone = peewee.TextField(default="")
@@ -72,15 +72,15 @@ class ResultRow(BaseModel):
     """One run of one analysis; its outcome and its insight."""
 
     id = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
-    dataset = peewee.ForeignKeyField(DatasetRow, on_delete="CASCADE", column_name="dataset_id")
+    dataset = peewee.ForeignKeyField(DatasetRow, on_delete="CASCADE", column_name="dataset_id", index=False)
     dataset_id: uuid.UUID  # the key behind ``dataset`` (peewee's accessor)
     dataset_name = peewee.TextField()
     kind = peewee.SmallIntegerField()
-    parameters = BinaryJSONField(default=dict)
+    parameters = BinaryJSONField(default=dict, index=False)
     status = peewee.SmallIntegerField(default=PENDING)
     error = peewee.TextField(default="")
     schedule = peewee.ForeignKeyField(
-        ScheduleRow, null=True, on_delete="SET NULL", column_name="schedule_id"
+        ScheduleRow, null=True, on_delete="SET NULL", column_name="schedule_id", index=False
     )
     schedule_id: uuid.UUID | None
     scheduled_time = DateTimeTZField(null=True)
@@ -94,7 +94,7 @@ class ResultRow(BaseModel):
     window_start = DateTimeTZField(null=True)
     window_end = DateTimeTZField(null=True)
     anomaly_count = peewee.BigIntegerField(default=0)
-    output = BinaryJSONField(null=True)
+    output = BinaryJSONField(null=True, index=False)
     insight_status = peewee.SmallIntegerField(default=INSIGHT_NONE)
     insight_text = peewee.TextField(default="")
     insight_provider = peewee.TextField(default="")
@@ -167,11 +167,88 @@ OutboxRow.add_index(
 OutboxRow.add_index(OutboxRow.index(OutboxRow.publish_time, name="outbox_published"))
 
 
-def _create_schedules_results_outbox(db: peewee.Database) -> None:
-    db.create_tables([ScheduleRow, ResultRow, OutboxRow])
+# The schema of migration 4, frozen as SQL (generated from the models as they
+# were then): later changes to the models get migrations of their own, and
+# tests check that a migrated database has every index the models declare.
+_SCHEMA_V4 = """
+CREATE TABLE "analysis_schedule" (
+    "id" UUID NOT NULL PRIMARY KEY,
+    "dataset_id" UUID NOT NULL,
+    "kind" SMALLINT NOT NULL,
+    "parameters" JSONB NOT NULL,
+    "interval_seconds" BIGINT,
+    "cron" TEXT,
+    "time_zone" TEXT NOT NULL,
+    "enabled" BOOLEAN NOT NULL,
+    "next_run_time" TIMESTAMPTZ,
+    "last_run_time" TIMESTAMPTZ,
+    "last_result_id" UUID,
+    "create_time" TIMESTAMPTZ NOT NULL,
+    "update_time" TIMESTAMPTZ NOT NULL,
+    FOREIGN KEY ("dataset_id") REFERENCES "dataset" ("id") ON DELETE CASCADE
+);
+CREATE INDEX "schedulerow_enabled_next_run_time" ON "analysis_schedule" ("enabled", "next_run_time");
+CREATE INDEX "schedulerow_dataset_id_create_time_id" ON "analysis_schedule" ("dataset_id", "create_time", "id");
+CREATE INDEX "schedulerow_create_time_id" ON "analysis_schedule" ("create_time", "id");
+CREATE TABLE "analysis_result" (
+    "id" UUID NOT NULL PRIMARY KEY,
+    "dataset_id" UUID NOT NULL,
+    "dataset_name" TEXT NOT NULL,
+    "kind" SMALLINT NOT NULL,
+    "parameters" JSONB NOT NULL,
+    "status" SMALLINT NOT NULL,
+    "error" TEXT NOT NULL,
+    "schedule_id" UUID,
+    "scheduled_time" TIMESTAMPTZ,
+    "requested_by" TEXT NOT NULL,
+    "create_time" TIMESTAMPTZ NOT NULL,
+    "start_time" TIMESTAMPTZ,
+    "end_time" TIMESTAMPTZ,
+    "heartbeat_time" TIMESTAMPTZ,
+    "enqueue_time" TIMESTAMPTZ NOT NULL,
+    "attempts" INTEGER NOT NULL,
+    "window_start" TIMESTAMPTZ,
+    "window_end" TIMESTAMPTZ,
+    "anomaly_count" BIGINT NOT NULL,
+    "output" JSONB,
+    "insight_status" SMALLINT NOT NULL,
+    "insight_text" TEXT NOT NULL,
+    "insight_provider" TEXT NOT NULL,
+    "insight_model" TEXT NOT NULL,
+    "insight_error" TEXT NOT NULL,
+    "insight_attempts" INTEGER NOT NULL,
+    "insight_update_time" TIMESTAMPTZ,
+    "insight_next_attempt" TIMESTAMPTZ,
+    FOREIGN KEY ("dataset_id") REFERENCES "dataset" ("id") ON DELETE CASCADE,
+    FOREIGN KEY ("schedule_id") REFERENCES "analysis_schedule" ("id") ON DELETE SET NULL
+);
+CREATE UNIQUE INDEX "resultrow_schedule_id_scheduled_time" ON "analysis_result" ("schedule_id", "scheduled_time");
+CREATE INDEX "resultrow_dataset_id_create_time_id" ON "analysis_result" ("dataset_id", "create_time", "id");
+CREATE INDEX "resultrow_kind_create_time_id" ON "analysis_result" ("kind", "create_time", "id");
+CREATE INDEX "resultrow_status_create_time_id" ON "analysis_result" ("status", "create_time", "id");
+CREATE INDEX "resultrow_create_time_id" ON "analysis_result" ("create_time", "id");
+CREATE INDEX "analysis_result_anomalous" ON "analysis_result" ("create_time", "id") WHERE ("anomaly_count" > 0);
+CREATE INDEX "analysis_result_start_sort" ON "analysis_result" (COALESCE("start_time", 'infinity'::timestamptz), "id");
+CREATE INDEX "analysis_result_unfinished" ON "analysis_result" ("status", "heartbeat_time") WHERE ("status" IN (1, 2));
+CREATE INDEX "analysis_result_insight_due" ON "analysis_result" ("insight_next_attempt") WHERE ("insight_status" = 1);
+CREATE TABLE "outbox" (
+    "id" BIGSERIAL NOT NULL PRIMARY KEY,
+    "message_id" TEXT NOT NULL,
+    "subject" TEXT NOT NULL,
+    "payload" BYTEA NOT NULL,
+    "result_id" UUID,
+    "create_time" TIMESTAMPTZ NOT NULL,
+    "available_time" TIMESTAMPTZ NOT NULL,
+    "publish_time" TIMESTAMPTZ,
+    "attempts" INTEGER NOT NULL
+);
+CREATE INDEX "outbox_unpublished" ON "outbox" ("available_time", "id") WHERE ("publish_time" IS NULL);
+CREATE INDEX "outbox_result" ON "outbox" ("result_id") WHERE ("result_id" IS NOT NULL);
+CREATE INDEX "outbox_published" ON "outbox" ("publish_time");
+"""
 
 
-MIGRATIONS = [Migration(4, "create analysis schedule, result and outbox tables", _create_schedules_results_outbox)]
+MIGRATIONS = [sql_migration(4, "create analysis schedule, result and outbox tables", _SCHEMA_V4)]
 
 
 # --- outbox ---------------------------------------------------------------------------

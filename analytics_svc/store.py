@@ -15,7 +15,7 @@ import numpy as np
 import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
-from mesh_runtime.database import Migration, utc_now
+from mesh_runtime.database import sql_migration, utc_now
 from mesh_runtime.errors import AlreadyExists, NotFound
 
 database_proxy = peewee.DatabaseProxy()
@@ -46,25 +46,39 @@ class DatasetRow(BaseModel):
         table_name = "dataset"
 
 
-def _create_datasets(db: peewee.Database) -> None:
-    db.create_tables([DatasetRow])
+_DATASETS_V1 = """
+CREATE TABLE "dataset" (
+    "id" UUID NOT NULL PRIMARY KEY,
+    "name" TEXT NOT NULL,
+    "description" TEXT NOT NULL,
+    "unit" TEXT NOT NULL,
+    "labels" JSONB NOT NULL,
+    "point_count" BIGINT NOT NULL,
+    "first_point_time" TIMESTAMPTZ,
+    "last_point_time" TIMESTAMPTZ,
+    "create_time" TIMESTAMPTZ NOT NULL,
+    "update_time" TIMESTAMPTZ NOT NULL
+);
+CREATE UNIQUE INDEX "datasetrow_name" ON "dataset" ("name");
+CREATE INDEX "datasetrow_labels" ON "dataset" USING GIN ("labels");
+"""
 
 
-def _create_points(db: peewee.Database) -> None:
-    # One row per (dataset, timestamp): a repeated timestamp replaces the value.
-    db.execute_sql(
-        "CREATE TABLE point ("
-        " dataset_id uuid NOT NULL REFERENCES dataset (id) ON DELETE CASCADE,"
-        " ts timestamptz NOT NULL,"
-        " value double precision NOT NULL,"
-        " PRIMARY KEY (dataset_id, ts))"
-    )
+# One row per (dataset, timestamp): a repeated timestamp replaces the value.
+_POINTS_V3 = """
+CREATE TABLE point (
+    dataset_id uuid NOT NULL REFERENCES dataset (id) ON DELETE CASCADE,
+    ts timestamptz NOT NULL,
+    value double precision NOT NULL,
+    PRIMARY KEY (dataset_id, ts)
+);
+"""
 
 
 # Version 2 is the auth tables (auth_store.MIGRATIONS).
 MIGRATIONS = [
-    Migration(1, "create dataset table", _create_datasets),
-    Migration(3, "create point table", _create_points),
+    sql_migration(1, "create dataset table", _DATASETS_V1),
+    sql_migration(3, "create point table", _POINTS_V3),
 ]
 
 

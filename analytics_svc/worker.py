@@ -49,7 +49,7 @@ from mesh_runtime.errors import MeshError, Unavailable
 
 logger = logging.getLogger("analytics.worker")
 
-HEARTBEAT_SECONDS = 5.0
+MAX_HEARTBEAT_SECONDS = 5.0
 FETCH_TIMEOUT_SECONDS = 2.0
 INSIGHT_SWEEP_SECONDS = 2.0
 SERVICE_TOKEN_TTL = dt.timedelta(minutes=10)
@@ -172,8 +172,10 @@ class Worker:
         return finished and outcome is not None
 
     async def _heartbeat(self, result_id: uuid.UUID, msg: Msg) -> None:
+        # Three beats per lease: one late beat never makes a live worker look lost.
+        interval = min(MAX_HEARTBEAT_SECONDS, self.settings.job_lease_seconds / 3)
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+            await asyncio.sleep(interval)
             with contextlib.suppress(Exception):
                 await msg.in_progress()
             with contextlib.suppress(Exception):

@@ -57,6 +57,22 @@ class Migration:
     apply: Callable[[peewee.Database], None]
 
 
+def sql_migration(version: int, name: str, script: str) -> Migration:
+    """A migration that runs a fixed SQL script (statements end with ";" and a line break).
+
+    Migrations are frozen SQL rather than ``create_tables`` on the current
+    models: a model that changes later must not change what an old
+    migration does.
+    """
+
+    def apply(db: peewee.Database) -> None:
+        for statement in script.split(";\n"):
+            if statement.strip():
+                db.execute_sql(statement)
+
+    return Migration(version, name, apply)
+
+
 _MIGRATIONS_TABLE = "schema_migrations"
 # Any 64-bit number unique to "migrations" works as the advisory lock key.
 _MIGRATION_LOCK_KEY = 0x6D65736867726174

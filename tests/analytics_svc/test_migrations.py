@@ -1,0 +1,91 @@
+"""Upgrading an existing analytics database: data written under an older schema
+survives, new tables appear, and replicas starting together migrate once."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterator
+
+import peewee
+import pytest
+
+from analytics_svc import auth_store, store
+from analytics_svc import results_store as rs
+from analytics_svc.server import MIGRATIONS
+from mesh_cli import infra
+from mesh_runtime.database import connect, migrate
+from tests.conftest import RunningStack
+
+
+@pytest.fixture
+def fresh_dsn(mesh: RunningStack) -> Iterator[str]:
+    name = f"migrate_{secrets.token_hex(4)}"
+    infra.ensure_databases(mesh.settings.postgres_port, [name])
+    yield infra.postgres_dsn(mesh.settings.postgres_port, name)
+
+
+def _tables(db: peewee.Database) -> set[str]:
+    return set(db.get_tables())
+
+
+def test_upgrading_keeps_the_data_of_the_older_schema(fresh_dsn: str) -> None:
+    db = connect(fresh_dsn, max_connections=2)
+    older = [m for m in MIGRATIONS if m.version <= 3]
+    assert migrate(db, older) == [1, 2, 3]
+    with db.connection_context():
+        db.execute_sql(
+            "INSERT INTO dataset (id, name, description, unit, labels, point_count, create_time, update_time)"
+            " VALUES ('00000000-0000-0000-0000-000000000001', 'legacy', 'kept', 'ms', '{}', 2, now(), now())"
+        )
+        db.execute_sql(
+            "INSERT INTO point (dataset_id, ts, value) VALUES"
+            " ('00000000-0000-0000-0000-000000000001', '2024-01-01T00:00:00Z', 1.5),"
+            " ('00000000-0000-0000-0000-000000000001', '2024-01-01T00:01:00Z', 2.5)"
+        )
+        assert "analysis_result" not in _tables(db)
+
+    newer = [m.version for m in MIGRATIONS if m.version > 3]
+    assert migrate(db, MIGRATIONS) == newer
+    assert migrate(db, MIGRATIONS) == []  # idempotent
+    with db.connection_context():
+        assert {"analysis_schedule", "analysis_result", "outbox"} <= _tables(db)
+        rows = db.execute_sql("SELECT d.name, d.description, count(p.*), sum(p.value) FROM dataset d"
+                              " JOIN point p ON p.dataset_id = d.id GROUP BY 1, 2").fetchall()
+        assert rows == [("legacy", "kept", 2, 4.0)]
+        # The migrated schema is what the models declare: columns and every index.
+        models = (store.DatasetRow, auth_store.UserRow, auth_store.RefreshTokenRow, auth_store.ApiKeyRow,
+                  rs.ScheduleRow, rs.ResultRow, rs.OutboxRow)
+        for model in models:
+            table = model._meta.table_name
+            columns = {c.name for c in db.get_columns(table)}
+            assert columns == {f.column_name for f in model._meta.sorted_fields}, table
+            declared = {index._name for index in model._meta.fields_to_index()}
+            stored = {i.name for i in db.get_indexes(table)} - {f"{table}_pkey"}
+            assert stored == declared, table
+        # Every ListResults filter has its index.
+        indexes = {row[0] for row in db.execute_sql(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'analysis_result'"
+        ).fetchall()}
+        for column in ("dataset_id", "kind", "status", "anomaly_count > 0", "COALESCE(start_time"):
+            assert any(column in definition for definition in indexes), column
+    db.close_all()
+
+
+def test_replicas_starting_together_apply_each_migration_once(fresh_dsn: str) -> None:
+    applied: list[list[int]] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            applied.append(migrate(connect(fresh_dsn, max_connections=1), MIGRATIONS))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert sorted(v for versions in applied for v in versions) == [m.version for m in MIGRATIONS]
