@@ -30,6 +30,11 @@ INSIGHT_MAX_TOKENS = 400
 ANSWER_MAX_TOKENS = 800
 
 
+def significant(value: float, digits: int = 6) -> float:
+    """``value`` to ``digits`` significant digits: what a reader needs, no float noise."""
+    return float(f"{value:.{digits}g}")
+
+
 def facts(result: apb.Result, unit: str = "") -> dict[str, Any]:
     """The numbers of a result as a flat JSON object for a prompt."""
     out: dict[str, Any] = {
@@ -43,12 +48,13 @@ def facts(result: apb.Result, unit: str = "") -> dict[str, Any]:
         out["window_end"] = result.window_end.ToJsonString()
     for number in compute.key_numbers(result.output):
         key = number.name.replace(" ", "_")
-        out[key] = int(number.value) if number.name in ("count", "anomalies", "aligned points") else number.value
+        counted = number.name in ("count", "anomalies", "aligned points")
+        out[key] = int(number.value) if counted else significant(number.value)
     if result.output.HasField("anomalies") and result.output.anomalies.anomalies:
         out["largest_anomalies"] = [
             {
                 "time": dt.datetime.fromtimestamp(a.timestamp_us / 1e6, dt.UTC).isoformat(),
-                "value": a.value,
+                "value": significant(a.value),
                 "score": round(a.score, 2),
             }
             for a in compute.top_anomalies(result.output, 5)

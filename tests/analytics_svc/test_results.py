@@ -99,6 +99,8 @@ def test_report_computes_the_numbers_of_the_points(stub: pb_grpc.AnalyticsServic
     assert result.insight.status == apb.INSIGHT_STATUS_READY
     assert result.insight.provider == "offline"
     assert "500" in result.insight.text
+    assert f"{arr.mean():.6g}" in result.insight.text  # the mean, to six significant digits
+    assert "900" in result.insight.text
 
 
 def test_get_result_returns_a_downsampled_series_that_keeps_the_spike(
