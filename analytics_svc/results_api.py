@@ -119,7 +119,7 @@ def _check_kind(kind: int, parameters: apb.AnalysisParameters, field_prefix: str
             raise _invalid(f"{field_prefix}parameters.window_end", "must be after window_start")
 
 
-def _schedule_page_key(after: list[Any]) -> tuple[dt.datetime, uuid.UUID]:
+def _time_and_id_key(after: list[Any]) -> tuple[dt.datetime, uuid.UUID]:
     time, key = after
     return dt.datetime.fromisoformat(time), uuid.UUID(key)
 
@@ -168,7 +168,7 @@ class ResultsServicer:
         self, request: pb.ListSchedulesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSchedulesResponse:
         query = f"schedules:{request.dataset_id}"
-        after = decode_page_token(request.page_token, query, _schedule_page_key)
+        after = decode_page_token(request.page_token, query, _time_and_id_key)
         limit = page_size(request.page_size)
         rows = await self.runner.run(rs.list_schedules, request.dataset_id or None, limit + 1, after)
         token = ""
@@ -284,7 +284,7 @@ class ResultsServicer:
             ),
             sort_keys=True,
         )
-        after = decode_page_token(request.page_token, query, _schedule_page_key)
+        after = decode_page_token(request.page_token, query, _time_and_id_key)
         limit = page_size(request.page_size)
         rows = await self.runner.run(rs.list_results, where, order_by, limit + 1, after)
         token = ""

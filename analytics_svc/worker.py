@@ -282,7 +282,13 @@ async def _consume(worker: Worker, js: JetStreamContext, stop: asyncio.Event, la
                 await asyncio.wait_for(stop.wait(), 1.0)
             continue
         for msg in messages:
-            await worker.handle(msg)
+            try:
+                await worker.handle(msg)
+            except Exception:
+                # A bug must not end the lane: the job comes back after a pause.
+                logger.exception("job handling failed", extra={"lane": lane})
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=5)
 
 
 def _signer(settings: WorkerSettings) -> TokenSigner | None:
