@@ -349,6 +349,11 @@ class Stack:
             ),
             ("NATS JetStream", f"nats://127.0.0.1:{s.nats_port} (monitoring http://127.0.0.1:{s.nats_monitor_port}/)"),
             ("Envoy admin", f"http://127.0.0.1:{s.envoy_admin_port}/"),
+            (
+                "analytics jobs",
+                f"{s.analytics_schedulers} scheduler(s), {s.analytics_workers} worker(s) "
+                "(MESH_ANALYTICS_SCHEDULERS / MESH_ANALYTICS_WORKERS)",
+            ),
             ("logs", f"{s.state_dir / 'logs'}/"),
         ]
         return rows
