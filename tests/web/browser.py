@@ -92,7 +92,8 @@ def navigate(page: Page, name: str) -> None:
     """Go to a page of the navigation bar by clicking its link."""
     if not PAGE_URLS[name].search(page.url):
         page.get_by_test_id(f"nav-{name}").click()
-        page.wait_for_url(PAGE_URLS[name], timeout=WAIT_MS)
+        # A client-side navigation: the URL changes, no document loads.
+        page.wait_for_url(PAGE_URLS[name], timeout=WAIT_MS, wait_until="commit")
 
 
 def mark_document(page: Page) -> None:

@@ -17,6 +17,9 @@ from playwright.sync_api import Browser, Page, expect
 from mesh.analytics.v1 import analysis_pb2, dataset_pb2
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
+from mesh.notify.v1 import notify_service_pb2 as notify_pb2
+from mesh.notify.v1 import notify_service_pb2_grpc as notify_pb2_grpc
+from mesh.notify.v1 import subscription_pb2
 from tests.conftest import RunningStack
 from tests.web.browser import (
     WAIT_MS,
@@ -209,8 +212,54 @@ def test_a_subscription_gets_the_e_mail_about_a_result_in_the_mailbox(
         delivery = page.get_by_test_id("delivery-row").filter(has_text=email)
         expect(delivery.first).to_contain_text("sent", timeout=WAIT_MS)
 
+        # A test e-mail goes out at once and is logged.
+        row = page.get_by_test_id("subscription-row").filter(has_text=email)
+        row.get_by_test_id("subscription-test").click()
+        expect(page.get_by_test_id("notifications-notice")).to_have_text(
+            f"Test e-mail to {email}: sent", timeout=WAIT_MS
+        )
+        expect(page.get_by_test_id("delivery-row").filter(has_text="test e-mail").filter(has_text=email)).to_have_count(
+            1, timeout=WAIT_MS
+        )
+
         # The dashboard lists the result among the latest, and among the anomalies.
         navigate(page, "dashboard")
         expect(page.get_by_test_id("latest-results-row").filter(has_text=name).first).to_be_visible(timeout=WAIT_MS)
         expect(page.get_by_test_id("recent-anomalies-row").filter(has_text=name).first).to_be_visible()
         screenshot(page, "dashboard-with-results")
+
+
+def test_an_analyst_edits_and_deletes_a_subscription(mesh: RunningStack, web: str, browser: Browser) -> None:
+    email = f"edit-{uuid.uuid4().hex[:8]}@example.com"
+    with fresh_page(browser) as page:
+        sign_in(page, web, mesh.credentials["analyst"], then="notifications")
+        page.get_by_test_id("subscription-email").fill(email)
+        page.get_by_test_id("subscription-submit").click()
+        row = page.get_by_test_id("subscription-row").filter(has_text=email)
+        expect(row).to_contain_text("every event", timeout=WAIT_MS)
+
+        row.get_by_test_id("subscription-edit").click()
+        expect(page.get_by_test_id("subscription-email")).to_have_value(email, timeout=WAIT_MS)
+        page.get_by_test_id("subscription-name").fill("Grace")
+        page.get_by_test_id("event-succeeded").click()  # off: failures and anomalies only
+        page.get_by_test_id("subscription-min-anomalies").fill("3")
+        page.get_by_test_id("subscription-submit").click()
+        expect(row).to_contain_text("Grace", timeout=WAIT_MS)
+        expect(row).to_contain_text("result failed, anomaly detected")
+        with mesh.channel(mesh.notify, "viewer") as channel:
+            listed = notify_pb2_grpc.NotifyServiceStub(channel).ListSubscriptions(
+                notify_pb2.ListSubscriptionsRequest(page_size=1000), timeout=10
+            )
+        stored = next(s for s in listed.subscriptions if s.email == email)
+        assert (stored.display_name, stored.min_anomaly_count) == ("Grace", 3)
+        assert sorted(stored.event_types) == [
+            subscription_pb2.EVENT_TYPE_RESULT_FAILED,
+            subscription_pb2.EVENT_TYPE_ANOMALY_DETECTED,
+        ]
+
+        row.get_by_test_id("subscription-delete").click()
+        expect(row).to_have_count(0, timeout=WAIT_MS)
+        # A missing address is refused beside the form, naming the field.
+        page.get_by_test_id("subscription-email").fill("")
+        page.get_by_test_id("subscription-submit").click()
+        expect(page.get_by_test_id("subscription-error")).to_contain_text("email", timeout=WAIT_MS)

@@ -50,6 +50,11 @@ T = TypeVar("T")
 _SESSION_OVER = (Unauthenticated, InvalidArgument, PermissionDenied)
 
 
+def last_path_segment(path: str) -> str:
+    """The id in a page's URL path: '/results/ID' -> 'ID' (a trailing slash ignored)."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
 class SignedOut(Exception):
     """There is no session to call a service with: the user must sign in."""
 

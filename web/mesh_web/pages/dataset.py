@@ -17,7 +17,7 @@ from mesh.analytics.v1 import analysis_pb2, dataset_pb2
 from mesh_cli.sample_data import KINDS, generate
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
-from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut
+from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut, last_path_segment
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import choice, error_lines, loading_line
@@ -138,7 +138,7 @@ class DatasetState(AuthState):
     async def load(self) -> EventSpec | None:
         """Fetch the dataset of the URL and its schedules."""
         async with self:
-            dataset_id = str(self.router.page.params.get("dataset_id", ""))
+            dataset_id = last_path_segment(self.router.url.path)
             if dataset_id != self.ds_id:
                 self._reset_page()
         try:

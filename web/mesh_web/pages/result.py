@@ -15,7 +15,7 @@ from reflex.event import EventSpec
 from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
-from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut
+from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut, last_path_segment
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import loading_line
@@ -138,7 +138,7 @@ class ResultState(AuthState):
     async def load(self) -> EventSpec | None:
         """Fetch the result of the URL; follow it while it is not finished."""
         async with self:
-            result_id = str(self.router.page.params.get("result_id", ""))
+            result_id = last_path_segment(self.router.url.path)
             if result_id != self.shown_id:
                 self._forget()
             self._follow_generation += 1
@@ -198,7 +198,7 @@ class ResultState(AuthState):
                 # WatchResults unavailable: fetching again after the window still updates the page.
                 pass
             async with self:
-                if generation != self._follow_generation or not str(self.router.page.path).startswith("/results/"):
+                if generation != self._follow_generation or not str(self.router.url.path).startswith("/results/"):
                     return None
             try:
                 response = await self._get(result.id)

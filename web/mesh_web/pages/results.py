@@ -109,7 +109,7 @@ class ResultsState(AuthState):
         """On load: take a dataset from the URL (?dataset=ID), fetch the first
         page and the dataset names, and start watching."""
         async with self:
-            dataset = str(self.router.page.params.get("dataset", "")).strip()
+            dataset = str(self.router.url.query_parameters.get("dataset", "")).strip()
             if dataset:
                 self.f_dataset = dataset
             self.filters_key += 1
@@ -203,7 +203,7 @@ class ResultsState(AuthState):
         return None
 
     def _on_this_page(self) -> bool:
-        return str(self.router.page.path).rstrip("/") == ROUTE
+        return str(self.router.url.path).rstrip("/") == ROUTE
 
     def _apply(self, result: analysis_pb2.Result) -> None:
         """Merge one watched result into the table (new ones only onto the first page)."""
