@@ -126,7 +126,8 @@ def messages_to(mail_api: str, address: str) -> list[dict[str, object]]:
 
 def all_messages(mail_api: str) -> list[dict[str, object]]:
     """Summaries of every message the catcher holds."""
-    reply = httpx.get(f"{mail_api}/api/v1/messages", params={"limit": 0}, timeout=30)
+    # Listing parses every message not parsed yet: slow for thousands on a busy machine.
+    reply = httpx.get(f"{mail_api}/api/v1/messages", params={"limit": 0}, timeout=180)
     reply.raise_for_status()
     return list(reply.json()["messages"])
 
