@@ -94,6 +94,7 @@ def navigate(page: Page, name: str) -> None:
         page.get_by_test_id(f"nav-{name}").click()
         # A client-side navigation: the URL changes, no document loads.
         page.wait_for_url(PAGE_URLS[name], timeout=WAIT_MS, wait_until="commit")
+    expect(page.get_by_role("heading", level=1).filter(has_text=name.capitalize())).to_be_visible(timeout=WAIT_MS)
 
 
 def mark_document(page: Page) -> None:

@@ -47,9 +47,9 @@ def _open_dataset(page: Page, name: str) -> None:
     """From the datasets page, open the dataset's own page by its link."""
     navigate(page, "datasets")
     page.get_by_test_id("dataset-search").fill(name)
-    link = page.get_by_test_id("dataset-link").filter(has_text=name)
-    expect(link).to_have_count(1, timeout=WAIT_MS)
-    link.click()
+    # The table is filtered (re-rendered) before the link is clicked.
+    expect(page.get_by_test_id("dataset-row")).to_have_count(1, timeout=WAIT_MS)
+    page.get_by_test_id("dataset-link").filter(has_text=name).click()
     expect(page.get_by_test_id("dataset-title")).to_have_text(name, timeout=WAIT_MS)
 
 

@@ -17,10 +17,11 @@ when there is no session left to renew: the page then goes to ``/login``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -143,6 +144,37 @@ class AuthState(rx.State):
             async with self:
                 await self._end_session()
             raise SignedOut from None
+
+    async def _call_all_signed_in(
+        self, *calls: Callable[[CallMetadata], Awaitable[Any]]
+    ) -> list[Any | MeshError]:
+        """The results of ``calls``, made at the same time with one bearer
+        token; each is its value or its MeshError. Calls refused with
+        UNAUTHENTICATED are made once more with a renewed token. Raises
+        SignedOut when the user must sign in again. Call outside ``async with self``.
+
+        The token is fetched once up front because concurrent ``async with
+        self`` blocks in one background task would share one state proxy."""
+
+        async def attempt(call: Callable[[CallMetadata], Awaitable[Any]], token: str) -> Any:
+            try:
+                return await call(bearer_metadata(token))
+            except MeshError as error:
+                return error
+
+        token = await self._access_token_for_call()
+        results = list(await asyncio.gather(*(attempt(call, token) for call in calls)))
+        refused = [i for i, r in enumerate(results) if isinstance(r, Unauthenticated)]
+        if refused:
+            token = await self._access_token_for_call(rejected=token)
+            again = await asyncio.gather(*(attempt(calls[i], token) for i in refused))
+            for i, result in zip(refused, again, strict=True):
+                if isinstance(result, Unauthenticated):
+                    async with self:
+                        await self._end_session()
+                    raise SignedOut
+                results[i] = result
+        return results
 
     async def _stream_signed_in(
         self, open_stream: Callable[[CallMetadata], AsyncGenerator[T, None]]

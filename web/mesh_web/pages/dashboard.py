@@ -53,6 +53,7 @@ class DashboardState(AuthState):
     errors: list[str] = []
     loading: bool = False
     loaded: bool = False
+    _load_id: int = 0
 
     @rx.var
     def banner(self) -> str:
@@ -63,32 +64,23 @@ class DashboardState(AuthState):
     async def load(self) -> EventSpec | None:
         """Fetch counts, the latest results and anomalies, and every service's health, at once."""
         async with self:
-            if self.loading:
-                return None
+            self._load_id += 1
+            load_id = self._load_id
             self.loading = True
-
-        async def signed(call: Callable[[service_clients.CallMetadata], Awaitable[Any]]) -> Any:
-            try:
-                return await self._call_signed_in(call)
-            except MeshError as error:
-                return error
-
         try:
-            datasets, schedules, subscriptions, latest, anomalous, *health = await asyncio.gather(
-                signed(lambda md: service_clients.list_datasets(1, metadata=md)),
-                signed(lambda md: service_clients.list_schedules("", metadata=md)),
-                signed(lambda md: service_clients.list_subscriptions(metadata=md)),
-                signed(
+            (datasets, schedules, subscriptions, latest, anomalous), health = await asyncio.gather(
+                self._call_all_signed_in(
+                    lambda md: service_clients.list_datasets(1, metadata=md),
+                    lambda md: service_clients.list_schedules("", metadata=md),
+                    lambda md: service_clients.list_subscriptions(metadata=md),
                     lambda md: service_clients.list_results(
                         analytics_service_pb2.ListResultsRequest(page_size=LATEST), metadata=md
-                    )
-                ),
-                signed(
+                    ),
                     lambda md: service_clients.list_results(
                         analytics_service_pb2.ListResultsRequest(page_size=LATEST, has_anomalies=True), metadata=md
-                    )
+                    ),
                 ),
-                *(_health(name, check) for name, check in HEALTH_CHECKS),
+                asyncio.gather(*(_health(name, check) for name, check in HEALTH_CHECKS)),
             )
         except SignedOut:
             async with self:
@@ -103,6 +95,8 @@ class DashboardState(AuthState):
             return format_count(count(value))
 
         async with self:
+            if load_id != self._load_id:
+                return None  # A newer load (Refresh) answers instead.
             self.dataset_count = counted(datasets, "analytics", lambda r: r.total_size)
             self.schedule_count = counted(schedules, "analytics", len)
             self.subscription_count = counted(subscriptions, "notify", len)

@@ -142,15 +142,16 @@ class DatasetState(AuthState):
             if dataset_id != self.ds_id:
                 self._reset_page()
         try:
-            dataset, schedules = await asyncio.gather(
-                self._signed(lambda md: service_clients.get_dataset(dataset_id, metadata=md)),
-                self._schedules_or_error(dataset_id),
+            # Schedules land separately from datasets: their failure must not hide the dataset.
+            dataset, schedules = await self._call_all_signed_in(
+                lambda md: service_clients.get_dataset(dataset_id, metadata=md),
+                lambda md: service_clients.list_schedules(dataset_id, metadata=md),
             )
         except SignedOut:
             return rx.redirect(LOGIN_ROUTE)
-        except MeshError as error:
+        if isinstance(dataset, MeshError):
             async with self:
-                self.error = missing_item_text("dataset", "analytics", error)
+                self.error = missing_item_text("dataset", "analytics", dataset)
                 self.loaded = True
             return None
         async with self:
@@ -175,13 +176,6 @@ class DatasetState(AuthState):
         self.loaded = False
         self.schedules, self.rejected_lines, self.edit_errors, self.schedule_errors = [], [], [], []
         self.upload_progress_percent = 0
-
-    async def _schedules_or_error(self, dataset_id: str) -> list[analysis_pb2.Schedule] | MeshError:
-        # Schedules land separately from datasets: their failure must not hide the dataset.
-        try:
-            return await self._signed(lambda md: service_clients.list_schedules(dataset_id, metadata=md))
-        except MeshError as error:
-            return error
 
     async def _reload_schedules(self) -> EventSpec | None:
         async with self:
@@ -293,7 +287,7 @@ class DatasetState(AuthState):
             self.import_summary, self.rejected_lines = report.summary, report.rejected_lines
             if response.HasField("dataset"):
                 self._show(response.dataset)
-        return rx.clear_selected_files(UPLOAD_ID)
+        return None
 
     # --- sample data ------------------------------------------------------------------
 

@@ -3,7 +3,6 @@ test e-mail) and the delivery log of what notify sent."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import reflex as rx
@@ -67,18 +66,11 @@ class NotificationsState(AuthState):
         """Fetch subscriptions, deliveries and the dataset names the form offers."""
         async with self:
             self.loading = True
-
-        async def attempt(call: Any) -> Any:
-            try:
-                return await self._call_signed_in(call)
-            except MeshError as error:
-                return error
-
         try:
-            subscriptions, deliveries, datasets = await asyncio.gather(
-                attempt(lambda md: service_clients.list_subscriptions(metadata=md)),
-                attempt(lambda md: service_clients.list_deliveries(metadata=md)),
-                attempt(lambda md: service_clients.list_datasets(1000, metadata=md)),
+            subscriptions, deliveries, datasets = await self._call_all_signed_in(
+                lambda md: service_clients.list_subscriptions(metadata=md),
+                lambda md: service_clients.list_deliveries(metadata=md),
+                lambda md: service_clients.list_datasets(1000, metadata=md),
             )
         except SignedOut:
             return rx.redirect(LOGIN_ROUTE)
