@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 import uuid
@@ -123,7 +124,10 @@ async def run(n: int) -> None:
                     del ts, values  # free 10M rows' worth before the next way runs
         finally:
             await stack.stop()
-    print(f"\nReading {n:,} points of one dataset into numpy, best of 2\n")
+    print(
+        f"\nReading {n:,} points of one dataset into numpy, best of 2; machine load average"
+        f" {os.getloadavg()[1]:.1f} over the last 5 minutes on {os.cpu_count()} CPUs\n"
+    )
     print("| way | seconds | points/s | vs pandas.read_sql | vs fetchall |")
     print("|---|---:|---:|---:|---:|")
     for name, seconds in timings.items():

@@ -304,7 +304,7 @@ async def run(results: int, datasets: int, concurrency: int, seconds: float, sho
                 "MESH_GRPC_HOST": "127.0.0.1",
                 "ANALYTICS_GRPC_PORT": str(ours_port),
                 "ANALYTICS_DATABASE_URL": dsn,
-                "LLM_ADDR": "",
+                "LLM_ADDR": "off",
             }
             processes.append(start_process([sys.executable, "-m", "analytics_svc"], env, logs / "analytics.log"))
             ours = f"127.0.0.1:{ours_port}"
