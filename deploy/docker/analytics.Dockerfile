@@ -27,8 +27,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MESH_GRPC_HOST=0.0.0.0
 USER 10001:10001
 EXPOSE 50051
-# The API's health; the scheduler and workers serve the same health service on
-# MESH_HEALTH_PORT, and compose / Kubernetes point their checks there.
+# The API's health, or with MESH_HEALTH_PORT set (scheduler, workers) that port's.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-m", "mesh_runtime.healthcheck", "127.0.0.1:50051"]
+    CMD ["sh", "-c", "exec python -m mesh_runtime.healthcheck \"127.0.0.1:${MESH_HEALTH_PORT:-${ANALYTICS_GRPC_PORT:-50051}}\""]
 CMD ["python", "-m", "analytics_svc"]

@@ -27,5 +27,5 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001:10001
 EXPOSE 8090
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-m", "mesh_runtime.healthcheck", "http://127.0.0.1:8090/docs/healthz"]
+    CMD ["sh", "-c", "exec python -m mesh_runtime.healthcheck \"http://127.0.0.1:${DOCS_PORT:-8090}/docs/healthz\""]
 CMD ["python", "-m", "gateway.docs_portal"]

@@ -28,5 +28,5 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001:10001
 EXPOSE 50052
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-m", "mesh_runtime.healthcheck", "127.0.0.1:50052"]
+    CMD ["sh", "-c", "exec python -m mesh_runtime.healthcheck \"127.0.0.1:${LLM_GRPC_PORT:-50052}\""]
 CMD ["python", "-m", "llm_svc"]

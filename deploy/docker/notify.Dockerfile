@@ -28,5 +28,5 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001:10001
 EXPOSE 50053
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-m", "mesh_runtime.healthcheck", "127.0.0.1:50053"]
+    CMD ["sh", "-c", "exec python -m mesh_runtime.healthcheck \"127.0.0.1:${NOTIFY_GRPC_PORT:-50053}\""]
 CMD ["python", "-m", "notify_svc"]

@@ -210,3 +210,52 @@ def test_every_dockerfile_is_used() -> None:
     built = {Path(s["build"]["dockerfile"]).name for s in compose["services"].values() if "build" in s}
     # envoy.Dockerfile: Kubernetes (compose mounts the same files into the official image).
     assert built | {"envoy.Dockerfile"} == {d.name for d in DOCKERFILES}
+
+
+def healthcheck_command(dockerfile: Path) -> list[str]:
+    import json
+
+    text = re.sub(r"\\\n\s*", " ", dockerfile.read_text())
+    match = re.search(r"^HEALTHCHECK\s.*?CMD\s+(\[.*\])\s*$", text, re.MULTILINE)
+    assert match, f"{dockerfile.name}: HEALTHCHECK CMD is not in exec (JSON) form"
+    command: list[str] = json.loads(match.group(1))
+    return command
+
+
+@pytest.mark.parametrize(
+    ("image", "port_variable"),
+    [("analytics", "ANALYTICS_GRPC_PORT"), ("analytics", "MESH_HEALTH_PORT"), ("llm", "LLM_GRPC_PORT"),
+     ("notify", "NOTIFY_GRPC_PORT")],
+)  # fmt: skip
+def test_image_healthchecks_follow_the_configured_port(image: str, port_variable: str) -> None:
+    """The image's own HEALTHCHECK, run as Docker runs it, asks the port the process serves on."""
+    import os
+    from concurrent import futures
+
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            port_variable: str(port),
+        }
+        if port_variable != "MESH_HEALTH_PORT":
+            env.pop("MESH_HEALTH_PORT", None)
+        command = healthcheck_command(ROOT / "deploy" / "docker" / f"{image}.Dockerfile")
+
+        def check() -> int:
+            return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, timeout=60).returncode
+
+        servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        assert check() == 0
+        servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        assert check() == 1
+    finally:
+        server.stop(None)
