@@ -16,10 +16,12 @@ lease, with the same Message-ID, and its attempts show the interruption.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -67,12 +69,25 @@ class Dispatcher:
         self.mailer = mailer
         self.policy = policy
         self._wake = asyncio.Event()
+        # Deliveries this replica's consumer just queued: claimed by id first.
+        self._fresh: collections.deque[uuid.UUID] = collections.deque()
         # Claimed ahead of the SMTP connections, so a connection never waits for a claim.
         self.capacity = 2 * policy.connections
 
-    def wake(self) -> None:
-        """New deliveries are queued: look now instead of at the next poll."""
+    def wake(self, queued: Sequence[uuid.UUID] = ()) -> None:
+        """New deliveries are queued: send them now instead of at the next poll."""
+        self._fresh.extend(queued)
         self._wake.set()
+
+    async def _claim(self, limit: int) -> list[store.Claimed]:
+        """Fresh deliveries by id while there are any; otherwise whatever is due
+        (retries, and deliveries of replicas that died or are busy)."""
+        while self._fresh:
+            ids = [self._fresh.popleft() for _ in range(min(limit, len(self._fresh)))]
+            claimed = await self.runner.run(store.claim_ids, self.policy.owner, ids, self.policy.lease_seconds)
+            if claimed:
+                return claimed
+        return await self.runner.run(store.claim_due, self.policy.owner, limit, self.policy.lease_seconds)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and send due deliveries until ``stop`` is set; finish those in hand."""
@@ -86,9 +101,7 @@ class Dispatcher:
                     continue
                 self._wake.clear()
                 try:
-                    claimed = await self.runner.run(
-                        store.claim_due, self.policy.owner, free, self.policy.lease_seconds
-                    )
+                    claimed = await self._claim(free)
                 except Unavailable:
                     claimed = []
                 except Exception:
@@ -99,7 +112,7 @@ class Dispatcher:
                     task = asyncio.create_task(self.attempt(delivery, started))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                if len(claimed) < free:
+                if len(claimed) < free and not self._fresh:
                     waker = asyncio.ensure_future(self._wake.wait())
                     await asyncio.wait(
                         {waker, stopping}, timeout=self.policy.poll_seconds, return_when=asyncio.FIRST_COMPLETED

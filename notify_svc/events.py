@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -133,7 +134,7 @@ class EventConsumer:
         runner: BlockingRunner,
         nats_url: str,
         policy: ConsumerPolicy,
-        on_queued: Callable[[], None] = lambda: None,
+        on_queued: Callable[[list[uuid.UUID]], None] = lambda ids: None,
     ) -> None:
         self.runner = runner
         self.nats_url = nats_url
@@ -216,8 +217,9 @@ class EventConsumer:
             except UnreadableEvent as exc:
                 unreadable.append((msg, exc))
         keep_alive = asyncio.create_task(self._keep_alive(msgs))
+        queued: list[uuid.UUID] = []
         try:
-            outcomes = await self._record(events, unreadable)
+            outcomes = await self._record(events, unreadable, queued)
         finally:
             keep_alive.cancel()
         for msg, outcome in outcomes:
@@ -226,8 +228,8 @@ class EventConsumer:
                     await msg.ack()
                 elif outcome == "nak":
                     await msg.nak(delay=self._nak_delay(msg))
-        if any(o == "ack" for _, o in outcomes) and events:
-            self.on_queued()
+        if queued:
+            self.on_queued(queued)
 
     def _nak_delay(self, msg: Msg) -> float:
         steps = self.policy.backoff
@@ -250,7 +252,10 @@ class EventConsumer:
         self,
         events: list[tuple[Msg, store.IncomingEvent]],
         unreadable: list[tuple[Msg, UnreadableEvent]],
+        queued: list[uuid.UUID],
     ) -> list[tuple[Msg, str]]:
+        """Record the batch; return what to do with each message ("ack" or
+        "nak") and add the ids of the deliveries queued to ``queued``."""
         outcomes: list[tuple[Msg, str]] = []
         for msg, exc in unreadable:
             logger.warning("unreadable event recorded as dead", extra={"event_id": exc.event_id, "error": str(exc)})
@@ -259,13 +264,13 @@ class EventConsumer:
         if not events:
             return outcomes
         try:
-            await self._until_recorded(store.record_events, [e for _, e in events])
+            queued += await self._until_recorded(store.record_events, [e for _, e in events])  # type: ignore[arg-type]
             return outcomes + [(msg, "ack") for msg, _ in events]
         except Exception:  # noqa: BLE001 - one bad event must not hold up the others
             logger.exception("recording a batch failed; recording its events one by one")
         for msg, event in events:
             try:
-                await self._until_recorded(store.record_events, [event])
+                queued += await self._until_recorded(store.record_events, [event])  # type: ignore[arg-type]
                 outcomes.append((msg, "ack"))
             except Exception as exc:  # noqa: BLE001
                 if _deliveries_so_far(msg) >= self.policy.max_deliver:

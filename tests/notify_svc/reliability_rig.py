@@ -126,6 +126,8 @@ class Rig:
             "NOTIFY_LEASE_SECONDS": "6",
             "NOTIFY_RETRY_BASE_SECONDS": "0.3",
             "NOTIFY_RETRY_MAX_SECONDS": "1",
+            # Enough attempts to outlast a slow restart of the mail catcher on a busy machine.
+            "NOTIFY_MAX_ATTEMPTS": "100",
             "NOTIFY_POLL_SECONDS": "0.2",
             "NOTIFY_REDELIVERY_BACKOFF_SECONDS": "2,4",
             "NOTIFY_MAX_DELIVER": "5",
