@@ -95,6 +95,11 @@ class ResultState(AuthState):
         return bool(self.series)
 
     @rx.var
+    def has_moving_average(self) -> bool:
+        """Whether the series has a moving average to draw."""
+        return any(row.get("moving_average") is not None for row in self.series)
+
+    @rx.var
     def has_histogram(self) -> bool:
         """Whether there is a histogram to chart."""
         return bool(self.histogram)
@@ -316,6 +321,8 @@ def _series_chart() -> rx.Component:
                 rx.recharts.line(
                     data_key="moving_average",
                     name="moving average",
+                    # Only trend results have one.
+                    hide=~ResultState.has_moving_average,
                     stroke="var(--amber-9)",
                     dot=False,
                     is_animation_active=False,
