@@ -61,6 +61,49 @@ class DeliveryPolicy:
         return wait * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
 
 
+class SentRecorder:
+    """Records sent e-mails in batches: whatever completes while one batch is
+    being written goes into the next, so a burst costs one UPDATE per batch."""
+
+    def __init__(self, runner: BlockingRunner, owner: str, patience: float) -> None:
+        self.runner = runner
+        self.owner = owner
+        self.patience = patience
+        self._pending: list[tuple[tuple[uuid.UUID, str, str], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def sent(self, delivery_id: uuid.UUID, email: str, subject: str) -> None:
+        """Record one sent e-mail; returns once it is written (or given up on)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(((delivery_id, email, subject), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        await done
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            deadline = time.monotonic() + self.patience
+            pause = 0.2
+            while True:
+                try:
+                    await self.runner.run(store.mark_sent_many, self.owner, [row for row, _ in batch])
+                    break
+                except Unavailable:
+                    if time.monotonic() > deadline:
+                        # Its lease runs out and it is sent again: the duplicate case.
+                        logger.error("could not record sent e-mails", extra={"count": len(batch)})
+                        break
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 2.0)
+                except Exception:
+                    logger.exception("recording sent e-mails failed")
+                    break
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+
 class Dispatcher:
     """Sends due deliveries until stopped."""
 
@@ -73,6 +116,7 @@ class Dispatcher:
         self._fresh: collections.deque[uuid.UUID] = collections.deque()
         # Claimed ahead of the SMTP connections, so a connection never waits for a claim.
         self.capacity = 2 * policy.connections
+        self.recorder = SentRecorder(runner, policy.owner, policy.lease_seconds / 2)
 
     def wake(self, queued: Sequence[uuid.UUID] = ()) -> None:
         """New deliveries are queued: send them now instead of at the next poll."""
@@ -187,7 +231,7 @@ class Dispatcher:
             )
             await self._record(store.mark_failed, delivery.id, owner, error, retry_in, subject)
         else:
-            await self._record(store.mark_sent, delivery.id, owner, delivery.email, subject)
+            await self.recorder.sent(delivery.id, delivery.email, subject)
 
     async def send_test(self, subscription_id: str) -> store.DeliveryRow:
         """Queue a test e-mail to a subscription, try it once now, return its delivery."""

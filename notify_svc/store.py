@@ -421,18 +421,22 @@ def claimed(delivery_id: uuid.UUID) -> Claimed | None:
     return rows[0] if rows else None
 
 
-def mark_sent(delivery_id: uuid.UUID, owner: str, email: str, subject: str) -> None:
-    """Record that the SMTP server accepted the e-mail."""
-    DeliveryRow.update(
-        status=SENT,
-        email=email,
-        subject=subject,
-        last_error="",
-        sent_time=utc_now(),
-        update_time=utc_now(),
-        next_attempt_time=None,
-        lease_until=None,  # lease_owner stays: which replica sent it
-    ).where((DeliveryRow.id == delivery_id) & (DeliveryRow.lease_owner == owner)).execute()
+_MARK_SENT = """
+UPDATE delivery d
+SET status = 2, email = v.email, subject = v.subject, last_error = '', sent_time = now(),
+    update_time = now(), next_attempt_time = NULL, lease_until = NULL
+FROM unnest(%s::uuid[], %s::text[], %s::text[]) AS v(id, email, subject)
+WHERE d.id = v.id AND d.lease_owner = %s
+"""
+
+
+def mark_sent_many(owner: str, sent: Sequence[tuple[uuid.UUID, str, str]]) -> None:
+    """Record several (delivery id, address, subject) as accepted by the SMTP
+    server, in one statement; lease_owner stays, naming the replica that sent it."""
+    database_proxy.execute_sql(
+        _MARK_SENT,
+        ([str(i) for i, _, _ in sent], [e for _, e, _ in sent], [s for _, _, s in sent], owner),
+    )
 
 
 def mark_failed(
