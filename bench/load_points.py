@@ -89,6 +89,7 @@ def by_fetchall(dsn: str, dataset_id: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 async def run(n: int) -> None:
+    load_before = os.getloadavg()[0]  # others' work on a shared machine
     with tempfile.TemporaryDirectory() as scratch:
         zero = {f.name: 0 for f in fields(StackSettings) if f.name.endswith("_port")}
         settings = resolve_ports(StackSettings(state_dir=Path(scratch), web=False, **zero))
@@ -125,8 +126,8 @@ async def run(n: int) -> None:
         finally:
             await stack.stop()
     print(
-        f"\nReading {n:,} points of one dataset into numpy, best of 2; machine load average"
-        f" {os.getloadavg()[1]:.1f} over the last 5 minutes on {os.cpu_count()} CPUs\n"
+        f"\nReading {n:,} points of one dataset into numpy, best of 2; load average"
+        f" {load_before:.1f} on {os.cpu_count()} CPUs before the run\n"
     )
     print("| way | seconds | points/s | vs pandas.read_sql | vs fetchall |")
     print("|---|---:|---:|---:|---:|")

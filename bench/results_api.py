@@ -282,6 +282,7 @@ async def measure(call: Call, seconds: float, concurrency: int) -> dict[str, flo
 
 
 async def run(results: int, datasets: int, concurrency: int, seconds: float, show_plans: bool) -> None:
+    load_before = os.getloadavg()[0]  # others' work on a shared machine
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         logs = root / "logs"
@@ -347,8 +348,8 @@ async def run(results: int, datasets: int, concurrency: int, seconds: float, sho
     sizes = {"GetResult": got.ByteSize(), "ListResults": listed.ByteSize()}
     print(
         f"\n{results:,} results in {datasets} datasets; concurrency {concurrency}; {seconds:g} s per"
-        " measurement, the two servers alternating twice after a warm-up; machine load average"
-        f" {os.getloadavg()[1]:.1f} over the last 5 minutes on {os.cpu_count()} CPUs\n"
+        " measurement, the two servers alternating twice after a warm-up; load average"
+        f" {load_before:.1f} on {os.cpu_count()} CPUs before the run\n"
     )
     print("| call | server | calls/s | p50 ms | p99 ms |")
     print("|---|---|---:|---:|---:|")
