@@ -452,3 +452,61 @@ def test_a_role_that_may_not_create_datasets_is_told_so() -> None:
 def test_analytics_down_while_creating_is_said_beside_the_form() -> None:
     error = _failed_call(Unavailable("connection refused"))
     assert display.create_dataset_errors(error, "x") == ["analytics service unavailable: connection refused"]
+
+
+# --- several calls at once, one token ------------------------------------------
+
+
+def test_calls_made_together_share_one_token_and_keep_their_errors() -> None:
+    tokens, calls = _TokenSource(), []
+
+    async def datasets(token: str) -> str:
+        calls.append(("datasets", token))
+        return "datasets"
+
+    async def subscriptions(token: str) -> str:
+        calls.append(("subscriptions", token))
+        raise Unavailable("notify is down")
+
+    results = asyncio.run(session.call_all_with_renewal(tokens, [datasets, subscriptions]))
+    assert results[0] == "datasets"
+    assert isinstance(results[1], Unavailable)
+    assert sorted(calls) == [("datasets", "t1"), ("subscriptions", "t1")]
+    assert tokens.rejected == [""]
+
+
+def test_only_the_refused_calls_are_made_again_with_a_renewed_token() -> None:
+    tokens, calls = _TokenSource(), []
+
+    async def datasets(token: str) -> str:
+        calls.append(("datasets", token))
+        return "datasets"
+
+    async def results_list(token: str) -> str:
+        calls.append(("results", token))
+        if token == "t1":
+            raise Unauthenticated("token expired")
+        return "results"
+
+    results = asyncio.run(session.call_all_with_renewal(tokens, [datasets, results_list]))
+    assert results == ["datasets", "results"]
+    assert sorted(calls) == [("datasets", "t1"), ("results", "t1"), ("results", "t2")]
+    assert tokens.rejected == ["", "t1"]
+
+
+def test_calls_refused_twice_end_the_session() -> None:
+    tokens = _TokenSource()
+
+    async def refused(token: str) -> str:
+        raise Unauthenticated("forged token")
+
+    with pytest.raises(Unauthenticated):
+        asyncio.run(session.call_all_with_renewal(tokens, [refused, refused]))
+    assert tokens.rejected == ["", "t1"]
+
+
+def test_a_page_url_ends_with_the_id_it_shows() -> None:
+    from mesh_web.auth_state import last_path_segment
+
+    assert last_path_segment("/results/8f3e0c0a-1111-4111-8111-111111111111") == "8f3e0c0a-1111-4111-8111-111111111111"
+    assert last_path_segment("/datasets/abc/") == "abc"

@@ -17,7 +17,6 @@ when there is no session left to renew: the page then goes to ``/login``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -33,6 +32,7 @@ from mesh_web.service_clients import CallMetadata, bearer_metadata
 from mesh_web.session import (
     REFRESH_COOKIE,
     REFRESH_COOKIE_MAX_AGE_SECONDS,
+    call_all_with_renewal,
     call_with_renewal,
     can_edit_datasets,
     needs_renewal,
@@ -54,6 +54,11 @@ _SESSION_OVER = (Unauthenticated, InvalidArgument, PermissionDenied)
 def last_path_segment(path: str) -> str:
     """The id in a page's URL path: '/results/ID' -> 'ID' (a trailing slash ignored)."""
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _with_bearer(call: Callable[[CallMetadata], Awaitable[T]]) -> Callable[[str], Awaitable[T]]:
+    """``call`` taking an access token instead of the metadata that carries it."""
+    return lambda token: call(bearer_metadata(token))
 
 
 class SignedOut(Exception):
@@ -149,32 +154,22 @@ class AuthState(rx.State):
         self, *calls: Callable[[CallMetadata], Awaitable[Any]]
     ) -> list[Any | MeshError]:
         """The results of ``calls``, made at the same time with one bearer
-        token; each is its value or its MeshError. Calls refused with
-        UNAUTHENTICATED are made once more with a renewed token. Raises
-        SignedOut when the user must sign in again. Call outside ``async with self``.
+        token (session.call_all_with_renewal); each is its value or its
+        MeshError. Raises SignedOut when the user must sign in again. Call
+        outside ``async with self``.
 
-        The token is fetched once up front because concurrent ``async with
-        self`` blocks in one background task would share one state proxy."""
-
-        async def attempt(call: Callable[[CallMetadata], Awaitable[Any]], token: str) -> Any:
-            try:
-                return await call(bearer_metadata(token))
-            except MeshError as error:
-                return error
-
-        token = await self._access_token_for_call()
-        results = list(await asyncio.gather(*(attempt(call, token) for call in calls)))
-        refused = [i for i, r in enumerate(results) if isinstance(r, Unauthenticated)]
-        if refused:
-            token = await self._access_token_for_call(rejected=token)
-            again = await asyncio.gather(*(attempt(calls[i], token) for i in refused))
-            for i, result in zip(refused, again, strict=True):
-                if isinstance(result, Unauthenticated):
-                    async with self:
-                        await self._end_session()
-                    raise SignedOut
-                results[i] = result
-        return results
+        One token for all, fetched before the calls start: concurrent
+        ``async with self`` blocks in one background task would share one
+        state proxy and could leave a page loading for ever."""
+        try:
+            return await call_all_with_renewal(
+                lambda rejected: self._access_token_for_call(rejected=rejected),
+                [_with_bearer(call) for call in calls],
+            )
+        except Unauthenticated:
+            async with self:
+                await self._end_session()
+            raise SignedOut from None
 
     async def _stream_signed_in(
         self, open_stream: Callable[[CallMetadata], AsyncGenerator[T, None]]

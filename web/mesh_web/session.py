@@ -5,11 +5,12 @@ Reflex and no network of their own, so they are unit-tested on their own
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from mesh.auth.v1 import access_pb2
-from mesh_runtime.errors import Unauthenticated
+from mesh_runtime.errors import MeshError, Unauthenticated
 
 T = TypeVar("T")
 
@@ -56,6 +57,35 @@ async def call_with_renewal(access_token: Callable[[str], Awaitable[str]], call:
     except Unauthenticated:
         pass
     return await call(await access_token(token))
+
+
+async def call_all_with_renewal(
+    access_token: Callable[[str], Awaitable[str]], calls: Sequence[Callable[[str], Awaitable[Any]]]
+) -> list[Any]:
+    """The results of ``calls``, made at the same time with one token from
+    ``await access_token("")``; a call that fails with a MeshError gives that
+    error as its result. The calls refused with Unauthenticated are made once
+    more with ``await access_token(refused_token)``; a second Unauthenticated
+    is raised: the session is over."""
+
+    async def attempt(call: Callable[[str], Awaitable[Any]], token: str) -> Any:
+        try:
+            return await call(token)
+        except MeshError as error:
+            return error
+
+    token = await access_token("")
+    results = list(await asyncio.gather(*(attempt(call, token) for call in calls)))
+    refused = [i for i, result in enumerate(results) if isinstance(result, Unauthenticated)]
+    if not refused:
+        return results
+    renewed = await access_token(token)
+    again = await asyncio.gather(*(attempt(calls[i], renewed) for i in refused))
+    for i, result in zip(refused, again, strict=True):
+        if isinstance(result, Unauthenticated):
+            raise result
+        results[i] = result
+    return results
 
 
 def role_name(role: int) -> str:
