@@ -14,7 +14,7 @@ from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import empty_callout, error_lines, loading_line, page_header
-from mesh_web.display import create_dataset_errors, service_error_text
+from mesh_web.display import MISSING, create_dataset_errors, service_error_text
 from mesh_web.notify_display import (
     SUBSCRIPTION_FIELDS,
     DeliveryRow,
@@ -102,7 +102,7 @@ class NotificationsState(AuthState):
             return
         self.editing_id = row.id
         self.form_email = row.email
-        self.form_display_name = "" if row.display_name == "—" else row.display_name
+        self.form_display_name = "" if row.display_name == MISSING else row.display_name
         self.form_dataset = row.dataset_id or ALL_DATASETS
         self.form_succeeded, self.form_failed, self.form_anomaly = (
             row.event_succeeded,
