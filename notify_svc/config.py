@@ -137,6 +137,12 @@ class NotifySettings(RuntimeSettings):
         positive(parse_float),
         "How long a replica holds an e-mail it is sending; after a crash another takes it then.",
     )
+    retention_days: float = setting(
+        "NOTIFY_RETENTION_DAYS",
+        30.0,
+        positive(parse_float),
+        "Sent and dead deliveries (and their events) are kept this long; more than the events stream's 7 days.",
+    )
     poll_seconds: float = setting(
         "NOTIFY_POLL_SECONDS", 1.0, positive(parse_float), "How often due retries are looked for."
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import logging
 import random
 import time
@@ -36,6 +37,9 @@ from notify_svc.mailer import Mailer, PermanentSmtpError
 
 logger = logging.getLogger("notify.delivery")
 
+# Old sent and dead deliveries are forgotten this often (the first time a minute after start).
+_PRUNE_EVERY_SECONDS = 3600.0
+
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
@@ -52,6 +56,7 @@ class DeliveryPolicy:
     retry_max: float = 600.0
     lease_seconds: float = 60.0
     poll_seconds: float = 1.0
+    retention_days: float = 30.0
 
     def retry_in(self, attempts: int) -> float | None:
         """Seconds until the next attempt after ``attempts`` failed ones; None: give up."""
@@ -137,8 +142,12 @@ class Dispatcher:
         """Claim and send due deliveries until ``stop`` is set; finish those in hand."""
         tasks: set[asyncio.Task[None]] = set()
         stopping = asyncio.ensure_future(stop.wait())
+        next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS / 60
         try:
             while not stop.is_set():
+                if time.monotonic() > next_prune:
+                    next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS
+                    await self._prune()
                 free = self.capacity - len(tasks)
                 if free < max(1, self.policy.connections // 2) and tasks:
                     await asyncio.wait({*tasks, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -166,6 +175,16 @@ class Dispatcher:
             stopping.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _prune(self) -> None:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.policy.retention_days)
+        try:
+            gone = await self.runner.run(store.prune, cutoff)
+        except Exception as exc:  # noqa: BLE001 - housekeeping; tried again later
+            logger.warning("pruning old deliveries failed", extra={"error": str(exc)})
+            return
+        if gone:
+            logger.info("pruned old deliveries", extra={"count": gone, "before": cutoff.isoformat()})
 
     def _compose(self, delivery: store.Claimed) -> EmailMessage:
         if delivery.payload is not None:

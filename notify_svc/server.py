@@ -10,6 +10,7 @@ import socket
 import uuid
 
 from mesh.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
+from mesh_runtime import streams
 from mesh_runtime.auth import verifier_from_settings
 from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner
@@ -36,6 +37,8 @@ def check_settings(settings: NotifySettings) -> None:
             "NOTIFY_LINK_SECRET: not set; it signs the unsubscribe links "
             "(`./mesh up` makes one; elsewhere use 32+ random characters)"
         )
+    if settings.retention_days * 86400 <= streams.WEEK_SECONDS:
+        raise ConfigError("NOTIFY_RETENTION_DAYS: must be more than the events stream's 7 days")
     if settings.lease_seconds < 3 * settings.smtp_timeout:
         raise ConfigError("NOTIFY_LEASE_SECONDS: must be at least 3 x SMTP_TIMEOUT_SECONDS")
     if settings.max_deliver <= len(settings.redelivery_backoff):
@@ -63,6 +66,7 @@ def _policies(settings: NotifySettings) -> tuple[DeliveryPolicy, ConsumerPolicy,
         retry_max=settings.retry_max,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.poll_seconds,
+        retention_days=settings.retention_days,
     )
     consumer = ConsumerPolicy(
         name=settings.consumer_name,

@@ -459,6 +459,26 @@ def mark_failed(
     ).execute()
 
 
+def prune(older_than: dt.datetime) -> int:
+    """Forget sent and dead deliveries, and events without a delivery still
+    pending, recorded before ``older_than``; return how many deliveries went.
+
+    Safe for the idempotency key as long as ``older_than`` is beyond the events
+    stream's retention: such events cannot be delivered by JetStream again."""
+    with database_proxy.atomic():
+        gone = (
+            DeliveryRow.delete()
+            .where((DeliveryRow.create_time < older_than) & (DeliveryRow.status.in_([SENT, DEAD])))
+            .execute()
+        )
+        database_proxy.execute_sql(
+            "DELETE FROM event e WHERE e.create_time < %s"
+            " AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.event_id = e.event_id)",
+            (older_than,),
+        )
+    return int(gone)
+
+
 def get_delivery(delivery_id: uuid.UUID) -> DeliveryRow:
     """One delivery; NotFound if there is none."""
     row = DeliveryRow.get_or_none(DeliveryRow.id == delivery_id)

@@ -237,3 +237,36 @@ def test_a_deleted_consumer_is_declared_again(rig: Rig, empty_mailbox: None) -> 
     # The re-declared consumer reads the stream from its start (every event of
     # the earlier tests too); none of them is mailed twice.
     assert_each_mail_once(rig, subs, before + after)
+
+
+def test_old_sent_and_dead_deliveries_are_pruned_pending_ones_kept(rig: Rig) -> None:
+    import datetime as dt
+
+    from mesh_runtime.database import connect
+    from notify_svc import store
+
+    (sub_id,) = rig.subscribe(1, str(uuid.uuid4()))
+    event_id = f"old-{uuid.uuid4()}"
+    rig.query(
+        "INSERT INTO event (event_id, event_type, payload, create_time) VALUES (%s, 1, '', now() - interval '40 days')"
+        " RETURNING event_id",
+        (event_id,),
+    )
+    for status in (2, 4, 3):
+        rig.query(
+            "INSERT INTO delivery (id, event_id, subscription_id, status, create_time, update_time)"
+            " VALUES (%s, %s, %s, %s, now() - interval '40 days', now()) RETURNING id",
+            (str(uuid.uuid4()), event_id if status == 3 else f"{event_id}-{status}", sub_id, status),
+        )
+    db = connect(rig.database_url, max_connections=1)
+    store.bind(db)
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    with db.connection_context():
+        assert store.prune(cutoff) == 2
+        remaining = rig.query("SELECT status FROM delivery WHERE subscription_id = %s", (sub_id,))
+        assert remaining == [(3,)]  # still being retried
+        assert rig.query("SELECT count(*) FROM event WHERE event_id = %s", (event_id,)) == [(1,)]
+        rig.query("UPDATE delivery SET status = 2 WHERE subscription_id = %s RETURNING id", (sub_id,))
+        assert store.prune(cutoff) == 1
+        assert rig.query("SELECT count(*) FROM event WHERE event_id = %s", (event_id,)) == [(0,)]
+    db.close_all()
