@@ -324,7 +324,10 @@ async def run(results: int, datasets: int, concurrency: int, seconds: float, sho
             auth: Metadata = (("authorization", f"Bearer {token}"),)
             async with grpc.aio.insecure_channel(ours) as channel:
                 stub = pb_grpc.AnalyticsServiceStub(channel)
-                got = await stub.GetResult(gets[0], metadata=auth, timeout=10)
+                for request in gets:  # the echo's answer: a typical (succeeded) result
+                    got = await stub.GetResult(request, metadata=auth, timeout=10)
+                    if got.result.status == apb.RESULT_STATUS_SUCCEEDED:
+                        break
                 listed = await stub.ListResults(lists[0], metadata=auth, timeout=10)
             assert len(listed.results) == 50 and listed.next_page_token, "a ListResults page should be full"
             (root / "get").write_bytes(got.SerializeToString())
@@ -340,6 +343,10 @@ async def run(results: int, datasets: int, concurrency: int, seconds: float, sho
             await wait_until(lambda: grpc_serving(echo), timeout=60, what=f"echo server (log: {logs})")
 
             table = await compare({ECHO: echo, OURS: ours}, auth, gets, lists, concurrency, seconds)
+        except BaseException:
+            for log in sorted(logs.glob("*.log")):  # the folder goes with the temporary directory
+                print(f"--- last lines of {log.name}:", *log.read_text(errors="replace").splitlines()[-15:], sep="\n")
+            raise
         finally:
             for process in reversed(processes):
                 stop_process(process)
