@@ -145,11 +145,17 @@ class RequestLoggingInterceptor(MeshInterceptor):
         request_id = _incoming_request_id(context)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
+        # Read now: once a call is cancelled its context must not be touched
+        # (grpc may have released the call; reading it crashed the process).
+        peer = context.peer()
         code = grpc.StatusCode.OK
         try:
             await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
             yield
             code = context.code() or grpc.StatusCode.OK
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
         except BaseException:
             code = context.code() or grpc.StatusCode.UNKNOWN
             if isinstance(code, int):
@@ -163,7 +169,7 @@ class RequestLoggingInterceptor(MeshInterceptor):
                     "method": method,
                     "code": code_name,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "peer": context.peer(),
+                    "peer": peer,
                 },
             )
             request_id_var.reset(token)

@@ -325,3 +325,22 @@ def test_no_nan_in_stored_numbers(stub: pb_grpc.AnalyticsServiceStub) -> None:
     assert result.output.anomalies.scale_method == "constant"
     assert math.isfinite(result.output.trend.r_squared)
 
+
+
+def test_watchers_hanging_up_mid_stream_never_hurt_the_service(
+    mesh: RunningStack, stub: pb_grpc.AnalyticsServiceStub
+) -> None:
+    dataset_id = make_dataset(stub, [1.0, 2.0, 3.0])
+    with mesh.channel(mesh.analytics, "viewer") as channel:
+        watcher = pb_grpc.AnalyticsServiceStub(channel)
+        for _ in range(30):
+            calls = [watcher.WatchResults(pb.WatchResultsRequest(), timeout=30) for _ in range(3)]
+            for call in calls:
+                call.initial_metadata()
+            stub.RunAnalysis(pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_SUMMARY), timeout=10)
+            for index, call in enumerate(calls):
+                if index:  # hang up on one stream at once, on the others after their first update
+                    next(call)
+                call.cancel()
+    # The service is still up and answering.
+    assert stub.GetDataset(pb.GetDatasetRequest(id=dataset_id), timeout=10).dataset.id == dataset_id
