@@ -33,7 +33,9 @@ def parameters_to_json(parameters: apb.AnalysisParameters) -> dict[str, Any]:
 
 def parameters_from_json(stored: dict[str, Any] | None) -> apb.AnalysisParameters:
     """Parameters as stored, back as a message."""
-    return json_format.ParseDict(stored or {}, apb.AnalysisParameters())
+    if not stored:  # the common case: all defaults, no parsing
+        return apb.AnalysisParameters()
+    return json_format.ParseDict(stored, apb.AnalysisParameters())
 
 
 def job_message(result_id: uuid.UUID, enqueue_number: int = 0) -> rs.OutgoingMessage:

@@ -84,15 +84,15 @@ def result_to_proto(row: rs.ResultRow, with_anomalies: bool = True) -> apb.Resul
     )
     output = row.__data__.get("output")
     if output:
-        json_format.ParseDict(output, message.output)
+        message.output.ParseFromString(bytes(output))
         if not with_anomalies:
             del message.output.anomalies.anomalies[:]
     return message
 
 
-def output_to_json(output: apb.ResultOutput) -> dict[str, Any]:
-    """A result's numbers as stored."""
-    return json_format.MessageToDict(output)
+def output_to_stored(output: apb.ResultOutput) -> bytes:
+    """A result's numbers as stored (serialized ResultOutput)."""
+    return output.SerializeToString()
 
 
 def _trigger(schedule: apb.Schedule, field_prefix: str = "schedule") -> timing.Trigger:

@@ -27,7 +27,7 @@ import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
 from analytics_svc.store import BaseModel, DatasetRow, database_proxy, get_dataset
-from mesh_runtime.database import sql_migration, utc_now
+from mesh_runtime.database import Migration, sql_migration, utc_now
 from mesh_runtime.errors import NotFound
 
 # Result statuses and insight states: the numbers of the proto enums.
@@ -94,7 +94,8 @@ class ResultRow(BaseModel):
     window_start = DateTimeTZField(null=True)
     window_end = DateTimeTZField(null=True)
     anomaly_count = peewee.BigIntegerField(default=0)
-    output = BinaryJSONField(null=True, index=False)
+    # mesh.analytics.v1.ResultOutput, serialized: parsing it is ~40x cheaper than its JSON.
+    output = peewee.BlobField(null=True)
     insight_status = peewee.SmallIntegerField(default=INSIGHT_NONE)
     insight_text = peewee.TextField(default="")
     insight_provider = peewee.TextField(default="")
@@ -248,7 +249,27 @@ CREATE INDEX "outbox_published" ON "outbox" ("publish_time");
 """
 
 
-MIGRATIONS = [sql_migration(4, "create analysis schedule, result and outbox tables", _SCHEMA_V4)]
+def _outputs_as_protobuf(db: peewee.Database) -> None:
+    """Store results' numbers as serialized ResultOutput instead of JSON, converting every stored row."""
+    from google.protobuf import json_format
+
+    from mesh.analytics.v1 import analysis_pb2
+
+    db.execute_sql("ALTER TABLE analysis_result ADD COLUMN output_pb BYTEA")
+    rows = db.execute_sql("SELECT id, output FROM analysis_result WHERE output IS NOT NULL").fetchall()
+    for row_id, output in rows:
+        message = json_format.ParseDict(output, analysis_pb2.ResultOutput(), ignore_unknown_fields=True)
+        db.execute_sql(
+            "UPDATE analysis_result SET output_pb = %s WHERE id = %s", (message.SerializeToString(), row_id)
+        )
+    db.execute_sql("ALTER TABLE analysis_result DROP COLUMN output")
+    db.execute_sql("ALTER TABLE analysis_result RENAME COLUMN output_pb TO output")
+
+
+MIGRATIONS = [
+    sql_migration(4, "create analysis schedule, result and outbox tables", _SCHEMA_V4),
+    Migration(5, "store result outputs as protobuf", _outputs_as_protobuf),
+]
 
 
 # --- outbox ---------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from analytics_svc import compute, insights, jobs, store
 from analytics_svc import results_store as rs
 from analytics_svc.config import WorkerSettings
-from analytics_svc.results_api import output_to_json, result_to_proto
+from analytics_svc.results_api import output_to_stored, result_to_proto
 from analytics_svc.server import MIGRATIONS
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.auth.v1 import access_pb2
@@ -154,7 +154,7 @@ class Worker:
         else:
             values = {
                 "status": rs.SUCCEEDED,
-                "output": output_to_json(outcome.output),
+                "output": output_to_stored(outcome.output),
                 "anomaly_count": outcome.anomaly_count,
                 "window_start": compute._timestamp(outcome.window_start_us),
                 "window_end": compute._timestamp(outcome.window_end_us),

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import signal
 import socket
@@ -52,7 +51,7 @@ import psycopg2
 from grpc_health.v1 import health, health_pb2_grpc
 
 from analytics_svc import compute
-from analytics_svc.results_api import output_to_json
+from analytics_svc.results_api import output_to_stored
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
@@ -80,7 +79,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def report_outputs() -> tuple[dict[str, Any], dict[str, Any], int]:
+def report_outputs() -> tuple[bytes, bytes, int]:
     """The stored output of a real report with a few anomalies, the same
     without anomalies, and the anomaly count of the first."""
     rng = np.random.default_rng(7)
@@ -93,7 +92,7 @@ def report_outputs() -> tuple[dict[str, Any], dict[str, Any], int]:
     calm.CopyFrom(outcome.output)
     calm.anomalies.anomaly_count = 0
     del calm.anomalies.anomalies[:]
-    return output_to_json(outcome.output), output_to_json(calm), outcome.anomaly_count
+    return output_to_stored(outcome.output), output_to_stored(calm), outcome.anomaly_count
 
 
 # Per row g: dataset g mod D; kind, anomalies independent of the dataset;
@@ -114,7 +113,7 @@ SELECT gen_random_uuid(), ds.ids[1 + mod(g, %(datasets)s)], ds.names[1 + mod(g, 
     CASE WHEN s.status = 3 THEN t.created - interval '1 day' END,
     CASE WHEN s.status = 3 THEN t.created END,
     CASE WHEN a.anomalous THEN %(anomaly_count)s ELSE 0 END,
-    CASE WHEN s.status <> 3 THEN NULL WHEN a.anomalous THEN %(anomalous)s::jsonb ELSE %(calm)s::jsonb END,
+    CASE WHEN s.status <> 3 THEN NULL WHEN a.anomalous THEN %(anomalous)s ELSE %(calm)s END,
     CASE WHEN s.status = 3 THEN 2 ELSE 0 END,
     CASE WHEN s.status = 3 THEN %(insight)s ELSE '' END,
     CASE WHEN s.status = 3 THEN 'offline' ELSE '' END,
@@ -148,8 +147,8 @@ def fill(dsn: str, results: int, datasets: int) -> None:
                     "datasets": datasets,
                     "results": results,
                     "anomaly_count": anomaly_count,
-                    "anomalous": json.dumps(anomalous),
-                    "calm": json.dumps(calm),
+                    "anomalous": psycopg2.Binary(anomalous),
+                    "calm": psycopg2.Binary(calm),
                     "insight": INSIGHT,
                 },
             )

@@ -13,6 +13,7 @@ import pytest
 from analytics_svc import auth_store, store
 from analytics_svc import results_store as rs
 from analytics_svc.server import MIGRATIONS
+from mesh.analytics.v1 import analysis_pb2
 from mesh_cli import infra
 from mesh_runtime.database import connect, migrate
 from tests.conftest import RunningStack
@@ -45,7 +46,18 @@ def test_upgrading_keeps_the_data_of_the_older_schema(fresh_dsn: str) -> None:
         )
         assert "analysis_result" not in _tables(db)
 
-    newer = [m.version for m in MIGRATIONS if m.version > 3]
+    # Version 4 stored a result's numbers as JSON; version 5 converts them to protobuf.
+    assert migrate(db, [m for m in MIGRATIONS if m.version <= 4]) == [4]
+    with db.connection_context():
+        db.execute_sql(
+            "INSERT INTO analysis_result (id, dataset_id, dataset_name, kind, parameters, status, error,"
+            " requested_by, create_time, enqueue_time, attempts, anomaly_count, output, insight_status,"
+            " insight_text, insight_provider, insight_model, insight_error, insight_attempts) VALUES"
+            " ('00000000-0000-0000-0000-0000000000aa', '00000000-0000-0000-0000-000000000001', 'legacy', 1, '{}',"
+            " 3, '', 'old', now(), now(), 1, 0, %s, 0, '', '', '', '', 0)",
+            ('{"summary": {"count": "2", "mean": 2.0, "max": 2.5}, "quantiles": [{"level": 0.5, "value": 2.0}]}',),
+        )
+    newer = [m.version for m in MIGRATIONS if m.version > 4]
     assert migrate(db, MIGRATIONS) == newer
     assert migrate(db, MIGRATIONS) == []  # idempotent
     with db.connection_context():
@@ -53,6 +65,9 @@ def test_upgrading_keeps_the_data_of_the_older_schema(fresh_dsn: str) -> None:
         rows = db.execute_sql("SELECT d.name, d.description, count(p.*), sum(p.value) FROM dataset d"
                               " JOIN point p ON p.dataset_id = d.id GROUP BY 1, 2").fetchall()
         assert rows == [("legacy", "kept", 2, 4.0)]
+        (stored,) = db.execute_sql("SELECT output FROM analysis_result").fetchone()
+        output = analysis_pb2.ResultOutput.FromString(bytes(stored))
+        assert (output.summary.count, output.summary.max, output.quantiles[0].value) == (2, 2.5, 2.0)
         # The migrated schema is what the models declare: columns and every index.
         models = (store.DatasetRow, auth_store.UserRow, auth_store.RefreshTokenRow, auth_store.ApiKeyRow,
                   rs.ScheduleRow, rs.ResultRow, rs.OutboxRow)
