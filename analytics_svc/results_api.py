@@ -19,6 +19,7 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.auth import current_principal
 from mesh_runtime.database import BlockingRunner, utc_now
 from mesh_runtime.errors import FieldViolation, InvalidArgument, ResourceExhausted, from_rpc_error
+from mesh_runtime.interceptors import send_headers
 from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
 from mesh_runtime.wire import timestamp_or_none as _timestamp
 
@@ -300,6 +301,8 @@ class ResultsServicer:
         self, request: pb.WatchResultsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.WatchResultsResponse]:
         async with self.hub.subscribe(request.dataset_id or None) as updates:
+            # The watch is established: tell the client now, before any change arrives.
+            await send_headers(context)
             while True:
                 row = await updates.get()
                 if row is None:

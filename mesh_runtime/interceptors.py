@@ -10,6 +10,7 @@ request id/logging, then error mapping, then validation.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import time
@@ -20,7 +21,8 @@ from typing import Any
 
 import grpc
 import protovalidate
-from google.protobuf.message import Message
+from google.protobuf import descriptor
+from google.protobuf.message import DecodeError, Message
 
 from mesh_runtime.errors import (
     FieldViolation,
@@ -40,8 +42,55 @@ _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 UNGUARDED_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
+# Whether the call being served streams its responses (set by the wrappers).
+_streaming_response: contextvars.ContextVar[bool] = contextvars.ContextVar("streaming_response", default=False)
+# Whether the call's response headers (with its request id) went out.
+_headers_sent: contextvars.ContextVar[bool] = contextvars.ContextVar("headers_sent", default=False)
+
+
+async def send_headers(context: grpc.aio.ServicerContext) -> None:
+    """Send the response headers (with the request id) now, once.
+
+    Unary calls send them as they start. A server stream sends them with its
+    first message, so a stream that fails before any message is a plain
+    error (an HTTP error status through Envoy, not "200" and an error
+    body); a servicer whose stream may stay quiet calls this once it is
+    established (e.g. WatchResults after subscribing).
+    """
+    if _headers_sent.get():
+        return
+    _headers_sent.set(True)
+    await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id_var.get() or ""),))
+
+
+class Undecodable:
+    """A request body that is not a valid message (e.g. corrupt bytes)."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """A deserializer that returns Undecodable instead of raising, so the
+    caller gets INVALID_ARGUMENT rather than an UNKNOWN naming a Python exception."""
+    if deserializer is None or getattr(deserializer, "_mesh_tolerant", False):
+        return deserializer
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except (DecodeError, ValueError, TypeError) as exc:
+            return Undecodable(str(exc))
+
+    deserialize._mesh_tolerant = True  # type: ignore[attr-defined]
+    return deserialize
+
+
 class MeshInterceptor(grpc.aio.ServerInterceptor):
     """Base class: override ``scope`` and/or ``check_request``."""
+
+    # Whether requests this interceptor wraps may arrive as Undecodable (it must check them).
+    tolerant_requests = False
 
     def scope(self, method: str, context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[None]:
         """Context entered around the whole call (all of a stream's messages)."""
@@ -80,9 +129,16 @@ def _wrap_handler(icpt: MeshInterceptor, method: str, handler: grpc.RpcMethodHan
             await result
 
     codecs = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": (
+            _tolerant(handler.request_deserializer) if icpt.tolerant_requests else handler.request_deserializer
+        ),
         "response_serializer": handler.response_serializer,
     }
+
+    async def with_headers(responses: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async for response in responses:
+            await send_headers(context)
+            yield response
 
     if handler.unary_unary:
         inner_uu = handler.unary_unary
@@ -107,9 +163,10 @@ def _wrap_handler(icpt: MeshInterceptor, method: str, handler: grpc.RpcMethodHan
         inner_us = handler.unary_stream
 
         async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            _streaming_response.set(True)
             async with icpt.scope(method, context):
                 await icpt.check_request(method, request, context)
-                async for response in respond_stream(inner_us(request, context)):
+                async for response in with_headers(respond_stream(inner_us(request, context)), context):
                     yield response
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, **codecs)
@@ -117,9 +174,10 @@ def _wrap_handler(icpt: MeshInterceptor, method: str, handler: grpc.RpcMethodHan
     inner_ss = handler.stream_stream
 
     async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        _streaming_response.set(True)
         async with icpt.scope(method, context):
             result = inner_ss(checked_stream(requests, context), context)
-            async for response in respond_stream(result):
+            async for response in with_headers(respond_stream(result), context):
                 yield response
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, **codecs)
@@ -150,7 +208,8 @@ class RequestLoggingInterceptor(MeshInterceptor):
         peer = context.peer()
         code = grpc.StatusCode.OK
         try:
-            await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+            if not _streaming_response.get():
+                await send_headers(context)
             yield
             code = context.code() or grpc.StatusCode.OK
         except asyncio.CancelledError:
@@ -251,10 +310,54 @@ class ValidationInterceptor(MeshInterceptor):
     def applies_to(self, method: str) -> bool:
         return not method.startswith(UNGUARDED_PREFIXES)
 
+    tolerant_requests = True
+
     async def check_request(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
+        if isinstance(request, Undecodable):
+            raise InvalidArgument(
+                "the request is not a valid message", violations=[FieldViolation("(body)", request.error[:200])]
+            )
         if not isinstance(request, Message):
             return
-        violations = violations_of(request)
+        violations = wire_violations(request) or violations_of(request)
         if violations:
             summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
             raise InvalidArgument(f"invalid request: {summary}", violations=violations)
+
+
+_MAX_TIMESTAMP_SECONDS = 253402300799  # 9999-12-31T23:59:59Z, the largest RFC 3339 time
+_MIN_TIMESTAMP_SECONDS = -62135596800  # 0001-01-01T00:00:00Z
+
+
+def wire_violations(message: Message, prefix: str = "") -> list[FieldViolation]:
+    """What no storage or conversion accepts, whatever a proto's rules say:
+    NUL characters in strings (PostgreSQL cannot store them) and Timestamps
+    outside RFC 3339's range or with nanos outside [0, 1e9)."""
+    found: list[FieldViolation] = []
+    if message.DESCRIPTOR.full_name == "google.protobuf.Timestamp":
+        seconds, nanos = message.seconds, message.nanos  # type: ignore[attr-defined]
+        if not (0 <= nanos < 1_000_000_000 and _MIN_TIMESTAMP_SECONDS <= seconds <= _MAX_TIMESTAMP_SECONDS):
+            found.append(FieldViolation(prefix.rstrip(".") or "(message)", "not a valid timestamp"))
+        return found
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        repeated = field.is_repeated
+        if field.type == descriptor.FieldDescriptor.TYPE_STRING:
+            items = value if repeated else [value]
+            if field.message_type is None and any("\x00" in item for item in items):
+                found.append(FieldViolation(path, "must not contain NUL characters"))
+        elif field.type == descriptor.FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                for key, item in value.items():
+                    if isinstance(key, str) and "\x00" in key:
+                        found.append(FieldViolation(path, "keys must not contain NUL characters"))
+                    if isinstance(item, str) and "\x00" in item:
+                        found.append(FieldViolation(f'{path}["{key}"]', "must not contain NUL characters"))
+                    elif isinstance(item, Message):
+                        found += wire_violations(item, f'{path}["{key}"].')
+            elif repeated:
+                for index, item in enumerate(value):
+                    found += wire_violations(item, f"{path}[{index}].")
+            else:
+                found += wire_violations(value, f"{path}.")
+    return found

@@ -223,15 +223,11 @@ def test_unknown_routes_and_query_parameters_are_status_bodies(mesh: RunningStac
     assert (extra.status_code, extra.json()["code"]) == (400, 3)
 
 
-# Known bugs, reported with the fuzzing work; strict, so each test fails (and
-# should become a plain test) once its bug is fixed.
+# Found by the fuzzing work and fixed: a stream failing before its first
+# message is a plain error, and a body Envoy transcodes into corrupt protobuf
+# is a bad request.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mesh_runtime's request-id interceptor sends response headers before the handler runs, so Envoy "
-    "has already answered 200 when a server stream fails before its first message",
-)
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -249,6 +245,7 @@ def test_a_stream_that_fails_at_once_has_the_http_status_of_its_code(
     assert response.status_code == HTTP_STATUS_OF_GRPC_CODE[status["code"]]
 
 
+# Known bug, still open (strict: this fails, to become a plain test, once fixed).
 @pytest.mark.xfail(
     strict=True,
     reason="Envoy passes HTTP headers on as gRPC metadata; the Python gRPC server answers a key gRPC does "
@@ -260,11 +257,6 @@ def test_a_header_grpc_cannot_carry_is_not_a_server_error(mesh: RunningStack) ->
     assert response.status_code < 500, response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Envoy's transcoder turns a map<string, string> value that is not a JSON string into corrupt "
-    "protobuf; the service answers UNKNOWN (HTTP 500) instead of a 400",
-)
 def test_a_label_that_is_not_a_string_is_a_bad_request(mesh: RunningStack) -> None:
     with rest_client(mesh, "analyst") as client:
         response = client.post("/v1/datasets", json={"name": f"conf-{uuid.uuid4().hex[:8]}", "labels": {"a": {}}})

@@ -6,14 +6,13 @@ or a deliberate status, never UNKNOWN or INTERNAL (an unhandled error)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import grpc
 import pytest
 from google.protobuf import message_factory, timestamp_pb2
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
-from hypothesis import given, reject
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mesh.analytics.v1 import analytics_service_pb2
@@ -43,44 +42,6 @@ METHODS = {
     if method.full_name not in ENDLESS
 }
 UNHANDLED = (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
-
-
-def _values(message: Message) -> Iterator[Any]:
-    """Every value set anywhere in ``message``, nested messages included (and themselves)."""
-    yield message
-    for field, value in message.ListFields():
-        is_map = field.message_type is not None and field.message_type.GetOptions().map_entry
-        items = list(value.values()) + list(value.keys()) if is_map else value if field.is_repeated else [value]
-        for item in items:
-            if isinstance(item, Message):
-                yield from _values(item)
-            else:
-                yield item
-
-
-def _invalid_timestamp(value: Any) -> bool:
-    if not isinstance(value, timestamp_pb2.Timestamp):
-        return False
-    return not (-62_135_596_800 <= value.seconds <= 253_402_300_799 and 0 <= value.nanos <= 999_999_999)
-
-
-def reported_bug(message: Message) -> str | None:
-    """Why a request would hit a bug already reported (with a reproduction), or None.
-
-    KNOWN BUGS, reported with the fuzzing work; each is pinned by a strict xfail below:
-    - a string holding a NUL character reaches PostgreSQL, which refuses it, and the
-      service answers INTERNAL (Login, ExchangeApiKey, CreateDataset description and
-      labels, CreateSubscription display_name, ...);
-    - a Timestamp outside protobuf's range (nanos < 0, year > 9999) makes
-      ``ToDatetime`` raise and the service answer INTERNAL (ListResults created_after/
-      created_before, RunAnalysis and CreateSchedule parameters.window_start/window_end).
-    """
-    for value in _values(message):
-        if isinstance(value, str) and "\x00" in value:
-            return "NUL in a string"
-        if _invalid_timestamp(value):
-            return "Timestamp out of range"
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +89,6 @@ def test_no_request_makes_an_rpc_fail_unhandled(
     method, where = METHODS[name]
     count = 3 if method.client_streaming else 1
     requests = data.draw(st.lists(messages(method.input_type), min_size=1, max_size=count), label="requests")
-    if any(reported_bug(r) for r in requests):
-        reject()
     try:
         _call(channels[where], method, requests)
     except grpc.RpcError as error:
@@ -173,16 +132,14 @@ def _bug_requests() -> dict[str, tuple[str, str, Message]]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True, reason="reported bugs (see reported_bug): the service answers INTERNAL; remove this mark once fixed"
-)
 @pytest.mark.parametrize("case", ["Login", "ExchangeApiKey", "CreateDataset", "CreateSubscription", "ListResults"])
-def test_reported_bugs_are_not_unhandled(case: str, channels: dict[str, grpc.Channel]) -> None:
+def test_nul_characters_and_impossible_timestamps_are_invalid_arguments(
+    case: str, channels: dict[str, grpc.Channel]
+) -> None:
+    # Found by this fuzzing: PostgreSQL refuses NUL in text and ToDatetime refuses
+    # nanos < 0, which made these INTERNAL; the runtime now refuses them up front.
     where, name, request = _bug_requests()[case]
     method, _ = METHODS[name]
-    try:
+    with pytest.raises(grpc.RpcError) as caught:
         _call(channels[where], method, [request])
-        code = grpc.StatusCode.OK
-    except grpc.RpcError as error:
-        code = error.code()
-    assert code not in UNHANDLED
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
