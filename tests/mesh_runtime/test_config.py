@@ -75,9 +75,11 @@ def test_every_setting_is_documented_in_env_example() -> None:
     from llm_svc.config import LlmSettings
     from mesh_cli.stack import StackSettings
     from notify_svc.config import NotifySettings
+    from web.mesh_web.service_clients import ServiceSettings
 
     example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
-    for cls in (AnalyticsSettings, SchedulerSettings, WorkerSettings, LlmSettings, NotifySettings, StackSettings):
+    for cls in (AnalyticsSettings, SchedulerSettings, WorkerSettings, LlmSettings, NotifySettings, StackSettings,
+                ServiceSettings):
         for variable, _default, doc in describe_settings(cls):
             assert f"{variable}=" in example, f"{variable} missing from .env.example"
             assert doc, f"{variable} has no description"
