@@ -38,6 +38,12 @@ def _parse_llm_addr(raw: str) -> str:
     return value
 
 
+def _signing_key_file() -> Any:
+    return setting(
+        "AUTH_SIGNING_KEY_FILE", "", doc="Private key (PEM, P-256) access tokens are signed with. Required."
+    )
+
+
 def _llm_addr() -> Any:
     return setting(
         "LLM_ADDR",
@@ -57,9 +63,7 @@ class AnalyticsSettings(RuntimeSettings):
     db_pool_size: int = setting(
         "ANALYTICS_DB_POOL_SIZE", 8, positive(parse_int), "Database connections (and query threads)."
     )
-    signing_key_file: str = setting(
-        "AUTH_SIGNING_KEY_FILE", "", doc="Private key (PEM, P-256) access tokens are signed with. Required."
-    )
+    signing_key_file: str = _signing_key_file()
     access_token_ttl_seconds: int = setting(
         "AUTH_ACCESS_TOKEN_TTL_SECONDS", 900, positive(parse_int), "Lifetime of access tokens."
     )
@@ -114,9 +118,7 @@ class WorkerSettings(JobSettings):
         "ANALYTICS_WORKER_CONCURRENCY", 2, positive(parse_int), "Analyses one worker process runs at once."
     )
     llm_addr: str = _llm_addr()
-    signing_key_file: str = setting(
-        "AUTH_SIGNING_KEY_FILE", "", doc="Private key (PEM, P-256) access tokens are signed with. Required."
-    )
+    signing_key_file: str = _signing_key_file()
     insight_timeout_seconds: float = setting(
         "ANALYTICS_INSIGHT_TIMEOUT_SECONDS", 30.0, positive(parse_float), "Deadline of one insight request."
     )
