@@ -154,6 +154,31 @@ def _jwt_authn(jwks_path: str, issuer: str, audience: str, open_prefixes: Sequen
     }
 
 
+# Keeps pseudo-headers (":path") and names gRPC metadata allows; drops the rest.
+_DROP_NON_GRPC_HEADERS_LUA = """
+function envoy_on_request(request_handle)
+  local headers = request_handle:headers()
+  local drop = {}
+  for key, _ in pairs(headers) do
+    if string.sub(key, 1, 1) ~= ":" and not string.match(key, "^[0-9a-z_.%-]+$") then
+      table.insert(drop, key)
+    end
+  end
+  for _, key in ipairs(drop) do
+    headers:remove(key)
+  end
+end
+"""
+
+_DROP_NON_GRPC_HEADERS = {
+    "name": "envoy.filters.http.lua",
+    "typed_config": {
+        "@type": _TYPE_PREFIX + "envoy.extensions.filters.http.lua.v3.Lua",
+        "default_source_code": {"inline_string": _DROP_NON_GRPC_HEADERS_LUA},
+    },
+}
+
+
 def render(
     *,
     listen_address: str,
@@ -247,6 +272,9 @@ def render(
             ],
         },
         "http_filters": [
+            # HTTP allows header names gRPC metadata does not ("a~b"); the upstream gRPC
+            # server would fail such a call with INTERNAL, so they are dropped here.
+            _DROP_NON_GRPC_HEADERS,
             # CORS first: it answers preflight requests, which carry no token.
             {
                 "name": "envoy.filters.http.cors",
