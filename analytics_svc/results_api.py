@@ -219,7 +219,8 @@ class ResultsServicer:
     async def DeleteSchedule(
         self, request: pb.DeleteScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteScheduleResponse:
-        await self.runner.run(rs.delete_schedule, request.id)
+        dataset_id = await self.runner.run(rs.delete_schedule, request.id)
+        self.hub.finished.forget_dataset(dataset_id)  # here at once; other replicas on the notification
         return pb.DeleteScheduleResponse()
 
     # --- analyses and results -------------------------------------------------------
@@ -244,8 +245,12 @@ class ResultsServicer:
     async def GetResult(
         self, request: pb.GetResultRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetResultResponse:
-        row = await self.runner.run(rs.get_result, request.id)
-        result = result_to_proto(row)
+        result = self.hub.finished.get(request.id)
+        if result is None:
+            generation = self.hub.cache_generation()
+            result = result_to_proto(await self.runner.run(rs.get_result, request.id))
+            if generation is not None:
+                self.hub.finished.put(result, generation)
         response = pb.GetResultResponse(result=result)
         if request.series_points and result.status == apb.RESULT_STATUS_SUCCEEDED:
             response.series.CopyFrom(await self._series(result, request.series_points))

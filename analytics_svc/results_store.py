@@ -26,7 +26,7 @@ from typing import Any
 import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
-from analytics_svc.store import BaseModel, DatasetRow, database_proxy, get_dataset
+from analytics_svc.store import RESULTS_OF_DATASET_CHANNEL, BaseModel, DatasetRow, database_proxy, get_dataset
 from mesh_runtime.database import Migration, sql_migration, utc_now
 from mesh_runtime.errors import NotFound
 
@@ -377,14 +377,20 @@ def update_schedule(schedule_id: str, changes: dict[str, Any]) -> ScheduleRow:
     return get_schedule(schedule_id)
 
 
-def delete_schedule(schedule_id: str) -> None:
-    """Delete a schedule (its results stay); NotFound if absent."""
+def delete_schedule(schedule_id: str) -> str:
+    """Delete a schedule (its results stay); return its dataset's id. NotFound if absent."""
     try:
         key = uuid.UUID(schedule_id)
     except ValueError:
         raise NotFound("schedule", schedule_id) from None
-    if ScheduleRow.delete().where(ScheduleRow.id == key).execute() == 0:
-        raise NotFound("schedule", schedule_id)
+    with database_proxy.atomic():
+        deleted = ScheduleRow.delete().where(ScheduleRow.id == key).returning(ScheduleRow.dataset).execute()
+        dataset_ids = [str(row.dataset_id) for row in deleted]
+        if not dataset_ids:
+            raise NotFound("schedule", schedule_id)
+        # Its results lose their schedule_id (ON DELETE SET NULL) without a notification of their own.
+        notify(RESULTS_OF_DATASET_CHANNEL, dataset_ids[0])
+    return dataset_ids[0]
 
 
 def list_schedules(

@@ -19,6 +19,8 @@ from mesh_runtime.database import sql_migration, utc_now
 from mesh_runtime.errors import AlreadyExists, NotFound
 
 database_proxy = peewee.DatabaseProxy()
+# pg_notify channel saying "the results of this dataset changed without their own notification".
+RESULTS_OF_DATASET_CHANNEL = "analysis_results_of_dataset"
 
 
 class BaseModel(peewee.Model):
@@ -154,8 +156,11 @@ def delete_dataset(dataset_id: str) -> None:
         key = uuid.UUID(dataset_id)
     except ValueError:
         raise NotFound("dataset", dataset_id) from None
-    if DatasetRow.delete().where(DatasetRow.id == key).execute() == 0:
-        raise NotFound("dataset", dataset_id)
+    with database_proxy.atomic():
+        if DatasetRow.delete().where(DatasetRow.id == key).execute() == 0:
+            raise NotFound("dataset", dataset_id)
+        # Its results went with it: caches of finished results drop them.
+        database_proxy.execute_sql("SELECT pg_notify(%s, %s)", (RESULTS_OF_DATASET_CHANNEL, str(key)))
 
 
 def _last_occurrences(timestamps_us: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -344,3 +344,15 @@ def test_watchers_hanging_up_mid_stream_never_hurt_the_service(
                 call.cancel()
     # The service is still up and answering.
     assert stub.GetDataset(pb.GetDatasetRequest(id=dataset_id), timeout=10).dataset.id == dataset_id
+
+
+def test_a_deleted_datasets_results_are_gone_at_once(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    dataset_id = make_dataset(stub, [1.0, 2.0, 3.0])
+    queued = stub.RunAnalysis(pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_SUMMARY), timeout=10)
+    wait_for(stub, queued.result.id)
+    for _ in range(2):  # the second read comes from the finished-results cache
+        assert stub.GetResult(pb.GetResultRequest(id=queued.result.id), timeout=10).result.output.summary.count == 3
+    stub.DeleteDataset(pb.DeleteDatasetRequest(id=dataset_id), timeout=10)
+    assert _code(lambda: stub.GetResult(pb.GetResultRequest(id=queued.result.id), timeout=10)) == (
+        grpc.StatusCode.NOT_FOUND
+    )

@@ -136,10 +136,13 @@ def test_a_schedule_fires_and_its_results_are_listed(stub: pb_grpc.AnalyticsServ
     assert {r.schedule_id for r in done} == {schedule_id}
     assert all(r.requested_by == "scheduler" and r.HasField("scheduled_time") for r in done)
     assert done[0].output.summary.count == 50
+    # Read once so the finished result is cached, then delete its schedule.
+    assert stub.GetResult(pb.GetResultRequest(id=done[0].id), timeout=10).result.schedule_id == schedule_id
     patched = rest.patch(f"/v1/schedules/{schedule_id}", params={"updateMask": "enabled"}, json={"enabled": False})
     assert patched.status_code == 200, patched.text
     assert patched.json()["schedule"]["enabled"] is False
     assert rest.delete(f"/v1/schedules/{schedule_id}").status_code == 200
-    # Its results stay, no longer tied to a schedule.
+    # Its results stay, no longer tied to a schedule (the cached copy too).
     kept = stub.ListResults(pb.ListResultsRequest(dataset_id=dataset_id), timeout=10).results
     assert len(kept) >= 2 and all(r.schedule_id == "" for r in kept)
+    assert stub.GetResult(pb.GetResultRequest(id=done[0].id), timeout=10).result.schedule_id == ""

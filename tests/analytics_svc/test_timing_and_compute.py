@@ -94,3 +94,52 @@ def test_top_anomalies_are_the_largest_in_time_order() -> None:
     )
     top = compute.top_anomalies(output, 3)
     assert [a.timestamp_us for a in top] == [0, 1, 3]
+
+
+def _finished(result_id: str, dataset_id: str = "d1", **overrides: object) -> apb.Result:
+    fields: dict[str, object] = {
+        "id": result_id,
+        "dataset_id": dataset_id,
+        "status": apb.RESULT_STATUS_SUCCEEDED,
+        "insight": apb.Insight(status=apb.INSIGHT_STATUS_READY, text="x" * 100),
+    }
+    fields.update(overrides)
+    return apb.Result(**fields)  # type: ignore[arg-type]
+
+
+def test_only_results_that_cannot_change_are_cached() -> None:
+    from analytics_svc.watch import FinishedResults
+
+    cache = FinishedResults()
+    generation = cache.generation
+    cache.put(_finished("pending", status=apb.RESULT_STATUS_RUNNING), generation)
+    cache.put(_finished("insight", insight=apb.Insight(status=apb.INSIGHT_STATUS_PENDING)), generation)
+    cache.put(_finished("done"), generation)
+    assert cache.get("pending") is None and cache.get("insight") is None
+    assert cache.get("done") is not None
+
+
+def test_a_read_that_raced_with_a_change_is_not_cached_and_changes_evict() -> None:
+    from analytics_svc.watch import FinishedResults
+
+    cache = FinishedResults()
+    before = cache.generation
+    cache.forget("other")  # a change was notified while the read ran
+    cache.put(_finished("r1"), before)
+    assert cache.get("r1") is None
+    cache.put(_finished("r1"), cache.generation)
+    cache.put(_finished("r2", dataset_id="d2"), cache.generation)
+    cache.forget_dataset("d1")
+    assert cache.get("r1") is None and cache.get("r2") is not None
+    cache.clear()
+    assert cache.get("r2") is None
+
+
+def test_the_cache_keeps_within_its_byte_budget() -> None:
+    from analytics_svc.watch import FinishedResults
+
+    one = _finished("0").ByteSize()
+    cache = FinishedResults(max_bytes=one * 3)
+    for index in range(10):
+        cache.put(_finished(str(index)), cache.generation)
+    assert [cache.get(str(i)) is not None for i in range(10)] == [False] * 7 + [True] * 3
