@@ -27,7 +27,7 @@ import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
 from analytics_svc.store import RESULTS_OF_DATASET_CHANNEL, BaseModel, DatasetRow, database_proxy, get_dataset
-from mesh_runtime.database import Migration, sql_migration, utc_now
+from mesh_runtime.database import Migration, save_changes, sql_migration, utc_now
 from mesh_runtime.errors import NotFound
 
 # Result statuses and insight states: the numbers of the proto enums.
@@ -370,10 +370,7 @@ def update_schedule(schedule_id: str, changes: dict[str, Any]) -> ScheduleRow:
     """Set fields of a schedule (already validated by the caller)."""
     with database_proxy.atomic():
         row = get_schedule(schedule_id)
-        for name, value in changes.items():
-            setattr(row, name, value)
-        row.update_time = utc_now()
-        row.save()
+        save_changes(row, changes)
     return get_schedule(schedule_id)
 
 

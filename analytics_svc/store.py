@@ -15,7 +15,7 @@ import numpy as np
 import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
-from mesh_runtime.database import sql_migration, utc_now
+from mesh_runtime.database import save_changes, sql_migration, utc_now
 from mesh_runtime.errors import AlreadyExists, NotFound
 
 database_proxy = peewee.DatabaseProxy()
@@ -141,10 +141,7 @@ def update_dataset(dataset_id: str, changes: dict[str, Any]) -> DatasetRow:
     try:
         with database_proxy.atomic():
             row = get_dataset(dataset_id)
-            for name, value in changes.items():
-                setattr(row, name, value)
-            row.update_time = utc_now()
-            row.save()
+            save_changes(row, changes)
             return row
     except peewee.IntegrityError:
         raise AlreadyExists("dataset", str(changes.get("name"))) from None

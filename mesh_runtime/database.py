@@ -33,6 +33,14 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def save_changes(row: peewee.Model, changes: dict[str, object]) -> None:
+    """Set ``changes`` on ``row``, stamp its ``update_time`` and save it (in the caller's transaction)."""
+    for name, value in changes.items():
+        setattr(row, name, value)
+    row.update_time = utc_now()  # type: ignore[attr-defined]
+    row.save()
+
+
 def connect(url: str, max_connections: int = 8) -> PooledPostgresqlDatabase:
     """A pooled peewee database for a ``postgresql://`` URL (not yet connected)."""
     params = parse_db_url(url)

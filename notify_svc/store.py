@@ -20,7 +20,7 @@ from typing import Any
 import peewee
 from playhouse.postgres_ext import ArrayField, DateTimeTZField
 
-from mesh_runtime.database import Migration, utc_now
+from mesh_runtime.database import Migration, save_changes, utc_now
 from mesh_runtime.errors import AlreadyExists, NotFound
 
 database_proxy = peewee.DatabaseProxy()
@@ -211,10 +211,7 @@ def update_subscription(subscription_id: str, changes: dict[str, Any]) -> Subscr
     try:
         with database_proxy.atomic():
             row = get_subscription(subscription_id)
-            for name, value in changes.items():
-                setattr(row, name, value)
-            row.update_time = utc_now()
-            row.save()
+            save_changes(row, changes)
             return row
     except peewee.IntegrityError:
         raise AlreadyExists("subscription", str(changes.get("email"))) from None
