@@ -112,6 +112,9 @@ class ResultRow(BaseModel):
             (("schedule", "scheduled_time"), True),
             # An index behind every ListResults filter, each ending in the sort key.
             (("dataset", "create_time", "id"), False),
+            # A dataset's results of one kind or status: what its pages filter on.
+            (("dataset", "kind", "create_time", "id"), False),
+            (("dataset", "status", "create_time", "id"), False),
             (("kind", "create_time", "id"), False),
             (("status", "create_time", "id"), False),
             (("create_time", "id"), False),
@@ -124,6 +127,11 @@ ResultRow.add_index(
     ResultRow.index(ResultRow.create_time, ResultRow.id, name="analysis_result_anomalous").where(
         ResultRow.anomaly_count > 0
     )
+)
+ResultRow.add_index(
+    ResultRow.index(
+        ResultRow.dataset, ResultRow.create_time, ResultRow.id, name="analysis_result_dataset_anomalous"
+    ).where(ResultRow.anomaly_count > 0)
 )
 START_SORT_KEY = peewee.fn.COALESCE(ResultRow.start_time, peewee.SQL("'infinity'::timestamptz"))
 ResultRow.add_index(peewee.ModelIndex(ResultRow, (START_SORT_KEY, ResultRow.id), name="analysis_result_start_sort"))
@@ -266,9 +274,18 @@ def _outputs_as_protobuf(db: peewee.Database) -> None:
     db.execute_sql("ALTER TABLE analysis_result RENAME COLUMN output_pb TO output")
 
 
+# A dataset's page filtered by kind, status or anomalies read the dataset's
+# whole history through the dataset index before; these serve it directly.
+_DATASET_FILTER_INDEXES_V6 = """
+CREATE INDEX "resultrow_dataset_id_kind_create_time_id" ON "analysis_result" ("dataset_id", "kind", "create_time", "id");
+CREATE INDEX "resultrow_dataset_id_status_create_time_id" ON "analysis_result" ("dataset_id", "status", "create_time", "id");
+CREATE INDEX "analysis_result_dataset_anomalous" ON "analysis_result" ("dataset_id", "create_time", "id") WHERE ("anomaly_count" > 0);
+"""
+
 MIGRATIONS = [
     sql_migration(4, "create analysis schedule, result and outbox tables", _SCHEMA_V4),
     Migration(5, "store result outputs as protobuf", _outputs_as_protobuf),
+    sql_migration(6, "index a dataset's results by kind, status and anomalies", _DATASET_FILTER_INDEXES_V6),
 ]
 
 
