@@ -1,6 +1,7 @@
 """Settings and the process: SMTP and the HTTP API on one asyncio event loop.
 
-Each flag defaults from a MAIL_CATCHER_* variable. Port 0 picks a free port;
+Each flag defaults from a MAIL_CATCHER_* variable (--ignore-duplicate-ids from
+mailpit's MP_IGNORE_DUPLICATE_IDS, so one setting serves both). Port 0 picks a free port;
 once both servers listen, one log line gives the ports, and with
 --ready-file they are also written there as JSON (atomically) for a
 supervisor. A bad setting, or a port that cannot be had, ends the process
@@ -53,6 +54,7 @@ class Settings:
     max_messages: int = DEFAULT_MAX_MESSAGES
     max_size: int = DEFAULT_MAX_SIZE
     ready_file: Path | None = None
+    ignore_duplicate_ids: bool = False
     # field name -> where its value came from (flag or environment variable), for error messages
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -76,6 +78,16 @@ _OPTIONS: dict[str, tuple[str, str | None, str]] = {
     "--max-size": ("max_size", "MAIL_CATCHER_MAX_SIZE", "largest accepted message in bytes (default 10 MiB)"),
     "--ready-file": ("ready_file", None, 'once listening, write {"smtp_port": .., "http_port": ..} here'),
 }
+# Switches (no value), each with its environment variable: flag -> (field, variable, help).
+_SWITCHES: dict[str, tuple[str, str, str]] = {
+    "--ignore-duplicate-ids": (
+        "ignore_duplicate_ids",
+        "MP_IGNORE_DUPLICATE_IDS",
+        "keep no second message with a Message-ID a kept message has (the sender still hears 250), "
+        "as mailpit's option of the same name; env MP_IGNORE_DUPLICATE_IDS=true",
+    ),
+}
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,6 +115,13 @@ def _positive(raw: str, source: str) -> int:
     return value
 
 
+def _switch(raw: str, source: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ConfigError(f"{source}: expected true or false (or 1/0, yes/no), got {raw!r}")
+
+
 def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the command line, each defaulting from its environment variable.
 
@@ -112,6 +131,8 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
     parser = _Parser(prog="python -m mail_catcher", description=DESCRIPTION)
     for flag, (dest, env, help_text) in _OPTIONS.items():
         parser.add_argument(flag, dest=dest, metavar=dest.upper(), help=f"{help_text}; env {env}" if env else help_text)
+    for flag, (dest, _, help_text) in _SWITCHES.items():
+        parser.add_argument(flag, dest=dest, action="store_true", default=None, help=help_text)
     args = parser.parse_args(argv)
 
     values: dict[str, object] = {}
@@ -136,6 +157,11 @@ def parse_settings(argv: Sequence[str] | None = None, environ: Mapping[str, str]
             raise ConfigError(f"{source}: expected a host name or address, got an empty value")
         else:
             values[dest] = raw.strip()
+    for flag, (dest, env, _) in _SWITCHES.items():
+        if getattr(args, dest):
+            values[dest], sources[dest] = True, flag
+        elif environ.get(env, "").strip():
+            values[dest], sources[dest] = _switch(environ[env], env), env
     return Settings(**values, sources=sources)  # type: ignore[arg-type]
 
 
@@ -196,7 +222,12 @@ async def serve(settings: Settings, stop_signals: Sequence[int] = ()) -> None:
         return
 
     try:
-        store = await asyncio.to_thread(MessageStore, settings.data_dir, settings.max_messages)
+        store = await asyncio.to_thread(
+            MessageStore,
+            settings.data_dir,
+            settings.max_messages,
+            ignore_duplicate_ids=settings.ignore_duplicate_ids,
+        )
     except OSError as exc:
         reason = exc.strerror or exc
         where = settings.source("data_dir")
@@ -256,6 +287,7 @@ async def serve(settings: Settings, stop_signals: Sequence[int] = ()) -> None:
                 "http_port": http_port,
                 "data_dir": str(settings.data_dir) if settings.data_dir else "(memory only)",
                 "messages": total,
+                "ignore_duplicate_ids": settings.ignore_duplicate_ids,
             },
         )
         stopping = asyncio.create_task(stop.wait())

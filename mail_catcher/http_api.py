@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -155,6 +157,50 @@ def _listing(store: MessageStore, request: Request, keep: Predicate | None) -> d
     }
 
 
+def _memory_in_use() -> int:
+    """Resident memory of this process in bytes (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def info(store: MessageStore, started: float) -> dict[str, Any]:
+    """The catcher as mailpit's /api/v1/info describes itself (AppInformation)."""
+    total, unread = store.counts()
+    stats = store.stats
+    return {
+        "Version": "mail_catcher",
+        "LatestVersion": "",
+        "Database": str(store.data_dir) if store.data_dir is not None else "",
+        "DatabaseSize": store.size,
+        "Messages": total,
+        "Unread": unread,
+        "Tags": {},
+        "RuntimeStats": {
+            "Uptime": int(time.monotonic() - started),
+            "Memory": _memory_in_use(),
+            "MessagesDeleted": stats.messages_deleted,
+            "SMTPAccepted": stats.smtp_accepted,
+            "SMTPAcceptedSize": stats.smtp_accepted_size,
+            "SMTPRejected": stats.smtp_rejected,
+            # Messages not kept because a kept one has their Message-ID (--ignore-duplicate-ids).
+            "SMTPIgnored": stats.smtp_ignored,
+        },
+    }
+
+
+def web_ui_settings(store: MessageStore) -> dict[str, Any]:
+    """The part of mailpit's /api/v1/webui (WebUIConfiguration) that applies here."""
+    return {
+        "Label": "",
+        "MessageRelay": {"Enabled": False},
+        "SpamAssassin": False,
+        "DuplicatesIgnored": store.ignore_duplicate_ids,
+    }
+
+
 def create_app(store: MessageStore) -> FastAPI:
     """The FastAPI app serving ``store``.
 
@@ -162,6 +208,7 @@ def create_app(store: MessageStore) -> FastAPI:
     the store's disk I/O never blocks the event loop the SMTP server shares.
     """
     app = FastAPI(title="mail_catcher", docs_url=None, redoc_url=None, openapi_url=None)
+    started = time.monotonic()
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> JSONResponse:
@@ -184,6 +231,14 @@ def create_app(store: MessageStore) -> FastAPI:
     @app.get("/readyz")
     def alive() -> PlainTextResponse:
         return PlainTextResponse("ok")
+
+    @app.get("/api/v1/info")
+    def get_info() -> JSONResponse:
+        return JSONResponse(info(store, started))
+
+    @app.get("/api/v1/webui")
+    def get_web_ui_settings() -> JSONResponse:
+        return JSONResponse(web_ui_settings(store))
 
     @app.get("/api/v1/messages")
     def list_messages(request: Request) -> JSONResponse:

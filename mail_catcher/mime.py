@@ -247,6 +247,26 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+_MESSAGE_ID_LINE = re.compile(rb"^message-id[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def header_message_id(raw: bytes) -> str:
+    """The Message-ID header of a raw message, without brackets ("" when it has none).
+
+    Read straight from the header section, without parsing the message, so
+    the SMTP side can look it up before answering.
+    """
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    head = raw if end < 0 else raw[: end + 2]
+    found = _MESSAGE_ID_LINE.search(head)
+    if found is None:
+        return ""
+    value = b" ".join(found.group(1).split()).decode("utf-8", "replace")
+    return value.strip("<>").strip()
+
+
 def rfc3339(moment: dt.datetime) -> str:
     """Format like Go's RFC3339Nano (mailpit's JSON times): UTC as ``Z``, milliseconds when non-zero."""
     if moment.tzinfo is None:

@@ -6,6 +6,11 @@ received, and ``<id>.json``, the metadata (arrival order and time, SMTP
 envelope, read flag). The ``.json`` is written last and removed first, so it
 marks a complete message; on start, leftovers of an interrupted write are
 cleaned up and every complete message is loaded again.
+
+With ``ignore_duplicate_ids`` (mailpit's ``--ignore-duplicate-ids``), a
+message whose Message-ID one of the kept messages already has is not kept:
+the sender still hears 250, and the store counts it as ignored. That makes a
+sender that re-sends after a crash (same Message-ID) leave one copy.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ class StoredMessage:
     envelope_from: str
     envelope_to: list[str]
     read: bool = False
+    # The Message-ID header (without brackets), read on arrival; "" when it has none.
+    header_message_id: str = ""
     _parsed: mime.Parsed | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -59,7 +66,7 @@ class StoredMessage:
     @property
     def message_id(self) -> str:
         """The Message-ID header without brackets, or one made up from the id if it had none."""
-        return self.parsed.message_id or f"{self.id}@mail_catcher"
+        return self.header_message_id or f"{self.id}@mail_catcher"
 
     def metadata(self) -> dict[str, Any]:
         """What the ``.json`` file beside the ``.eml`` holds."""
@@ -88,14 +95,36 @@ def _write_atomically(path: Path, content: bytes) -> None:
         raise
 
 
+@dataclass
+class RuntimeStats:
+    """What happened since the start, as mailpit's /api/v1/info counts it."""
+
+    smtp_accepted: int = 0
+    smtp_accepted_size: int = 0
+    smtp_rejected: int = 0
+    smtp_ignored: int = 0
+    messages_deleted: int = 0
+
+
 class MessageStore:
     """Thread-safe, bounded collection of messages in arrival order."""
 
-    def __init__(self, data_dir: Path | None = None, max_messages: int = DEFAULT_MAX_MESSAGES) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        max_messages: int = DEFAULT_MAX_MESSAGES,
+        *,
+        ignore_duplicate_ids: bool = False,
+    ) -> None:
         if max_messages < 1:
             raise ValueError("max_messages must be at least 1")
         self._lock = threading.Lock()
         self._messages: dict[str, StoredMessage] = {}  # oldest first
+        # Message-ID header -> ids of the kept messages that carry it.
+        self._by_message_id: dict[str, set[str]] = {}
+        self.ignore_duplicate_ids = ignore_duplicate_ids
+        self.stats = RuntimeStats()
+        self.size = 0  # bytes of raw source kept
         self._parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-parse")
         self._last_add = 0.0
         self._next_seq = 1
@@ -128,6 +157,7 @@ class MessageStore:
                         envelope_from=str(meta["envelope_from"]),
                         envelope_to=envelope_to,
                         read=bool(meta.get("read", False)),
+                        header_message_id=mime.header_message_id(raw),
                     )
                 )
                 complete.add(meta_path.stem)
@@ -139,7 +169,7 @@ class MessageStore:
                 eml.unlink(missing_ok=True)
         loaded.sort(key=lambda m: m.seq)
         for message in loaded:
-            self._messages[message.id] = message
+            self._keep(message)
         self._next_seq = max((m.seq for m in loaded), default=0) + 1
         self._drop_oldest()
 
@@ -156,21 +186,44 @@ class MessageStore:
         for suffix in (".json", ".eml"):
             (self.data_dir / f"{message.id}{suffix}").unlink(missing_ok=True)
 
+    # -- the index (callers hold the lock) --------------------------------------
+
+    def _keep(self, message: StoredMessage) -> None:
+        self._messages[message.id] = message
+        self.size += len(message.raw)
+        if message.header_message_id:
+            self._by_message_id.setdefault(message.header_message_id, set()).add(message.id)
+
+    def _remove(self, message_id: str) -> StoredMessage:
+        message = self._messages.pop(message_id)
+        self.size -= len(message.raw)
+        holders = self._by_message_id.get(message.header_message_id)
+        if holders is not None:
+            holders.discard(message.id)
+            if not holders:
+                del self._by_message_id[message.header_message_id]
+        self._forget(message)
+        return message
+
     def _drop_oldest(self) -> None:
         while len(self._messages) > self.max_messages:
-            oldest = self._messages.pop(next(iter(self._messages)))
-            self._forget(oldest)
+            self._remove(next(iter(self._messages)))
 
     # -- API -----------------------------------------------------------------
 
-    def add(self, raw: bytes, envelope_from: str = "", envelope_to: Iterable[str] = ()) -> StoredMessage:
+    def add(self, raw: bytes, envelope_from: str = "", envelope_to: Iterable[str] = ()) -> StoredMessage | None:
         """Keep a new message (on disk first, if persisting), to be parsed in the
-        background; drop the oldest beyond the cap.
+        background; drop the oldest beyond the cap. Returns None, keeping nothing,
+        when duplicates are ignored and a kept message has the same Message-ID.
 
         Raises OSError when the message could not be written; it is then not kept at all.
         """
         recipients = list(envelope_to)
+        header_message_id = mime.header_message_id(raw)
         with self._lock:
+            if self.ignore_duplicate_ids and header_message_id in self._by_message_id:
+                self.stats.smtp_ignored += 1
+                return None
             message = StoredMessage(
                 id=uuid.uuid4().hex,
                 seq=self._next_seq,
@@ -178,15 +231,27 @@ class MessageStore:
                 created=dt.datetime.now(dt.UTC),
                 envelope_from=envelope_from,
                 envelope_to=recipients,
+                header_message_id=header_message_id,
             )
-            self._save(message)
+            try:
+                self._save(message)
+            except OSError:
+                self.stats.smtp_rejected += 1
+                raise
             self._next_seq += 1
-            self._messages[message.id] = message
+            self._keep(message)
+            self.stats.smtp_accepted += 1
+            self.stats.smtp_accepted_size += len(raw)
             self._drop_oldest()
         self._last_add = time.monotonic()
         # Parse in the background, so the API rarely has to wait for it.
         self._parser.submit(self._parse_when_quiet, message)
         return message
+
+    @property
+    def persistent(self) -> bool:
+        """Whether messages are written to disk (so adding one does file I/O)."""
+        return self.data_dir is not None
 
     def _parse_when_quiet(self, message: StoredMessage) -> None:
         while time.monotonic() - self._last_add < _QUIET_SECONDS:
@@ -233,5 +298,6 @@ class MessageStore:
         with self._lock:
             doomed = list(self._messages) if ids is None else [i for i in dict.fromkeys(ids) if i in self._messages]
             for message_id in doomed:
-                self._forget(self._messages.pop(message_id))
+                self._remove(message_id)
+            self.stats.messages_deleted += len(doomed)
             return len(doomed)

@@ -238,8 +238,11 @@ class Stack:
             lambda: infra.nats_ready(s.nats_monitor_port),
             "NATS (JetStream)",
         )
+        mail = infra.mail_catcher_spec(state / "mail", s.smtp_port, s.mail_http_port)
         await self._start_and_wait(
-            infra.mail_catcher_spec(state / "mail", s.smtp_port, s.mail_http_port),
+            # As mailpit in compose (MP_IGNORE_DUPLICATE_IDS): an e-mail notify re-sends
+            # after a crash (same Message-ID) is answered 250 and not kept twice.
+            replace(mail, argv=[*mail.argv, "--ignore-duplicate-ids"]),
             lambda: infra.http_ok(f"http://127.0.0.1:{s.mail_http_port}/readyz"),
             "mail catcher",
         )

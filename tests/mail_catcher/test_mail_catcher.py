@@ -38,7 +38,7 @@ DETAIL_FIELDS = {
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAIL_CATCHER_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAIL_CATCHER_", "MP_"))}
     env.update(extra)
     return env
 
@@ -407,3 +407,121 @@ def test_a_flag_wins_over_its_environment_variable(tmp_path: Path) -> None:
         assert catcher.messages()["total"] == 1
     finally:
         assert catcher.stop() == 0
+
+
+# --- duplicate Message-IDs (mailpit's --ignore-duplicate-ids) -----------------------------------
+
+
+def with_id(subject: str, message_id: str | None) -> EmailMessage:
+    msg = message(subject)
+    if message_id is not None:
+        msg["Message-ID"] = message_id
+    return msg
+
+
+def data_reply(catcher: Catcher, msg: EmailMessage) -> tuple[int, bytes]:
+    """The server's answer to the end of DATA for ``msg``."""
+    with smtplib.SMTP("127.0.0.1", catcher.smtp_port, timeout=10) as smtp:
+        smtp.ehlo()
+        smtp.mail("noreply@mesh.local")
+        smtp.rcpt("ada@example.com")
+        return smtp.data(msg.as_bytes())
+
+
+def runtime_stats(catcher: Catcher) -> dict:
+    response = catcher.http.get("/api/v1/info")
+    assert response.status_code == 200, response.text
+    return response.json()["RuntimeStats"]
+
+
+def test_with_the_option_a_second_message_with_a_kept_message_id_is_answered_250_and_dropped(
+    tmp_path: Path,
+) -> None:
+    catcher = start(tmp_path, "--ignore-duplicate-ids")
+    try:
+        assert catcher.http.get("/api/v1/webui").json()["DuplicatesIgnored"] is True
+        assert data_reply(catcher, with_id("first copy", "<report-1@mesh.local>"))[0] == 250
+        code, _ = data_reply(catcher, with_id("second copy", "<report-1@mesh.local>"))
+        assert code == 250  # as mailpit: the sender is told it went, so it does not retry
+        catcher.send(with_id("another report", "<report-2@mesh.local>"))
+        catcher.send(with_id("no id", None))
+        catcher.send(with_id("no id either", None))  # without a Message-ID nothing is a duplicate
+        listing = catcher.messages()
+        assert [m["Subject"] for m in listing["messages"]] == ["no id either", "no id", "another report", "first copy"]
+        assert [m["MessageID"] for m in listing["messages"]][2:] == ["report-2@mesh.local", "report-1@mesh.local"]
+        stats = runtime_stats(catcher)
+        assert (stats["SMTPAccepted"], stats["SMTPIgnored"], stats["SMTPRejected"]) == (4, 1, 0)
+        info = catcher.http.get("/api/v1/info").json()
+        assert (info["Messages"], info["Unread"]) == (4, 4)
+
+        # Once the kept copy is deleted, the Message-ID is free again (mailpit checks what it holds).
+        first_id = listing["messages"][3]["ID"]
+        assert catcher.http.request("DELETE", "/api/v1/messages", json={"IDs": [first_id]}).status_code == 200
+        catcher.send(with_id("sent again after the delete", "<report-1@mesh.local>"))
+        assert catcher.messages()["messages"][0]["Subject"] == "sent again after the delete"
+        stats = runtime_stats(catcher)
+        assert (stats["SMTPAccepted"], stats["SMTPIgnored"], stats["MessagesDeleted"]) == (5, 1, 1)
+    finally:
+        assert catcher.stop() == 0
+
+
+def test_without_the_option_every_copy_is_kept(catcher: Catcher) -> None:
+    before = runtime_stats(catcher)
+    for subject in ("copy 1", "copy 2"):
+        catcher.send(with_id(subject, "<same@mesh.local>"))
+    assert [m["Subject"] for m in catcher.messages()["messages"]] == ["copy 2", "copy 1"]
+    after = runtime_stats(catcher)
+    assert after["SMTPAccepted"] - before["SMTPAccepted"] == 2
+    assert after["SMTPIgnored"] == 0
+    assert catcher.http.get("/api/v1/webui").json()["DuplicatesIgnored"] is False
+
+
+def test_info_has_mailpits_shape(catcher: Catcher) -> None:
+    catcher.send(message("counted"))
+    info = catcher.http.get("/api/v1/info").json()
+    assert {"Version", "Database", "DatabaseSize", "Messages", "Unread", "Tags", "RuntimeStats"} <= info.keys()
+    assert set(info["RuntimeStats"]) == {
+        "Uptime", "Memory", "MessagesDeleted", "SMTPAccepted", "SMTPAcceptedSize", "SMTPRejected", "SMTPIgnored",
+    }  # fmt: skip
+    assert info["Messages"] == 1 and info["DatabaseSize"] == catcher.messages()["messages"][0]["Size"]
+    assert info["RuntimeStats"]["SMTPAcceptedSize"] >= info["DatabaseSize"]
+
+
+@pytest.mark.parametrize(("value", "ignored"), [("true", True), ("1", True), ("YES", True), ("false", False)])
+def test_mailpits_environment_variable_sets_the_option(tmp_path: Path, value: str, ignored: bool) -> None:
+    catcher = start(tmp_path, env={"MP_IGNORE_DUPLICATE_IDS": value})
+    try:
+        for subject in ("copy 1", "copy 2"):
+            catcher.send(with_id(subject, "<env@mesh.local>"))
+        assert catcher.messages()["total"] == (1 if ignored else 2)
+        assert runtime_stats(catcher)["SMTPIgnored"] == (1 if ignored else 0)
+    finally:
+        assert catcher.stop() == 0
+
+
+def test_a_bad_value_of_mailpits_variable_fails_in_one_line() -> None:
+    assert_one_line_error(run_catcher(MP_IGNORE_DUPLICATE_IDS="sometimes"), "MP_IGNORE_DUPLICATE_IDS", "sometimes")
+
+
+def test_kept_message_ids_survive_a_restart_with_a_data_dir(tmp_path: Path) -> None:
+    data = tmp_path / "mail"
+    first = start(tmp_path, "--data-dir", str(data), "--ignore-duplicate-ids")
+    try:
+        first.send(with_id("before the restart", "<kept@mesh.local>"))
+    finally:
+        assert first.stop() == 0
+    second = start(tmp_path, "--data-dir", str(data), "--ignore-duplicate-ids")
+    try:
+        second.send(with_id("after the restart", "<kept@mesh.local>"))
+        assert [m["Subject"] for m in second.messages()["messages"]] == ["before the restart"]
+        assert runtime_stats(second)["SMTPIgnored"] == 1
+    finally:
+        assert second.stop() == 0
+
+
+def test_message_id_is_read_from_the_header_section_only() -> None:
+    from mail_catcher.mime import header_message_id
+
+    assert header_message_id(b"From: a@b\r\nMessage-ID: <x@y>\r\n\r\nMessage-ID: <body@y>\r\n") == "x@y"
+    assert header_message_id(b"From: a@b\r\nmessage-id:\r\n <folded@y>\r\nSubject: s\r\n\r\nbody") == "folded@y"
+    assert header_message_id(b"From: a@b\r\nX-Message-ID: <other@y>\r\n\r\nMessage-ID: <body@y>\r\n") == ""

@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import httpx
 import nats.errors
@@ -132,11 +133,16 @@ def all_messages(mail_api: str) -> list[dict[str, object]]:
     return list(reply.json()["messages"])
 
 
+def mail_info(mail_api: str) -> dict[str, Any]:
+    """The catcher's (or mailpit's) GET /api/v1/info: message count and runtime stats."""
+    reply = httpx.get(f"{mail_api}/api/v1/info", timeout=10)
+    reply.raise_for_status()
+    return dict(reply.json())
+
+
 def message_count(mail_api: str) -> int:
     """How many messages the catcher holds."""
-    reply = httpx.get(f"{mail_api}/api/v1/messages", params={"limit": 1}, timeout=10)
-    reply.raise_for_status()
-    return int(reply.json()["total"])
+    return int(mail_info(mail_api)["Messages"])
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.1) -> object:

@@ -107,6 +107,9 @@ class Rig:
                 sys.executable, "-m", "mail_catcher", "--host", "127.0.0.1",
                 "--smtp-port", str(self.smtp_port), "--http-port", str(self.mail_http_port),
                 "--max-messages", "50000",
+                # As ./mesh up's catcher and mailpit in compose: a copy notify sends
+                # again after a crash (same Message-ID) is answered 250 and dropped.
+                "--ignore-duplicate-ids",
             ],
         )
         self.mail = self._launch(spec, lambda: infra.http_ok(f"{self.mail_api}/readyz"), "rig mail catcher")
