@@ -277,9 +277,12 @@ def _outputs_as_protobuf(db: peewee.Database) -> None:
 # A dataset's page filtered by kind, status or anomalies read the dataset's
 # whole history through the dataset index before; these serve it directly.
 _DATASET_FILTER_INDEXES_V6 = """
-CREATE INDEX "resultrow_dataset_id_kind_create_time_id" ON "analysis_result" ("dataset_id", "kind", "create_time", "id");
-CREATE INDEX "resultrow_dataset_id_status_create_time_id" ON "analysis_result" ("dataset_id", "status", "create_time", "id");
-CREATE INDEX "analysis_result_dataset_anomalous" ON "analysis_result" ("dataset_id", "create_time", "id") WHERE ("anomaly_count" > 0);
+CREATE INDEX "resultrow_dataset_id_kind_create_time_id"
+    ON "analysis_result" ("dataset_id", "kind", "create_time", "id");
+CREATE INDEX "resultrow_dataset_id_status_create_time_id"
+    ON "analysis_result" ("dataset_id", "status", "create_time", "id");
+CREATE INDEX "analysis_result_dataset_anomalous"
+    ON "analysis_result" ("dataset_id", "create_time", "id") WHERE ("anomaly_count" > 0);
 """
 
 MIGRATIONS = [
