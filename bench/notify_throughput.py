@@ -1,12 +1,13 @@
 """E-mails per second from event published to message in the SMTP catcher,
 and latency at light load, against raw SMTP sends as the baseline.
 
-Starts its own PostgreSQL, NATS (JetStream), mail catcher and one notify
-process in a temporary folder, then:
+Starts its own PostgreSQL, NATS (JetStream), mail catcher (dropping repeated
+Message-IDs, as ./mesh up starts it) and one notify process in a temporary
+folder, then:
 
-- **raw SMTP** (baseline): the same number of pre-rendered e-mails sent
-  straight to the catcher over the same number of SMTP connections (smtplib):
-  the ceiling of the catcher on this machine;
+- **raw SMTP** (baseline): the same number of pre-rendered e-mails (each with
+  its own Message-ID) sent straight to the catcher over the same number of
+  SMTP connections (smtplib): the ceiling of the catcher on this machine;
 - **notify, burst**: N events to S matching subscriptions published at once
   (Nats-Msg-Id = event id); time from the first publish until the catcher
   holds all N x S e-mails: consume, record deliveries, claim, render
@@ -109,7 +110,8 @@ class Rig:
         )
         await self._start(
             ProcessSpec("mail", [sys.executable, "-m", "mail_catcher", "--smtp-port", str(self.smtp_port),
-                                 "--http-port", str(self.mail_port), "--max-messages", "100000"]),
+                                 "--http-port", str(self.mail_port), "--max-messages", "100000",
+                                 "--ignore-duplicate-ids"]),
             lambda: infra.http_ok(f"{self.mail_api}/readyz"),
             "mail catcher",
         )
@@ -146,7 +148,7 @@ class Rig:
                 )
 
     def mail_count(self) -> int:
-        return int(httpx.get(f"{self.mail_api}/api/v1/messages", params={"limit": 1}, timeout=30).json()["total"])
+        return int(httpx.get(f"{self.mail_api}/api/v1/info", timeout=30).json()["Messages"])
 
     def clear_mail(self) -> None:
         httpx.delete(f"{self.mail_api}/api/v1/messages", timeout=30).raise_for_status()
@@ -164,16 +166,19 @@ def raw_smtp(rig: Rig, count: int) -> float:
         event_id=sample.event_id,
         subscription_id=sub_id,
     )
+    # Each copy its own Message-ID, or the catcher would keep only the first.
+    head, _, body = message.data.partition(message.message_id.encode())
+    rendered = [head + f"<raw-{n}@localhost>".encode() + body for n in range(count)]
 
-    def worker(n: int) -> None:
+    def worker(batch: list[bytes]) -> None:
         with smtplib.SMTP("127.0.0.1", rig.smtp_port, timeout=30) as client:
-            for _ in range(n):
-                client.send_message(message)
+            for data in batch:
+                client.sendmail(message.envelope_from, [message.envelope_to], data)
 
-    share = [count // rig.connections + (1 if i < count % rig.connections else 0) for i in range(rig.connections)]
+    batches = [rendered[i :: rig.connections] for i in range(rig.connections)]
     started = time.perf_counter()
     with ThreadPoolExecutor(rig.connections) as pool:
-        list(pool.map(worker, share))
+        list(pool.map(worker, batches))
     return time.perf_counter() - started
 
 

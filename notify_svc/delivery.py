@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
-from email.message import EmailMessage
 
 from google.protobuf.message import DecodeError
 
@@ -186,7 +185,7 @@ class Dispatcher:
         if gone:
             logger.info("pruned old deliveries", extra={"count": gone, "before": cutoff.isoformat()})
 
-    def _compose(self, delivery: store.Claimed) -> EmailMessage:
+    def _compose(self, delivery: store.Claimed) -> compose.OutgoingEmail:
         if delivery.payload is not None:
             event = events_pb2.Event.FromString(delivery.payload)
             context = compose.event_context(event)
@@ -233,7 +232,7 @@ class Dispatcher:
             logger.warning("delivery cannot be sent", extra={"id": str(delivery.id), "error": str(exc)})
             await self._record(store.mark_failed, delivery.id, owner, f"cannot be sent: {exc}", None)
             return
-        subject = str(message["Subject"])
+        subject = message.subject
         if time.monotonic() - claimed_at > self.policy.lease_seconds / 2:
             # Held too long before its turn: another replica may take it now; leave it.
             return

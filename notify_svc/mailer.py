@@ -2,7 +2,9 @@
 
 smtplib blocks, so each send runs on a small thread pool; each thread keeps
 its own connection open between e-mails (one TLS handshake and login per
-connection, not per e-mail) and opens a new one when the old one broke.
+connection, not per e-mail) and opens a new one when the old one broke. The
+TLS context (CA certificates loaded once) is made on the first TLS
+connection and shared; plain SMTP never loads it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from email.message import EmailMessage
+
+from notify_svc.compose import OutgoingEmail
 
 # A connection unused this long is checked with NOOP before the next e-mail.
 _IDLE_CHECK_SECONDS = 5.0
@@ -38,7 +41,7 @@ class PermanentSmtpError(Exception):
 
 
 class Mailer:
-    """Sends EmailMessages; ``await send(message)`` raises on failure.
+    """Sends OutgoingEmails; ``await send(message)`` raises on failure.
 
     A 5xx answer raises PermanentSmtpError; anything else (connection refused,
     timeouts, 4xx) raises the underlying error, worth retrying later.
@@ -50,19 +53,25 @@ class Mailer:
         self._executor = ThreadPoolExecutor(max_workers=connections, thread_name_prefix="smtp")
         self._all: list[smtplib.SMTP] = []
         self._lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._context is None:
+                self._context = ssl.create_default_context(cafile=self.config.ca_file or None)
+            return self._context
 
     def _connect(self) -> smtplib.SMTP:
         c = self.config
-        context = ssl.create_default_context(cafile=c.ca_file or None)
         client: smtplib.SMTP
         if c.security == "tls":
-            client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)
+            client = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=self._tls_context())
         else:
             client = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
         try:
             client.ehlo()
             if c.security == "starttls":
-                client.starttls(context=context)
+                client.starttls(context=self._tls_context())
                 client.ehlo()
             if c.username:
                 client.login(c.username, c.password)
@@ -99,10 +108,10 @@ class Mailer:
             client = self._local.client = self._connect()
         return client
 
-    def _send(self, message: EmailMessage) -> None:
+    def _send(self, message: OutgoingEmail) -> None:
         client = self._client()
         try:
-            client.send_message(message)
+            client.sendmail(message.envelope_from, [message.envelope_to], message.data)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             self._reset(client)
@@ -125,7 +134,7 @@ class Mailer:
         except (smtplib.SMTPException, OSError):
             self._drop()
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: OutgoingEmail) -> None:
         """Hand ``message`` to the SMTP server (off the event loop)."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._send, message)
 

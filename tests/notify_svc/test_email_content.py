@@ -33,7 +33,7 @@ def build(display_name: str = "Ada", email: str = "ada@example.com", **event_opt
         event_id=event.event_id,
         subscription_id=sub_id,
     )
-    return message.as_bytes()
+    return message.data
 
 
 def test_values_with_line_breaks_cannot_add_headers() -> None:
@@ -49,7 +49,49 @@ def test_values_with_line_breaks_cannot_add_headers() -> None:
     assert not any(line.lower().startswith(b"bcc:") for line in head.split(b"\r\n"))
 
 
-@pytest.mark.parametrize("bad", ["a@b@c", "no-at-sign", "x@exa\nmple.com", "eve@example.com\r\nBcc: v@example.com", ""])
+def test_non_ascii_names_and_subjects_are_encoded_words_and_read_back_whole() -> None:
+    name = "Zoë Ångström-Łukasiewicz " * 4  # long enough to need several encoded words
+    raw = build(display_name=name, dataset_name="Umsätze “Q3” – 東京 ✓", insight="Ünïcödé ✓ in the body")
+    head, _, _ = raw.partition(b"\r\n\r\n")
+    assert head.isascii() and max(len(line) for line in head.split(b"\r\n")) <= 998
+    parsed = message_from_bytes(raw, policy=policy.default)
+    (to,) = parsed["To"].addresses
+    assert (to.display_name, to.addr_spec) == (name.strip(), "ada@example.com")
+    assert "Umsätze “Q3” – 東京 ✓" in str(parsed["Subject"])
+    assert "Ünïcödé ✓ in the body" in parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Ünïcödé ✓ in the body" in parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert not parsed.defects and all(not part.defects for part in parsed.walk())
+
+
+@pytest.mark.parametrize(
+    ("name", "header"),
+    [
+        ("Ada Lovelace", "Ada Lovelace <ada@example.com>"),
+        ('Ada "the first" Lovelace', '"Ada \\"the first\\" Lovelace" <ada@example.com>'),
+        ("Lovelace, Ada", '"Lovelace, Ada" <ada@example.com>'),
+        ("", "ada@example.com"),
+    ],
+)
+def test_display_names_are_quoted_when_they_must_be(name: str, header: str) -> None:
+    raw = build(display_name=name)
+    assert f"To: {header}\r\n".encode() in raw
+    (to,) = message_from_bytes(raw, policy=policy.default)["To"].addresses
+    assert (to.display_name, to.addr_spec) == (name, "ada@example.com")
+
+
+def test_the_message_id_is_the_same_for_the_same_event_and_subscription() -> None:
+    sub_id = uuid.uuid4()
+    first = compose.message_id("event-1", sub_id, "mesh.example")
+    assert first == compose.message_id("event-1", sub_id, "mesh.example")
+    assert first != compose.message_id("event-2", sub_id, "mesh.example")
+    assert first != compose.message_id("event-1", uuid.uuid4(), "mesh.example")
+    raw = build()
+    assert message_from_bytes(raw, policy=policy.default)["Message-ID"].startswith("<")
+
+
+@pytest.mark.parametrize(
+    "bad", ["a@b@c", "no-at-sign", "x@exa\nmple.com", "eve@example.com\r\nBcc: v@example.com", "", "zoë@example.com"]
+)
 def test_unusable_addresses_are_refused(bad: str) -> None:
     with pytest.raises(compose.UnsendableAddress):
         compose.address(bad, "x")

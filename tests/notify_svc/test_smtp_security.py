@@ -9,7 +9,6 @@ import datetime as dt
 import ipaddress
 import socket
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from notify_svc.compose import OutgoingEmail
 from notify_svc.mailer import Mailer, PermanentSmtpError, SmtpConfig
 
 USER, PASSWORD = "mesh", "correct horse"
@@ -102,11 +102,9 @@ def serve(inbox: Inbox, certificate: tuple[Path, Path], implicit_tls: bool) -> I
         controller.stop()
 
 
-def message(to: str) -> EmailMessage:
-    m = EmailMessage()
-    m["From"], m["To"], m["Subject"] = "notify@mesh.example", to, "hello"
-    m.set_content("hi")
-    return m
+def message(to: str) -> OutgoingEmail:
+    data = f"From: notify@mesh.example\r\nTo: {to}\r\nSubject: hello\r\n\r\nhi\r\n".encode()
+    return OutgoingEmail("notify@mesh.example", to, "hello", "<hello@mesh.example>", data)
 
 
 def send(config: SmtpConfig, to: str = "ada@example.com") -> None:
