@@ -115,7 +115,7 @@ class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
         self, request: pb.DeleteDatasetRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteDatasetResponse:
         await self.runner.run(store.delete_dataset, request.id)
-        self.hub.finished.forget_dataset(request.id)  # here at once; other replicas on the notification
+        self.hub.dataset_changed(request.id)  # here at once; other replicas on the notification
         return pb.DeleteDatasetResponse()
 
     async def AppendPoints(

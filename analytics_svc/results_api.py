@@ -54,7 +54,7 @@ def schedule_to_proto(row: rs.ScheduleRow) -> apb.Schedule:
     return message
 
 
-def result_to_proto(row: rs.ResultRow, with_anomalies: bool = True) -> apb.Result:
+def result_to_proto(row: rs.ResultRow | rs.ListedResult, with_anomalies: bool = True) -> apb.Result:
     """The wire form of a stored result (the anomaly list only when asked)."""
     message = apb.Result(
         id=str(row.id),
@@ -83,7 +83,7 @@ def result_to_proto(row: rs.ResultRow, with_anomalies: bool = True) -> apb.Resul
             update_time=_timestamp(row.insight_update_time),
         ),
     )
-    output = row.__data__.get("output")
+    output = row.output
     if output:
         message.output.ParseFromString(bytes(output))
         if not with_anomalies:
@@ -118,6 +118,16 @@ def _check_kind(kind: int, parameters: apb.AnalysisParameters, field_prefix: str
     if parameters.HasField("window_start") and parameters.HasField("window_end"):
         if parameters.window_end.ToDatetime() <= parameters.window_start.ToDatetime():
             raise _invalid(f"{field_prefix}parameters.window_end", "must be after window_start")
+
+
+def _canonical_id(value: str) -> str | None:
+    """A UUID as PostgreSQL prints it ("" stays ""); None if it is not one."""
+    if not value:
+        return ""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 def _time_and_id_key(after: list[Any]) -> tuple[dt.datetime, uuid.UUID]:
@@ -220,7 +230,7 @@ class ResultsServicer:
         self, request: pb.DeleteScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteScheduleResponse:
         dataset_id = await self.runner.run(rs.delete_schedule, request.id)
-        self.hub.finished.forget_dataset(dataset_id)  # here at once; other replicas on the notification
+        self.hub.dataset_changed(dataset_id)  # here at once; other replicas on the notification
         return pb.DeleteScheduleResponse()
 
     # --- analyses and results -------------------------------------------------------
@@ -240,12 +250,11 @@ class ResultsServicer:
             return row
 
         row = await self.runner.run(queue)
+        self.hub.pages.changed(str(row.dataset_id))  # its lists show it now, not on the notification
         return pb.RunAnalysisResponse(result=result_to_proto(row))
 
-    async def GetResult(
-        self, request: pb.GetResultRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetResultResponse:
-        result = self.hub.finished.get(request.id)
+    async def GetResult(self, request: pb.GetResultRequest, context: grpc.aio.ServicerContext) -> pb.GetResultResponse:
+        result = self.hub.finished.get(request.id) if self.hub.caching else None
         if result is None:
             generation = self.hub.cache_generation()
             result = result_to_proto(await self.runner.run(rs.get_result, request.id))
@@ -267,15 +276,26 @@ class ResultsServicer:
     async def ListResults(
         self, request: pb.ListResultsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListResultsResponse:
+        # Pages come from the cache while notifications keep it honest (see ResultPages).
+        dataset_key = _canonical_id(request.dataset_id)
+        if not self.hub.caching or dataset_key is None:
+            return await self._list_results(request)
+        key = request.SerializeToString(deterministic=True)
+        page = self.hub.pages.get(key, dataset_key)
+        if page is None:
+            stamp = self.hub.pages.stamp(dataset_key)
+            page = await self._list_results(request)
+            self.hub.pages.put(key, dataset_key, stamp, page)
+        return page
+
+    async def _list_results(self, request: pb.ListResultsRequest) -> pb.ListResultsResponse:
         order_by = request.order_by or "create_time desc"
         where = rs.ResultFilter(
             dataset_id=request.dataset_id or None,
             kind=request.kind,
             status=request.status,
             created_after=request.created_after.ToDatetime(dt.UTC) if request.HasField("created_after") else None,
-            created_before=request.created_before.ToDatetime(dt.UTC)
-            if request.HasField("created_before")
-            else None,
+            created_before=request.created_before.ToDatetime(dt.UTC) if request.HasField("created_before") else None,
             has_anomalies=request.has_anomalies if request.HasField("has_anomalies") else None,
         )
         query = "results:" + json_format.MessageToJson(
@@ -329,7 +349,9 @@ class ResultsServicer:
         unit = await self.runner.run(lambda: store.get_dataset(result.dataset_id).unit)
         authorization = dict(context.invocation_metadata() or ()).get("authorization", "")
         call = insights.answer(
-            self.llm_channel, str(authorization), insights.question_request(result, request.question, unit),
+            self.llm_channel,
+            str(authorization),
+            insights.question_request(result, request.question, unit),
             ASK_TIMEOUT_SECONDS,
         )
         try:

@@ -21,7 +21,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
@@ -33,7 +33,8 @@ from mesh_runtime.errors import NotFound
 # Result statuses and insight states: the numbers of the proto enums.
 PENDING, RUNNING, SUCCEEDED, FAILED = 1, 2, 3, 4
 INSIGHT_NONE, INSIGHT_PENDING, INSIGHT_READY, INSIGHT_UNAVAILABLE = 0, 1, 2, 3
-# Channel of the pg_notify sent whenever a result is created or changes.
+# Channel of the pg_notify sent whenever a result is created or changes;
+# the payload is "<result id> <dataset id>" (see ``changed_result``).
 RESULT_CHANNEL = "analysis_result"
 # Channel of the pg_notify sent when outbox rows are written, to wake the relay.
 OUTBOX_CHANNEL = "analytics_outbox"
@@ -267,9 +268,7 @@ def _outputs_as_protobuf(db: peewee.Database) -> None:
     rows = db.execute_sql("SELECT id, output FROM analysis_result WHERE output IS NOT NULL").fetchall()
     for row_id, output in rows:
         message = json_format.ParseDict(output, analysis_pb2.ResultOutput(), ignore_unknown_fields=True)
-        db.execute_sql(
-            "UPDATE analysis_result SET output_pb = %s WHERE id = %s", (message.SerializeToString(), row_id)
-        )
+        db.execute_sql("UPDATE analysis_result SET output_pb = %s WHERE id = %s", (message.SerializeToString(), row_id))
     db.execute_sql("ALTER TABLE analysis_result DROP COLUMN output")
     db.execute_sql("ALTER TABLE analysis_result RENAME COLUMN output_pb TO output")
 
@@ -329,6 +328,23 @@ def notify(channel: str, payload: str) -> None:
     database_proxy.execute_sql("SELECT pg_notify(%s, %s)", (channel, payload))
 
 
+def notify_result_changed(result_id: uuid.UUID | str) -> None:
+    """Tell listeners (when the caller's transaction commits) that a result was
+    created or changed, naming its dataset so caches of lists can drop only
+    that dataset's pages."""
+    database_proxy.execute_sql(
+        "SELECT pg_notify(%s, id::text || ' ' || dataset_id::text) FROM analysis_result WHERE id = %s",
+        (RESULT_CHANNEL, str(result_id)),
+    )
+
+
+def changed_result(payload: str) -> tuple[str, str | None]:
+    """The result id and dataset id of a RESULT_CHANNEL payload (dataset None
+    when a sender did not name it)."""
+    result_id, _, dataset_id = payload.partition(" ")
+    return result_id, dataset_id or None
+
+
 def due_outbox_rows(limit: int) -> list[OutboxRow]:
     """Unpublished, available rows in order, locked for the caller's transaction
     (rows another relay holds are skipped)."""
@@ -356,9 +372,7 @@ def mark_attempted(ids: Sequence[int]) -> None:
 
 def prune_outbox(older_than: dt.timedelta) -> int:
     """Delete rows published longer ago than ``older_than``."""
-    return int(
-        OutboxRow.delete().where(OutboxRow.publish_time < utc_now() - older_than).execute()
-    )
+    return int(OutboxRow.delete().where(OutboxRow.publish_time < utc_now() - older_than).execute())
 
 
 def pending_outbox_count() -> int:
@@ -451,7 +465,7 @@ def insert_result(values: dict[str, Any]) -> ResultRow | None:
     ids = [r[0] if isinstance(r, tuple) else r.id for r in row_id] if row_id is not None else []
     if not ids:
         return None
-    notify(RESULT_CHANNEL, str(ids[0]))
+    notify_result_changed(ids[0])
     return ResultRow.get_by_id(ids[0])
 
 
@@ -488,13 +502,46 @@ class ResultFilter:
     has_anomalies: bool | None = None
 
 
+class ListedResult(NamedTuple):
+    """A result as lists show it, as the driver returns its columns (ids as
+    text or UUID, ``parameters`` decoded JSON, ``output`` bytes-like)."""
+
+    id: Any
+    dataset_id: Any
+    dataset_name: str
+    kind: int
+    parameters: dict[str, Any]
+    status: int
+    error: str
+    schedule_id: Any
+    scheduled_time: dt.datetime | None
+    requested_by: str
+    create_time: dt.datetime
+    start_time: dt.datetime | None
+    end_time: dt.datetime | None
+    window_start: dt.datetime | None
+    window_end: dt.datetime | None
+    anomaly_count: int
+    output: Any
+    insight_status: int
+    insight_text: str
+    insight_provider: str
+    insight_model: str
+    insight_error: str
+    insight_attempts: int
+    insight_update_time: dt.datetime | None
+
+
+_LISTED_FIELDS = tuple(ResultRow._meta.columns[name] for name in ListedResult._fields)
+
+
 def list_results(
     where: ResultFilter, order_by: str, limit: int, after: tuple[dt.datetime, uuid.UUID] | None
-) -> list[ResultRow]:
+) -> list[ListedResult]:
     """One page of results, keyset-paginated on (sort time, id)."""
     field, direction = order_by.split()
     key = ResultRow.create_time if field == "create_time" else START_SORT_KEY
-    query: Any = ResultRow.select()
+    query: Any = ResultRow.select(*_LISTED_FIELDS)
     conditions = []
     if where.dataset_id:
         conditions.append(ResultRow.dataset == uuid.UUID(where.dataset_id))
@@ -518,10 +565,12 @@ def list_results(
         query = query.order_by(key.desc(), ResultRow.id.desc())
     else:
         query = query.order_by(key.asc(), ResultRow.id.asc())
-    return list(query.limit(limit))
+    # Plain rows from the driver: building 50 models per page cost more than the query.
+    cursor = database_proxy.execute(query.limit(limit))
+    return [ListedResult._make(row) for row in cursor.fetchall()]
 
 
-def sort_time(row: ResultRow, order_by: str) -> dt.datetime:
+def sort_time(row: ResultRow | ListedResult, order_by: str) -> dt.datetime:
     """The value of the sort key of ``row`` under ``order_by`` (for page tokens)."""
     if order_by.startswith("create_time"):
         return row.create_time  # type: ignore[no-any-return]
@@ -556,7 +605,7 @@ def claim_result(result_id: str, lease: dt.timedelta) -> ResultRow | None:
         )
         if not updated:
             return None
-        notify(RESULT_CHANNEL, str(key))
+        notify_result_changed(key)
     return ResultRow.get_by_id(key)
 
 
@@ -587,7 +636,7 @@ def finish_result(
         if not updated:
             return False
         add_to_outbox(events, result_id=result_id, delay=events_delay)
-        notify(RESULT_CHANNEL, str(result_id))
+        notify_result_changed(result_id)
     return True
 
 
@@ -610,7 +659,7 @@ def stale_unfinished(lease: dt.timedelta, requeue_after: dt.timedelta, limit: in
 def set_result(result_id: uuid.UUID, **values: Any) -> None:
     """Update fields of a result and tell watchers (inside the caller's transaction)."""
     ResultRow.update(**values).where(ResultRow.id == result_id).execute()
-    notify(RESULT_CHANNEL, str(result_id))
+    notify_result_changed(result_id)
 
 
 def due_insights(now: dt.datetime, lease: dt.timedelta, limit: int) -> list[ResultRow]:
@@ -624,9 +673,7 @@ def due_insights(now: dt.datetime, lease: dt.timedelta, limit: int) -> list[Resu
             .for_update(skip_locked=True)
         )
         if rows:
-            ResultRow.update(insight_next_attempt=now + lease).where(
-                ResultRow.id.in_([r.id for r in rows])
-            ).execute()
+            ResultRow.update(insight_next_attempt=now + lease).where(ResultRow.id.in_([r.id for r in rows])).execute()
     return rows
 
 

@@ -1,11 +1,15 @@
-"""Fan-out of result changes to WatchResults streams.
+"""Fan-out of result changes to WatchResults streams, and the caches they keep honest.
 
-Every change to a result sends ``pg_notify('analysis_result', id)`` in the
-transaction that makes it, whichever process (API, scheduler, worker) makes
-it. This hub listens once per API process, reads each changed result once,
-and hands it to every stream watching its dataset. Reads happen in the
+Every change to a result sends ``pg_notify('analysis_result', '<id> <dataset id>')``
+in the transaction that makes it, whichever process (API, scheduler, worker)
+makes it. This hub listens once per API process, reads each changed result
+once, and hands it to every stream watching its dataset. Reads happen in the
 database pool, never on the event loop; a slow stream gets a bounded queue
 and is ended (to list and watch again) instead of slowing the others down.
+
+The same notifications keep two read caches honest: finished results for
+GetResult, and ListResults pages, dropped per dataset when anything in the
+dataset changes.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 
 from analytics_svc import results_store as rs
 from analytics_svc.store import RESULTS_OF_DATASET_CHANNEL
 from mesh.analytics.v1 import analysis_pb2 as apb
+from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.pg_listen import PgListener
 
@@ -96,6 +102,71 @@ class FinishedResults:
         self._bytes = 0
 
 
+class ResultPages:
+    """ListResults pages by request, kept until something could change them.
+
+    A page is stored with the change counter of what it covers: its dataset's
+    when the request names one, every dataset's otherwise. A result created
+    or changed in dataset D moves D's counter and the all-datasets counter,
+    so exactly the pages that could show it stop being served; a change whose
+    dataset is unknown (or a lost listen connection) moves every counter.
+    Reading the counter before the database read and storing under it means a
+    read that raced with a change is never kept.
+    """
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._epoch = 0  # moves when every page must go
+        self._all = 0  # moves on any change: pages across all datasets
+        self._datasets: dict[str, int] = {}
+        self._entries: OrderedDict[Hashable, tuple[tuple[int, int], pb.ListResultsResponse, int]] = OrderedDict()
+        self._bytes = 0
+
+    def stamp(self, dataset_id: str) -> tuple[int, int]:
+        """What a page of ``dataset_id`` ("" for all datasets) is valid under, now."""
+        if dataset_id:
+            return self._epoch, self._datasets.get(dataset_id, 0)
+        return self._epoch, self._all
+
+    def get(self, key: Hashable, dataset_id: str) -> pb.ListResultsResponse | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] != self.stamp(dataset_id):
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: Hashable, dataset_id: str, stamp: tuple[int, int], page: pb.ListResultsResponse) -> None:
+        if stamp != self.stamp(dataset_id):
+            return
+        self._drop(key)
+        size = page.ByteSize()
+        self._entries[key] = (stamp, page, size)
+        self._bytes += size
+        while self._bytes > self.max_bytes and self._entries:
+            self._drop(next(iter(self._entries)))
+
+    def changed(self, dataset_id: str | None) -> None:
+        """Something in ``dataset_id`` changed (None: somewhere, unknown where)."""
+        self._all += 1
+        if dataset_id is None:
+            self._epoch += 1
+        else:
+            self._datasets[dataset_id] = self._datasets.get(dataset_id, 0) + 1
+
+    def clear(self) -> None:
+        self._epoch += 1
+        self._entries.clear()
+        self._bytes = 0
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= entry[2]
+
+
 class ResultHub:
     """Listens for result changes, dispatches them to subscribers and keeps
     the finished-results cache honest."""
@@ -103,8 +174,9 @@ class ResultHub:
     def __init__(self, runner: BlockingRunner, dsn: str) -> None:
         self.runner = runner
         self.finished = FinishedResults()
+        self.pages = ResultPages()
         self.listener = PgListener(
-            dsn, [rs.RESULT_CHANNEL, RESULTS_OF_DATASET_CHANNEL], self._notified, on_reconnect=self.finished.clear
+            dsn, [rs.RESULT_CHANNEL, RESULTS_OF_DATASET_CHANNEL], self._notified, on_reconnect=self._forget_all
         )
         self._watchers: set[_Watcher] = set()
         self._changed: list[str] = []
@@ -140,14 +212,33 @@ class ResultHub:
         cannot be kept honest (not listening)."""
         return self.finished.generation if self.listener.connected.is_set() else None
 
+    @property
+    def caching(self) -> bool:
+        """Whether the caches may be used: only while notifications arrive."""
+        return self.listener.connected.is_set()
+
+    def dataset_changed(self, dataset_id: str) -> None:
+        """Drop what the caches hold of a dataset now (the writer's own process
+        need not wait for the notification: read-your-writes)."""
+        with contextlib.suppress(ValueError):  # the form PostgreSQL prints, as in notifications
+            dataset_id = str(uuid.UUID(dataset_id))
+        self.finished.forget_dataset(dataset_id)
+        self.pages.changed(dataset_id)
+
+    def _forget_all(self) -> None:
+        self.finished.clear()
+        self.pages.clear()
+
     def _notified(self, channel: str, payload: str) -> None:
         if channel == RESULTS_OF_DATASET_CHANNEL:
-            self.finished.forget_dataset(payload)
+            self.dataset_changed(payload)
             return
-        self.finished.forget(payload)
+        result_id, dataset_id = rs.changed_result(payload)
+        self.finished.forget(result_id)
+        self.pages.changed(dataset_id)
         if not self._watchers:
             return
-        self._changed.append(payload)
+        self._changed.append(result_id)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().create_task(self._flush())

@@ -356,3 +356,32 @@ def test_a_deleted_datasets_results_are_gone_at_once(stub: pb_grpc.AnalyticsServ
     assert _code(lambda: stub.GetResult(pb.GetResultRequest(id=queued.result.id), timeout=10)) == (
         grpc.StatusCode.NOT_FOUND
     )
+
+
+def test_listed_pages_follow_every_change_however_often_they_are_read(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    """Pages are served from memory between changes: a new analysis shows at
+    once in the next list, a worker's progress shows as it happens, a deleted
+    dataset's list is empty at once; however the dataset id is spelled."""
+    dataset_id = make_dataset(stub, series_with_spike())
+
+    def page(dataset: str = dataset_id) -> list[tuple[str, int]]:
+        listed = stub.ListResults(pb.ListResultsRequest(dataset_id=dataset, page_size=10), timeout=10)
+        return [(r.id, r.status) for r in listed.results]
+
+    assert page() == [] and page() == []  # the second from memory
+    first = stub.RunAnalysis(pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_SUMMARY), timeout=10)
+    assert [i for i, _ in page()] == [first.result.id]  # read-your-writes
+    assert [i for i, _ in page(dataset_id.upper())] == [first.result.id]
+    # The worker (another process) finishes it; the page follows its notifications.
+    deadline = time.monotonic() + 60
+    while page() != [(first.result.id, apb.RESULT_STATUS_SUCCEEDED)]:
+        assert time.monotonic() < deadline, page()
+        time.sleep(0.1)
+    assert page(dataset_id.upper()) == [(first.result.id, apb.RESULT_STATUS_SUCCEEDED)]
+    assert wait_for(stub, first.result.id).status == apb.RESULT_STATUS_SUCCEEDED
+    all_results = stub.ListResults(pb.ListResultsRequest(page_size=5), timeout=10)
+    assert first.result.id in [r.id for r in all_results.results]
+    stub.DeleteDataset(pb.DeleteDatasetRequest(id=dataset_id.upper()), timeout=10)
+    assert page() == [] and page(dataset_id.upper()) == []
+    everywhere = stub.ListResults(pb.ListResultsRequest(page_size=5), timeout=10)
+    assert first.result.id not in [r.id for r in everywhere.results]

@@ -9,6 +9,7 @@ import pytest
 
 from analytics_svc import compute, timing
 from mesh.analytics.v1 import analysis_pb2 as apb
+from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.errors import InvalidArgument
 
 UTC = dt.UTC
@@ -143,3 +144,50 @@ def test_the_cache_keeps_within_its_byte_budget() -> None:
     for index in range(10):
         cache.put(_finished(str(index)), cache.generation)
     assert [cache.get(str(i)) is not None for i in range(10)] == [False] * 7 + [True] * 3
+
+
+def _page(*result_ids: str) -> pb.ListResultsResponse:
+    return pb.ListResultsResponse(results=[_finished(i) for i in result_ids], next_page_token="t")
+
+
+def test_a_page_is_served_until_its_dataset_changes() -> None:
+    from analytics_svc.watch import ResultPages
+
+    pages = ResultPages()
+    for key, dataset in (("d1-page", "d1"), ("d2-page", "d2"), ("all-page", "")):
+        pages.put(key, dataset, pages.stamp(dataset), _page(key))
+    assert pages.get("d1-page", "d1") == _page("d1-page")
+    pages.changed("d2")  # a result of d2 was created or changed
+    assert pages.get("d1-page", "d1") == _page("d1-page")
+    assert pages.get("d2-page", "d2") is None
+    assert pages.get("all-page", "") is None  # a list across datasets may show d2's result
+    pages.changed(None)  # a change naming no dataset: nothing can be trusted
+    assert pages.get("d1-page", "d1") is None
+
+
+def test_a_page_read_while_its_dataset_changed_is_not_kept() -> None:
+    from analytics_svc.watch import ResultPages
+
+    pages = ResultPages()
+    before = pages.stamp("d1")
+    pages.changed("d1")  # notified while the database read ran
+    pages.put("k", "d1", before, _page("old"))
+    assert pages.get("k", "d1") is None
+    before_other = pages.stamp("d1")
+    pages.changed("d2")
+    pages.put("k", "d1", before_other, _page("new"))
+    assert pages.get("k", "d1") == _page("new")
+    pages.clear()  # the listen connection was lost
+    assert pages.get("k", "d1") is None
+
+
+def test_pages_keep_within_their_byte_budget_dropping_the_least_recently_used() -> None:
+    from analytics_svc.watch import ResultPages
+
+    one = _page("0").ByteSize()
+    pages = ResultPages(max_bytes=one * 3)
+    for index in range(3):
+        pages.put(str(index), "d", pages.stamp("d"), _page(str(index)))
+    assert pages.get("0", "d") is not None  # now the most recently used
+    pages.put("3", "d", pages.stamp("d"), _page("3"))
+    assert [pages.get(str(i), "d") is not None for i in range(4)] == [True, False, True, True]
