@@ -7,10 +7,16 @@ backoff (and jitter) until NOTIFY_MAX_ATTEMPTS, then the delivery is dead. The
 loop wakes when the consumer queued something and otherwise polls for due
 retries, so it survives restarts: the state is all in the table.
 
-The one case that can send an e-mail twice: the process dies after the SMTP
-server accepted a message and before the database recorded it (a window of
-one UPDATE per e-mail in flight). Then the delivery is sent again after its
-lease, with the same Message-ID, and its attempts show the interruption.
+Sending is at least once, with a Message-ID that is the same for every
+attempt at one (event, subscription), across retries, replicas and restarts.
+The claim records the attempt (attempts + 1, lease) before the first SMTP
+command, and the 250 is recorded right after it arrives (batched with the
+others that finished meanwhile: one UPDATE). A process that dies between the
+two leaves the one window no SMTP client can close: the delivery is sent
+again after its lease, with the same Message-ID, and its attempts show the
+interruption. A receiver that drops repeated Message-IDs (mailpit with
+MP_IGNORE_DUPLICATE_IDS, our catcher with --ignore-duplicate-ids) then keeps
+exactly one copy.
 """
 
 from __future__ import annotations
