@@ -282,3 +282,19 @@ def test_delivery_log_pages_and_filters(stub, mesh: RunningStack) -> None:  # ty
 def page_token_of(stub, subscription_id: str) -> str:  # type: ignore[no-untyped-def]
     page = stub.ListDeliveries(pb.ListDeliveriesRequest(subscription_id=subscription_id, page_size=1), timeout=10)
     return str(page.next_page_token)
+
+
+def test_the_stacks_mail_catcher_keeps_one_copy_of_an_email_sent_again(mesh: RunningStack) -> None:
+    """As ./mesh up starts it (and as compose configures mailpit): an e-mail that
+    notify sends again after a crash, same Message-ID, is accepted and not kept twice."""
+    import smtplib
+
+    address = f"again-{uuid.uuid4().hex[:10]}@example.com"
+    message_id = f"<again-{uuid.uuid4()}@localhost>"
+    data = f"From: notify@localhost\r\nTo: {address}\r\nSubject: once\r\nMessage-ID: {message_id}\r\n\r\nhi\r\n"
+    ignored_before = ev.mail_info(mesh.mail_api)["RuntimeStats"]["SMTPIgnored"]
+    with smtplib.SMTP("127.0.0.1", mesh.settings.smtp_port, timeout=10) as smtp:
+        for _ in range(2):
+            assert smtp.sendmail("notify@localhost", [address], data.encode()) == {}
+    assert [m["MessageID"] for m in ev.messages_to(mesh.mail_api, address)] == [message_id.strip("<>")]
+    assert ev.mail_info(mesh.mail_api)["RuntimeStats"]["SMTPIgnored"] == ignored_before + 1
