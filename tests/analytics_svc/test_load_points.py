@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import psycopg2
 import pytest
 
 from analytics_svc import store
@@ -63,3 +66,178 @@ def test_unknown_dataset_is_not_found(bound_store: None) -> None:
     with pytest.raises(NotFound):
         store.load_points("not-a-uuid")
 
+
+def _dataset_with(ts: np.ndarray, values: np.ndarray) -> str:
+    dataset = store.create_dataset(store.NewDataset(name=f"load-{uuid.uuid4().hex[:8]}"))
+    if ts.size:
+        store.append_points(str(dataset.id), ts, values)
+    return str(dataset.id)
+
+
+@pytest.fixture
+def split_small_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every load splits over connections, in chunks small enough to chain within a range."""
+    monkeypatch.setattr(store, "_PARALLEL_MIN_POINTS", 0)
+    monkeypatch.setattr(store, "_CHUNK_POINTS", 700)
+
+
+@pytest.fixture
+def readers_seen(monkeypatch: pytest.MonkeyPatch, bound_store: None) -> set[int]:
+    """Backend pids that read ranges; the caller's own connection waits until another has started one,
+    so a split load is really read by more than one connection."""
+    leader = store.database_proxy.connection().get_backend_pid()
+    helper_started = threading.Event()
+    seen: set[int] = set()
+    read_range = store._read_range
+
+    def watched(cursor: Any, key: uuid.UUID, start_us: int, end_us: int) -> list[np.ndarray]:
+        pid = cursor.connection.get_backend_pid()
+        seen.add(pid)
+        if pid == leader:
+            assert helper_started.wait(10), "no second connection read a range"
+        else:
+            helper_started.set()
+        return read_range(cursor, key, start_us, end_us)
+
+    monkeypatch.setattr(store, "_read_range", watched)
+    return seen
+
+
+def test_split_covers_the_span_with_disjoint_ranges() -> None:
+    for start, end, parts in [(0, 10, 3), (5, 6, 8), (-7, 1_000_003, 8), (10**15, 10**15 + 7, 4)]:
+        ranges = store._split(start, end, parts)
+        assert 1 <= len(ranges) <= parts
+        assert ranges[0][0] == start and ranges[-1][1] == end
+        assert all(lo < hi for lo, hi in ranges)
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+
+
+def test_a_split_load_equals_one_read_for_skewed_points_and_windows_on_range_boundaries(
+    split_small_loads: None, readers_seen: set[int]
+) -> None:
+    rng = np.random.default_rng(11)
+    # Skewed: a few points years apart, then a dense run of consecutive
+    # microseconds and a cluster within a quarter hour, all in one of the
+    # whole span's ranges. A window over the dense run is split there instead,
+    # with a point on every range boundary.
+    dense = 1_700_000_000_000_000 + np.arange(6000, dtype=np.int64)
+    cluster = 1_700_000_100_000_000 + np.sort(rng.choice(10**9, size=3000, replace=False)).astype(np.int64)
+    sparse = np.array([86_400_000_000, 1_000_000_000_000_000, 2_500_000_000_000_000], dtype=np.int64)
+    ts = np.sort(np.concatenate([sparse, dense, cluster]))
+    values = rng.normal(0, 1e3, ts.size)
+    order = rng.permutation(ts.size)
+    dataset_id = _dataset_with(ts[order], values[order])
+    got_ts, got_values = store.load_points(dataset_id, readers=3)
+    assert len(readers_seen) > 1
+    np.testing.assert_array_equal(got_ts, ts)
+    np.testing.assert_array_equal(got_values, values)
+    # The whole span's range boundaries, and windows on them, a microsecond either side.
+    edges = [lo for lo, _ in store._split(int(ts[0]), int(ts[-1]) + 1, 3 * store._RANGES_PER_READER)]
+    windows: list[tuple[int | None, int | None]] = [(None, None), (None, edges[3]), (edges[2], None)]
+    windows += [(edges[i] + d, edges[j] + e) for i, j in [(0, 1), (1, 4), (3, -1)] for d in (-1, 0, 1) for e in (-1, 0)]
+    # Windows split within the dense run, each of its range boundaries a point.
+    first, last = int(dense[0]), int(dense[-1])
+    inner = [lo for lo, _ in store._split(first, last, 3 * store._RANGES_PER_READER)]
+    windows += [
+        (first, last),
+        (first + 1, last),
+        (inner[1], inner[4]),
+        (inner[5], inner[5] + 1),
+        (first, int(cluster[-1])),
+    ]
+    for start, end in windows:
+        keep = np.ones(ts.size, bool)
+        if start is not None:
+            keep &= ts >= start
+        if end is not None:
+            keep &= ts < end
+        for readers in (1, 2, 3):
+            window_ts, window_values = store.load_points(dataset_id, start, end, readers=readers)
+            np.testing.assert_array_equal(window_ts, ts[keep], err_msg=f"[{start}, {end}) with {readers} readers")
+            np.testing.assert_array_equal(window_values, values[keep])
+        with store.database_proxy.atomic():  # one COPY in the caller's transaction: the same points
+            window_ts, window_values = store.load_points(dataset_id, start, end)
+        np.testing.assert_array_equal(window_ts, ts[keep])
+        np.testing.assert_array_equal(window_values, values[keep])
+
+
+def test_a_writer_committing_during_a_split_load_is_not_seen_by_any_part(
+    mesh: RunningStack, split_small_loads: None, readers_seen: set[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ts = 1_600_000_000_000_000 + np.arange(0, 20_000 * 1_000_000, 1_000_000, dtype=np.int64)
+    values = np.arange(ts.size, dtype=np.float64)
+    dataset_id = _dataset_with(ts, values)
+    wrote, writing = threading.Event(), threading.Lock()
+    read_range = store._read_range  # already watched: a second connection reads too
+
+    def write_first(cursor: Any, key: uuid.UUID, start_us: int, end_us: int) -> list[np.ndarray]:
+        # Every reader's first read comes after this write commits; the load
+        # started before the write, so none of its parts may see it.
+        with writing:
+            if not wrote.is_set():
+                write()
+                wrote.set()
+        return read_range(cursor, key, start_us, end_us)
+
+    def write() -> None:
+        with psycopg2.connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics")) as conn:
+            with conn.cursor() as cur:
+                # Every point changes, one in ten goes, new points land between the old ones.
+                cur.execute("UPDATE point SET value = -value - 1 WHERE dataset_id = %s", (dataset_id,))
+                cur.execute(
+                    "DELETE FROM point WHERE dataset_id = %s AND extract(epoch FROM ts)::bigint %% 10 = 3",
+                    (dataset_id,),
+                )
+                cur.execute(
+                    "INSERT INTO point (dataset_id, ts, value) SELECT dataset_id, ts + interval '1 microsecond', 7"
+                    " FROM point WHERE dataset_id = %s",
+                    (dataset_id,),
+                )
+        conn.close()
+
+    monkeypatch.setattr(store, "_read_range", write_first)
+    got_ts, got_values = store.load_points(dataset_id, readers=2)
+    assert wrote.is_set() and len(readers_seen) > 1
+    np.testing.assert_array_equal(got_ts, ts)
+    np.testing.assert_array_equal(got_values, values)
+    after_ts, after_values = store.load_points(dataset_id, readers=2)  # the write did land
+    assert after_ts.size == 2 * (ts.size - ts.size // 10)
+    assert np.all(np.diff(after_ts) > 0) and np.all(after_values[1::2] == 7) and np.all(after_values[::2] < 0)
+
+
+def test_a_split_load_without_a_second_connection_reads_everything_on_its_own(
+    bound_store: None, split_small_loads: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ts = 1_600_000_000_000_000 + np.arange(5000, dtype=np.int64) * 1000
+    values = np.sqrt(np.arange(5000, dtype=np.float64))
+    dataset_id = _dataset_with(ts, values)
+
+    def refused() -> Any:
+        raise psycopg2.OperationalError("too many connections")
+
+    monkeypatch.setattr(store, "_reader_connection", refused)
+    got_ts, got_values = store.load_points(dataset_id, readers=4)
+    np.testing.assert_array_equal(got_ts, ts)
+    np.testing.assert_array_equal(got_values, values)
+
+
+def test_an_empty_dataset_and_an_empty_window_load_as_empty_arrays(bound_store: None, split_small_loads: None) -> None:
+    empty = _dataset_with(np.empty(0, np.int64), np.empty(0))
+    for dataset_id, start, end in [(empty, None, None), (_dataset_with(np.array([5, 9]), np.array([1.0, 2.0])), 6, 9)]:
+        got_ts, got_values = store.load_points(dataset_id, start, end)
+        assert got_ts.dtype == np.int64 and got_values.dtype == np.float64
+        assert got_ts.size == 0 and got_values.size == 0
+
+
+def test_window_bounds_are_exact_to_the_microsecond_far_from_1970(bound_store: None) -> None:
+    # Instants where to_timestamp(us / 1e6) lands a microsecond off (a double's precision).
+    instants = [4_317_789_169_597_961, 9_171_608_293_468_930, 9_223_372_036_854_775]
+    ts = np.array(sorted(t + d for t in instants for d in (-1, 0, 1)), dtype=np.int64)
+    dataset_id = _dataset_with(ts, np.arange(ts.size, dtype=np.float64))
+    for t in instants:
+        for start, end in [(t, None), (None, t), (t, t + 1), (t - 1, t + 1)]:
+            keep = (ts >= (start if start is not None else ts[0])) & (ts < (end if end is not None else ts[-1] + 1))
+            got_ts, _ = store.load_points(dataset_id, start, end)
+            np.testing.assert_array_equal(got_ts, ts[keep], err_msg=f"[{start}, {end})")
+            with store.database_proxy.atomic():
+                np.testing.assert_array_equal(store.load_points(dataset_id, start, end)[0], ts[keep])
