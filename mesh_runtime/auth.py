@@ -10,6 +10,7 @@ RPC without a rule is refused to everybody.
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import threading
@@ -171,8 +172,10 @@ def _unauthenticated(message: str) -> MeshError:
     return error
 
 
+@functools.lru_cache(maxsize=1024)
 def access_rule(method: str) -> access_pb2.AccessRule | None:
-    """The declared access rule of ``/package.Service/Method``, if any."""
+    """The declared access rule of ``/package.Service/Method``, if any (rules
+    are compiled into the protos, so each method's is looked up once)."""
     try:
         service, name = method.strip("/").split("/")
         descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{name}")

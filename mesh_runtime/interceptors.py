@@ -15,8 +15,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from typing import Any
 
 import grpc
@@ -63,6 +63,9 @@ async def send_headers(context: grpc.aio.ServicerContext) -> None:
     await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id_var.get() or ""),))
 
 
+_NO_REQUEST = object()  # a stream's requests are checked one by one as they arrive
+
+
 class Undecodable:
     """A request body that is not a valid message (e.g. corrupt bytes)."""
 
@@ -87,7 +90,11 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
 
 
 class MeshInterceptor(grpc.aio.ServerInterceptor):
-    """Base class: override ``scope`` and/or ``check_request``."""
+    """Base class: override ``scope`` and/or ``check_request``.
+
+    A server runs several of them as one ``InterceptorChain``; each also
+    works on its own as a grpc.aio interceptor.
+    """
 
     # Whether requests this interceptor wraps may arrive as Undecodable (it must check them).
     tolerant_requests = False
@@ -112,13 +119,67 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or not self.applies_to(method):
             return handler
-        return _wrap_handler(self, method, handler)
+        return _wrap_handler((self,), method, handler)
 
 
-def _wrap_handler(icpt: MeshInterceptor, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+class InterceptorChain(grpc.aio.ServerInterceptor):
+    """Several MeshInterceptors run as one, outermost first.
+
+    grpc.aio asks every interceptor for every call; wrapping a method's
+    handler once and reusing it saves a wrapper per interceptor per call,
+    and one wrapper runs all the scopes and checks instead of one layer each.
+    """
+
+    def __init__(self, interceptors: Sequence[MeshInterceptor]) -> None:
+        self.interceptors = tuple(interceptors)
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        chain = tuple(i for i in self.interceptors if i.applies_to(method))
+        wrapped = _wrap_handler(chain, method, handler) if chain else handler
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+
+def _overrides(icpt: MeshInterceptor, name: str) -> bool:
+    return getattr(type(icpt), name) is not getattr(MeshInterceptor, name)
+
+
+def _wrap_handler(
+    chain: Sequence[MeshInterceptor], method: str, handler: grpc.RpcMethodHandler
+) -> grpc.RpcMethodHandler:
+    # Per interceptor, outermost first: its scope (entered) and its request check.
+    steps = [
+        (
+            icpt.scope if _overrides(icpt, "scope") else None,
+            icpt.check_request if _overrides(icpt, "check_request") else None,
+        )
+        for icpt in chain
+    ]
+    checks = [check for _, check in steps if check is not None]
+
+    async def enter(stack: AsyncExitStack, context: grpc.aio.ServicerContext, request: Any = _NO_REQUEST) -> None:
+        for scope, check in steps:
+            if scope is not None:
+                await stack.enter_async_context(scope(method, context))
+            if check is not None and request is not _NO_REQUEST:
+                await check(method, request, context)
+
     async def checked_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async for request in requests:
-            await icpt.check_request(method, request, context)
+            for check in checks:
+                await check(method, request, context)
             yield request
 
     async def respond_stream(result: Any) -> AsyncIterator[Any]:
@@ -128,24 +189,20 @@ def _wrap_handler(icpt: MeshInterceptor, method: str, handler: grpc.RpcMethodHan
         else:  # a servicer that writes with context.write() and returns None
             await result
 
+    tolerant = any(icpt.tolerant_requests for icpt in chain)
     codecs = {
         "request_deserializer": (
-            _tolerant(handler.request_deserializer) if icpt.tolerant_requests else handler.request_deserializer
+            _tolerant(handler.request_deserializer) if tolerant else handler.request_deserializer
         ),
         "response_serializer": handler.response_serializer,
     }
-
-    async def with_headers(responses: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        async for response in responses:
-            await send_headers(context)
-            yield response
 
     if handler.unary_unary:
         inner_uu = handler.unary_unary
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            async with icpt.scope(method, context):
-                await icpt.check_request(method, request, context)
+            async with AsyncExitStack() as stack:
+                await enter(stack, context, request)
                 return await inner_uu(request, context)
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, **codecs)
@@ -154,7 +211,8 @@ def _wrap_handler(icpt: MeshInterceptor, method: str, handler: grpc.RpcMethodHan
         inner_su = handler.stream_unary
 
         async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            async with icpt.scope(method, context):
+            async with AsyncExitStack() as stack:
+                await enter(stack, context)
                 return await inner_su(checked_stream(requests, context), context)
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, **codecs)
@@ -164,9 +222,10 @@ def _wrap_handler(icpt: MeshInterceptor, method: str, handler: grpc.RpcMethodHan
 
         async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             _streaming_response.set(True)
-            async with icpt.scope(method, context):
-                await icpt.check_request(method, request, context)
-                async for response in with_headers(respond_stream(inner_us(request, context)), context):
+            async with AsyncExitStack() as stack:
+                await enter(stack, context, request)
+                async for response in respond_stream(inner_us(request, context)):
+                    await send_headers(context)
                     yield response
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, **codecs)
@@ -175,9 +234,10 @@ def _wrap_handler(icpt: MeshInterceptor, method: str, handler: grpc.RpcMethodHan
 
     async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         _streaming_response.set(True)
-        async with icpt.scope(method, context):
-            result = inner_ss(checked_stream(requests, context), context)
-            async for response in with_headers(respond_stream(result), context):
+        async with AsyncExitStack() as stack:
+            await enter(stack, context)
+            async for response in respond_stream(inner_ss(checked_stream(requests, context), context)):
+                await send_headers(context)
                 yield response
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, **codecs)

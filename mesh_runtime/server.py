@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from mesh_runtime.auth import AuthInterceptor, TokenVerifier
 from mesh_runtime.interceptors import (
     ErrorMappingInterceptor,
+    InterceptorChain,
     RequestLoggingInterceptor,
     ValidationInterceptor,
 )
@@ -74,10 +75,14 @@ def default_interceptors(verifier: TokenVerifier) -> list[grpc.aio.ServerInterce
     """The interceptor chain every service runs, outermost first: callers are
     authorized before their requests are validated."""
     return [
-        RequestLoggingInterceptor(),
-        ErrorMappingInterceptor(),
-        AuthInterceptor(verifier),
-        ValidationInterceptor(),
+        InterceptorChain(
+            [
+                RequestLoggingInterceptor(),
+                ErrorMappingInterceptor(),
+                AuthInterceptor(verifier),
+                ValidationInterceptor(),
+            ]
+        )
     ]
 
 
