@@ -8,6 +8,7 @@ from typing import Any
 from mesh_runtime.background import BackgroundSettings
 from mesh_runtime.config import (
     RuntimeSettings,
+    non_negative,
     parse_float,
     parse_int,
     parse_nats_url,
@@ -62,6 +63,18 @@ class AnalyticsSettings(RuntimeSettings):
     llm_addr: str = _llm_addr()
     db_pool_size: int = setting(
         "ANALYTICS_DB_POOL_SIZE", 8, positive(parse_int), "Database connections (and query threads)."
+    )
+    result_cache_mb: int = setting(
+        "ANALYTICS_RESULT_CACHE_MB",
+        64,
+        non_negative(parse_int),
+        "Memory for finished results GetResult serves without the database (0: off).",
+    )
+    page_cache_mb: int = setting(
+        "ANALYTICS_PAGE_CACHE_MB",
+        32,
+        non_negative(parse_int),
+        "Memory for ListResults pages served between changes to their datasets (0: off).",
     )
     signing_key_file: str = _signing_key_file()
     access_token_ttl_seconds: int = setting(

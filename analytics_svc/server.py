@@ -71,7 +71,14 @@ async def build(settings: AnalyticsSettings) -> Built:
     hubs: list[ResultHub] = []
 
     def bindings(runner: BlockingRunner) -> list[ServiceBinding]:
-        hubs.append(ResultHub(runner, settings.database_url))
+        hubs.append(
+            ResultHub(
+                runner,
+                settings.database_url,
+                result_cache_bytes=settings.result_cache_mb * 1024 * 1024,
+                page_cache_bytes=settings.page_cache_mb * 1024 * 1024,
+            )
+        )
         return [
             ServiceBinding(
                 SERVICE_NAME,

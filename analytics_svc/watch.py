@@ -78,6 +78,8 @@ class FinishedResults:
         finished = result.status in (apb.RESULT_STATUS_SUCCEEDED, apb.RESULT_STATUS_FAILED)
         if generation != self.generation or not (finished and settled) or result.id in self._entries:
             return
+        if not self.max_bytes:
+            return
         size = result.ByteSize()
         self._entries[result.id] = (result.dataset_id, result, size)
         self._bytes += size
@@ -139,7 +141,7 @@ class ResultPages:
         return entry[1]
 
     def put(self, key: Hashable, dataset_id: str, stamp: tuple[int, int], page: pb.ListResultsResponse) -> None:
-        if stamp != self.stamp(dataset_id):
+        if stamp != self.stamp(dataset_id) or not self.max_bytes:
             return
         self._drop(key)
         size = page.ByteSize()
@@ -171,10 +173,16 @@ class ResultHub:
     """Listens for result changes, dispatches them to subscribers and keeps
     the finished-results cache honest."""
 
-    def __init__(self, runner: BlockingRunner, dsn: str) -> None:
+    def __init__(
+        self,
+        runner: BlockingRunner,
+        dsn: str,
+        result_cache_bytes: int = 64 * 1024 * 1024,
+        page_cache_bytes: int = 32 * 1024 * 1024,
+    ) -> None:
         self.runner = runner
-        self.finished = FinishedResults()
-        self.pages = ResultPages()
+        self.finished = FinishedResults(result_cache_bytes)
+        self.pages = ResultPages(page_cache_bytes)
         self.listener = PgListener(
             dsn, [rs.RESULT_CHANNEL, RESULTS_OF_DATASET_CHANNEL], self._notified, on_reconnect=self._forget_all
         )

@@ -64,6 +64,18 @@ def positive(parse: Callable[[str], T]) -> Callable[[str], T]:
     return parse_positive
 
 
+def non_negative(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """Wrap a numeric parser so it also rejects negative values (0 is allowed)."""
+
+    def parse_non_negative(raw: str) -> T:
+        value = parse(raw)
+        if value < 0:  # type: ignore[operator]
+            raise ValueError(f"expected 0 or more, got {raw!r}")
+        return value
+
+    return parse_non_negative
+
+
 def parse_float(raw: str) -> float:
     """A finite decimal number."""
     try:

@@ -191,3 +191,12 @@ def test_pages_keep_within_their_byte_budget_dropping_the_least_recently_used() 
     assert pages.get("0", "d") is not None  # now the most recently used
     pages.put("3", "d", pages.stamp("d"), _page("3"))
     assert [pages.get(str(i), "d") is not None for i in range(4)] == [True, False, True, True]
+
+
+def test_a_cache_of_no_bytes_keeps_nothing() -> None:
+    from analytics_svc.watch import FinishedResults, ResultPages
+
+    pages, finished = ResultPages(max_bytes=0), FinishedResults(max_bytes=0)
+    pages.put("k", "d", pages.stamp("d"), _page("1"))
+    finished.put(_finished("1"), finished.generation)
+    assert pages.get("k", "d") is None and finished.get("1") is None

@@ -44,6 +44,7 @@ def test_values_are_parsed_and_typed() -> None:
         ("MESH_SHUTDOWN_GRACE_SECONDS", "nan", "finite"),
         ("ANALYTICS_DATABASE_URL", "mysql://x/y", "postgresql://"),
         ("ANALYTICS_DB_POOL_SIZE", "0", "greater than 0"),
+        ("ANALYTICS_PAGE_CACHE_MB", "-1", "0 or more"),
     ],
 )
 def test_bad_value_names_the_variable(variable: str, value: str, expected: str) -> None:
