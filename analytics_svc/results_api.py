@@ -54,7 +54,7 @@ def schedule_to_proto(row: rs.ScheduleRow) -> apb.Schedule:
     return message
 
 
-def result_to_proto(row: rs.ResultRow | rs.ListedResult, with_anomalies: bool = True) -> apb.Result:
+def result_to_proto(row: rs.ResultRow | rs.StoredResult, with_anomalies: bool = True) -> apb.Result:
     """The wire form of a stored result (the anomaly list only when asked)."""
     message = apb.Result(
         id=str(row.id),
@@ -257,7 +257,7 @@ class ResultsServicer:
         result = self.hub.finished.get(request.id) if self.hub.caching else None
         if result is None:
             generation = self.hub.cache_generation()
-            result = result_to_proto(await self.runner.run(rs.get_result, request.id))
+            result = result_to_proto(await self.runner.run(rs.read_result, request.id))
             if generation is not None:
                 self.hub.finished.put(result, generation)
         response = pb.GetResultResponse(result=result)

@@ -477,6 +477,18 @@ def get_result(result_id: str) -> ResultRow:
         raise NotFound("result", result_id) from None
 
 
+def read_result(result_id: str) -> StoredResult:
+    """What the API shows of the result with ``result_id``; NotFound if absent."""
+    try:
+        key = uuid.UUID(result_id)
+    except ValueError:
+        raise NotFound("result", result_id) from None
+    row = database_proxy.execute(ResultRow.select(*_SHOWN_FIELDS).where(ResultRow.id == key)).fetchone()
+    if row is None:
+        raise NotFound("result", result_id)
+    return StoredResult._make(row)
+
+
 def get_results(ids: Sequence[str]) -> list[ResultRow]:
     """The results with these ids that exist, in no particular order."""
     keys = []
@@ -502,9 +514,11 @@ class ResultFilter:
     has_anomalies: bool | None = None
 
 
-class ListedResult(NamedTuple):
-    """A result as lists show it, as the driver returns its columns (ids as
-    text or UUID, ``parameters`` decoded JSON, ``output`` bytes-like)."""
+class StoredResult(NamedTuple):
+    """What the API shows of a stored result, as the driver returns its
+    columns (ids as text or UUID, ``parameters`` decoded JSON, ``output``
+    bytes-like): reads for GetResult and ListResults skip building models,
+    which cost more than the queries."""
 
     id: Any
     dataset_id: Any
@@ -532,16 +546,16 @@ class ListedResult(NamedTuple):
     insight_update_time: dt.datetime | None
 
 
-_LISTED_FIELDS = tuple(ResultRow._meta.columns[name] for name in ListedResult._fields)
+_SHOWN_FIELDS = tuple(ResultRow._meta.columns[name] for name in StoredResult._fields)
 
 
 def list_results(
     where: ResultFilter, order_by: str, limit: int, after: tuple[dt.datetime, uuid.UUID] | None
-) -> list[ListedResult]:
+) -> list[StoredResult]:
     """One page of results, keyset-paginated on (sort time, id)."""
     field, direction = order_by.split()
     key = ResultRow.create_time if field == "create_time" else START_SORT_KEY
-    query: Any = ResultRow.select(*_LISTED_FIELDS)
+    query: Any = ResultRow.select(*_SHOWN_FIELDS)
     conditions = []
     if where.dataset_id:
         conditions.append(ResultRow.dataset == uuid.UUID(where.dataset_id))
@@ -565,12 +579,11 @@ def list_results(
         query = query.order_by(key.desc(), ResultRow.id.desc())
     else:
         query = query.order_by(key.asc(), ResultRow.id.asc())
-    # Plain rows from the driver: building 50 models per page cost more than the query.
     cursor = database_proxy.execute(query.limit(limit))
-    return [ListedResult._make(row) for row in cursor.fetchall()]
+    return [StoredResult._make(row) for row in cursor.fetchall()]
 
 
-def sort_time(row: ResultRow | ListedResult, order_by: str) -> dt.datetime:
+def sort_time(row: ResultRow | StoredResult, order_by: str) -> dt.datetime:
     """The value of the sort key of ``row`` under ``order_by`` (for page tokens)."""
     if order_by.startswith("create_time"):
         return row.create_time  # type: ignore[no-any-return]

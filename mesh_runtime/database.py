@@ -11,10 +11,11 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import peewee
 from playhouse.db_url import parse as parse_db_url
@@ -41,11 +42,42 @@ def save_changes(row: peewee.Model, changes: dict[str, object]) -> None:
     row.save()
 
 
+class RecentlyCheckedPool(PooledPostgresqlDatabase):
+    """peewee's pool, without a round trip for a connection just handed back.
+
+    peewee checks every connection it hands out with ``SELECT 1``, one more
+    round trip per call. A connection handed back moments ago by a call that
+    got its answers is alive; only one idle longer than ``ping_after_idle``
+    seconds (the server, a proxy or a restart may have dropped it) is checked.
+    This is HikariCP's "alive bypass window".
+    """
+
+    ping_after_idle = 0.5
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._returned: dict[int, float] = {}
+
+    def _is_closed(self, conn: Any) -> bool:
+        returned = self._returned.pop(id(conn), None)
+        if conn.closed:
+            return True
+        if returned is not None and time.monotonic() - returned < self.ping_after_idle:
+            return False
+        return bool(super()._is_closed(conn))
+
+    def _close(self, conn: Any, close_conn: bool = False) -> None:
+        super()._close(conn, close_conn)
+        if not close_conn and not conn.closed:
+            # Back in the pool (peewee rolled back anything left open).
+            self._returned[id(conn)] = time.monotonic()
+
+
 def connect(url: str, max_connections: int = 8) -> PooledPostgresqlDatabase:
     """A pooled peewee database for a ``postgresql://`` URL (not yet connected)."""
     params = parse_db_url(url)
     database = params.pop("database")
-    return PooledPostgresqlDatabase(
+    return RecentlyCheckedPool(
         database,
         max_connections=max_connections,
         stale_timeout=300,
