@@ -241,6 +241,7 @@ def append_points(
 # server and a Python call in psycopg2 per point, so a chunk of points travels
 # as one bytea of (timestamptz, float8) pairs instead: one COPY row per chunk.
 _COPY_HEADER_BYTES = 19
+_COPY_TRAILER = b"\xff\xff"
 _POSTGRES_EPOCH_US = 946_684_800_000_000
 _POINT_ROW = np.dtype(
     [("fields", ">i2"), ("ts_len", ">i4"), ("ts", ">i8"), ("value_len", ">i4"), ("value", ">f8")]
@@ -294,6 +295,32 @@ def _split(start_us: int, end_us: int, parts: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
+@dataclass
+class _Appender:
+    """A file for psycopg2's copy_expert that keeps each message it writes (4 MB, not copied again)."""
+
+    messages: list[bytes]
+
+    def write(self, data: bytes) -> None:
+        self.messages.append(data)
+
+
+def _chunk_from_copy(messages: list[bytes]) -> np.ndarray | None:
+    """The big-endian pairs in a binary COPY of one bytea row, None for a NULL (no point left)."""
+    if len(messages) == 2 and messages[1] == _COPY_TRAILER:  # header and row, trailer: used as sent
+        data: bytes | memoryview = messages[0]
+    else:
+        data = memoryview(b"".join(messages))[: -len(_COPY_TRAILER)]
+    # The row: a field count of 1, the bytea's length (-1: NULL), the bytea.
+    fields, length = struct.unpack_from(">hi", data, _COPY_HEADER_BYTES)
+    start = _COPY_HEADER_BYTES + 6
+    if fields != 1 or len(data) != start + max(length, 0) or max(length, 0) % _POINT_PAIR.itemsize:
+        raise RuntimeError(f"unexpected COPY output: {fields} fields, {length} bytes of {len(data)}")
+    if length < 0:
+        return None
+    return np.frombuffer(data, dtype=_POINT_PAIR, count=length // _POINT_PAIR.itemsize, offset=start)
+
+
 def _read_range(cursor: Any, key: uuid.UUID, start_us: int, end_us: int) -> list[np.ndarray]:
     """The dataset's points in [start_us, end_us), chunk by chunk, as arrays of big-endian pairs.
 
@@ -310,17 +337,11 @@ def _read_range(cursor: Any, key: uuid.UUID, start_us: int, end_us: int) -> list
             " TO STDOUT WITH BINARY",
             [*params, _CHUNK_POINTS],
         ).decode()
-        buffer = io.BytesIO()
-        cursor.copy_expert(query, buffer)
-        data = buffer.getbuffer()
-        # One row: a field count of 1, the bytea's length (-1: NULL, no point left), the bytea.
-        fields, length = struct.unpack_from(">hi", data, _COPY_HEADER_BYTES)
-        start = _COPY_HEADER_BYTES + 6
-        if fields != 1 or len(data) != start + max(length, 0) + 2 or max(length, 0) % _POINT_PAIR.itemsize:
-            raise RuntimeError(f"unexpected COPY output: {fields} fields, {length} bytes of {len(data)}")
-        if length < 0:
+        messages: list[bytes] = []
+        cursor.copy_expert(query, _Appender(messages))
+        chunk = _chunk_from_copy(messages)
+        if chunk is None:
             break
-        chunk = np.frombuffer(data, dtype=_POINT_PAIR, count=length // _POINT_PAIR.itemsize, offset=start)
         chunks.append(chunk)
         if chunk.size < _CHUNK_POINTS:
             break
@@ -444,8 +465,10 @@ def load_points(
     total = sum(chunk.size for chunk in chunks)
     timestamps, values = np.empty(total, np.int64), np.empty(total, np.float64)
     offset = 0
-    for chunk in chunks:  # network to native byte order, into place
-        np.add(chunk["ts"], _POSTGRES_EPOCH_US, out=timestamps[offset : offset + chunk.size])
+    for chunk in chunks:  # network to native byte order, into place (a cast, then an add: np.add of both was slower)
+        part = timestamps[offset : offset + chunk.size]
+        part[...] = chunk["ts"]
+        part += _POSTGRES_EPOCH_US
         values[offset : offset + chunk.size] = chunk["value"]
         offset += chunk.size
     return timestamps, values

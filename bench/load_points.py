@@ -1,11 +1,14 @@
-"""Loading one dataset's points into numpy: binary COPY vs pandas.read_sql and fetchall.
+"""Loading one dataset's points into numpy: load_points vs pandas.read_sql and fetchall.
 
 Starts a throwaway PostgreSQL (through the local stack, without the web app),
 fills one dataset with N points in SQL, then reads them back as numpy arrays
-three ways in the same run:
+four ways in the same run:
 
-- **load_points** (analytics_svc.store): ``COPY ... TO STDOUT WITH BINARY``
-  parsed by a numpy dtype, no Python object per row;
+- **load_points** (analytics_svc.store): binary COPY of chunks of points, each
+  chunk one bytea parsed by a numpy dtype (no Python object per point), the
+  time range split over two connections reading one exported snapshot;
+- **load_points on one connection**: the same with ``readers=1``, to show what
+  the second connection adds;
 - **pandas.read_sql** (the issue's baseline): the same SELECT through pandas
   on a psycopg2 connection, the DataFrame's columns taken as arrays;
 - **fetchall**: a plain psycopg2 SELECT, rows turned into arrays afterwards
@@ -35,7 +38,8 @@ from mesh_cli import infra
 from mesh_cli.stack import Stack, StackSettings, resolve_ports
 from mesh_runtime.database import connect
 
-LOAD_POINTS, READ_SQL, FETCHALL = "load_points (binary COPY)", "pandas.read_sql", "fetchall"
+LOAD_POINTS, ONE_READER = "load_points (binary COPY chunks, 2 connections)", "load_points on 1 connection"
+READ_SQL, FETCHALL = "pandas.read_sql", "fetchall"
 
 
 def fill(dsn: str, n: int) -> str:
@@ -103,12 +107,13 @@ async def run(n: int) -> None:
             db = connect(dsn, max_connections=1)
             store.bind(db)
 
-            def with_store() -> tuple[np.ndarray, np.ndarray]:
+            def with_store(readers: int) -> tuple[np.ndarray, np.ndarray]:
                 with db.connection_context():
-                    return store.load_points(dataset_id)
+                    return store.load_points(dataset_id, readers=readers)
 
             ways = {
-                LOAD_POINTS: with_store,
+                LOAD_POINTS: lambda: with_store(2),
+                ONE_READER: lambda: with_store(1),
                 READ_SQL: lambda: by_read_sql(dsn, dataset_id),
                 FETCHALL: lambda: by_fetchall(dsn, dataset_id),
             }
@@ -138,6 +143,7 @@ async def run(n: int) -> None:
         )
     print(
         f"\nload_points is {timings[READ_SQL] / timings[LOAD_POINTS]:.1f}x as fast as pandas.read_sql"
+        f" ({timings[READ_SQL] / timings[ONE_READER]:.1f}x on one connection)"
         f" and {timings[FETCHALL] / timings[LOAD_POINTS]:.1f}x as fast as fetchall"
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 import uuid
 from collections.abc import Iterator
@@ -110,6 +111,22 @@ def test_split_covers_the_span_with_disjoint_ranges() -> None:
         assert ranges[0][0] == start and ranges[-1][1] == end
         assert all(lo < hi for lo, hi in ranges)
         assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+
+
+def test_a_chunk_is_parsed_however_copy_cuts_its_messages() -> None:
+    pairs = np.array([(5, 1.5), (-7, -0.0), (2**62, 5e-324)], dtype=[("ts", ">i8"), ("value", ">f8")])
+    header = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+    row = struct.pack(">hi", 1, pairs.nbytes) + pairs.tobytes()
+    for messages in (
+        [header + row, b"\xff\xff"],
+        [header + row + b"\xff\xff"],
+        [header, row[:3], row[3:], b"\xff\xff"],
+    ):
+        chunk = store._chunk_from_copy(messages)
+        assert chunk is not None and chunk.tobytes() == pairs.tobytes()
+    assert store._chunk_from_copy([header + struct.pack(">hi", 1, -1), b"\xff\xff"]) is None
+    with pytest.raises(RuntimeError):
+        store._chunk_from_copy([header + row[:-1], b"\xff\xff"])  # a torn pair
 
 
 def test_a_split_load_equals_one_read_for_skewed_points_and_windows_on_range_boundaries(
