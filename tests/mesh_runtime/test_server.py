@@ -102,6 +102,30 @@ async def test_unexpected_error_is_internal_with_request_id_only(
     logged = [r for r in caplog.records if r.exc_info and "secret stack detail" in str(r.exc_info[1])]
     assert logged, "the traceback must be logged"
     assert (await call.initial_metadata()).get("x-request-id") == "req-abc-123"
+    assert (await call.trailing_metadata()).get("x-request-id") == "req-abc-123"
+
+
+async def test_every_call_reports_its_request_id(
+    server: tuple[RunningServer, ScriptedProvider], auth: Metadata
+) -> None:
+    """A caller's id comes back in the headers and trailers; a call without
+    one gets a new id in the trailers (its headers stay empty: no extra write)."""
+    running, provider = server
+    provider.release.set()
+    async with open_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = llm_service_pb2_grpc.LlmServiceStub(channel)
+        sent = stub.Complete(QUESTION, metadata=(("x-request-id", "corr-42"), *auth))
+        await sent
+        assert (await sent.initial_metadata()).get("x-request-id") == "corr-42"
+        assert (await sent.trailing_metadata()).get("x-request-id") == "corr-42"
+        plain = stub.Complete(QUESTION, metadata=auth)
+        await plain
+        generated = (await plain.trailing_metadata()).get("x-request-id")
+        assert isinstance(generated, str) and len(generated) == 32
+        assert (await plain.initial_metadata()).get("x-request-id") is None
+        again = stub.Complete(QUESTION, metadata=auth)
+        await again
+        assert (await again.trailing_metadata()).get("x-request-id") != generated
 
 
 async def test_domain_error_keeps_its_code_and_details(
