@@ -22,7 +22,8 @@ VACUUM ANALYZE. Two servers answer the same calls:
 Fairness on a 2-core machine: one client process (one grpc.aio channel,
 C calls in flight, the same requests and token metadata) measures them all; each
 server runs in a process of its own and only one is under load at a time
-(they alternate, twice each, after a warm-up); the analytics service's
+(they alternate, twice each, after a warm-up that makes each distinct call
+once, so the measurements see a steady state); the analytics service's
 PostgreSQL shares the same cores, as it would on one box. Calls:
 
 - GetResult of random result ids;
@@ -259,15 +260,16 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 Call = Callable[[int], Awaitable[Any]]
 
 
-async def measure(call: Call, seconds: float, concurrency: int) -> dict[str, float]:
-    """Calls per second and latency percentiles of ``call`` at a fixed concurrency for ``seconds``."""
+async def measure(call: Call, seconds: float, concurrency: int, min_calls: int = 0) -> dict[str, float]:
+    """Calls per second and latency percentiles of ``call`` at a fixed
+    concurrency for ``seconds`` (and at least ``min_calls`` calls)."""
     latencies: list[float] = []
     counter = 0
     deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
         nonlocal counter
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline or counter < min_calls:
             counter += 1
             started = time.perf_counter()
             await call(counter)
@@ -420,7 +422,13 @@ async def compare(
                 for name, channel in channels.items():
                     call = caller(pb_grpc.AnalyticsServiceStub(channel), rpc, gets, lists, auth)
                     print(f"  {rpc}, {name}{', warm-up' if round_ == 0 else ''}...", flush=True)
-                    result = await measure(call, seconds if round_ else min(seconds, 3), concurrency)
+                    # The warm-up makes each distinct call once (and runs at least 3 s):
+                    # the measurements then see the service's steady state.
+                    distinct = len(gets) if rpc == "GetResult" else len(lists)
+                    if round_:
+                        result = await measure(call, seconds, concurrency)
+                    else:
+                        result = await measure(call, min(seconds, 3), concurrency, min_calls=distinct)
                     if round_:
                         runs.setdefault((rpc, name), []).append(result)
     finally:
