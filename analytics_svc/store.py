@@ -460,7 +460,7 @@ def load_points(
             expected = expected * (last_us - first_us + 1) // (all_last_us - all_first_us + 1)
         if expected < _PARALLEL_MIN_POINTS:
             readers = 1
-        ranges = _split(first_us, last_us + 1, readers * _RANGES_PER_READER)
+        ranges = _split(first_us, last_us + 1, readers * _RANGES_PER_READER if readers > 1 else 1)
         chunks = _read_ranges(cursor, key, ranges, readers)
     total = sum(chunk.size for chunk in chunks)
     timestamps, values = np.empty(total, np.int64), np.empty(total, np.float64)

@@ -238,6 +238,59 @@ def test_a_split_load_without_a_second_connection_reads_everything_on_its_own(
     np.testing.assert_array_equal(got_values, values)
 
 
+def test_a_range_a_second_connection_fails_on_is_read_by_the_first(
+    bound_store: None, split_small_loads: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ts = 1_600_000_000_000_000 + np.arange(5000, dtype=np.int64) * 1000
+    values = -np.arange(5000, dtype=np.float64)
+    dataset_id = _dataset_with(ts, values)
+    leader = store.database_proxy.connection().get_backend_pid()
+    opened: list[Any] = []
+    failed = threading.Event()
+    read_range, reader_connection = store._read_range, store._reader_connection
+
+    def recorded() -> Any:
+        opened.append(reader_connection())
+        return opened[-1]
+
+    def failing_elsewhere(cursor: Any, key: uuid.UUID, start_us: int, end_us: int) -> list[np.ndarray]:
+        if cursor.connection.get_backend_pid() != leader:
+            failed.set()
+            raise psycopg2.OperationalError("server closed the connection unexpectedly")
+        assert failed.wait(10), "the second connection read nothing"
+        return read_range(cursor, key, start_us, end_us)
+
+    monkeypatch.setattr(store, "_reader_connection", recorded)
+    monkeypatch.setattr(store, "_read_range", failing_elsewhere)
+    got_ts, got_values = store.load_points(dataset_id, readers=2)
+    np.testing.assert_array_equal(got_ts, ts)
+    np.testing.assert_array_equal(got_values, values)
+    assert len(opened) == 1 and opened[0].closed
+
+
+def test_a_failing_load_closes_its_extra_connections(
+    bound_store: None, split_small_loads: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset_id = _dataset_with(1_600_000_000_000_000 + np.arange(5000, dtype=np.int64), np.zeros(5000))
+    opened: list[Any] = []
+    reader_connection = store._reader_connection
+
+    def recorded() -> Any:
+        opened.append(reader_connection())
+        return opened[-1]
+
+    def broken(cursor: Any, key: uuid.UUID, start_us: int, end_us: int) -> list[np.ndarray]:
+        raise RuntimeError("unexpected COPY output")
+
+    monkeypatch.setattr(store, "_reader_connection", recorded)
+    monkeypatch.setattr(store, "_read_range", broken)
+    with pytest.raises(RuntimeError):
+        store.load_points(dataset_id, readers=3)
+    assert len(opened) == 2 and all(conn.closed for conn in opened)
+    # The load's own transaction is over too.
+    assert store.database_proxy.connection().get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+
+
 def test_an_empty_dataset_and_an_empty_window_load_as_empty_arrays(bound_store: None, split_small_loads: None) -> None:
     empty = _dataset_with(np.empty(0, np.int64), np.empty(0))
     for dataset_id, start, end in [(empty, None, None), (_dataset_with(np.array([5, 9]), np.array([1.0, 2.0])), 6, 9)]:
