@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from mesh.analytics.v1 import analysis_pb2, dataset_pb2
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
-from mesh.analytics.v1 import dataset_pb2
 from tests.conftest import RunningStack
 from tests.web.browser import WAIT_MS, fresh_page, launched_chromium, navigate, screenshot, sign_in
 
@@ -199,3 +199,37 @@ def test_an_analyst_deletes_a_dataset(mesh: RunningStack, web: str, browser: Bro
         page.wait_for_url("**/datasets", timeout=WAIT_MS)
         expect(page.get_by_test_id("datasets-table")).to_be_visible(timeout=WAIT_MS)
         expect(page.get_by_test_id("dataset-row").filter(has_text=name)).to_have_count(0, timeout=WAIT_MS)
+
+
+def test_run_now_on_a_schedule_runs_it_with_its_parameters(mesh: RunningStack, web: str, browser: Browser) -> None:
+    name = f"run-now-{uuid.uuid4().hex[:8]}"
+    dataset_id = _create_dataset(mesh, name)
+    parameters = analysis_pb2.AnalysisParameters(lookback_seconds=7200, histogram_bins=7, quantile_levels=[0.1, 0.9])
+    with mesh.channel(mesh.analytics, "analyst") as channel:
+        stub = pb_grpc.AnalyticsServiceStub(channel)
+        stub.CreateSchedule(
+            pb.CreateScheduleRequest(
+                schedule=analysis_pb2.Schedule(
+                    dataset_id=dataset_id,
+                    kind=analysis_pb2.ANALYSIS_KIND_SUMMARY,
+                    parameters=parameters,
+                    interval_seconds=86_400,
+                    enabled=False,
+                )
+            ),
+            timeout=10,
+        )
+    with fresh_page(browser) as page:
+        sign_in(page, web, mesh.credentials["analyst"])
+        _open_dataset(page, name)
+        row = page.get_by_test_id("schedule-row")
+        expect(row).to_have_count(1, timeout=WAIT_MS)
+        row.get_by_test_id("schedule-run-now").click()
+        expect(page.get_by_test_id("run-result-link")).to_be_visible(timeout=WAIT_MS)
+    with mesh.channel(mesh.analytics, "viewer") as channel:
+        listed = pb_grpc.AnalyticsServiceStub(channel).ListResults(
+            pb.ListResultsRequest(dataset_id=dataset_id), timeout=10
+        )
+    assert len(listed.results) == 1
+    assert listed.results[0].kind == analysis_pb2.ANALYSIS_KIND_SUMMARY
+    assert listed.results[0].parameters == parameters

@@ -5,6 +5,7 @@ to text and plain dicts; no Reflex, no network (tests/web/test_web_state.py)."""
 
 from __future__ import annotations
 
+import base64
 import bisect
 import dataclasses
 import math
@@ -395,6 +396,8 @@ class ScheduleRow:
     next_run: str
     last_run: str
     last_result_id: str
+    parameters: str = ""
+    """The schedule's AnalysisParameters (serialized, base64), for "run now"."""
 
 
 def trigger_text(schedule: analysis_pb2.Schedule) -> str:
@@ -423,7 +426,13 @@ def schedule_row(schedule: analysis_pb2.Schedule) -> ScheduleRow:
         next_run=format_timestamp(schedule.next_run_time if schedule.HasField("next_run_time") else None),
         last_run=format_timestamp(schedule.last_run_time if schedule.HasField("last_run_time") else None),
         last_result_id=schedule.last_result_id,
+        parameters=base64.b64encode(schedule.parameters.SerializeToString()).decode(),
     )
+
+
+def schedule_parameters(row: ScheduleRow) -> analysis_pb2.AnalysisParameters:
+    """The parameters a schedule row carries (what its analyses run with)."""
+    return analysis_pb2.AnalysisParameters.FromString(base64.b64decode(row.parameters))
 
 
 def schedule_from_form(dataset_id: str, form: dict[str, Any]) -> analysis_pb2.Schedule:

@@ -38,6 +38,7 @@ from mesh_web.result_display import (
     ScheduleRow,
     kind_value,
     schedule_from_form,
+    schedule_parameters,
     schedule_row,
     schedule_update_fields,
 )
@@ -349,21 +350,23 @@ class DatasetState(AuthState):
 
     @rx.event(background=True)
     async def run_schedule_now(self, schedule_id: str) -> EventSpec | None:
-        """Run a schedule's analysis now, outside its timetable."""
+        """Run a schedule's analysis (its kind and parameters) now, outside its timetable."""
         async with self:
             row = next((s for s in self.schedules if s.id == schedule_id), None)
         if row is None:
             return None
-        return await self._run(kind_value(row.kind))
+        return await self._run(kind_value(row.kind), schedule_parameters(row))
 
-    async def _run(self, kind: int) -> EventSpec | None:
+    async def _run(self, kind: int, parameters: analysis_pb2.AnalysisParameters | None = None) -> EventSpec | None:
         async with self:
             if self.running:
                 return None
             self.running, self.run_error, self.run_result_id = True, "", ""
             dataset_id = self.ds_id
         try:
-            result = await self._signed(lambda md: service_clients.run_analysis(dataset_id, kind, metadata=md))
+            result = await self._signed(
+                lambda md: service_clients.run_analysis(dataset_id, kind, parameters, metadata=md)
+            )
         except SignedOut:
             return rx.redirect(LOGIN_ROUTE)
         except MeshError as error:
