@@ -136,6 +136,11 @@ def _bench(args: argparse.Namespace) -> int:
     return subprocess.call([sys.executable, str(ROOT / "bench" / f"{args.name}.py"), *args.bench_args], cwd=ROOT)
 
 
+def _deploy_script(name: str, *args: str) -> int:
+    """Run one of deploy/'s generators (they render files the containers use)."""
+    return subprocess.call([sys.executable, str(ROOT / "deploy" / name), *args], cwd=ROOT)
+
+
 def _gen(args: argparse.Namespace) -> int:
     from mesh_cli import codegen
 
@@ -143,16 +148,22 @@ def _gen(args: argparse.Namespace) -> int:
         stale = codegen.stale_files()
         if stale:
             print("generated code is stale; run ./mesh gen. Differs: " + ", ".join(stale), file=sys.stderr)
+        envoy_stale = _deploy_script("envoy_configs.py", "--check")
+        if stale or envoy_stale:
             return 1
-        print("generated code is up to date")
+        print("generated code and the containers' Envoy configs are up to date")
         return 0
     for path in codegen.generate():
         print(f"wrote {path.relative_to(ROOT)}")
+    # The containers' Envoy configs route what the protos declare: render them with the code.
+    if _deploy_script("envoy_configs.py") != 0:
+        return 1
+    print("wrote deploy/compose/envoy.json, deploy/compose/envoy.prod.json")
     return 0
 
 
 def _lock(args: argparse.Namespace) -> int:
-    return subprocess.call(
+    status = subprocess.call(
         [
             str(VENV_BIN / "uv"), "pip", "compile", "requirements.in",
             "--python-version", "3.11", "--generate-hashes", "--quiet",
@@ -161,6 +172,13 @@ def _lock(args: argparse.Namespace) -> int:
         ],
         cwd=ROOT,
     )
+    if status != 0:
+        return status
+    # Each image installs its share of the lock: re-pin those too.
+    status = _deploy_script("image_requirements.py")
+    if status == 0:
+        print("wrote requirements.lock and deploy/requirements/*.txt")
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     test = sub.add_parser("test", help="run the test suite (arguments go to pytest)")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test.set_defaults(func=_test)
-    gen = sub.add_parser("gen", help="regenerate code from the protos")
+    gen = sub.add_parser("gen", help="regenerate code from the protos (and the containers' Envoy configs)")
     gen.add_argument("--check", action="store_true", help="only check the committed code is fresh")
     gen.set_defaults(func=_gen)
     bench = sub.add_parser("bench", help="run a benchmark from bench/ (e.g. rpc_overhead), or all of them")
@@ -185,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mesh_cli import accounts
 
     accounts.add_commands(sub)
-    lock = sub.add_parser("lock", help="re-pin requirements.lock from requirements.in")
+    lock = sub.add_parser("lock", help="re-pin requirements.lock (and each image's share) from requirements.in")
     lock.add_argument("--upgrade", action="store_true", help="take the newest allowed versions")
     lock.set_defaults(func=_lock)
     return parser
