@@ -8,22 +8,16 @@ can kill NATS and workers without disturbing the shared test stack.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
-import signal
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import grpc
 import nats
 import numpy as np
-import psycopg2
 import pytest
 
 from mesh.analytics.v1 import analysis_pb2 as apb
@@ -31,79 +25,40 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
 from mesh.events.v1 import events_pb2
-from mesh_cli import infra
-from mesh_cli.paths import ROOT
-from mesh_cli.processes import ManagedProcess, ProcessSpec, wait_until
-from mesh_cli.stack import _free_port, grpc_serving
 from mesh_runtime import streams
 from tests.clients import authed_channel
 from tests.conftest import RunningStack
+from tests.rig import ProcessRig, free_port
 
 LEASE_SECONDS = 3
 
 
 @dataclass
-class Deployment:
-    """A separate analytics deployment: processes by name, its NATS and database."""
+class Deployment(ProcessRig):
+    """A separate analytics deployment: processes by name ("nats", "api",
+    "scheduler-<n>", "worker-<n>"), its NATS and database."""
 
-    mesh: RunningStack
-    tmp: Path
-    dsn: str
-    nats_port: int
-    nats_monitor_port: int
-    api_port: int
-    env: dict[str, str]
-    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    api_port: int = field(default_factory=free_port)
 
-    def run(self, coro: Any, timeout: float = 60) -> Any:
-        return self.mesh.runner.run(coro, timeout)
+    @property
+    def env(self) -> dict[str, str]:
+        """What every analytics process of the deployment runs with."""
+        return {
+            "ANALYTICS_DATABASE_URL": self.database_url,
+            "ANALYTICS_GRPC_PORT": str(self.api_port),
+            "NATS_URL": self.nats_url,
+            "LLM_ADDR": "off",  # no insights here: events go out at once
+            "ANALYTICS_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
+            "ANALYTICS_JOB_REQUEUE_SECONDS": "30",
+            "ANALYTICS_SCHEDULER_TICK_SECONDS": "0.2",
+            "MESH_LOG_FORMAT": "json",
+        }
 
-    def start(self, name: str, argv: list[str], ready: Callable[[], Any]) -> None:
-        process = ManagedProcess(ProcessSpec(name, argv, env=self.env, cwd=ROOT), self.tmp / "logs", None, 0)
-        self.processes[name] = process
-
-        async def go() -> None:
-            await process.start()
-            await wait_until(ready, timeout=60, what=name, process=process)
-
-        self.run(go(), 90)
-
-    def start_nats(self) -> None:
-        spec = infra.nats_spec(self.tmp / "nats", self.nats_port, self.nats_monitor_port)
-        self.start("nats", list(spec.argv), lambda: infra.nats_ready(self.nats_monitor_port))
-
-    def start_python(self, name: str, module: str, **env: str) -> None:
-        health = _free_port()
-        process_env = {**self.env, **env, "MESH_HEALTH_PORT": str(health)}
-        process = ManagedProcess(
-            ProcessSpec(name, [sys.executable, "-m", module], env=process_env, cwd=ROOT), self.tmp / "logs", None, 0
-        )
-        self.processes[name] = process
+    def start_analytics(self, name: str, module: str, **env: str) -> None:
+        """``python -m module`` (the API, a scheduler or a worker) with ``env`` over the deployment's."""
+        health = free_port()
         port = self.api_port if module == "analytics_svc" else health
-
-        async def go() -> None:
-            await process.start()
-            await wait_until(lambda: grpc_serving(f"127.0.0.1:{port}"), timeout=60, what=name, process=process)
-
-        self.run(go(), 90)
-
-    def kill(self, name: str) -> None:
-        process = self.processes.pop(name)
-        assert process.pid is not None
-        os.killpg(process.pid, signal.SIGKILL)
-        self.run(process.stop())
-
-    def stop_all(self) -> None:
-        for name in list(self.processes)[::-1]:
-            self.run(self.processes.pop(name).stop())
-
-    def log(self, name: str) -> str:
-        return (self.tmp / "logs" / f"{name}.log").read_text()
-
-    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg2.connect(self.dsn) as conn, conn.cursor() as cursor:
-            cursor.execute(sql, params)
-            return list(cursor.fetchall())
+        self.start_service(name, module, {**self.env, **env, "MESH_HEALTH_PORT": str(health)}, ready_port=port)
 
     def stub(self, channel: grpc.Channel) -> pb_grpc.AnalyticsServiceStub:
         return pb_grpc.AnalyticsServiceStub(channel)
@@ -111,31 +66,17 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(mesh: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    name = f"jobs_{secrets.token_hex(4)}"
-    infra.ensure_databases(mesh.settings.postgres_port, [name])
-    dsn = infra.postgres_dsn(mesh.settings.postgres_port, name)
-    nats_port, monitor_port, api_port = _free_port(), _free_port(), _free_port()
-    env = {
-        **mesh.stack.service_env(),
-        "ANALYTICS_DATABASE_URL": dsn,
-        "ANALYTICS_GRPC_PORT": str(api_port),
-        "NATS_URL": f"nats://127.0.0.1:{nats_port}",
-        "LLM_ADDR": "off",  # no insights here: events go out at once
-        "ANALYTICS_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
-        "ANALYTICS_JOB_REQUEUE_SECONDS": "30",
-        "ANALYTICS_SCHEDULER_TICK_SECONDS": "0.2",
-        "MESH_LOG_FORMAT": "json",
-    }
-    d = Deployment(mesh, tmp_path_factory.mktemp("jobs"), dsn, nats_port, monitor_port, api_port, env)
+    d = Deployment(mesh, tmp_path_factory.mktemp("jobs"), f"jobs_{secrets.token_hex(4)}")
     try:
+        d.create_database()
         d.start_nats()
-        d.start_python("api", "analytics_svc")
+        d.start_analytics("api", "analytics_svc")
         for role in ("scheduler", "worker"):
             for n in (1, 2):
-                d.start_python(f"{role}-{n}", f"analytics_svc.{role}")
+                d.start_analytics(f"{role}-{n}", f"analytics_svc.{role}")
         yield d
     finally:
-        d.stop_all()
+        d.close()
 
 
 @pytest.fixture
@@ -166,7 +107,7 @@ def _wait_all_finished(d: Deployment, ids: list[str], timeout: float = 90) -> No
     deadline = time.monotonic() + timeout
     while True:
         rows = d.query(
-            "SELECT count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status IN (3, 4)", ids
+            "SELECT count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status IN (3, 4)", (ids,)
         )
         if rows[0][0] == len(ids):
             return
@@ -187,7 +128,7 @@ def _events(d: Deployment) -> list[events_pb2.Event]:
     """Every event in the deployment's MESH_EVENTS stream."""
 
     async def read() -> list[events_pb2.Event]:
-        nc = await nats.connect(f"nats://127.0.0.1:{d.nats_port}")
+        nc = await nats.connect(d.nats_url)
         try:
             js = nc.jetstream()
             info = await js.stream_info(streams.EVENTS_STREAM)
@@ -203,7 +144,7 @@ def _events(d: Deployment) -> list[events_pb2.Event]:
         finally:
             await nc.close()
 
-    return d.run(read())  # type: ignore[no-any-return]
+    return d.run(read())
 
 
 def _succeeded_ids(events: list[events_pb2.Event]) -> list[str]:
@@ -224,7 +165,7 @@ def test_two_workers_share_the_jobs_and_none_runs_twice(deployment: Deployment, 
     ids = _run(stub, _dataset(stub), 60)
     _wait_all_finished(deployment, ids)
     attempts = deployment.query(
-        "SELECT attempts, status, count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) GROUP BY 1, 2", ids
+        "SELECT attempts, status, count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) GROUP BY 1, 2", (ids,)
     )
     assert attempts == [(1, 3, 60)]  # each ran once, and succeeded
     per_worker = [deployment.log(f"worker-{n}").count('"analysis finished"') for n in (1, 2)]
@@ -261,7 +202,7 @@ def test_two_schedulers_fire_every_tick_exactly_once(deployment: Deployment, cha
         ticks = [
             row[0]
             for row in deployment.query(
-                "SELECT scheduled_time FROM analysis_result WHERE schedule_id = %s ORDER BY 1", schedule.id
+                "SELECT scheduled_time FROM analysis_result WHERE schedule_id = %s ORDER BY 1", (schedule.id,)
             )
         ]
         assert len(ticks) >= 3
@@ -304,21 +245,21 @@ def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment,
         pb.RunAnalysisRequest(dataset_id=big, kind=apb.ANALYSIS_KIND_REPORT), timeout=10
     ).result.id
     deadline = time.monotonic() + 30
-    while deployment.query("SELECT status FROM analysis_result WHERE id = %s", result_id)[0][0] != 2:
+    while deployment.query("SELECT status FROM analysis_result WHERE id = %s", (result_id,))[0][0] != 2:
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.05)
     deployment.kill("worker-1")
     deployment.kill("worker-2")
-    deployment.start_python("worker-3", "analytics_svc.worker")
+    deployment.start_analytics("worker-3", "analytics_svc.worker")
     _wait_all_finished(deployment, [result_id], timeout=120)
-    status, attempts = deployment.query("SELECT status, attempts FROM analysis_result WHERE id = %s", result_id)[0]
+    status, attempts = deployment.query("SELECT status, attempts FROM analysis_result WHERE id = %s", (result_id,))[0]
     assert not deployment.query("SELECT 1 FROM analysis_result WHERE insight_status <> 0")  # insights off
     assert (status, attempts) == (3, 2)  # the sweeper handed it back; the new worker finished it
     result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
     assert result.output.summary.count == 2_000_000
     deployment.kill("worker-3")
-    deployment.start_python("worker-1", "analytics_svc.worker")
-    deployment.start_python("worker-2", "analytics_svc.worker")
+    deployment.start_analytics("worker-1", "analytics_svc.worker")
+    deployment.start_analytics("worker-2", "analytics_svc.worker")
 
 
 
@@ -328,10 +269,10 @@ def test_an_llm_outage_neither_fails_nor_delays_an_analysis(deployment: Deployme
     deployment.kill("worker-1")
     deployment.kill("worker-2")
     # The only worker now reaches an LLM service that is down.
-    deployment.start_python(
+    deployment.start_analytics(
         "worker-llm-down",
         "analytics_svc.worker",
-        LLM_ADDR=f"127.0.0.1:{_free_port()}",
+        LLM_ADDR=f"127.0.0.1:{free_port()}",
         ANALYTICS_INSIGHT_TIMEOUT_SECONDS="1",
         ANALYTICS_INSIGHT_MAX_ATTEMPTS="2",
         ANALYTICS_INSIGHT_RETRY_SECONDS="0.5",
@@ -356,5 +297,5 @@ def test_an_llm_outage_neither_fails_nor_delays_an_analysis(deployment: Deployme
         assert "UNAVAILABLE" in result.insight.error
     finally:
         deployment.kill("worker-llm-down")
-        deployment.start_python("worker-1", "analytics_svc.worker")
-        deployment.start_python("worker-2", "analytics_svc.worker")
+        deployment.start_analytics("worker-1", "analytics_svc.worker")
+        deployment.start_analytics("worker-2", "analytics_svc.worker")
