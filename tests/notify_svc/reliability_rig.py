@@ -95,7 +95,7 @@ class Rig(ProcessRig):
     # --- the notify database, read directly -------------------------------------------
 
     def subscribe(self, count: int, dataset_id: str) -> list[str]:
-        """``count`` subscriptions to ``dataset_id``, made through the rig's own notify."""
+        """``count`` subscriptions to ``dataset_id``, written straight into the rig's notify database."""
         ids = []
         with psycopg2.connect(self.database_url, connect_timeout=5) as conn, conn.cursor() as cur:
             for _ in range(count):
