@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from typing import Any
 
 import grpc
@@ -258,7 +258,7 @@ def _incoming_request_id(context: grpc.aio.ServicerContext) -> tuple[str, bool]:
         if key == REQUEST_ID_HEADER and isinstance(value, str):
             if _REQUEST_ID_PATTERN.match(value):
                 return value, True
-    return uuid.uuid4().hex, False
+    return os.urandom(16).hex(), False  # as random as uuid4().hex, without building a UUID
 
 
 class RequestLoggingInterceptor(MeshInterceptor):
@@ -276,41 +276,65 @@ class RequestLoggingInterceptor(MeshInterceptor):
     def applies_to(self, method: str) -> bool:
         return not method.startswith(UNGUARDED_PREFIXES)
 
-    @asynccontextmanager
-    async def scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    def scope(self, method: str, context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[None]:
+        return _CallLog(method, context)
+
+
+class _CallLog:
+    """One call's request id, response id metadata and access-log line.
+
+    A class rather than a generator-based context manager: it runs on every
+    call, and this is several microseconds cheaper.
+    """
+
+    __slots__ = ("context", "method", "peer", "started", "token")
+
+    def __init__(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.method = method
+        self.context = context
+
+    async def __aenter__(self) -> None:
+        context = self.context
         request_id, supplied = _incoming_request_id(context)
-        token = request_id_var.set(request_id)
-        started = time.perf_counter()
+        self.token = request_id_var.set(request_id)
+        self.started = time.perf_counter()
         # Read now: once a call is cancelled its context must not be touched
         # (grpc may have released the call; reading it crashed the process).
-        peer = context.peer()
-        code = grpc.StatusCode.OK
+        self.peer = context.peer()
         try:
             context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
             if supplied and not _streaming_response.get():
                 await send_headers(context)
-            yield
-            code = context.code() or grpc.StatusCode.OK
-        except asyncio.CancelledError:
-            code = grpc.StatusCode.CANCELLED
+        except BaseException as exc:
+            self._finish(exc)
             raise
-        except BaseException:
-            code = context.code() or grpc.StatusCode.UNKNOWN
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, traceback: Any) -> bool:
+        self._finish(exc)
+        return False
+
+    def _finish(self, exc: BaseException | None) -> None:
+        code: Any
+        if exc is None:
+            code = self.context.code() or grpc.StatusCode.OK
+        elif isinstance(exc, asyncio.CancelledError):
+            code = grpc.StatusCode.CANCELLED
+        else:
+            code = self.context.code() or grpc.StatusCode.UNKNOWN
             if isinstance(code, int):
                 code = grpc.StatusCode.UNKNOWN
-            raise
-        finally:
-            code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+        try:
             logger.info(
                 "rpc",
                 extra={
-                    "method": method,
-                    "code": code_name,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "peer": peer,
+                    "method": self.method,
+                    "code": code.name if isinstance(code, grpc.StatusCode) else str(code),
+                    "duration_ms": round((time.perf_counter() - self.started) * 1000, 2),
+                    "peer": self.peer,
                 },
             )
-            request_id_var.reset(token)
+        finally:
+            request_id_var.reset(self.token)
 
 
 async def abort_with(context: grpc.aio.ServicerContext, error: MeshError) -> None:
@@ -335,16 +359,29 @@ class ErrorMappingInterceptor(MeshInterceptor):
     learns the request id to quote, never the exception text.
     """
 
-    @asynccontextmanager
-    async def scope(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-        try:
-            yield
-        except MeshError as error:
-            await abort_with(context, error)
-        except (asyncio.CancelledError, grpc.aio.AbortError):
-            raise
-        except grpc.RpcError as error:
-            code = error.code() if hasattr(error, "code") else None
+    def scope(self, method: str, context: grpc.aio.ServicerContext) -> AbstractAsyncContextManager[None]:
+        return _ErrorMapping(method, context)
+
+
+class _ErrorMapping:
+    """The error mapping of one call (a class: cheaper than a generator per call)."""
+
+    __slots__ = ("context", "method")
+
+    def __init__(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.method = method
+        self.context = context
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, traceback: Any) -> bool:
+        if exc is None or isinstance(exc, (asyncio.CancelledError, grpc.aio.AbortError)):
+            return False
+        if isinstance(exc, MeshError):
+            await abort_with(self.context, exc)
+        elif isinstance(exc, grpc.RpcError):
+            code = exc.code() if hasattr(exc, "code") else None
             logger.warning("dependency call failed", extra={"dependency_code": str(code)})
             retryable = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
             error_out: MeshError = (
@@ -352,10 +389,11 @@ class ErrorMappingInterceptor(MeshInterceptor):
                 if retryable
                 else _internal()
             )
-            await abort_with(context, error_out)
-        except Exception:
-            logger.exception("unexpected error", extra={"method": method})
-            await abort_with(context, _internal())
+            await abort_with(self.context, error_out)
+        elif isinstance(exc, Exception):
+            logger.error("unexpected error", exc_info=exc, extra={"method": self.method})
+            await abort_with(self.context, _internal())
+        return False
 
 
 def _internal() -> Internal:
