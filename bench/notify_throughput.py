@@ -25,7 +25,6 @@ import asyncio
 import datetime as dt
 import secrets
 import smtplib
-import socket
 import statistics
 import sys
 import tempfile
@@ -43,16 +42,10 @@ from mesh.events.v1 import events_pb2  # noqa: E402
 from mesh_cli import infra  # noqa: E402
 from mesh_cli.paths import ROOT  # noqa: E402
 from mesh_cli.processes import ManagedProcess, ProcessSpec, wait_until  # noqa: E402
-from mesh_cli.stack import grpc_serving  # noqa: E402
+from mesh_cli.stack import free_port, grpc_serving  # noqa: E402
 from mesh_runtime import streams  # noqa: E402
 from mesh_runtime.auth_keys import KeyFolder  # noqa: E402
 from notify_svc import compose, links  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def event(dataset_id: str) -> events_pb2.Event:

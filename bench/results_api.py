@@ -40,7 +40,6 @@ import asyncio
 import datetime as dt
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -64,7 +63,7 @@ from mesh.auth.v1 import access_pb2
 from mesh_cli import infra
 from mesh_cli.paths import ROOT
 from mesh_cli.processes import ManagedProcess, wait_until
-from mesh_cli.stack import grpc_serving
+from mesh_cli.stack import free_port, grpc_serving
 from mesh_runtime.auth import Principal
 from mesh_runtime.auth_keys import KeyFolder, TokenSigner
 from mesh_runtime.server import MAX_MESSAGE_BYTES
@@ -76,12 +75,6 @@ INSIGHT = (
     "Three short spikes stood out in the afternoon, each more than five times the usual spread; "
     "they look like isolated bursts rather than a change of level."
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def report_outputs() -> tuple[bytes, bytes, int]:

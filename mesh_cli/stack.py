@@ -66,7 +66,8 @@ _PORT_FIELDS = [f.name for f in fields(StackSettings) if f.name.endswith("_port"
 _PORT_ENV = {f.name: f.metadata.get("mesh_env", f.name) for f in fields(StackSettings)}
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -91,9 +92,9 @@ def resolve_ports(settings: StackSettings) -> StackSettings:
         if name == "web_port" and not settings.web and port != 0:
             continue
         if port == 0:
-            port = _free_port()
+            port = free_port()
             while port in chosen.values():
-                port = _free_port()
+                port = free_port()
         elif _port_in_use(port):
             raise StackError(
                 f"port {port} ({_PORT_ENV[name]}) is already in use: stop what uses it "
@@ -279,7 +280,7 @@ class Stack:
         roles += [("worker", i) for i in range(s.analytics_workers)]
         specs = []
         for role, index in roles:
-            health_port = _free_port()
+            health_port = free_port()
             name = f"analytics-{role}" + (f"-{index + 1}" if index else "")
             env = {**self.service_env(), "MESH_HEALTH_PORT": str(health_port)}
             specs.append((ProcessSpec(name, [sys.executable, "-m", f"analytics_svc.{role}"], env=env, cwd=ROOT),

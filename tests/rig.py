@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from psycopg2 import sql
 from mesh_cli import infra
 from mesh_cli.paths import ROOT
 from mesh_cli.processes import ManagedProcess, ProcessSpec, wait_until
-from mesh_cli.stack import grpc_serving
+from mesh_cli.stack import free_port, grpc_serving
 from tests.conftest import RunningStack
 
 T = TypeVar("T")
@@ -30,12 +29,6 @@ READY_SECONDS = 60
 START_SECONDS = 90
 STOP_SECONDS = 60
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def recreate_database(postgres_port: int, name: str) -> None:

@@ -25,10 +25,11 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
 from mesh.events.v1 import events_pb2
+from mesh_cli.stack import free_port
 from mesh_runtime import streams
 from tests.clients import authed_channel
 from tests.conftest import RunningStack
-from tests.rig import ProcessRig, free_port
+from tests.rig import ProcessRig
 
 LEASE_SECONDS = 3
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,8 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from mesh_cli.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,12 +65,6 @@ def test_unknown_service_is_unhealthy(grpc_health: tuple[str, health.HealthServi
     assert result.returncode == 1
     assert "does not know this service" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_nothing_listening_is_unhealthy_within_the_timeout() -> None:

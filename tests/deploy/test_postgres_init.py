@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,18 +15,13 @@ import pytest
 
 from mesh_cli import infra
 from mesh_cli.processes import as_user
+from mesh_cli.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "compose" / "postgres-init.sh"
 # Quotes and semicolons must reach PostgreSQL as part of the password.
 ANALYTICS_PASSWORD = "an'alytics; DROP DATABASE notify; --"
 NOTIFY_PASSWORD = 'no"tify $HOME `id`'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ready(port: int) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
 from mesh_cli.paths import ROOT
+from mesh_cli.stack import free_port
 from mesh_runtime.errors import FailedPrecondition, ResourceExhausted, Unavailable, from_rpc_error
 from tests.clients import authed_channel
 from tests.conftest import RunningStack
@@ -39,12 +39,6 @@ class LlmProcess:
 
     def log_lines(self) -> list[dict[str, object]]:
         return [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_serving(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -68,7 +62,7 @@ def _wait_serving(address: str, process: subprocess.Popen[bytes], log: Path) -> 
 def llm_process(
     mesh: RunningStack, fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LlmProcess]:
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("llm-process") / "llm.log"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("LLM_", "OPENROUTER_", "OPENAI_"))}
     env.update(

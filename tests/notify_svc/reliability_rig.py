@@ -14,8 +14,9 @@ import psycopg2
 
 from mesh_cli import infra
 from mesh_cli.processes import ProcessSpec, wait_until
+from mesh_cli.stack import free_port
 from mesh_runtime import streams
-from tests.rig import ProcessRig, free_port
+from tests.rig import ProcessRig
 
 DATABASE = "notify_reliability"
 CONSUMER = "notify-email"
