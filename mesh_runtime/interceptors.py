@@ -2,9 +2,10 @@
 
 Each interceptor wraps the behaviour of every RPC, whatever its kind (unary or
 streaming on either side), through two hooks: ``scope`` surrounds the whole
-call, ``check_request`` sees each incoming message. Order matters: the first
-interceptor given to the server is the outermost, so the server uses
-request id/logging, then error mapping, then validation.
+call, ``check_request`` sees each incoming message. A server runs them as
+one ``InterceptorChain``; order matters: the first is the outermost, so the
+server uses request id/logging, then error mapping, then authorization, then
+validation.
 """
 
 from __future__ import annotations
@@ -89,11 +90,11 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     return deserialize
 
 
-class MeshInterceptor(grpc.aio.ServerInterceptor):
+class MeshInterceptor:
     """Base class: override ``scope`` and/or ``check_request``.
 
-    A server runs several of them as one ``InterceptorChain``; each also
-    works on its own as a grpc.aio interceptor.
+    A server runs them through one ``InterceptorChain`` (the grpc.aio
+    interceptor), which wraps each method's handler once.
     """
 
     # Whether requests this interceptor wraps may arrive as Undecodable (it must check them).
@@ -109,17 +110,6 @@ class MeshInterceptor(grpc.aio.ServerInterceptor):
     def applies_to(self, method: str) -> bool:
         """Whether this interceptor wraps ``method`` (full name, /pkg.Svc/Method)."""
         return True
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or not self.applies_to(method):
-            return handler
-        return _wrap_handler((self,), method, handler)
 
 
 class InterceptorChain(grpc.aio.ServerInterceptor):
