@@ -89,28 +89,27 @@ def _well_known(descriptor: Descriptor) -> st.SearchStrategy[dict[str, Any]] | N
     return None
 
 
+def _one_value(field: FieldDescriptor, depth: int) -> st.SearchStrategy[Any] | None:
+    """Values of one element of ``field``: a nested message (None past MAX_DEPTH) or a scalar."""
+    if field.message_type is None:
+        return _scalar(field)
+    if depth >= MAX_DEPTH:
+        return None
+    return _message_fields(field.message_type, depth + 1)
+
+
 def _field_values(descriptor: Descriptor, depth: int) -> dict[str, st.SearchStrategy[Any]]:
     strategies: dict[str, st.SearchStrategy[Any]] = {}
     for field in descriptor.fields:
-        single: st.SearchStrategy[Any]
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            key = _scalar(field.message_type.fields_by_name["key"])
-            value_field = field.message_type.fields_by_name["value"]
-            if value_field.message_type is not None:
-                if depth >= MAX_DEPTH:
-                    continue
-                value = _message_fields(value_field.message_type, depth + 1)
-            else:
-                value = _scalar(value_field)
-            strategies[field.name] = st.dictionaries(key, value, max_size=4)
+            value = _one_value(field.message_type.fields_by_name["value"], depth)
+            if value is not None:
+                key = _scalar(field.message_type.fields_by_name["key"])
+                strategies[field.name] = st.dictionaries(key, value, max_size=4)
             continue
-        if field.message_type is not None:
-            if depth >= MAX_DEPTH:
-                continue
-            single = _message_fields(field.message_type, depth + 1)
-        else:
-            single = _scalar(field)
-        strategies[field.name] = st.lists(single, max_size=6) if field.is_repeated else single
+        single = _one_value(field, depth)
+        if single is not None:
+            strategies[field.name] = st.lists(single, max_size=6) if field.is_repeated else single
     return strategies
 
 
