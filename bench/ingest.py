@@ -31,12 +31,12 @@ import numpy as np
 import peewee
 import psycopg2
 
+from local_stack import infra
+from local_stack.stack import Stack, StackSettings, resolve_ports
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
 from mesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
-from mesh_cli import infra
-from mesh_cli.stack import Stack, StackSettings, resolve_ports
 
 BATCH = 100_000
 

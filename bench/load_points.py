@@ -34,8 +34,8 @@ import pandas as pd
 import psycopg2
 
 from analytics_svc import store
-from mesh_cli import infra
-from mesh_cli.stack import Stack, StackSettings, resolve_ports
+from local_stack import infra
+from local_stack.stack import Stack, StackSettings, resolve_ports
 from mesh_runtime.database import connect
 
 LOAD_POINTS, ONE_READER = "load_points (binary COPY chunks, 2 connections)", "load_points on 1 connection"

@@ -38,11 +38,12 @@ import psycopg2
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "gen" / "python")]
 
+from local_stack import infra  # noqa: E402
+from local_stack.paths import ROOT  # noqa: E402
+from local_stack.ports import free_port  # noqa: E402
+from local_stack.processes import ManagedProcess, ProcessSpec, wait_until  # noqa: E402
+from local_stack.stack import grpc_serving  # noqa: E402
 from mesh.events.v1 import events_pb2  # noqa: E402
-from mesh_cli import infra  # noqa: E402
-from mesh_cli.paths import ROOT  # noqa: E402
-from mesh_cli.processes import ManagedProcess, ProcessSpec, wait_until  # noqa: E402
-from mesh_cli.stack import free_port, grpc_serving  # noqa: E402
 from mesh_runtime import streams  # noqa: E402
 from mesh_runtime.auth_keys import KeyFolder  # noqa: E402
 from notify_svc import compose, links  # noqa: E402

@@ -56,14 +56,15 @@ from grpc_health.v1 import health, health_pb2_grpc
 
 from analytics_svc import compute
 from analytics_svc.results_api import output_to_stored
+from local_stack import infra
+from local_stack.paths import ROOT
+from local_stack.ports import free_port
+from local_stack.processes import ManagedProcess, wait_until
+from local_stack.stack import grpc_serving
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.auth.v1 import access_pb2
-from mesh_cli import infra
-from mesh_cli.paths import ROOT
-from mesh_cli.processes import ManagedProcess, wait_until
-from mesh_cli.stack import free_port, grpc_serving
 from mesh_runtime.auth import Principal
 from mesh_runtime.auth_keys import KeyFolder, TokenSigner
 from mesh_runtime.server import MAX_MESSAGE_BYTES

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -33,8 +32,6 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(1, str(ROOT / "gen" / "python"))
 
 from gateway import envoy_config  # noqa: E402
-from mesh_cli.stack import StackSettings, local_upstreams  # noqa: E402
-from mesh_runtime.config import load_settings  # noqa: E402
 
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 
@@ -61,14 +58,11 @@ DEFAULT_PROD_WEB_ORIGINS = ("https://localhost",)
 
 
 def container_upstreams() -> list[envoy_config.Upstream]:
-    """The local stack's upstreams (same clusters and gRPC services), at container addresses."""
-    upstreams = []
-    for upstream in local_upstreams(load_settings(StackSettings, {})):
-        if upstream.cluster not in SERVICE_ADDRESSES:
-            raise SystemExit(f"no container address for Envoy cluster {upstream.cluster!r}: add it above")
-        host, port = SERVICE_ADDRESSES[upstream.cluster]
-        upstreams.append(dataclasses.replace(upstream, host=host, port=port))
-    return upstreams
+    """The services' upstreams (the same clusters as the local stack), at container addresses."""
+    try:
+        return envoy_config.upstreams(SERVICE_ADDRESSES)
+    except ValueError as exc:
+        raise SystemExit(f"{exc}: add it to SERVICE_ADDRESSES") from None
 
 
 def plain_config(web_origins: tuple[str, ...] = COMPOSE_WEB_ORIGINS) -> dict[str, Any]:

@@ -16,10 +16,12 @@ everyone (no token, no transcoding).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mesh_runtime.contracts import SERVICES_BY_PROCESS
 
 _TYPE_PREFIX = "type.googleapis.com/"
 
@@ -44,6 +46,17 @@ class HttpUpstream:
     cluster: str
     host: str
     port: int
+
+
+def upstreams(addresses: Mapping[str, tuple[str, int]]) -> list[Upstream]:
+    """One upstream per service process (its gRPC services from the contracts),
+    at ``addresses[process]`` = (host, port); every process needs an address."""
+    missing = sorted(set(SERVICES_BY_PROCESS) - set(addresses))
+    if missing:
+        raise ValueError(f"no address for the Envoy cluster(s) {', '.join(missing)}")
+    return [
+        Upstream(process, services, *addresses[process]) for process, services in SERVICES_BY_PROCESS.items()
+    ]
 
 
 DOCS_PREFIX = "/docs"

@@ -1,1 +1,2 @@
-"""The ``mesh`` command: local stack supervisor, tests, code generation."""
+"""The ``mesh`` command: parses ./mesh's sub-commands and hands each to the
+package that does the work (local_stack, sample_data, analytics_svc.account_admin, codegen)."""

@@ -5,19 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING
 
-from mesh_cli.paths import ROOT, VENV_BIN
-
-if TYPE_CHECKING:
-    from mesh_cli.stack import Stack
+from local_stack.paths import ROOT, VENV_BIN
 
 
 def _up(args: argparse.Namespace) -> int:
-    from mesh_cli.stack import Stack, StackError, StackSettings, resolve_ports
+    from local_stack.stack import Stack, StackError, StackSettings, resolve_ports
+    from local_stack.up import run_until_stopped
+    from mesh_cli.account_commands import first_admin_hint
     from mesh_runtime.config import exit_on_config_error, load_settings
 
     with exit_on_config_error("mesh up"):
@@ -29,71 +26,7 @@ def _up(args: argparse.Namespace) -> int:
     except StackError as exc:
         print(f"mesh up: {exc}", file=sys.stderr)
         return 1
-    return asyncio.run(_run_stack(Stack(settings)))
-
-
-async def _run_stack(stack: Stack) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    start = asyncio.ensure_future(stack.start())
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({start, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    if not start.done():
-        start.cancel()
-        await asyncio.gather(start, return_exceptions=True)
-        await stack.stop()
-        print("mesh up: stopped before start-up finished", file=sys.stderr)
-        return 130
-    if start.exception() is not None:
-        print(f"mesh up: {start.exception()}", file=sys.stderr)
-        return 1
-    from mesh_cli.accounts import first_admin_hint
-
-    try:
-        sign_in = await asyncio.to_thread(first_admin_hint, stack.settings, sys.stdin.isatty())
-    except Exception as exc:  # noqa: BLE001 - the stack runs anyway; say why sign-in help is missing
-        sign_in = f"could not check for an admin: {exc}"
-    _print_table(stack, sign_in)
-    code = 0
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), 0.5)
-        except TimeoutError:
-            dead = stack.exited_process()
-            if dead is not None:
-                print(
-                    f"mesh up: {dead.spec.name} exited unexpectedly (status "
-                    f"{dead.proc.returncode if dead.proc else '?'}); see {dead.log_path}. "
-                    "Stopping everything.",
-                    file=sys.stderr,
-                )
-                code = 1
-                break
-    print("\nmesh: stopping...", flush=True)
-    await stack.stop()
-    print("mesh: everything stopped.", flush=True)
-    return code
-
-
-def _print_table(stack: Stack, sign_in: str) -> None:
-    rows = [*stack.endpoints(), ("sign in", sign_in)]
-    width = max(len(name) for name, _ in rows)
-    s = stack.settings
-    lines = ["", "Analytics Mesh is running. Ctrl-C stops everything.", ""]
-    lines += [f"  {name:<{width}}  {where}" for name, where in rows]
-    lines += [
-        "",
-        "Try:",
-        f"  grpcurl -plaintext 127.0.0.1:{s.analytics_port} list",
-        "  TOKEN=$(./mesh token USER)",
-        f"  curl -s -H \"authorization: Bearer $TOKEN\" http://127.0.0.1:{s.envoy_port}/v1/datasets",
-        f"  grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" 127.0.0.1:{s.analytics_port} "
-        "mesh.analytics.v1.AnalyticsService/ListDatasets",
-        "",
-    ]
-    print("\n".join(lines), flush=True)
+    return asyncio.run(run_until_stopped(Stack(settings), first_admin_hint))
 
 
 def _test(args: argparse.Namespace) -> int:
@@ -200,9 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name")
     bench.add_argument("bench_args", nargs=argparse.REMAINDER)
     bench.set_defaults(func=_bench)
-    from mesh_cli import accounts
+    from mesh_cli import account_commands
 
-    accounts.add_commands(sub)
+    account_commands.add_commands(sub)
     lock = sub.add_parser("lock", help="re-pin requirements.lock (and each image's share) from requirements.in")
     lock.add_argument("--upgrade", action="store_true", help="take the newest allowed versions")
     lock.set_defaults(func=_lock)
@@ -222,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = parser.parse_args(argv)
         if args.command in ("user", "apikey", "token", "auth", "sample-data"):
-            from mesh_cli import accounts
+            from mesh_cli import account_commands
 
-            return accounts.run(args.func, args, f"mesh {args.command}")
+            return account_commands.run(args.func, args, f"mesh {args.command}")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return int(args.func(args))

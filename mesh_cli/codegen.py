@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from mesh_cli.paths import DESCRIPTOR_SET, GEN_PYTHON, ROOT, VENV_BIN
+from local_stack.paths import DESCRIPTOR_SET, GEN_PYTHON, ROOT, VENV_BIN
 
 OPENAPI = ROOT / "gen" / "openapi.json"
 

@@ -13,3 +13,16 @@ _MODULES = (analytics_service_pb2, auth_service_pb2, llm_service_pb2, notify_ser
 SERVICE_NAMES: tuple[str, ...] = tuple(
     service.full_name for module in _MODULES for service in module.DESCRIPTOR.services_by_name.values()
 )
+
+# Full names of each service, for routing (Envoy) and health checks.
+ANALYTICS_SERVICE: str = analytics_service_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
+AUTH_SERVICE: str = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+LLM_SERVICE: str = llm_service_pb2.DESCRIPTOR.services_by_name["LlmService"].full_name
+NOTIFY_SERVICE: str = notify_service_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name
+
+# The gRPC services each deployable process serves (one Envoy cluster each).
+SERVICES_BY_PROCESS: dict[str, tuple[str, ...]] = {
+    "analytics": (ANALYTICS_SERVICE, AUTH_SERVICE),
+    "llm": (LLM_SERVICE,),
+    "notify": (NOTIFY_SERVICE,),
+}

@@ -19,10 +19,10 @@ import grpc
 import httpx
 import pytest
 
+from local_stack.stack import Stack, StackSettings, resolve_ports
 from mesh.auth.v1 import auth_service_pb2 as auth_pb2
 from mesh.auth.v1 import auth_service_pb2_grpc as auth_pb2_grpc
 from mesh.auth.v1 import principal_pb2
-from mesh_cli.stack import Stack, StackSettings, resolve_ports
 from mesh_runtime.auth import ROLES_BY_NAME
 from mesh_runtime.auth_keys import KeyFolder
 from tests.clients import authed_channel

@@ -16,10 +16,11 @@ from typing import Any, TypeVar
 import psycopg2
 from psycopg2 import sql
 
-from mesh_cli import infra
-from mesh_cli.paths import ROOT
-from mesh_cli.processes import ManagedProcess, ProcessSpec, wait_until
-from mesh_cli.stack import free_port, grpc_serving
+from local_stack import infra
+from local_stack.paths import ROOT
+from local_stack.ports import free_port
+from local_stack.processes import ManagedProcess, ProcessSpec, wait_until
+from local_stack.stack import grpc_serving
 from tests.conftest import RunningStack
 
 T = TypeVar("T")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from mesh_cli.paths import ROOT, VENV_BIN
+from local_stack.paths import ROOT, VENV_BIN
 
 
 def test_ruff_is_clean() -> None:

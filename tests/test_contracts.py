@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import subprocess
 
+from local_stack.paths import ROOT, VENV_BIN
 from mesh_cli import codegen
-from mesh_cli.paths import ROOT, VENV_BIN
 
 
 def buf(*args: str) -> subprocess.CompletedProcess[str]:
@@ -51,7 +51,7 @@ def test_every_rpc_has_an_http_binding() -> None:
     from google.api import annotations_pb2
     from google.protobuf import descriptor_pb2
 
-    from mesh_cli.paths import DESCRIPTOR_SET
+    from local_stack.paths import DESCRIPTOR_SET
 
     files = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR_SET.read_bytes()).file
     methods = [

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mesh_cli.paths import VENV_BIN
+from local_stack.paths import VENV_BIN
 from tests.conftest import RunningStack
 
 SERVICES = {

@@ -13,7 +13,7 @@ RUN python -m venv /opt/venv \
 WORKDIR /app
 COPY gen/python gen/python
 COPY mesh_runtime mesh_runtime
-COPY mesh_cli mesh_cli
+COPY sample_data sample_data
 COPY web web
 WORKDIR /app/web
 # The same switches web/launch.py sets: npm, no telemetry, no update check.
@@ -36,7 +36,7 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=root:root gen/python gen/python
 COPY --chown=root:root mesh_runtime mesh_runtime
-COPY --chown=root:root mesh_cli mesh_cli
+COPY --chown=root:root sample_data sample_data
 # Reflex writes into web/ (.web, .states) when it starts, so the app user owns it.
 COPY --from=build --chown=10001:10001 /app/web web
 ENV PATH=/opt/venv/bin:$PATH \

@@ -10,10 +10,10 @@ import psycopg2
 import pytest
 from google.protobuf import field_mask_pb2
 
+from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
-from mesh_cli import infra
 from tests.conftest import RunningStack
 from tests.rich_status import field_violations, rest_field_violations
 

@@ -20,12 +20,12 @@ import nats
 import numpy as np
 import pytest
 
+from local_stack.ports import free_port
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
 from mesh.events.v1 import events_pb2
-from mesh_cli.stack import free_port
 from mesh_runtime import streams
 from tests.clients import authed_channel
 from tests.conftest import RunningStack

@@ -13,10 +13,10 @@ import psycopg2
 import pytest
 
 from analytics_svc import store
+from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
-from mesh_cli import infra
 from mesh_runtime.database import connect
 from mesh_runtime.errors import NotFound
 from tests.conftest import RunningStack

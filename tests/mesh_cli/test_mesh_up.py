@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from mesh_cli.paths import ROOT
+from local_stack.paths import ROOT
 
 PORT_VARIABLES = [
     "MESH_POSTGRES_PORT", "MESH_NATS_PORT", "MESH_NATS_MONITOR_PORT", "MESH_SMTP_PORT",

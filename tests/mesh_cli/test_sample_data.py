@@ -12,10 +12,10 @@ import uuid
 import numpy as np
 
 from analytics_svc import analyses
+from local_stack.paths import ROOT
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
-from mesh_cli import sample_data
-from mesh_cli.paths import ROOT
+from sample_data import series as sample_data
 from tests.conftest import RunningStack
 
 END = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)

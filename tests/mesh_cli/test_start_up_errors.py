@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mesh_cli.paths import ROOT
+from local_stack.paths import ROOT
 from mesh_runtime.auth_keys import KeyFolder
 
 

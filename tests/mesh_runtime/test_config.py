@@ -74,7 +74,7 @@ def test_every_setting_is_documented_in_env_example() -> None:
 
     from analytics_svc.config import SchedulerSettings, WorkerSettings
     from llm_svc.config import LlmSettings
-    from mesh_cli.stack import StackSettings
+    from local_stack.stack import StackSettings
     from notify_svc.config import NotifySettings
     from web.mesh_web.service_clients import ServiceSettings
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import peewee
 import pytest
 
-from mesh_cli import infra
+from local_stack import infra
 from mesh_runtime.database import RecentlyCheckedPool, connect
 from tests.conftest import RunningStack
 

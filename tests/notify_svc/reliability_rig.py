@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import psycopg2
 
-from mesh_cli import infra
-from mesh_cli.processes import ProcessSpec, wait_until
-from mesh_cli.stack import free_port
+from local_stack import infra
+from local_stack.ports import free_port
+from local_stack.processes import ProcessSpec, wait_until
 from mesh_runtime import streams
 from tests.rig import ProcessRig
 

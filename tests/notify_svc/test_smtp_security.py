@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from mesh_cli.stack import free_port
+from local_stack.ports import free_port
 from notify_svc.compose import OutgoingEmail
 from notify_svc.mailer import Mailer, PermanentSmtpError, SmtpConfig
 

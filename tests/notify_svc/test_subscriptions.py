@@ -9,10 +9,10 @@ import httpx
 import psycopg2
 import pytest
 
+from local_stack import infra
 from mesh.notify.v1 import notify_service_pb2 as pb
 from mesh.notify.v1 import notify_service_pb2_grpc as pb_grpc
 from mesh.notify.v1 import subscription_pb2
-from mesh_cli import infra
 from tests.conftest import RunningStack
 from tests.rich_status import field_violations, rest_field_violations
 

@@ -14,7 +14,6 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from mesh.analytics.v1 import analysis_pb2, dataset_pb2
-from mesh_cli.sample_data import KINDS, generate
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
 from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut, last_path_segment
@@ -42,6 +41,7 @@ from mesh_web.result_display import (
     schedule_row,
     schedule_update_fields,
 )
+from sample_data.series import KINDS, generate
 
 ROUTE = "/datasets/[dataset_id]"
 UPLOAD_ID = "csv-upload"

@@ -9,8 +9,7 @@ started so far and reports one actionable message.
 from __future__ import annotations
 
 import asyncio
-import errno
-import socket
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
@@ -21,9 +20,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import envoy_config
-from mesh_cli import infra
-from mesh_cli.paths import DESCRIPTOR_SET, ROOT, STATE_DIR
-from mesh_cli.processes import COLOURS, ManagedProcess, ProcessSpec, wait_until
+from local_stack import infra
+from local_stack.paths import DESCRIPTOR_SET, ROOT, STATE_DIR
+from local_stack.ports import free_port, port_in_use
+from local_stack.processes import COLOURS, ManagedProcess, ProcessSpec, wait_until
 from mesh_runtime.auth_keys import KeyFolder
 from mesh_runtime.config import parse_bool, parse_int, parse_port, positive, setting
 
@@ -66,23 +66,6 @@ _PORT_FIELDS = [f.name for f in fields(StackSettings) if f.name.endswith("_port"
 _PORT_ENV = {f.name: f.metadata.get("mesh_env", f.name) for f in fields(StackSettings)}
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            return exc.errno == errno.EADDRINUSE or exc.errno == errno.EACCES
-    return False
-
-
 def resolve_ports(settings: StackSettings) -> StackSettings:
     """Settings with every 0 port replaced by a free one; StackError if a
     configured port is taken."""
@@ -95,7 +78,7 @@ def resolve_ports(settings: StackSettings) -> StackSettings:
             port = free_port()
             while port in chosen.values():
                 port = free_port()
-        elif _port_in_use(port):
+        elif port_in_use(port):
             raise StackError(
                 f"port {port} ({_PORT_ENV[name]}) is already in use: stop what uses it "
                 f"(`ss -ltnp 'sport = :{port}'` shows it) or set {_PORT_ENV[name]} to a free port"
@@ -104,6 +87,14 @@ def resolve_ports(settings: StackSettings) -> StackSettings:
             raise StackError(f"port {port} is configured twice; give {_PORT_ENV[name]} its own port")
         chosen[name] = port
     return replace(settings, **chosen)
+
+
+def service_database_url(settings: StackSettings, service: str) -> str:
+    """URL of ``service``'s own database on the local PostgreSQL; the
+    environment's ``<SERVICE>_DATABASE_URL`` wins (to administer another one)."""
+    return os.environ.get(f"{service.upper()}_DATABASE_URL") or infra.postgres_dsn(
+        settings.postgres_port, SERVICE_DATABASES[service]
+    )
 
 
 async def grpc_serving(address: str) -> bool:
@@ -365,13 +356,10 @@ class Stack:
 
 def local_upstreams(s: StackSettings) -> list[envoy_config.Upstream]:
     """The services behind Envoy in the local stack."""
-    from analytics_svc.server import AUTH_SERVICE_NAME as AUTH
-    from analytics_svc.server import SERVICE_NAME as ANALYTICS
-    from llm_svc.server import SERVICE_NAME as LLM
-    from notify_svc.server import SERVICE_NAME as NOTIFY
-
-    return [
-        envoy_config.Upstream("analytics", [ANALYTICS, AUTH], "127.0.0.1", s.analytics_port),
-        envoy_config.Upstream("llm", [LLM], "127.0.0.1", s.llm_port),
-        envoy_config.Upstream("notify", [NOTIFY], "127.0.0.1", s.notify_port),
-    ]
+    return envoy_config.upstreams(
+        {
+            "analytics": ("127.0.0.1", s.analytics_port),
+            "llm": ("127.0.0.1", s.llm_port),
+            "notify": ("127.0.0.1", s.notify_port),
+        }
+    )

@@ -20,8 +20,8 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql
 
-from mesh_cli.paths import VENV_BIN
-from mesh_cli.processes import ProcessSpec, as_user
+from local_stack.paths import VENV_BIN
+from local_stack.processes import ProcessSpec, as_user
 
 POSTGRES_SYSTEM_USER = "mesh-postgres"
 

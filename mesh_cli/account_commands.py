@@ -1,59 +1,31 @@
-"""`mesh user`, `mesh apikey`, `mesh token`, `mesh auth rotate-key`: account
-administration from the command line, against the analytics database and the
-key folder of the local stack (or those named by ANALYTICS_DATABASE_URL and
-MESH_STATE_DIR)."""
+"""`mesh user`, `mesh apikey`, `mesh token`, `mesh auth rotate-key`,
+`mesh sample-data`: account administration and sample data from the command
+line, against the local stack (or the database named by
+ANALYTICS_DATABASE_URL and the key folder under MESH_STATE_DIR)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import getpass
-import os
 import sys
 from collections.abc import Callable
-from typing import TypeVar
 
-import peewee
+import grpc
 
-from mesh_cli import infra
-from mesh_cli.stack import SERVICE_DATABASES, StackSettings
-from mesh_runtime.auth import ROLES_BY_NAME, Principal
-from mesh_runtime.auth_keys import KeyFolder, TokenSigner
-from mesh_runtime.config import ConfigError, RuntimeSettings, load_settings
-from mesh_runtime.database import connect
-from mesh_runtime.errors import MeshError
-
-T = TypeVar("T")
+from analytics_svc.account_admin import AccountAdmin, DatabaseUnreachable
+from local_stack.stack import StackSettings, service_database_url
+from mesh_runtime.auth import ROLES_BY_NAME
+from mesh_runtime.auth_keys import KeyFolder
+from mesh_runtime.config import ConfigError, load_settings
+from mesh_runtime.errors import MeshError, from_rpc_error
+from sample_data import loader
 
 
-def _database_url(settings: StackSettings) -> str:
-    return os.environ.get("ANALYTICS_DATABASE_URL") or infra.postgres_dsn(
-        settings.postgres_port, SERVICE_DATABASES["analytics"]
-    )
-
-
-def _with_accounts(action: Callable[..., T], settings: StackSettings | None = None) -> T:
-    """Run ``action(accounts)`` against the analytics database of the local
-    stack (``settings``, or the one the environment describes)."""
-    from analytics_svc import store
-    from analytics_svc.accounts import Accounts
-
+def account_admin(settings: StackSettings | None = None) -> AccountAdmin:
+    """Account administration for the local stack ``settings`` (or the one the environment describes)."""
     settings = settings or load_settings(StackSettings)
-    db = connect(_database_url(settings), max_connections=1)
-    store.bind(db)
-    runtime = load_settings(RuntimeSettings)
-    signer = TokenSigner.from_file(
-        KeyFolder(settings.state_dir / "auth").signing_key, runtime.issuer, runtime.audience
-    )
-    accounts = Accounts(signer, dt.timedelta(minutes=15), dt.timedelta(days=14))
-    try:
-        with db.connection_context():
-            return action(accounts)
-    except peewee.OperationalError as exc:
-        first = (str(exc).strip().splitlines() or ["connection failed"])[0]
-        raise ConfigError(f"cannot reach the analytics database ({first}); is `./mesh up` running?") from None
-    except peewee.ProgrammingError:
-        raise ConfigError("the analytics database has no user tables yet; start `./mesh up` once first") from None
+    return AccountAdmin(service_database_url(settings, "analytics"), KeyFolder(settings.state_dir / "auth").signing_key)
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -70,36 +42,22 @@ def user_create(args: argparse.Namespace) -> int:
     password = _password(args)
     if len(password) < 12:
         raise ConfigError("the password needs at least 12 characters")
-    row = _with_accounts(lambda a: a.create_user(args.username, password, ROLES_BY_NAME[args.role]))
+    row = account_admin().create_user(args.username, password, ROLES_BY_NAME[args.role])
     print(f"created {args.role} {row.username}")
     return 0
 
 
 def apikey_create(args: argparse.Namespace) -> int:
     """Create an API key and print its secret once."""
-    row, secret = _with_accounts(lambda a: a.create_api_key(args.name, ROLES_BY_NAME[args.role]))
+    row, secret = account_admin().create_api_key(args.name, ROLES_BY_NAME[args.role])
     print(f"API key {row.name} ({args.role}), id {row.id}. Store the secret now; it is not shown again:")
     print(secret)
     return 0
 
 
-def mint_for_user(username: str, settings: StackSettings | None = None, ttl_seconds: int = 3600) -> str:
-    """An access token for an existing, enabled user, signed with the stack's key."""
-    from analytics_svc import auth_store
-
-    def mint(accounts: object) -> str:
-        user = auth_store.user_by_name(username.lower())
-        if user is None or user.disabled:
-            raise ConfigError(f"no enabled user {username!r}; create one with ./mesh user create")
-        principal = Principal(str(user.id), user.username, user.role)
-        return accounts.signer.mint(principal, dt.timedelta(seconds=ttl_seconds)).token  # type: ignore[attr-defined, no-any-return]
-
-    return _with_accounts(mint, settings)
-
-
 def token(args: argparse.Namespace) -> int:
     """Print an access token for an existing user (for grpcurl and curl)."""
-    print(mint_for_user(args.username, ttl_seconds=args.ttl))
+    print(account_admin().mint_token(args.username, dt.timedelta(seconds=args.ttl)))
     return 0
 
 
@@ -111,8 +69,38 @@ def rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def sample_data(args: argparse.Namespace) -> int:
+    """Load sample series into the running local stack as ``--user``."""
+    settings = load_settings(StackSettings)
+    access = account_admin(settings).mint_token(args.user, dt.timedelta(hours=1))
+    try:
+        names = loader.load(
+            f"127.0.0.1:{settings.analytics_port}",
+            access,
+            args.datasets,
+            args.points,
+            args.interval_seconds,
+            args.prefix,
+            args.seed,
+        )
+    except grpc.RpcError as error:
+        raise MeshError(f"analytics refused the sample data: {from_rpc_error(error).message}") from None
+    print(f"loaded {len(names)} datasets of {args.points:,} points: {', '.join(names)}")
+    return 0
+
+
+def _bounded(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}")
+        return value
+
+    return parse
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register the account commands on the mesh CLI."""
+    """Register the account and sample-data commands on the mesh CLI."""
     roles = sorted(ROLES_BY_NAME)
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     create = user.add_parser("create", help="create a user (asks for the password)")
@@ -129,9 +117,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     tok.add_argument("username")
     tok.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid (default 3600)")
     tok.set_defaults(func=token)
-    from mesh_cli import sample_data
-
-    sample_data.add_command(sub)
+    cmd = sub.add_parser("sample-data", help="load realistic sample time series into the running mesh")
+    cmd.add_argument("--user", required=True, help="an analyst or admin; the data is loaded as this user")
+    cmd.add_argument("--datasets", type=_bounded(1, 50), default=4, help="how many series (default 4)")
+    cmd.add_argument("--points", type=_bounded(10, 5_000_000), default=50_000, help="points per series")
+    cmd.add_argument("--interval-seconds", type=float, default=60.0, help="spacing of the points (default 60)")
+    cmd.add_argument("--prefix", default="sample", help="dataset names start with this (default 'sample')")
+    cmd.add_argument("--seed", type=int, default=42, help="random seed, for repeatable data")
+    cmd.set_defaults(func=sample_data)
     auth = sub.add_parser("auth", help="signing keys").add_subparsers(dest="action", required=True)
     rotate = auth.add_parser("rotate-key", help="sign new tokens with a new key")
     rotate.set_defaults(func=rotate_key)
@@ -141,6 +134,9 @@ def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, pro
     """Run an account command, turning expected failures into one line."""
     try:
         return func(args)
+    except DatabaseUnreachable as exc:
+        print(f"{prog}: {exc}; is `./mesh up` running?", file=sys.stderr)
+        return 1
     except (ConfigError, ValueError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
@@ -152,9 +148,8 @@ def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, pro
 def first_admin_hint(settings: StackSettings, interactive: bool) -> str:
     """Make sure someone can sign in: with no admin yet, ask for one (on a
     terminal) or say how to create one. Returns a line for the start-up table."""
-    from analytics_svc import auth_store
-
-    if _with_accounts(lambda a: auth_store.count_admins(), settings) > 0:
+    admin = account_admin(settings)
+    if admin.admin_count() > 0:
         return "sign in with your user; `./mesh token USER` prints a token for grpcurl/curl"
     if not interactive:
         return (
@@ -172,7 +167,7 @@ def first_admin_hint(settings: StackSettings, interactive: bool) -> str:
             print("  the passwords differ; try again")
             continue
         try:
-            _with_accounts(lambda a, u=username, p=password: a.create_user(u, p, ROLES_BY_NAME["admin"]), settings)
+            admin.create_user(username, password, ROLES_BY_NAME["admin"])
         except MeshError as exc:
             print(f"  {exc.message}; try again")
             continue
