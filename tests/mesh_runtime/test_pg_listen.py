@@ -8,7 +8,7 @@ import secrets
 
 import psycopg2
 
-from mesh_cli import infra
+from local_stack import infra
 from mesh_runtime.pg_listen import PgListener
 from tests.conftest import RunningStack
 
