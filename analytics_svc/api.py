@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -155,7 +156,8 @@ class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
         self, request: pb.ImportCsvRequest, context: grpc.aio.ServicerContext
     ) -> pb.ImportCsvResponse:
         try:
-            parsed = await self.runner.run(ingest.parse_csv, request.csv)
+            # Off the event loop, and off the database threads other calls wait for.
+            parsed = await asyncio.to_thread(ingest.parse_csv, request.csv)
         except ValueError as exc:
             raise InvalidArgument(str(exc), violations=[FieldViolation("csv", str(exc))]) from None
         row = await self.runner.run(store.append_points, request.dataset_id, parsed.timestamps_us, parsed.values)
@@ -167,4 +169,5 @@ class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
                 for line, reason in parsed.bad_lines[: ingest.MAX_REPORTED_REJECTIONS]
             ],
             dataset=dataset_to_proto(row),
+            header=parsed.header,
         )

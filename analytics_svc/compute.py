@@ -7,7 +7,6 @@ points, calls :func:`run`, and stores what it returns; GetResult calls
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import numpy.typing as npt
 from analytics_svc import analyses
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.events.v1 import events_pb2
+from mesh_runtime.wire import us_to_timestamp
 
 MAX_LISTED_ANOMALIES = 1000
 EVENT_ANOMALIES = 10
@@ -57,10 +57,6 @@ class Outcome:
     window_end_us: int
 
 
-def _timestamp(us: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC)
-
-
 def run(
     kind: int,
     parameters: apb.AnalysisParameters,
@@ -89,10 +85,8 @@ def run(
         if timestamps_us.size < 2:
             raise AnalysisFailed("a trend needs at least two points in the analysed window")
         t = analyses.linear_trend(timestamps_us, values)
-        output.trend.CopyFrom(
-            apb.Trend(slope_per_second=t.slope, intercept=t.intercept, r_squared=t.r_squared)
-        )
-        output.trend.origin_time.FromDatetime(_timestamp(t.origin_us))
+        output.trend.CopyFrom(apb.Trend(slope_per_second=t.slope, intercept=t.intercept, r_squared=t.r_squared))
+        output.trend.origin_time.CopyFrom(us_to_timestamp(t.origin_us))
     if kind in _HAS_ANOMALIES:
         report = analyses.robust_anomalies(
             timestamps_us, values, parameters.anomaly_threshold or analyses.DEFAULT_ANOMALY_THRESHOLD

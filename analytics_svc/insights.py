@@ -6,7 +6,6 @@ any provider — including the offline one — can ground its text in them.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,6 +15,7 @@ import grpc
 from analytics_svc import compute
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
+from mesh_runtime.wire import us_to_datetime
 
 INSIGHT_SYSTEM_PROMPT = (
     "You explain time-series analysis results to a data team. Write 3 to 5 plain sentences: "
@@ -53,7 +53,7 @@ def facts(result: apb.Result, unit: str = "") -> dict[str, Any]:
     if result.output.HasField("anomalies") and result.output.anomalies.anomalies:
         out["largest_anomalies"] = [
             {
-                "time": dt.datetime.fromtimestamp(a.timestamp_us / 1e6, dt.UTC).isoformat(),
+                "time": us_to_datetime(a.timestamp_us).isoformat(),
                 "value": significant(a.value),
                 "score": round(a.score, 2),
             }

@@ -21,6 +21,7 @@ from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.events.v1 import events_pb2
 from mesh_runtime.database import utc_now
 from mesh_runtime.streams import JOB_SUBJECT, event_subject
+from mesh_runtime.wire import us_to_timestamp
 
 _EVENT_NAMESPACE = uuid.UUID("6f1d7c1e-5d2b-4c55-9a0e-3c1f7e0b9a41")
 SOURCE = "analytics"
@@ -98,8 +99,8 @@ def success_events(
         insight=insight,
         unit=unit,
     )
-    succeeded.window_start.FromDatetime(compute._timestamp(outcome.window_start_us))
-    succeeded.window_end.FromDatetime(compute._timestamp(outcome.window_end_us))
+    succeeded.window_start.CopyFrom(us_to_timestamp(outcome.window_start_us))
+    succeeded.window_end.CopyFrom(us_to_timestamp(outcome.window_end_us))
     events = [_event(row.id, occur_time, result_succeeded=succeeded)]
     if outcome.anomaly_count > 0:
         detected = events_pb2.AnomalyDetected(

@@ -46,6 +46,7 @@ from mesh_runtime.clients import open_channel
 from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner, open_database, utc_now
 from mesh_runtime.errors import MeshError, Unavailable
+from mesh_runtime.wire import MIN_TIMESTAMP_US, datetime_to_us, timestamp_to_us, us_to_datetime
 
 logger = logging.getLogger("analytics.worker")
 
@@ -58,16 +59,13 @@ SERVICE_TOKEN_TTL = dt.timedelta(minutes=10)
 def _bounds(parameters: apb.AnalysisParameters, now: dt.datetime) -> tuple[int | None, int | None]:
     """The [start, end) of the points to analyse, in epoch microseconds (None: open)."""
 
-    def us(ts: dt.datetime) -> int:
-        return int(ts.timestamp() * 1_000_000)
-
     start = end = None
     if parameters.HasField("window_start"):
-        start = us(parameters.window_start.ToDatetime(dt.UTC))
+        start = timestamp_to_us(parameters.window_start)
     elif parameters.lookback_seconds:
-        start = us(now - dt.timedelta(seconds=parameters.lookback_seconds))
+        start = max(datetime_to_us(now) - parameters.lookback_seconds * 1_000_000, MIN_TIMESTAMP_US)
     if parameters.HasField("window_end"):
-        end = us(parameters.window_end.ToDatetime(dt.UTC))
+        end = timestamp_to_us(parameters.window_end)
     return start, end
 
 
@@ -156,8 +154,8 @@ class Worker:
                 "status": rs.SUCCEEDED,
                 "output": output_to_stored(outcome.output),
                 "anomaly_count": outcome.anomaly_count,
-                "window_start": compute._timestamp(outcome.window_start_us),
-                "window_end": compute._timestamp(outcome.window_end_us),
+                "window_start": us_to_datetime(outcome.window_start_us),
+                "window_end": us_to_datetime(outcome.window_end_us),
                 "insight_status": rs.INSIGHT_PENDING if self.llm is not None else rs.INSIGHT_NONE,
                 "insight_next_attempt": now + dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5),
             }

@@ -77,6 +77,9 @@ def connect(url: str, max_connections: int = 8) -> PooledPostgresqlDatabase:
     """A pooled peewee database for a ``postgresql://`` URL (not yet connected)."""
     params = parse_db_url(url)
     database = params.pop("database")
+    # Sessions in UTC: timestamptz values come back as UTC datetimes, so
+    # 9999-12-31T23:59:59.999999Z never reads as a year-10000 local time.
+    params.setdefault("options", "-c timezone=UTC")
     return RecentlyCheckedPool(
         database,
         max_connections=max_connections,

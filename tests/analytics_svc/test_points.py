@@ -84,7 +84,7 @@ def test_bad_points_are_rejected_one_by_one(stub: pb_grpc.AnalyticsServiceStub, 
     reply = stub.AppendPoints(
         pb.AppendPointsRequest(
             dataset_id=dataset_id,
-            timestamps_us=[T0, T0 + 1, -1, ingest.MAX_TIMESTAMP_US + 1, T0 + 2, T0 + 3],
+            timestamps_us=[T0, T0 + 1, ingest.MIN_TIMESTAMP_US - 1, ingest.MAX_TIMESTAMP_US + 1, T0 + 2, T0 + 3],
             values=[1.0, float("nan"), 1.0, 1.0, float("inf"), 4.0],
         ),
         timeout=10,
@@ -93,8 +93,9 @@ def test_bad_points_are_rejected_one_by_one(stub: pb_grpc.AnalyticsServiceStub, 
     reasons = {r.index: (r.timestamp_us, r.reason) for r in reply.rejected_points}
     assert sorted(reasons) == [1, 2, 3, 4]
     assert "finite" in reasons[1][1] and "finite" in reasons[4][1]
-    assert reasons[2] == (-1, "timestamp is before 1970-01-01T00:00:00Z")
-    assert "2262" in reasons[3][1]
+    outside = "timestamp is outside the range 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"
+    assert reasons[2] == (ingest.MIN_TIMESTAMP_US - 1, outside)
+    assert reasons[3] == (ingest.MAX_TIMESTAMP_US + 1, outside)
     assert stored_points(mesh, dataset_id) == {T0: 1.0, T0 + 3: 4.0}
 
 
@@ -114,9 +115,7 @@ def test_append_validation_and_not_found(stub: pb_grpc.AnalyticsServiceStub) -> 
     too_many = 100_001
     with pytest.raises(grpc.RpcError) as caught:
         stub.AppendPoints(
-            pb.AppendPointsRequest(
-                dataset_id=dataset_id, timestamps_us=range(too_many), values=[1.0] * too_many
-            ),
+            pb.AppendPointsRequest(dataset_id=dataset_id, timestamps_us=range(too_many), values=[1.0] * too_many),
             timeout=30,
         )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -183,13 +182,17 @@ def test_csv_with_header_iso_and_epoch(stub: pb_grpc.AnalyticsServiceStub, mesh:
     assert reply.dataset.point_count == 5
     second = 1_000_000
     assert stored_points(mesh, dataset_id) == {
-        T0: 1.5, T0 + second: 2.5, T0 + 2 * second: 3.5, T0 + 3 * second: 5.0, T0 + 3 * second + 500_000: 6.0
+        T0: 1.5,
+        T0 + second: 2.5,
+        T0 + 2 * second: 3.5,
+        T0 + 3 * second: 5.0,
+        T0 + 3 * second + 500_000: 6.0,
     }
 
 
 def test_csv_without_header_and_bad_values(stub: pb_grpc.AnalyticsServiceStub, mesh: RunningStack) -> None:
     dataset_id = new_dataset(stub)
-    data = b"1714564800,1\n1714564801,nan\n\n1714564802,x\n1714564803,1,2\n-1,3\n1714564804,4\n"
+    data = b"1714564800,1\n1714564801,nan\n\n1714564802,x\n1714564803,1,2\n-99999999999,3\n1714564804,4\n"
     reply = stub.ImportCsv(pb.ImportCsvRequest(dataset_id=dataset_id, csv=data), timeout=10)
     assert reply.accepted_count == 2
     assert [line.line for line in reply.rejected_lines] == [2, 4, 5, 6]
@@ -202,12 +205,70 @@ def test_csv_errors(stub: pb_grpc.AnalyticsServiceStub) -> None:
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     dataset_id = new_dataset(stub)
     with pytest.raises(grpc.RpcError) as caught:
-        stub.ImportCsv(pb.ImportCsvRequest(dataset_id=dataset_id, csv=b"\xff\xfe1,1\n"), timeout=10)
+        stub.ImportCsv(pb.ImportCsvRequest(dataset_id=dataset_id, csv=b"\xff1,1\n"), timeout=10)
     assert "csv" in field_violations(caught.value)
     with pytest.raises(grpc.RpcError) as caught:
         stub.ImportCsv(pb.ImportCsvRequest(dataset_id=dataset_id, csv=b"1,1\n" * (5 * 1024 * 1024 + 1)), timeout=30)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "csv" in field_violations(caught.value)
+
+
+# Before 1970 and both ends of what a google.protobuf.Timestamp holds.
+EDGES = [ingest.MIN_TIMESTAMP_US, -14_182_940_000_000, -1, ingest.MAX_TIMESTAMP_US]
+
+
+def test_every_timestamp_a_protobuf_timestamp_holds_is_stored(
+    stub: pb_grpc.AnalyticsServiceStub, mesh: RunningStack
+) -> None:
+    appended, ingested, imported = new_dataset(stub), new_dataset(stub), new_dataset(stub)
+    reply = stub.AppendPoints(
+        pb.AppendPointsRequest(dataset_id=appended, timestamps_us=EDGES, values=[1.0, 2.0, 3.0, 4.0]), timeout=10
+    )
+    assert (reply.accepted_count, reply.rejected_count) == (4, 0)
+    assert micros(reply.dataset.first_point_time) == ingest.MIN_TIMESTAMP_US
+    assert micros(reply.dataset.last_point_time) == ingest.MAX_TIMESTAMP_US
+    assert stored_points(mesh, appended) == dict(zip(EDGES, [1.0, 2.0, 3.0, 4.0], strict=True))
+
+    batches = [pb.IngestPointsRequest(dataset_id=ingested, timestamps_us=[t], values=[5.0]) for t in EDGES]
+    assert stub.IngestPoints(iter(batches), timeout=30).accepted_count == 4
+    assert stored_points(mesh, ingested) == dict.fromkeys(EDGES, 5.0)
+
+    csv = b"0001-01-01T00:00:00Z,1\n1969-07-20T20:17:40Z,2\n-0.000001,3\n9999-12-31T23:59:59.999999Z,4\n"
+    reply_csv = stub.ImportCsv(pb.ImportCsvRequest(dataset_id=imported, csv=csv), timeout=10)
+    assert (reply_csv.accepted_count, reply_csv.rejected_count) == (4, 0)
+    assert stored_points(mesh, imported) == dict(zip(EDGES, [1.0, 2.0, 3.0, 4.0], strict=True))
+    got = stub.GetDataset(pb.GetDatasetRequest(id=imported), timeout=10).dataset
+    assert got.first_point_time.ToDatetime(dt.UTC) == dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    assert got.last_point_time.ToDatetime(dt.UTC) == dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
+
+
+def test_csv_exponents_are_rejected_per_line_within_the_call(
+    stub: pb_grpc.AnalyticsServiceStub, mesh: RunningStack
+) -> None:
+    # Found by probing the stack: each "1e999990" line took ~9.5 s of CPU with
+    # every other call of the process waiting, and "1e999999" answered INTERNAL.
+    dataset_id = new_dataset(stub)
+    data = b"1e999990,1\n" * 5_000 + b"1e999999,1\n" * 5_000 + b"1714564800,1\n"
+    reply = stub.ImportCsv(pb.ImportCsvRequest(dataset_id=dataset_id, csv=data), timeout=60)
+    assert (reply.accepted_count, reply.rejected_count) == (1, 10_000)
+    assert {r.reason for r in reply.rejected_lines} == {
+        "timestamp is outside the range 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"
+    }
+    assert stored_points(mesh, dataset_id) == {T0: 1.0}
+
+
+def test_csv_lines_that_store_nothing_are_all_reported(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    dataset_id = new_dataset(stub)
+    nul = stub.ImportCsv(pb.ImportCsvRequest(dataset_id=dataset_id, csv=b"1714564800,1\x00\n"), timeout=10)
+    assert (nul.accepted_count, nul.rejected_count, nul.header) == (0, 1, "")
+    quote = stub.ImportCsv(
+        pb.ImportCsvRequest(dataset_id=dataset_id, csv=b'"1714564800,1\n1714564801,2\n0x10,0x10\n'), timeout=10
+    )
+    assert (quote.accepted_count, [r.line for r in quote.rejected_lines]) == (1, [1, 3])
+    header = stub.ImportCsv(
+        pb.ImportCsvRequest(dataset_id=dataset_id, csv="time,value\n1714564802,3\n".encode("utf-16")), timeout=10
+    )
+    assert (header.accepted_count, header.rejected_count, header.header) == (1, 0, "time,value")
 
 
 def test_viewer_cannot_write_points(stub: pb_grpc.AnalyticsServiceStub, mesh: RunningStack) -> None:
@@ -223,9 +284,7 @@ def test_viewer_cannot_write_points(stub: pb_grpc.AnalyticsServiceStub, mesh: Ru
 
 def test_rest_append_ingest_and_csv(rest: httpx.Client, mesh: RunningStack) -> None:
     dataset_id = rest.post("/v1/datasets", json={"name": f"rest-points-{uuid.uuid4().hex[:8]}"}).json()["dataset"]["id"]
-    appended = rest.post(
-        f"/v1/datasets/{dataset_id}/points:append", json={"timestampsUs": [str(T0)], "values": [1.0]}
-    )
+    appended = rest.post(f"/v1/datasets/{dataset_id}/points:append", json={"timestampsUs": [str(T0)], "values": [1.0]})
     assert appended.status_code == 200, appended.text
     assert appended.json()["acceptedCount"] == "1"
     # A client-streaming RPC over REST: the body is a JSON array of batches.
@@ -245,5 +304,19 @@ def test_rest_append_ingest_and_csv(rest: httpx.Client, mesh: RunningStack) -> N
     last = dt.datetime.fromisoformat(body["dataset"]["lastPointTime"])
     assert last == dt.datetime(2024, 5, 1, 12, 0, 2, tzinfo=dt.UTC)
     assert len(stored_points(mesh, dataset_id)) == 3
+    edges = rest.post(
+        f"/v1/datasets/{dataset_id}/points:append",
+        json={"timestampsUs": [str(t) for t in EDGES], "values": [1.0, 2.0, 3.0, 4.0]},
+    )
+    assert edges.status_code == 200, edges.text
+    assert edges.json()["dataset"]["firstPointTime"] == "0001-01-01T00:00:00Z"
+    assert edges.json()["dataset"]["lastPointTime"] == "9999-12-31T23:59:59.999999Z"
+    outside = rest.post(
+        f"/v1/datasets/{dataset_id}/points:append",
+        json={"timestampsUs": [str(ingest.MIN_TIMESTAMP_US - 1)], "values": [1.0]},
+    )
+    assert outside.status_code == 200 and outside.json()["rejectedPoints"][0]["reason"].endswith(
+        "0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"
+    )
     missing = rest.post(f"/v1/datasets/{uuid.uuid4()}/points:append", json={"timestampsUs": ["1"], "values": [1.0]})
     assert missing.status_code == 404

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import numpy as np
 import pytest
 
-from analytics_svc import compute, timing
+from analytics_svc import compute, jobs, timing
+from analytics_svc import results_store as rs
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.errors import InvalidArgument
+from mesh_runtime.wire import MAX_TIMESTAMP_US, MIN_TIMESTAMP_US
 
 UTC = dt.UTC
 
@@ -200,3 +203,21 @@ def test_a_cache_of_no_bytes_keeps_nothing() -> None:
     pages.put("k", "d", pages.stamp("d"), _page("1"))
     finished.put(_finished("1"), finished.generation)
     assert pages.get("k", "d") is None and finished.get("1") is None
+
+
+def test_analyses_cover_the_whole_timestamp_range() -> None:
+    # Year 1 to year 9999: what a Timestamp holds and datetime64[ns] does not.
+    ts = np.array([MIN_TIMESTAMP_US, -1, 0, MAX_TIMESTAMP_US], dtype=np.int64)
+    values = np.array([1.0, 2.0, 3.0, 40.0])
+    out = compute.run(apb.ANALYSIS_KIND_REPORT, apb.AnalysisParameters(), ts, values)
+    assert out.output.trend.origin_time.ToDatetime(dt.UTC) == dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    assert (out.window_start_us, out.window_end_us) == (MIN_TIMESTAMP_US, MAX_TIMESTAMP_US)
+    assert out.output.trend.slope_per_second > 0
+    row = rs.ResultRow(
+        id=uuid.uuid4(), dataset_id=uuid.uuid4(), dataset_name="ages", kind=apb.ANALYSIS_KIND_REPORT
+    )
+    events = jobs.success_events(row, out, unit="", insight="", occur_time=dt.datetime.now(UTC))
+    succeeded = events[0].result_succeeded
+    assert succeeded.window_end.ToDatetime(dt.UTC) == dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
+    series = compute.chart_series(apb.ANALYSIS_KIND_REPORT, apb.AnalysisParameters(), out.output, ts, values, 10)
+    assert list(series.timestamps_us) == ts.tolist()

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from mesh_runtime import wire
 from mesh_runtime.wire import timestamp_or_none
 
 CASES = [
@@ -32,3 +33,37 @@ def test_timestamp_matches_protobuf_conversion(value: dt.datetime) -> None:
 
 def test_none_leaves_the_field_unset() -> None:
     assert timestamp_or_none(None) is None
+
+
+EDGES = [
+    (wire.MIN_TIMESTAMP_US, dt.datetime(1, 1, 1, tzinfo=dt.UTC)),
+    (-1, dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)),
+    (-86_400_000_001, dt.datetime(1969, 12, 30, 23, 59, 59, 999999, tzinfo=dt.UTC)),
+    (0, dt.datetime(1970, 1, 1, tzinfo=dt.UTC)),
+    (wire.MAX_TIMESTAMP_US, dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)),
+]
+
+
+@pytest.mark.parametrize(("micros", "moment"), EDGES, ids=str)
+def test_microseconds_convert_exactly_over_the_whole_timestamp_range(micros: int, moment: dt.datetime) -> None:
+    expected = Timestamp()
+    expected.FromDatetime(moment)
+    assert wire.us_to_timestamp(micros) == expected
+    assert wire.timestamp_to_us(expected) == micros
+    assert wire.us_to_datetime(micros) == moment
+    assert wire.datetime_to_us(moment) == micros
+
+
+@pytest.mark.parametrize("micros", [wire.MIN_TIMESTAMP_US - 1, wire.MAX_TIMESTAMP_US + 1, -(2**63), 2**63 - 1])
+def test_microseconds_outside_the_range_are_refused_naming_it(micros: int) -> None:
+    for convert in (wire.us_to_timestamp, wire.us_to_datetime):
+        with pytest.raises(wire.TimestampOutOfRange, match="0001-01-01T00:00:00Z to 9999-12-31"):
+            convert(micros)
+
+
+@pytest.mark.parametrize(
+    "stamp", [Timestamp(seconds=-62_135_596_801), Timestamp(seconds=253_402_300_800), Timestamp(nanos=-1)]
+)
+def test_timestamps_protobuf_does_not_allow_are_refused(stamp: Timestamp) -> None:
+    with pytest.raises(wire.TimestampOutOfRange):
+        wire.timestamp_to_us(stamp)

@@ -153,16 +153,18 @@ class RejectedCsvLine(_message.Message):
     def __init__(self, line: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ImportCsvResponse(_message.Message):
-    __slots__ = ("accepted_count", "rejected_count", "rejected_lines", "dataset")
+    __slots__ = ("accepted_count", "rejected_count", "rejected_lines", "dataset", "header")
     ACCEPTED_COUNT_FIELD_NUMBER: _ClassVar[int]
     REJECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
     REJECTED_LINES_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
     accepted_count: int
     rejected_count: int
     rejected_lines: _containers.RepeatedCompositeFieldContainer[RejectedCsvLine]
     dataset: _dataset_pb2.Dataset
-    def __init__(self, accepted_count: _Optional[int] = ..., rejected_count: _Optional[int] = ..., rejected_lines: _Optional[_Iterable[_Union[RejectedCsvLine, _Mapping]]] = ..., dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...
+    header: str
+    def __init__(self, accepted_count: _Optional[int] = ..., rejected_count: _Optional[int] = ..., rejected_lines: _Optional[_Iterable[_Union[RejectedCsvLine, _Mapping]]] = ..., dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ..., header: _Optional[str] = ...) -> None: ...
 
 class CreateScheduleRequest(_message.Message):
     __slots__ = ("schedule",)
