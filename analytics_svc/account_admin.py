@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import peewee
 
-from analytics_svc import auth_store, store
+from analytics_svc import auth_store, schema
 from analytics_svc.accounts import Accounts
 from analytics_svc.auth_store import ApiKeyRow, UserRow
 from mesh_runtime.auth import Principal
@@ -39,7 +39,7 @@ class AccountAdmin:
         """Run ``action(accounts)`` on one connection; ConfigError when the
         database is unreachable or has no account tables yet."""
         db = connect(self.database_url, max_connections=1)
-        store.bind(db)
+        schema.bind(db)
         runtime = load_settings(RuntimeSettings)
         signer = TokenSigner.from_file(self.signing_key, runtime.issuer, runtime.audience)
         accounts = Accounts(signer, dt.timedelta(minutes=15), dt.timedelta(days=14))

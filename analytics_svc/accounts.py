@@ -23,7 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from analytics_svc import auth_store
 from analytics_svc.auth_store import ApiKeyRow, RefreshTokenRow, UserRow
-from analytics_svc.store import database_proxy
+from analytics_svc.schema import database_proxy
 from mesh_runtime.auth import Principal
 from mesh_runtime.auth_keys import MintedToken, TokenSigner
 from mesh_runtime.errors import AlreadyExists, NotFound, ResourceExhausted, Unauthenticated

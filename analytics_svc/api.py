@@ -8,7 +8,9 @@ from typing import Any
 
 import grpc
 
-from analytics_svc import ingest, store
+from analytics_svc.datasets import store as dataset_store
+from analytics_svc.points import ingest
+from analytics_svc.points import store as point_store
 from analytics_svc.results_api import ResultsServicer
 from analytics_svc.watch import ResultHub
 from mesh.analytics.v1 import analytics_service_pb2 as pb
@@ -29,7 +31,7 @@ def _page_key(after: list[Any]) -> str:
     return name
 
 
-def dataset_to_proto(row: store.DatasetRow) -> dataset_pb2.Dataset:
+def dataset_to_proto(row: dataset_store.DatasetRow) -> dataset_pb2.Dataset:
     """The wire form of a stored dataset."""
     return dataset_pb2.Dataset(
         id=str(row.id),
@@ -72,14 +74,14 @@ class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
         d = request.dataset
         if not d.name:
             raise _name_required()
-        new = store.NewDataset(d.name, d.description, d.unit, dict(d.labels))
-        row = await self.runner.run(store.create_dataset, new)
+        new = dataset_store.NewDataset(d.name, d.description, d.unit, dict(d.labels))
+        row = await self.runner.run(dataset_store.create_dataset, new)
         return pb.CreateDatasetResponse(dataset=dataset_to_proto(row))
 
     async def GetDataset(
         self, request: pb.GetDatasetRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetDatasetResponse:
-        row = await self.runner.run(store.get_dataset, request.id)
+        row = await self.runner.run(dataset_store.get_dataset, request.id)
         return pb.GetDatasetResponse(dataset=dataset_to_proto(row))
 
     async def ListDatasets(
@@ -87,7 +89,7 @@ class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
     ) -> pb.ListDatasetsResponse:
         after = decode_page_token(request.page_token, _LIST_QUERY, _page_key)
         limit = page_size(request.page_size)
-        rows, total = await self.runner.run(store.list_datasets, limit + 1, after)
+        rows, total = await self.runner.run(dataset_store.list_datasets, limit + 1, after)
         next_token = ""
         if len(rows) > limit:
             rows = rows[:limit]
@@ -109,13 +111,13 @@ class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
             "name": d.name, "description": d.description, "unit": d.unit, "labels": dict(d.labels)
         }
         changes = {name: new_values[name] for name in paths}
-        row = await self.runner.run(store.update_dataset, d.id, changes)
+        row = await self.runner.run(dataset_store.update_dataset, d.id, changes)
         return pb.UpdateDatasetResponse(dataset=dataset_to_proto(row))
 
     async def DeleteDataset(
         self, request: pb.DeleteDatasetRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteDatasetResponse:
-        await self.runner.run(store.delete_dataset, request.id)
+        await self.runner.run(dataset_store.delete_dataset, request.id)
         self.hub.dataset_changed(request.id)  # here at once; other replicas on the notification
         return pb.DeleteDatasetResponse()
 
@@ -124,7 +126,7 @@ class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
     ) -> pb.AppendPointsResponse:
         screened = ingest.screen(request.timestamps_us, request.values)
         row = await self.runner.run(
-            store.append_points, request.dataset_id, screened.timestamps_us, screened.values
+            point_store.append_points, request.dataset_id, screened.timestamps_us, screened.values
         )
         return pb.AppendPointsResponse(
             accepted_count=len(screened.timestamps_us),
@@ -140,7 +142,7 @@ class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
         rejections: list[ingest.Rejection] = []
         async for batch in request_iterator:
             screened = ingest.screen(batch.timestamps_us, batch.values, first_index=seen)
-            await self.runner.run(store.append_points, batch.dataset_id, screened.timestamps_us, screened.values)
+            await self.runner.run(point_store.append_points, batch.dataset_id, screened.timestamps_us, screened.values)
             seen += len(batch.timestamps_us)
             accepted += len(screened.timestamps_us)
             batches += 1
@@ -160,7 +162,7 @@ class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
             parsed = await asyncio.to_thread(ingest.parse_csv, request.csv)
         except ValueError as exc:
             raise InvalidArgument(str(exc), violations=[FieldViolation("csv", str(exc))]) from None
-        row = await self.runner.run(store.append_points, request.dataset_id, parsed.timestamps_us, parsed.values)
+        row = await self.runner.run(point_store.append_points, request.dataset_id, parsed.timestamps_us, parsed.values)
         return pb.ImportCsvResponse(
             accepted_count=len(parsed.timestamps_us),
             rejected_count=len(parsed.bad_lines),

@@ -12,8 +12,8 @@ import uuid
 import peewee
 from playhouse.postgres_ext import DateTimeTZField
 
-from analytics_svc.store import BaseModel
-from mesh_runtime.database import sql_migration, utc_now
+from analytics_svc.schema import BaseModel
+from mesh_runtime.database import utc_now
 
 
 class UserRow(BaseModel):
@@ -59,45 +59,6 @@ class ApiKeyRow(BaseModel):
 
     class Meta:
         table_name = "api_key"
-
-
-_AUTH_V2 = """
-CREATE TABLE "app_user" (
-    "id" UUID NOT NULL PRIMARY KEY,
-    "username" TEXT NOT NULL,
-    "password_hash" TEXT NOT NULL,
-    "role" SMALLINT NOT NULL,
-    "disabled" BOOLEAN NOT NULL,
-    "sessions_valid_after" TIMESTAMPTZ NOT NULL,
-    "create_time" TIMESTAMPTZ NOT NULL
-);
-CREATE UNIQUE INDEX "userrow_username" ON "app_user" ("username");
-CREATE TABLE "refresh_token" (
-    "id" UUID NOT NULL PRIMARY KEY,
-    "user_id" UUID NOT NULL,
-    "token_digest" TEXT NOT NULL,
-    "expire_time" TIMESTAMPTZ NOT NULL,
-    "revoked" BOOLEAN NOT NULL,
-    "create_time" TIMESTAMPTZ NOT NULL,
-    FOREIGN KEY ("user_id") REFERENCES "app_user" ("id") ON DELETE CASCADE
-);
-CREATE INDEX "refreshtokenrow_user_id" ON "refresh_token" ("user_id");
-CREATE UNIQUE INDEX "refreshtokenrow_token_digest" ON "refresh_token" ("token_digest");
-CREATE TABLE "api_key" (
-    "id" UUID NOT NULL PRIMARY KEY,
-    "name" TEXT NOT NULL,
-    "role" SMALLINT NOT NULL,
-    "prefix" TEXT NOT NULL,
-    "secret_digest" TEXT NOT NULL,
-    "revoked" BOOLEAN NOT NULL,
-    "create_time" TIMESTAMPTZ NOT NULL
-);
-CREATE UNIQUE INDEX "apikeyrow_prefix" ON "api_key" ("prefix");
-CREATE INDEX "apikeyrow_create_time" ON "api_key" ("create_time");
-"""
-
-
-MIGRATIONS = [sql_migration(2, "create user, refresh token and api key tables", _AUTH_V2)]
 
 
 def user_by_name(username: str) -> UserRow | None:

@@ -16,7 +16,8 @@ from google.protobuf import json_format
 
 from analytics_svc import compute
 from analytics_svc import results_store as rs
-from analytics_svc.store import DatasetRow, database_proxy
+from analytics_svc.datasets.store import DatasetRow
+from analytics_svc.schema import database_proxy
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.events.v1 import events_pb2
 from mesh_runtime.database import utc_now

@@ -11,8 +11,10 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from analytics_svc import compute, insights, jobs, store, timing
+from analytics_svc import compute, insights, jobs, timing
 from analytics_svc import results_store as rs
+from analytics_svc.datasets import store as dataset_store
+from analytics_svc.points import store as point_store
 from analytics_svc.watch import ResultHub
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
@@ -242,9 +244,9 @@ class ResultsServicer:
         requested_by = current_principal().name
 
         def queue() -> rs.ResultRow:
-            dataset = store.get_dataset(request.dataset_id)
+            dataset = dataset_store.get_dataset(request.dataset_id)
             if request.parameters.correlate_with_dataset_id:
-                store.get_dataset(request.parameters.correlate_with_dataset_id)
+                dataset_store.get_dataset(request.parameters.correlate_with_dataset_id)
             row = jobs.request_analysis(dataset, request.kind, request.parameters, requested_by)
             assert row is not None  # only schedule ticks can collide
             return row
@@ -268,7 +270,7 @@ class ResultsServicer:
     async def _series(self, result: apb.Result, points: int) -> apb.ResultSeries:
         start_us = result.window_start.seconds * 1_000_000 + result.window_start.nanos // 1000
         end_us = result.window_end.seconds * 1_000_000 + result.window_end.nanos // 1000 + 1
-        timestamps, values = await self.runner.run(store.load_points, result.dataset_id, start_us, end_us)
+        timestamps, values = await self.runner.run(point_store.load_points, result.dataset_id, start_us, end_us)
         return await asyncio.to_thread(
             compute.chart_series, result.kind, result.parameters, result.output, timestamps, values, points
         )
@@ -346,7 +348,7 @@ class ResultsServicer:
             raise _invalid("result_id", "the result has no numbers yet; ask once it has succeeded")
         if self.llm_channel is None:
             raise _invalid("result_id", "no LLM service is configured (LLM_ADDR)")
-        unit = await self.runner.run(lambda: store.get_dataset(result.dataset_id).unit)
+        unit = await self.runner.run(lambda: dataset_store.get_dataset(result.dataset_id).unit)
         authorization = dict(context.invocation_metadata() or ()).get("authorization", "")
         call = insights.answer(
             self.llm_channel,

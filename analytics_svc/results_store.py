@@ -26,8 +26,9 @@ from typing import Any, NamedTuple
 import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
-from analytics_svc.store import RESULTS_OF_DATASET_CHANNEL, BaseModel, DatasetRow, database_proxy, get_dataset
-from mesh_runtime.database import Migration, save_changes, sql_migration, utc_now
+from analytics_svc.datasets.store import RESULTS_OF_DATASET_CHANNEL, DatasetRow, get_dataset
+from analytics_svc.schema import BaseModel, database_proxy
+from mesh_runtime.database import save_changes, utc_now
 from mesh_runtime.errors import NotFound
 
 # Result statuses and insight states: the numbers of the proto enums.
@@ -175,120 +176,6 @@ OutboxRow.add_index(
     OutboxRow.index(OutboxRow.result_id, name="outbox_result").where(OutboxRow.result_id.is_null(False))
 )
 OutboxRow.add_index(OutboxRow.index(OutboxRow.publish_time, name="outbox_published"))
-
-
-# The schema of migration 4, frozen as SQL (generated from the models as they
-# were then): later changes to the models get migrations of their own, and
-# tests check that a migrated database has every index the models declare.
-_SCHEMA_V4 = """
-CREATE TABLE "analysis_schedule" (
-    "id" UUID NOT NULL PRIMARY KEY,
-    "dataset_id" UUID NOT NULL,
-    "kind" SMALLINT NOT NULL,
-    "parameters" JSONB NOT NULL,
-    "interval_seconds" BIGINT,
-    "cron" TEXT,
-    "time_zone" TEXT NOT NULL,
-    "enabled" BOOLEAN NOT NULL,
-    "next_run_time" TIMESTAMPTZ,
-    "last_run_time" TIMESTAMPTZ,
-    "last_result_id" UUID,
-    "create_time" TIMESTAMPTZ NOT NULL,
-    "update_time" TIMESTAMPTZ NOT NULL,
-    FOREIGN KEY ("dataset_id") REFERENCES "dataset" ("id") ON DELETE CASCADE
-);
-CREATE INDEX "schedulerow_enabled_next_run_time" ON "analysis_schedule" ("enabled", "next_run_time");
-CREATE INDEX "schedulerow_dataset_id_create_time_id" ON "analysis_schedule" ("dataset_id", "create_time", "id");
-CREATE INDEX "schedulerow_create_time_id" ON "analysis_schedule" ("create_time", "id");
-CREATE TABLE "analysis_result" (
-    "id" UUID NOT NULL PRIMARY KEY,
-    "dataset_id" UUID NOT NULL,
-    "dataset_name" TEXT NOT NULL,
-    "kind" SMALLINT NOT NULL,
-    "parameters" JSONB NOT NULL,
-    "status" SMALLINT NOT NULL,
-    "error" TEXT NOT NULL,
-    "schedule_id" UUID,
-    "scheduled_time" TIMESTAMPTZ,
-    "requested_by" TEXT NOT NULL,
-    "create_time" TIMESTAMPTZ NOT NULL,
-    "start_time" TIMESTAMPTZ,
-    "end_time" TIMESTAMPTZ,
-    "heartbeat_time" TIMESTAMPTZ,
-    "enqueue_time" TIMESTAMPTZ NOT NULL,
-    "attempts" INTEGER NOT NULL,
-    "window_start" TIMESTAMPTZ,
-    "window_end" TIMESTAMPTZ,
-    "anomaly_count" BIGINT NOT NULL,
-    "output" JSONB,
-    "insight_status" SMALLINT NOT NULL,
-    "insight_text" TEXT NOT NULL,
-    "insight_provider" TEXT NOT NULL,
-    "insight_model" TEXT NOT NULL,
-    "insight_error" TEXT NOT NULL,
-    "insight_attempts" INTEGER NOT NULL,
-    "insight_update_time" TIMESTAMPTZ,
-    "insight_next_attempt" TIMESTAMPTZ,
-    FOREIGN KEY ("dataset_id") REFERENCES "dataset" ("id") ON DELETE CASCADE,
-    FOREIGN KEY ("schedule_id") REFERENCES "analysis_schedule" ("id") ON DELETE SET NULL
-);
-CREATE UNIQUE INDEX "resultrow_schedule_id_scheduled_time" ON "analysis_result" ("schedule_id", "scheduled_time");
-CREATE INDEX "resultrow_dataset_id_create_time_id" ON "analysis_result" ("dataset_id", "create_time", "id");
-CREATE INDEX "resultrow_kind_create_time_id" ON "analysis_result" ("kind", "create_time", "id");
-CREATE INDEX "resultrow_status_create_time_id" ON "analysis_result" ("status", "create_time", "id");
-CREATE INDEX "resultrow_create_time_id" ON "analysis_result" ("create_time", "id");
-CREATE INDEX "analysis_result_anomalous" ON "analysis_result" ("create_time", "id") WHERE ("anomaly_count" > 0);
-CREATE INDEX "analysis_result_start_sort" ON "analysis_result" (COALESCE("start_time", 'infinity'::timestamptz), "id");
-CREATE INDEX "analysis_result_unfinished" ON "analysis_result" ("status", "heartbeat_time") WHERE ("status" IN (1, 2));
-CREATE INDEX "analysis_result_insight_due" ON "analysis_result" ("insight_next_attempt") WHERE ("insight_status" = 1);
-CREATE TABLE "outbox" (
-    "id" BIGSERIAL NOT NULL PRIMARY KEY,
-    "message_id" TEXT NOT NULL,
-    "subject" TEXT NOT NULL,
-    "payload" BYTEA NOT NULL,
-    "result_id" UUID,
-    "create_time" TIMESTAMPTZ NOT NULL,
-    "available_time" TIMESTAMPTZ NOT NULL,
-    "publish_time" TIMESTAMPTZ,
-    "attempts" INTEGER NOT NULL
-);
-CREATE INDEX "outbox_unpublished" ON "outbox" ("available_time", "id") WHERE ("publish_time" IS NULL);
-CREATE INDEX "outbox_result" ON "outbox" ("result_id") WHERE ("result_id" IS NOT NULL);
-CREATE INDEX "outbox_published" ON "outbox" ("publish_time");
-"""
-
-
-def _outputs_as_protobuf(db: peewee.Database) -> None:
-    """Store results' numbers as serialized ResultOutput instead of JSON, converting every stored row."""
-    from google.protobuf import json_format
-
-    from mesh.analytics.v1 import analysis_pb2
-
-    db.execute_sql("ALTER TABLE analysis_result ADD COLUMN output_pb BYTEA")
-    rows = db.execute_sql("SELECT id, output FROM analysis_result WHERE output IS NOT NULL").fetchall()
-    for row_id, output in rows:
-        message = json_format.ParseDict(output, analysis_pb2.ResultOutput(), ignore_unknown_fields=True)
-        db.execute_sql("UPDATE analysis_result SET output_pb = %s WHERE id = %s", (message.SerializeToString(), row_id))
-    db.execute_sql("ALTER TABLE analysis_result DROP COLUMN output")
-    db.execute_sql("ALTER TABLE analysis_result RENAME COLUMN output_pb TO output")
-
-
-# A dataset's page filtered by kind, status or anomalies read the dataset's
-# whole history through the dataset index before; these serve it directly.
-_DATASET_FILTER_INDEXES_V6 = """
-CREATE INDEX "resultrow_dataset_id_kind_create_time_id"
-    ON "analysis_result" ("dataset_id", "kind", "create_time", "id");
-CREATE INDEX "resultrow_dataset_id_status_create_time_id"
-    ON "analysis_result" ("dataset_id", "status", "create_time", "id");
-CREATE INDEX "analysis_result_dataset_anomalous"
-    ON "analysis_result" ("dataset_id", "create_time", "id") WHERE ("anomaly_count" > 0);
-"""
-
-MIGRATIONS = [
-    sql_migration(4, "create analysis schedule, result and outbox tables", _SCHEMA_V4),
-    Migration(5, "store result outputs as protobuf", _outputs_as_protobuf),
-    sql_migration(6, "index a dataset's results by kind, status and anomalies", _DATASET_FILTER_INDEXES_V6),
-]
 
 
 # --- outbox ---------------------------------------------------------------------------

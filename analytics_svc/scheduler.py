@@ -18,11 +18,10 @@ import asyncio
 import datetime as dt
 import logging
 
-from analytics_svc import jobs, store, timing
+from analytics_svc import jobs, schema, timing
 from analytics_svc import results_store as rs
 from analytics_svc.config import SchedulerSettings
 from analytics_svc.relay import OutboxRelay
-from analytics_svc.server import MIGRATIONS
 from mesh_runtime import streams
 from mesh_runtime.background import Health, run_background
 from mesh_runtime.database import BlockingRunner, open_database, utc_now
@@ -96,10 +95,10 @@ async def main(settings: SchedulerSettings, stop: asyncio.Event, health: Health)
     db = await asyncio.to_thread(
         open_database,
         settings.database_url,
-        MIGRATIONS,
+        schema.MIGRATIONS,
         setting_name="ANALYTICS_DATABASE_URL",
         pool_size=3,
-        bind=store.bind,
+        bind=schema.bind,
     )
     runner = BlockingRunner(db, workers=3, name="scheduler-db")
     nc = await streams.connect(settings.nats_url, "analytics-scheduler")

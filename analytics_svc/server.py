@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from analytics_svc import auth_store, results_store, store
+from analytics_svc import auth_store, schema
 from analytics_svc.accounts import Accounts
 from analytics_svc.api import AnalyticsServicer
 from analytics_svc.auth_api import AuthServicer
@@ -27,10 +27,6 @@ logger = logging.getLogger("analytics")
 
 SERVICE_NAME = analytics_service_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
 AUTH_SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
-# Each store numbers its own migrations from one shared sequence; apply them in order.
-MIGRATIONS = sorted(
-    [*store.MIGRATIONS, *auth_store.MIGRATIONS, *results_store.MIGRATIONS], key=lambda m: m.version
-)
 
 
 def accounts_from_settings(settings: AnalyticsSettings) -> Accounts:
@@ -96,8 +92,8 @@ async def build(settings: AnalyticsSettings) -> Built:
         address=f"{settings.grpc_host}:{settings.grpc_port}",
         database_url=settings.database_url,
         setting_name="ANALYTICS_DATABASE_URL",
-        migrations=MIGRATIONS,
-        bind_store=store.bind,
+        migrations=schema.MIGRATIONS,
+        bind_store=schema.bind,
         bindings=bindings,
         pool_size=settings.db_pool_size,
         reflection_enabled=settings.reflection,

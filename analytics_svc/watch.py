@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
 
 from analytics_svc import results_store as rs
-from analytics_svc.store import RESULTS_OF_DATASET_CHANNEL
+from analytics_svc.datasets.store import RESULTS_OF_DATASET_CHANNEL
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.database import BlockingRunner

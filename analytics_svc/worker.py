@@ -31,11 +31,12 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from analytics_svc import compute, insights, jobs, store
+from analytics_svc import compute, insights, jobs, schema
 from analytics_svc import results_store as rs
 from analytics_svc.config import WorkerSettings
+from analytics_svc.datasets import store as dataset_store
+from analytics_svc.points import store as point_store
 from analytics_svc.results_api import output_to_stored, result_to_proto
-from analytics_svc.server import MIGRATIONS
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.auth.v1 import access_pb2
 from mesh_runtime import streams
@@ -73,14 +74,14 @@ def execute(row: rs.ResultRow) -> compute.Outcome:
     """Load the result's window and compute it (blocking; a database thread)."""
     parameters = jobs.parameters_from_json(row.parameters)
     start, end = _bounds(parameters, row.start_time or utc_now())
-    timestamps, values = store.load_points(str(row.dataset_id), start, end)
+    timestamps, values = point_store.load_points(str(row.dataset_id), start, end)
     other = None
     if parameters.correlate_with_dataset_id:
         try:
-            other_row = store.get_dataset(parameters.correlate_with_dataset_id)
+            other_row = dataset_store.get_dataset(parameters.correlate_with_dataset_id)
         except MeshError:
             raise compute.AnalysisFailed("the dataset to correlate with no longer exists") from None
-        other_ts, other_values = store.load_points(str(other_row.id), start, end)
+        other_ts, other_values = point_store.load_points(str(other_row.id), start, end)
         other = (str(other_row.id), other_row.name, other_ts, other_values)
     try:
         return compute.run(row.kind, parameters, timestamps, values, other)
@@ -159,7 +160,7 @@ class Worker:
                 "insight_status": rs.INSIGHT_PENDING if self.llm is not None else rs.INSIGHT_NONE,
                 "insight_next_attempt": now + dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5),
             }
-            unit = await self.runner.run(lambda: store.get_dataset(str(row.dataset_id)).unit)
+            unit = await self.runner.run(lambda: dataset_store.get_dataset(str(row.dataset_id)).unit)
             events = jobs.outgoing(jobs.success_events(row, outcome, unit, "", now))
             # Events wait for the first insight attempt, at most its deadline (plus slack).
             hold = dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5) if self.llm else None
@@ -186,7 +187,7 @@ class Worker:
         if row.insight_status != rs.INSIGHT_PENDING:
             return
         result = result_to_proto(row)
-        unit = await self.runner.run(lambda: store.get_dataset(str(row.dataset_id)).unit)
+        unit = await self.runner.run(lambda: dataset_store.get_dataset(str(row.dataset_id)).unit)
         attempts = row.insight_attempts + 1
         now = utc_now()
         try:
@@ -306,10 +307,10 @@ async def main(settings: WorkerSettings, stop: asyncio.Event, health: Health) ->
     db = await asyncio.to_thread(
         open_database,
         settings.database_url,
-        MIGRATIONS,
+        schema.MIGRATIONS,
         setting_name="ANALYTICS_DATABASE_URL",
         pool_size=settings.concurrency + 2,
-        bind=store.bind,
+        bind=schema.bind,
     )
     runner = BlockingRunner(db, workers=settings.concurrency + 2, name="worker-db")
     nc = await streams.connect(settings.nats_url, "analytics-worker")

@@ -4,7 +4,7 @@ Starts a throwaway PostgreSQL (through the local stack, without the web app),
 fills one dataset with N points in SQL, then reads them back as numpy arrays
 four ways in the same run:
 
-- **load_points** (analytics_svc.store): binary COPY of chunks of points, each
+- **load_points** (analytics_svc.points.store): binary COPY of chunks of points, each
   chunk one bytea parsed by a numpy dtype (no Python object per point), the
   time range split over two connections reading one exported snapshot;
 - **load_points on one connection**: the same with ``readers=1``, to show what
@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 import psycopg2
 
-from analytics_svc import store
+from analytics_svc import schema
+from analytics_svc.points import store
 from local_stack import infra
 from local_stack.stack import Stack, StackSettings, resolve_ports
 from mesh_runtime.database import connect
@@ -108,7 +109,7 @@ async def run(n: int) -> None:
             print(f"filling one dataset with {n:,} points...", flush=True)
             dataset_id = fill(dsn, n)
             db = connect(dsn, max_connections=1)
-            store.bind(db)
+            schema.bind(db)
 
             def with_store(readers: int) -> tuple[np.ndarray, np.ndarray]:
                 with db.connection_context():

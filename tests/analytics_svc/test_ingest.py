@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics_svc import ingest
+from analytics_svc.points import ingest
 
 T0 = 1_714_564_800_000_000  # 2024-05-01T12:00:00Z
 

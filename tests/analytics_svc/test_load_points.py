@@ -12,7 +12,9 @@ import numpy as np
 import psycopg2
 import pytest
 
-from analytics_svc import store
+from analytics_svc import schema
+from analytics_svc.datasets import store as dataset_store
+from analytics_svc.points import store
 from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
@@ -25,7 +27,7 @@ from tests.conftest import RunningStack
 @pytest.fixture(scope="module")
 def bound_store(mesh: RunningStack) -> Iterator[None]:
     db = connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics"), max_connections=1)
-    store.bind(db)
+    schema.bind(db)
     with db.connection_context():
         yield
 
@@ -69,7 +71,7 @@ def test_unknown_dataset_is_not_found(bound_store: None) -> None:
 
 
 def _dataset_with(ts: np.ndarray, values: np.ndarray) -> str:
-    dataset = store.create_dataset(store.NewDataset(name=f"load-{uuid.uuid4().hex[:8]}"))
+    dataset = dataset_store.create_dataset(dataset_store.NewDataset(name=f"load-{uuid.uuid4().hex[:8]}"))
     if ts.size:
         store.append_points(str(dataset.id), ts, values)
     return str(dataset.id)
@@ -86,7 +88,7 @@ def split_small_loads(monkeypatch: pytest.MonkeyPatch) -> None:
 def readers_seen(monkeypatch: pytest.MonkeyPatch, bound_store: None) -> set[int]:
     """Backend pids that read ranges; the caller's own connection waits until another has started one,
     so a split load is really read by more than one connection."""
-    leader = store.database_proxy.connection().get_backend_pid()
+    leader = schema.database_proxy.connection().get_backend_pid()
     helper_started = threading.Event()
     seen: set[int] = set()
     read_range = store._read_range
@@ -172,7 +174,7 @@ def test_a_split_load_equals_one_read_for_skewed_points_and_windows_on_range_bou
             window_ts, window_values = store.load_points(dataset_id, start, end, readers=readers)
             np.testing.assert_array_equal(window_ts, ts[keep], err_msg=f"[{start}, {end}) with {readers} readers")
             np.testing.assert_array_equal(window_values, values[keep])
-        with store.database_proxy.atomic():  # one COPY in the caller's transaction: the same points
+        with schema.database_proxy.atomic():  # one COPY in the caller's transaction: the same points
             window_ts, window_values = store.load_points(dataset_id, start, end)
         np.testing.assert_array_equal(window_ts, ts[keep])
         np.testing.assert_array_equal(window_values, values[keep])
@@ -244,7 +246,7 @@ def test_a_range_a_second_connection_fails_on_is_read_by_the_first(
     ts = 1_600_000_000_000_000 + np.arange(5000, dtype=np.int64) * 1000
     values = -np.arange(5000, dtype=np.float64)
     dataset_id = _dataset_with(ts, values)
-    leader = store.database_proxy.connection().get_backend_pid()
+    leader = schema.database_proxy.connection().get_backend_pid()
     opened: list[Any] = []
     failed = threading.Event()
     read_range, reader_connection = store._read_range, store._reader_connection
@@ -288,7 +290,7 @@ def test_a_failing_load_closes_its_extra_connections(
         store.load_points(dataset_id, readers=3)
     assert len(opened) == 2 and all(conn.closed for conn in opened)
     # The load's own transaction is over too.
-    assert store.database_proxy.connection().get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    assert schema.database_proxy.connection().get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
 
 def test_an_empty_dataset_and_an_empty_window_load_as_empty_arrays(bound_store: None, split_small_loads: None) -> None:
@@ -309,5 +311,5 @@ def test_window_bounds_are_exact_to_the_microsecond_far_from_1970(bound_store: N
             keep = (ts >= (start if start is not None else ts[0])) & (ts < (end if end is not None else ts[-1] + 1))
             got_ts, _ = store.load_points(dataset_id, start, end)
             np.testing.assert_array_equal(got_ts, ts[keep], err_msg=f"[{start}, {end})")
-            with store.database_proxy.atomic():
+            with schema.database_proxy.atomic():
                 np.testing.assert_array_equal(store.load_points(dataset_id, start, end)[0], ts[keep])

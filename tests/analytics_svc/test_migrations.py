@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import peewee
 import pytest
 
-from analytics_svc import auth_store, store
+from analytics_svc import auth_store
 from analytics_svc import results_store as rs
-from analytics_svc.server import MIGRATIONS
+from analytics_svc.datasets import store as dataset_store
+from analytics_svc.schema import MIGRATIONS
 from local_stack import infra
 from mesh.analytics.v1 import analysis_pb2
 from mesh_runtime.database import connect, migrate
@@ -69,7 +70,7 @@ def test_upgrading_keeps_the_data_of_the_older_schema(fresh_dsn: str) -> None:
         output = analysis_pb2.ResultOutput.FromString(bytes(stored))
         assert (output.summary.count, output.summary.max, output.quantiles[0].value) == (2, 2.5, 2.0)
         # The migrated schema is what the models declare: columns and every index.
-        models = (store.DatasetRow, auth_store.UserRow, auth_store.RefreshTokenRow, auth_store.ApiKeyRow,
+        models = (dataset_store.DatasetRow, auth_store.UserRow, auth_store.RefreshTokenRow, auth_store.ApiKeyRow,
                   rs.ScheduleRow, rs.ResultRow, rs.OutboxRow)
         for model in models:
             table = model._meta.table_name

@@ -12,7 +12,7 @@ import httpx
 import psycopg2
 import pytest
 
-from analytics_svc import ingest
+from analytics_svc.points import ingest
 from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc

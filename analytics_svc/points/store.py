@@ -1,6 +1,7 @@
-"""Peewee models, migrations and queries of the analytics service.
+"""A dataset's points: appending them (bulk COPY) and loading them back as numpy arrays.
 
-All functions here block; the servicer runs them through a BlockingRunner.
+The point table is created by migration 3 (``analytics_svc.schema``). All
+functions here block; the servicer runs them through a BlockingRunner.
 """
 
 from __future__ import annotations
@@ -14,157 +15,15 @@ import threading
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import peewee
 import psycopg2
-from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
-from mesh_runtime.database import save_changes, sql_migration, utc_now
-from mesh_runtime.errors import AlreadyExists, NotFound
-
-database_proxy = peewee.DatabaseProxy()
-# pg_notify channel saying "the results of this dataset changed without their own notification".
-RESULTS_OF_DATASET_CHANNEL = "analysis_results_of_dataset"
-
-
-class BaseModel(peewee.Model):
-    """Models of this service live in its own database."""
-
-    class Meta:
-        database = database_proxy
-
-
-class DatasetRow(BaseModel):
-    """A dataset's metadata and the running summary of its points."""
-
-    id = peewee.UUIDField(primary_key=True, default=uuid.uuid4)
-    name = peewee.TextField(unique=True)
-    description = peewee.TextField(default="")
-    unit = peewee.TextField(default="")
-    labels = BinaryJSONField(default=dict)
-    point_count = peewee.BigIntegerField(default=0)
-    first_point_time = DateTimeTZField(null=True)
-    last_point_time = DateTimeTZField(null=True)
-    create_time = DateTimeTZField(default=utc_now)
-    update_time = DateTimeTZField(default=utc_now)
-
-    class Meta:
-        table_name = "dataset"
-
-
-_DATASETS_V1 = """
-CREATE TABLE "dataset" (
-    "id" UUID NOT NULL PRIMARY KEY,
-    "name" TEXT NOT NULL,
-    "description" TEXT NOT NULL,
-    "unit" TEXT NOT NULL,
-    "labels" JSONB NOT NULL,
-    "point_count" BIGINT NOT NULL,
-    "first_point_time" TIMESTAMPTZ,
-    "last_point_time" TIMESTAMPTZ,
-    "create_time" TIMESTAMPTZ NOT NULL,
-    "update_time" TIMESTAMPTZ NOT NULL
-);
-CREATE UNIQUE INDEX "datasetrow_name" ON "dataset" ("name");
-CREATE INDEX "datasetrow_labels" ON "dataset" USING GIN ("labels");
-"""
-
-
-# One row per (dataset, timestamp): a repeated timestamp replaces the value.
-_POINTS_V3 = """
-CREATE TABLE point (
-    dataset_id uuid NOT NULL REFERENCES dataset (id) ON DELETE CASCADE,
-    ts timestamptz NOT NULL,
-    value double precision NOT NULL,
-    PRIMARY KEY (dataset_id, ts)
-);
-"""
-
-
-# Version 2 is the auth tables (auth_store.MIGRATIONS).
-MIGRATIONS = [
-    sql_migration(1, "create dataset table", _DATASETS_V1),
-    sql_migration(3, "create point table", _POINTS_V3),
-]
-
-
-@dataclass
-class NewDataset:
-    """What a caller supplies to create a dataset."""
-
-    name: str
-    description: str = ""
-    unit: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-def bind(db: peewee.Database) -> None:
-    """Point this module's models at ``db``."""
-    database_proxy.initialize(db)
-
-
-def create_dataset(new: NewDataset) -> DatasetRow:
-    """Insert a dataset; AlreadyExists when its name is taken."""
-    try:
-        with database_proxy.atomic():
-            return DatasetRow.create(
-                name=new.name, description=new.description, unit=new.unit, labels=new.labels
-            )
-    except peewee.IntegrityError:
-        raise AlreadyExists("dataset", new.name) from None
-
-
-def get_dataset(dataset_id: str) -> DatasetRow:
-    """The dataset with ``dataset_id``; NotFound if there is none."""
-    try:
-        return DatasetRow.get_by_id(uuid.UUID(dataset_id))
-    except (peewee.DoesNotExist, ValueError):
-        raise NotFound("dataset", dataset_id) from None
-
-
-def list_datasets(limit: int, after_name: str | None) -> tuple[list[DatasetRow], int]:
-    """Up to ``limit`` datasets ordered by name after ``after_name``, and the total."""
-    query: Any = DatasetRow.select().order_by(DatasetRow.name)
-    if after_name is not None:
-        query = query.where(DatasetRow.name > after_name)
-    rows = list(query.limit(limit))
-    return rows, DatasetRow.select().count()
-
-
-UPDATABLE_FIELDS = ("name", "description", "unit", "labels")
-
-
-def update_dataset(dataset_id: str, changes: dict[str, Any]) -> DatasetRow:
-    """Set the given metadata fields (a subset of UPDATABLE_FIELDS) of a dataset.
-
-    NotFound if there is no such dataset, AlreadyExists if the new name is taken.
-    """
-    unknown = set(changes) - set(UPDATABLE_FIELDS)
-    if unknown:
-        raise ValueError(f"not updatable: {sorted(unknown)}")
-    try:
-        with database_proxy.atomic():
-            row = get_dataset(dataset_id)
-            save_changes(row, changes)
-            return row
-    except peewee.IntegrityError:
-        raise AlreadyExists("dataset", str(changes.get("name"))) from None
-
-
-def delete_dataset(dataset_id: str) -> None:
-    """Delete a dataset and (by ON DELETE CASCADE) its points; NotFound if absent."""
-    try:
-        key = uuid.UUID(dataset_id)
-    except ValueError:
-        raise NotFound("dataset", dataset_id) from None
-    with database_proxy.atomic():
-        if DatasetRow.delete().where(DatasetRow.id == key).execute() == 0:
-            raise NotFound("dataset", dataset_id)
-        # Its results went with it: caches of finished results drop them.
-        database_proxy.execute_sql("SELECT pg_notify(%s, %s)", (RESULTS_OF_DATASET_CHANNEL, str(key)))
+from analytics_svc.datasets.store import DatasetRow
+from analytics_svc.schema import database_proxy
+from mesh_runtime.errors import NotFound
 
 
 def _last_occurrences(timestamps_us: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
