@@ -1,4 +1,4 @@
-"""LlmService servicer: thin adapters between protos and the gateway."""
+"""LlmService servicer: thin adapters between protos and the guarded provider."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 
 from llm_svc.config import LlmSettings
-from llm_svc.gateway import Call, Gateway
+from llm_svc.guarded_provider import Call, GuardedProvider
 from llm_svc.providers import Completion, Message, Provider
 from llm_svc.usage import UsageTotals
 from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc, model_pb2, usage_pb2
@@ -71,15 +71,15 @@ def _page_key(after: list[object]) -> int:
 
 
 class LlmServicer(llm_service_pb2_grpc.LlmServiceServicer):
-    """Completes conversations with the configured provider, through the gateway."""
+    """Completes conversations with the configured provider, through the guarded provider."""
 
     def __init__(self, provider: Provider, settings: LlmSettings) -> None:
-        self.gateway = Gateway(provider, settings)
+        self.guarded = GuardedProvider(provider, settings)
 
     async def Complete(
         self, request: llm_service_pb2.CompleteRequest, context: grpc.aio.ServicerContext
     ) -> llm_service_pb2.CompleteResponse:
-        result = await self.gateway.complete(_call(request), context.time_remaining())
+        result = await self.guarded.complete(_call(request), context.time_remaining())
         return llm_service_pb2.CompleteResponse(
             text=result.text,
             finish_reason=_FINISH.get(result.finish_reason, completion_pb2.FINISH_REASON_UNSPECIFIED),
@@ -93,7 +93,7 @@ class LlmServicer(llm_service_pb2_grpc.LlmServiceServicer):
     async def StreamComplete(
         self, request: llm_service_pb2.StreamCompleteRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[llm_service_pb2.StreamCompleteResponse]:
-        async for event in self.gateway.stream(_call(request), context.time_remaining()):
+        async for event in self.guarded.stream(_call(request), context.time_remaining()):
             if isinstance(event, str):
                 yield llm_service_pb2.StreamCompleteResponse(text=event)
                 continue
@@ -109,7 +109,7 @@ class LlmServicer(llm_service_pb2_grpc.LlmServiceServicer):
     async def ListModels(
         self, request: llm_service_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> llm_service_pb2.ListModelsResponse:
-        models = self.gateway.models()
+        models = self.guarded.models()
         start = decode_page_token(request.page_token, _MODELS_QUERY, _page_key) or 0
         end = start + page_size(request.page_size)
         return llm_service_pb2.ListModelsResponse(
@@ -120,7 +120,7 @@ class LlmServicer(llm_service_pb2_grpc.LlmServiceServicer):
     async def GetUsage(
         self, request: llm_service_pb2.GetUsageRequest, context: grpc.aio.ServicerContext
     ) -> llm_service_pb2.GetUsageResponse:
-        ledger = self.gateway.usage
+        ledger = self.guarded.usage
         response = llm_service_pb2.GetUsageResponse(
             totals=_totals(ledger.overall()),
             models=[

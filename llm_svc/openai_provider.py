@@ -1,7 +1,7 @@
 """Any OpenAI-compatible chat-completions endpoint, through the ``openai`` client:
 OpenRouter, OpenAI itself, a local Ollama or vLLM.
 
-One call here is one attempt: the client's own retries are off (the gateway
+One call here is one attempt: the client's own retries are off (the guarded provider
 retries, within the caller's deadline), its timeout is the time the attempt
 has left, and every failure becomes a ``ProviderFailure`` whose message
 never contains the API key.
@@ -38,7 +38,7 @@ from llm_svc.providers import (
 # insists on one, and such servers ignore it.
 _NO_KEY = "no-key-configured"
 _MAX_MESSAGE_CHARS = 300
-# Longest an attempt may wait when nothing bounds it (the gateway always does).
+# Longest an attempt may wait when nothing bounds it (the guarded provider always does).
 _UNBOUNDED_TIMEOUT = 600.0
 
 

@@ -4,14 +4,14 @@ A provider makes one attempt at answering a conversation, whole
 (``complete``) or in pieces (``stream``), and reports a failed attempt as a
 ``ProviderFailure`` saying what went wrong. Everything around an attempt
 (limits, retries and backoff, deadlines, the cache, usage totals, status
-codes) is the gateway's (``llm_svc.gateway``), the same for every provider.
+codes) is the guarded provider's (``llm_svc.guarded_provider``), the same for every provider.
 
 Two kinds exist: ``OfflineProvider`` here (deterministic, labelled, no key,
 no network, so the mesh always works) and the OpenAI-compatible one in
 ``llm_svc.openai_provider`` (OpenRouter, OpenAI, Ollama, vLLM, ...).
 
 The time an attempt may take travels with the call, as gRPC deadlines do:
-the gateway sets it around each attempt (``attempt_deadline``) and a
+the guarded provider sets it around each attempt (``attempt_deadline``) and a
 provider that can pass a timeout on reads ``time_left()``.
 """
 

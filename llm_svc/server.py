@@ -72,6 +72,6 @@ async def build(settings: LlmSettings) -> Built:
             reflection_enabled=settings.reflection,
         )
     except BaseException:
-        await servicer.gateway.aclose()
+        await servicer.guarded.aclose()
         raise
-    return running, servicer.gateway.aclose
+    return running, servicer.guarded.aclose

@@ -1,6 +1,6 @@
-"""Everything around a provider's attempt, the same for every provider.
+"""A provider behind guards: the same limits, cache, deadlines, retries and usage totals for every provider.
 
-The gateway checks a request against the limits, answers from the response
+A guarded provider checks a request against the limits, answers from the response
 cache when it can, bounds the call by the caller's deadline (or
 ``LLM_TIMEOUT_SECONDS``), runs attempts of at most
 ``LLM_ATTEMPT_TIMEOUT_SECONDS`` each, retries rate limits, 5xx and timeouts
@@ -71,14 +71,14 @@ class Call:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A model the gateway can answer with."""
+    """A model the guarded provider can answer with."""
 
     name: str
     provider: str
     default: bool
 
 
-class Gateway:
+class GuardedProvider:
     """One provider behind limits, a cache, deadlines, retries and usage totals."""
 
     def __init__(
