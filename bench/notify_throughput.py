@@ -46,7 +46,7 @@ from local_stack.stack import grpc_serving  # noqa: E402
 from mesh.events.v1 import events_pb2  # noqa: E402
 from mesh_runtime import streams  # noqa: E402
 from mesh_runtime.auth_keys import KeyFolder  # noqa: E402
-from notify_svc import compose, links  # noqa: E402
+from notify_svc import email_message, links  # noqa: E402
 
 
 def event(dataset_id: str) -> events_pb2.Event:
@@ -152,11 +152,13 @@ def raw_smtp(rig: Rig, count: int) -> float:
     """Seconds to send ``count`` rendered e-mails straight to the catcher."""
     sample = event(str(uuid.uuid4()))
     sub_id = uuid.uuid4()
-    message = compose.build_message(
-        context=compose.event_context(sample),
-        sender=compose.sender_address("Analytics Mesh <notify@localhost>"),
-        recipient=compose.address("raw@example.com", "Raw"),
-        links=compose.Links(links.result_url("http://w", "r"), links.unsubscribe_url("http://r", "s" * 32, sub_id)),
+    message = email_message.build_message(
+        context=email_message.event_context(sample),
+        sender=email_message.sender_address("Analytics Mesh <notify@localhost>"),
+        recipient=email_message.address("raw@example.com", "Raw"),
+        links=email_message.Links(
+            links.result_url("http://w", "r"), links.unsubscribe_url("http://r", "s" * 32, sub_id)
+        ),
         event_id=sample.event_id,
         subscription_id=sub_id,
     )

@@ -37,7 +37,7 @@ from google.protobuf.message import DecodeError
 from mesh.events.v1 import events_pb2
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import Unavailable
-from notify_svc import compose, links, store
+from notify_svc import email_message, links, store
 from notify_svc.mailer import Mailer, PermanentSmtpError
 
 logger = logging.getLogger("notify.delivery")
@@ -191,20 +191,20 @@ class Dispatcher:
         if gone:
             logger.info("pruned old deliveries", extra={"count": gone, "before": cutoff.isoformat()})
 
-    def _compose(self, delivery: store.Claimed) -> compose.OutgoingEmail:
+    def _message(self, delivery: store.Claimed) -> email_message.OutgoingEmail:
         if delivery.payload is not None:
             event = events_pb2.Event.FromString(delivery.payload)
-            context = compose.event_context(event)
-            result_url = links.result_url(self.policy.web_base_url, compose.result_id(event))
+            context = email_message.event_context(event)
+            result_url = links.result_url(self.policy.web_base_url, email_message.result_id(event))
         elif delivery.event_id.startswith("test-"):
-            context, result_url = compose.context_of_test_email(), ""
+            context, result_url = email_message.context_of_test_email(), ""
         else:
             raise ValueError(f"event {delivery.event_id} is not stored")
-        return compose.build_message(
+        return email_message.build_message(
             context=context,
             sender=self.policy.sender,
-            recipient=compose.address(delivery.email, delivery.display_name),
-            links=compose.Links(
+            recipient=email_message.address(delivery.email, delivery.display_name),
+            links=email_message.Links(
                 result_url=result_url,
                 unsubscribe_url=links.unsubscribe_url(
                     self.policy.rest_base_url, self.policy.link_secret, delivery.subscription_id
@@ -233,8 +233,8 @@ class Dispatcher:
         """One attempt at one claimed delivery, its outcome recorded."""
         owner = self.policy.owner
         try:
-            message = self._compose(delivery)
-        except (compose.UnsendableAddress, ValueError, DecodeError) as exc:
+            message = self._message(delivery)
+        except (email_message.UnsendableAddress, ValueError, DecodeError) as exc:
             logger.warning("delivery cannot be sent", extra={"id": str(delivery.id), "error": str(exc)})
             await self._record(store.mark_failed, delivery.id, owner, f"cannot be sent: {exc}", None)
             return

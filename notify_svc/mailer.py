@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from notify_svc.compose import OutgoingEmail
+from notify_svc.email_message import OutgoingEmail
 
 # A connection unused this long is checked with NOOP before the next e-mail.
 _IDLE_CHECK_SECONDS = 5.0

@@ -16,7 +16,7 @@ from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.server import ServiceBinding
 from mesh_runtime.service_main import Built, start_database_service
-from notify_svc import compose, store
+from notify_svc import email_message, store
 from notify_svc.api import NotifyServicer
 from notify_svc.config import NotifySettings
 from notify_svc.delivery import DeliveryPolicy, Dispatcher
@@ -56,7 +56,7 @@ def check_settings(settings: NotifySettings) -> None:
 def _policies(settings: NotifySettings) -> tuple[DeliveryPolicy, ConsumerPolicy, SmtpConfig]:
     delivery = DeliveryPolicy(
         owner=f"{socket.gethostname()}/{uuid.uuid4().hex[:12]}",
-        sender=compose.sender_address(settings.sender),
+        sender=email_message.sender_address(settings.sender),
         web_base_url=settings.web_base_url,
         rest_base_url=settings.rest_base_url,
         link_secret=settings.link_secret,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mesh_runtime.errors import InvalidArgument
-from notify_svc import compose, links
+from notify_svc import email_message, links
 from notify_svc.delivery import DeliveryPolicy
 from tests.notify_svc import event_publishing as ev
 
@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def build(display_name: str = "Ada", email: str = "ada@example.com", **event_options: object) -> bytes:
     event = ev.succeeded(str(uuid.uuid4()), **event_options)  # type: ignore[arg-type]
     sub_id = uuid.uuid4()
-    message = compose.build_message(
-        context=compose.event_context(event),
-        sender=compose.sender_address("Analytics Mesh <notify@mesh.example>"),
-        recipient=compose.address(email, display_name),
-        links=compose.Links(
+    message = email_message.build_message(
+        context=email_message.event_context(event),
+        sender=email_message.sender_address("Analytics Mesh <notify@mesh.example>"),
+        recipient=email_message.address(email, display_name),
+        links=email_message.Links(
             links.result_url("https://app.example", event.result_succeeded.result_id),
             links.unsubscribe_url("https://api.example", SECRET, sub_id),
         ),
@@ -81,10 +81,10 @@ def test_display_names_are_quoted_when_they_must_be(name: str, header: str) -> N
 
 def test_the_message_id_is_the_same_for_the_same_event_and_subscription() -> None:
     sub_id = uuid.uuid4()
-    first = compose.message_id("event-1", sub_id, "mesh.example")
-    assert first == compose.message_id("event-1", sub_id, "mesh.example")
-    assert first != compose.message_id("event-2", sub_id, "mesh.example")
-    assert first != compose.message_id("event-1", uuid.uuid4(), "mesh.example")
+    first = email_message.message_id("event-1", sub_id, "mesh.example")
+    assert first == email_message.message_id("event-1", sub_id, "mesh.example")
+    assert first != email_message.message_id("event-2", sub_id, "mesh.example")
+    assert first != email_message.message_id("event-1", uuid.uuid4(), "mesh.example")
     raw = build()
     assert message_from_bytes(raw, policy=policy.default)["Message-ID"].startswith("<")
 
@@ -93,8 +93,8 @@ def test_the_message_id_is_the_same_for_the_same_event_and_subscription() -> Non
     "bad", ["a@b@c", "no-at-sign", "x@exa\nmple.com", "eve@example.com\r\nBcc: v@example.com", "", "zoë@example.com"]
 )
 def test_unusable_addresses_are_refused(bad: str) -> None:
-    with pytest.raises(compose.UnsendableAddress):
-        compose.address(bad, "x")
+    with pytest.raises(email_message.UnsendableAddress):
+        email_message.address(bad, "x")
 
 
 def test_multipart_text_and_html_with_the_links() -> None:
@@ -124,7 +124,7 @@ def test_unsubscribe_tokens_are_signed() -> None:
 
 def test_retry_waits_grow_then_give_up() -> None:
     policy_ = DeliveryPolicy(
-        owner="t", sender=compose.sender_address("a@b.example"), web_base_url="http://w", rest_base_url="http://r",
+        owner="t", sender=email_message.sender_address("a@b.example"), web_base_url="http://w", rest_base_url="http://r",
         link_secret=SECRET, max_attempts=5, retry_base=2.0, retry_max=10.0,
     )
     waits = [policy_.retry_in(n) for n in range(1, 6)]

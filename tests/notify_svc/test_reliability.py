@@ -21,7 +21,7 @@ import pytest
 
 from mesh.events.v1 import events_pb2
 from mesh_runtime import streams
-from notify_svc import compose
+from notify_svc import email_message
 from tests.conftest import RunningStack
 from tests.notify_svc import event_publishing as ev
 from tests.notify_svc.reliability_rig import Rig
@@ -104,7 +104,7 @@ def assert_each_mail_once(
     if by_message_id:
         ids = collections.Counter(str(m["MessageID"]) for m in ev.all_messages(rig.mail_api))
         wanted = {
-            compose.message_id(e.event_id, uuid.UUID(sub), "localhost").strip("<>")
+            email_message.message_id(e.event_id, uuid.UUID(sub), "localhost").strip("<>")
             for e in events
             for sub in subscription_ids
         }

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from local_stack.ports import free_port
-from notify_svc.compose import OutgoingEmail
+from notify_svc.email_message import OutgoingEmail
 from notify_svc.mailer import Mailer, PermanentSmtpError, SmtpConfig
 
 USER, PASSWORD = "mesh", "correct horse"
