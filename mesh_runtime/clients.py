@@ -12,8 +12,7 @@ from typing import Any
 
 import grpc
 
-from mesh_runtime.interceptors import REQUEST_ID_HEADER
-from mesh_runtime.structured_logging import request_id_var
+from mesh_runtime.structured_logging import REQUEST_ID_HEADER, request_id_var
 
 DEFAULT_DEADLINE_SECONDS = 10.0
 

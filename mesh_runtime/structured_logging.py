@@ -14,6 +14,9 @@ import sys
 import time
 from typing import Any
 
+# The metadata key a call's request id travels in (Envoy sets it on REST calls;
+# servers return it; clients pass the current one on).
+REQUEST_ID_HEADER = "x-request-id"
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar(
     "request_id", default=""
 )

@@ -202,7 +202,7 @@ async def _until_refusing(health: health_pb2_grpc.HealthStub, timeout: float = 5
 
 
 def test_request_ids_are_sanitised() -> None:
-    from mesh_runtime.interceptors import _REQUEST_ID_PATTERN
+    from mesh_runtime.interceptors.access_log import _REQUEST_ID_PATTERN
 
     assert _REQUEST_ID_PATTERN.match("abc-123_x.y")
     assert not _REQUEST_ID_PATTERN.match("bad id\nInjected: 1")
