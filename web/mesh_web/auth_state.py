@@ -12,15 +12,17 @@ Where each piece lives:
 A page's State subclasses ``AuthState`` and makes every call through
 ``_call_signed_in``, which renews the access token shortly before it expires,
 or once when a call is refused with UNAUTHENTICATED, and raises ``SignedOut``
-when there is no session left to renew: the page then goes to ``/login``.
+when there is no session left to renew. Its event handlers are decorated with
+``@redirect_when_signed_out``, which turns SignedOut into going to ``/login``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -63,6 +65,26 @@ def _with_bearer(call: Callable[[CallMetadata], Awaitable[T]]) -> Callable[[str]
 
 class SignedOut(Exception):
     """There is no session to call a service with: the user must sign in."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def redirect_when_signed_out(
+    handler: Callable[P, Awaitable[R]],
+) -> Callable[P, Coroutine[Any, Any, R | EventSpec]]:
+    """The event handler ``handler``, going to the login page when it raises
+    SignedOut (the session is over). Put it under ``@rx.event``."""
+
+    @functools.wraps(handler)
+    async def handle(*args: P.args, **kwargs: P.kwargs) -> R | EventSpec:
+        try:
+            return await handler(*args, **kwargs)
+        except SignedOut:
+            return rx.redirect(LOGIN_ROUTE)
+
+    return handle
 
 
 class AuthState(rx.State):
@@ -128,12 +150,14 @@ class AuthState(rx.State):
             # events renewing at the same time would sign the user out. The
             # other events wait, then find the fresh token and use it.
             try:
-                session = await service_clients.refresh(refresh_token)
+                response = await service_clients.call(
+                    "auth", "Refresh", auth_service_pb2.RefreshRequest(refresh_token=refresh_token)
+                )
             except _SESSION_OVER:
                 await self._end_session()
                 raise SignedOut from None
-            self._start_session(session)
-            return session.access_token
+            self._start_session(response.session)
+            return str(response.session.access_token)
 
     async def _call_signed_in(self, call: Callable[[CallMetadata], Awaitable[T]]) -> T:
         """The result of ``call(metadata)``, made with the session's bearer token
@@ -150,9 +174,7 @@ class AuthState(rx.State):
                 await self._end_session()
             raise SignedOut from None
 
-    async def _call_all_signed_in(
-        self, *calls: Callable[[CallMetadata], Awaitable[Any]]
-    ) -> list[Any | MeshError]:
+    async def _call_all_signed_in(self, *calls: Callable[[CallMetadata], Awaitable[Any]]) -> list[Any | MeshError]:
         """The results of ``calls``, made at the same time with one bearer
         token (session.call_all_with_renewal); each is its value or its
         MeshError. Raises SignedOut when the user must sign in again. Call
@@ -206,7 +228,8 @@ class AuthState(rx.State):
             token = await self._access_token_for_call()
             async with self:
                 refresh_token = self.refresh_token
-            await service_clients.logout(refresh_token, bearer_metadata(token))
+            request = auth_service_pb2.LogoutRequest(refresh_token=refresh_token)
+            await service_clients.call("auth", "Logout", request, bearer_metadata(token))
         except (SignedOut, MeshError):
             # Signed out here either way; a session analytics could not end
             # expires on its own, and its token is gone from the browser.

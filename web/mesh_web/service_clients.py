@@ -11,8 +11,13 @@ not at import):
     MAIL_API_URL               the mail catcher's (or mailpit's) HTTP API (default http://127.0.0.1:18025)
     MESH_CALL_TIMEOUT_SECONDS  deadline of each call in seconds (default 5)
 
-Calls that need a signed-in caller take ``metadata=bearer_metadata(token)``;
-the web app's AuthState (auth_state.py) supplies the token and renews it.
+Every unary call goes through ``call(service, method, request, metadata)``
+(e.g. ``call("analytics", "GetDataset", GetDatasetRequest(id=...), md)``):
+one deadline, one error mapping, for every RPC. A page hands
+``rpc(service, method, request)`` to its AuthState, which supplies the
+signed-in caller's ``bearer_metadata(token)`` and renews the token
+(auth_state.py). The two streams and the HTTP APIs (health, mailbox) have
+functions of their own.
 
 Channels are opened lazily through ``mesh_runtime.clients.open_channel`` (the
 one client factory: default deadline, request id), one set per event loop,
@@ -24,20 +29,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import urllib.parse
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 import httpx
-from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2, analytics_service_pb2_grpc, dataset_pb2
-from mesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
-from mesh.notify.v1 import notify_service_pb2, notify_service_pb2_grpc, subscription_pb2
+from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2, analytics_service_pb2_grpc
+from mesh.auth.v1 import auth_service_pb2_grpc
+from mesh.notify.v1 import notify_service_pb2_grpc
 from mesh_runtime.clients import open_channel
 from mesh_runtime.config import ConfigError, load_settings, parse_float, parse_port, positive, setting
 from mesh_runtime.errors import DeadlineExceeded, FailedPrecondition, MeshError, Unavailable, from_rpc_error
@@ -168,10 +173,44 @@ def service_clients() -> ServiceClients:
 CallMetadata = tuple[tuple[str, str], ...]
 """gRPC metadata sent with a call."""
 
+SignedCall = Callable[[CallMetadata], Awaitable[Any]]
+"""A call waiting for the metadata that signs it in (see ``rpc``)."""
+
 
 def bearer_metadata(access_token: str) -> CallMetadata:
     """The metadata that signs a call in with ``access_token``."""
     return (("authorization", f"Bearer {access_token}"),)
+
+
+Service = Literal["analytics", "auth", "notify"]
+"""A service the web app calls; AuthService is served by analytics."""
+
+
+def _stub(clients: ServiceClients, service: Service) -> tuple[str, Any]:
+    """The address of ``service`` and a stub of it."""
+    if service == "notify":
+        return clients.settings.notify_addr, clients.notify()
+    target = clients.settings.analytics_addr
+    return target, clients.auth() if service == "auth" else clients.analytics()
+
+
+async def call(
+    service: Service, method: str, request: Message, metadata: CallMetadata = (), *, timeout: float | None = None
+) -> Any:
+    """The response of the unary RPC ``method`` (e.g. "GetDataset") of
+    ``service``, made with ``metadata`` and the clients' deadline (or
+    ``timeout``), or its typed MeshError: Unavailable when the service is down,
+    DeadlineExceeded when it does not answer in time, and the service's own
+    errors (NotFound, InvalidArgument with field violations, ...)."""
+    clients = service_clients()
+    target, stub = _stub(clients, service)
+    return await _unary_call(clients, target, getattr(stub, method), request, metadata, timeout)
+
+
+def rpc(service: Service, method: str, request: Message, *, timeout: float | None = None) -> SignedCall:
+    """The call of ``method`` with ``request``, to be made with a signed-in
+    caller's metadata (AuthState._call_signed_in and _call_all_signed_in)."""
+    return functools.partial(call, service, method, request, timeout=timeout)
 
 
 async def _unary_call(
@@ -180,13 +219,13 @@ async def _unary_call(
     method: Callable[..., Awaitable[Any]],
     request: Message,
     metadata: CallMetadata,
+    timeout: float | None = None,
 ) -> Any:
-    """The response of one unary call with the clients' deadline, or its typed MeshError
-    (Unavailable when the service is down, DeadlineExceeded when it does not answer in time)."""
+    deadline = timeout or clients.call_timeout
     try:
-        return await method(request, timeout=clients.call_timeout, metadata=metadata)
+        return await method(request, timeout=deadline, metadata=metadata)
     except grpc.RpcError as error:
-        raise _call_error(clients, target, error, clients.call_timeout) from None
+        raise _call_error(clients, target, error, deadline) from None
 
 
 def _call_error(clients: ServiceClients, target: str, error: grpc.RpcError, timeout: float) -> MeshError:
@@ -200,202 +239,13 @@ def _call_error(clients: ServiceClients, target: str, error: grpc.RpcError, time
     return from_rpc_error(error)
 
 
-async def login(username: str, password: str) -> auth_service_pb2.Session:
-    """A new session from AuthService.Login; Unauthenticated for wrong credentials,
-    ResourceExhausted (with RetryInfo) while sign-ins for the username are throttled."""
-    clients = service_clients()
-    request = auth_service_pb2.LoginRequest(username=username, password=password)
-    response: auth_service_pb2.LoginResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.auth().Login, request, ()
-    )
-    return response.session
+def import_csv_timeout(csv: bytes) -> float:
+    """The deadline of ImportCsv for ``csv``: a big file takes longer than an
+    ordinary call, so the clients' deadline grows by a second a megabyte."""
+    return service_clients().call_timeout + len(csv) / 1_000_000
 
 
-async def refresh(refresh_token: str) -> auth_service_pb2.Session:
-    """A renewed session from AuthService.Refresh; ``refresh_token`` stops working.
-    Unauthenticated when the session has ended."""
-    clients = service_clients()
-    request = auth_service_pb2.RefreshRequest(refresh_token=refresh_token)
-    response: auth_service_pb2.RefreshResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.auth().Refresh, request, ()
-    )
-    return response.session
-
-
-async def logout(refresh_token: str, metadata: CallMetadata) -> None:
-    """End the session of ``refresh_token`` with AuthService.Logout."""
-    clients = service_clients()
-    request = auth_service_pb2.LogoutRequest(refresh_token=refresh_token)
-    await _unary_call(clients, clients.settings.analytics_addr, clients.auth().Logout, request, metadata)
-
-
-async def list_datasets(
-    page_size: int, page_token: str = "", *, metadata: CallMetadata = ()
-) -> analytics_service_pb2.ListDatasetsResponse:
-    """One page of datasets from AnalyticsService.ListDatasets."""
-    clients = service_clients()
-    request = analytics_service_pb2.ListDatasetsRequest(page_size=page_size, page_token=page_token)
-    response: analytics_service_pb2.ListDatasetsResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().ListDatasets, request, metadata
-    )
-    return response
-
-
-async def create_dataset(name: str, description: str, unit: str, *, metadata: CallMetadata) -> dataset_pb2.Dataset:
-    """The dataset AnalyticsService.CreateDataset stored; InvalidArgument (with
-    field violations) for a bad name or unit, AlreadyExists for a taken name."""
-    clients = service_clients()
-    request = analytics_service_pb2.CreateDatasetRequest(
-        dataset=dataset_pb2.Dataset(name=name, description=description, unit=unit)
-    )
-    response: analytics_service_pb2.CreateDatasetResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().CreateDataset, request, metadata
-    )
-    return response.dataset
-
-
-async def update_dataset(
-    dataset: dataset_pb2.Dataset, fields: list[str], *, metadata: CallMetadata
-) -> dataset_pb2.Dataset:
-    """The dataset after AnalyticsService.UpdateDataset changed ``fields`` of it."""
-    clients = service_clients()
-    request = analytics_service_pb2.UpdateDatasetRequest(
-        dataset=dataset, update_mask=field_mask_pb2.FieldMask(paths=fields)
-    )
-    response: analytics_service_pb2.UpdateDatasetResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().UpdateDataset, request, metadata
-    )
-    return response.dataset
-
-
-async def delete_dataset(dataset_id: str, *, metadata: CallMetadata) -> None:
-    """Delete a dataset and its points with AnalyticsService.DeleteDataset."""
-    clients = service_clients()
-    request = analytics_service_pb2.DeleteDatasetRequest(id=dataset_id)
-    await _unary_call(clients, clients.settings.analytics_addr, clients.analytics().DeleteDataset, request, metadata)
-
-
-async def get_dataset(dataset_id: str, *, metadata: CallMetadata) -> dataset_pb2.Dataset:
-    """One dataset from AnalyticsService.GetDataset."""
-    clients = service_clients()
-    request = analytics_service_pb2.GetDatasetRequest(id=dataset_id)
-    response: analytics_service_pb2.GetDatasetResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().GetDataset, request, metadata
-    )
-    return response.dataset
-
-
-async def import_csv(dataset_id: str, csv: bytes, *, metadata: CallMetadata) -> analytics_service_pb2.ImportCsvResponse:
-    """What AnalyticsService.ImportCsv stored and rejected (by line) of ``csv``.
-
-    A big file takes longer than an ordinary call: the deadline grows with its size."""
-    clients = service_clients()
-    request = analytics_service_pb2.ImportCsvRequest(dataset_id=dataset_id, csv=csv)
-    timeout = clients.call_timeout + len(csv) / 1_000_000
-    try:
-        response: analytics_service_pb2.ImportCsvResponse = await clients.analytics().ImportCsv(
-            request, timeout=timeout, metadata=metadata
-        )
-    except grpc.RpcError as error:
-        raise _call_error(clients, clients.settings.analytics_addr, error, timeout) from None
-    return response
-
-
-async def append_points(
-    dataset_id: str, timestamps_us: list[int], values: list[float], *, metadata: CallMetadata
-) -> analytics_service_pb2.AppendPointsResponse:
-    """What AnalyticsService.AppendPoints stored of the points."""
-    clients = service_clients()
-    request = analytics_service_pb2.AppendPointsRequest(
-        dataset_id=dataset_id, timestamps_us=timestamps_us, values=values
-    )
-    response: analytics_service_pb2.AppendPointsResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().AppendPoints, request, metadata
-    )
-    return response
-
-
-# --- schedules and results ------------------------------------------------------
-
-
-async def list_schedules(dataset_id: str, *, metadata: CallMetadata) -> list[analysis_pb2.Schedule]:
-    """The schedules of a dataset (all of them when ``dataset_id`` is empty), up to 1,000."""
-    clients = service_clients()
-    request = analytics_service_pb2.ListSchedulesRequest(dataset_id=dataset_id, page_size=1000)
-    response: analytics_service_pb2.ListSchedulesResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().ListSchedules, request, metadata
-    )
-    return list(response.schedules)
-
-
-async def create_schedule(schedule: analysis_pb2.Schedule, *, metadata: CallMetadata) -> analysis_pb2.Schedule:
-    """The schedule AnalyticsService.CreateSchedule stored."""
-    clients = service_clients()
-    request = analytics_service_pb2.CreateScheduleRequest(schedule=schedule)
-    response: analytics_service_pb2.CreateScheduleResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().CreateSchedule, request, metadata
-    )
-    return response.schedule
-
-
-async def update_schedule(
-    schedule: analysis_pb2.Schedule, fields: list[str], *, metadata: CallMetadata
-) -> analysis_pb2.Schedule:
-    """The schedule after AnalyticsService.UpdateSchedule changed ``fields`` of it."""
-    clients = service_clients()
-    request = analytics_service_pb2.UpdateScheduleRequest(
-        schedule=schedule, update_mask=field_mask_pb2.FieldMask(paths=fields)
-    )
-    response: analytics_service_pb2.UpdateScheduleResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().UpdateSchedule, request, metadata
-    )
-    return response.schedule
-
-
-async def delete_schedule(schedule_id: str, *, metadata: CallMetadata) -> None:
-    """Delete a schedule with AnalyticsService.DeleteSchedule."""
-    clients = service_clients()
-    request = analytics_service_pb2.DeleteScheduleRequest(id=schedule_id)
-    await _unary_call(clients, clients.settings.analytics_addr, clients.analytics().DeleteSchedule, request, metadata)
-
-
-async def run_analysis(
-    dataset_id: str,
-    kind: int,
-    parameters: analysis_pb2.AnalysisParameters | None = None,
-    *,
-    metadata: CallMetadata,
-) -> analysis_pb2.Result:
-    """The (pending) result AnalyticsService.RunAnalysis queued."""
-    clients = service_clients()
-    request = analytics_service_pb2.RunAnalysisRequest(dataset_id=dataset_id, kind=kind, parameters=parameters)  # type: ignore[arg-type]
-    response: analytics_service_pb2.RunAnalysisResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().RunAnalysis, request, metadata
-    )
-    return response.result
-
-
-async def get_result(
-    result_id: str, series_points: int, *, metadata: CallMetadata
-) -> analytics_service_pb2.GetResultResponse:
-    """A result and its series reduced to ``series_points`` points, from AnalyticsService.GetResult."""
-    clients = service_clients()
-    request = analytics_service_pb2.GetResultRequest(id=result_id, series_points=series_points)
-    response: analytics_service_pb2.GetResultResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().GetResult, request, metadata
-    )
-    return response
-
-
-async def list_results(
-    request: analytics_service_pb2.ListResultsRequest, *, metadata: CallMetadata
-) -> analytics_service_pb2.ListResultsResponse:
-    """One page of results from AnalyticsService.ListResults."""
-    clients = service_clients()
-    response: analytics_service_pb2.ListResultsResponse = await _unary_call(
-        clients, clients.settings.analytics_addr, clients.analytics().ListResults, request, metadata
-    )
-    return response
+# --- streams ---------------------------------------------------------------------
 
 
 async def watch_results(
@@ -410,19 +260,19 @@ async def watch_results(
     clients = service_clients()
     target = clients.settings.analytics_addr
     request = analytics_service_pb2.WatchResultsRequest(dataset_id=dataset_id)
-    call = clients.analytics().WatchResults(request, timeout=window_seconds, metadata=metadata)
+    stream = clients.analytics().WatchResults(request, timeout=window_seconds, metadata=metadata)
     try:
-        await call.initial_metadata()
-        if not call.done():
+        await stream.initial_metadata()
+        if not stream.done():
             yield None
-        async for response in call:
+        async for response in stream:
             yield response.result
     except grpc.RpcError as error:
         if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
             return
         raise _call_error(clients, target, error, window_seconds) from None
     finally:
-        call.cancel()
+        stream.cancel()
 
 
 ASK_TIMEOUT_SECONDS = 120.0
@@ -437,80 +287,14 @@ async def ask_about_result(
     clients = service_clients()
     target = clients.settings.analytics_addr
     request = analytics_service_pb2.AskAboutResultRequest(result_id=result_id, question=question)
-    call = clients.analytics().AskAboutResult(request, timeout=ASK_TIMEOUT_SECONDS, metadata=metadata)
+    stream = clients.analytics().AskAboutResult(request, timeout=ASK_TIMEOUT_SECONDS, metadata=metadata)
     try:
-        async for response in call:
+        async for response in stream:
             yield response
     except grpc.RpcError as error:
         raise _call_error(clients, target, error, ASK_TIMEOUT_SECONDS) from None
     finally:
-        call.cancel()
-
-
-# --- notify ---------------------------------------------------------------------
-
-
-async def list_subscriptions(*, metadata: CallMetadata) -> list[subscription_pb2.Subscription]:
-    """Subscriptions from NotifyService.ListSubscriptions, up to 1,000, newest first."""
-    clients = service_clients()
-    request = notify_service_pb2.ListSubscriptionsRequest(page_size=1000)
-    response: notify_service_pb2.ListSubscriptionsResponse = await _unary_call(
-        clients, clients.settings.notify_addr, clients.notify().ListSubscriptions, request, metadata
-    )
-    return list(response.subscriptions)
-
-
-async def create_subscription(
-    subscription: subscription_pb2.Subscription, *, metadata: CallMetadata
-) -> subscription_pb2.Subscription:
-    """The subscription NotifyService.CreateSubscription stored."""
-    clients = service_clients()
-    request = notify_service_pb2.CreateSubscriptionRequest(subscription=subscription)
-    response: notify_service_pb2.CreateSubscriptionResponse = await _unary_call(
-        clients, clients.settings.notify_addr, clients.notify().CreateSubscription, request, metadata
-    )
-    return response.subscription
-
-
-async def update_subscription(
-    subscription: subscription_pb2.Subscription, fields: list[str], *, metadata: CallMetadata
-) -> subscription_pb2.Subscription:
-    """The subscription after NotifyService.UpdateSubscription changed ``fields`` of it."""
-    clients = service_clients()
-    request = notify_service_pb2.UpdateSubscriptionRequest(
-        subscription=subscription, update_mask=field_mask_pb2.FieldMask(paths=fields)
-    )
-    response: notify_service_pb2.UpdateSubscriptionResponse = await _unary_call(
-        clients, clients.settings.notify_addr, clients.notify().UpdateSubscription, request, metadata
-    )
-    return response.subscription
-
-
-async def delete_subscription(subscription_id: str, *, metadata: CallMetadata) -> None:
-    """Delete a subscription with NotifyService.DeleteSubscription."""
-    clients = service_clients()
-    request = notify_service_pb2.DeleteSubscriptionRequest(id=subscription_id)
-    await _unary_call(clients, clients.settings.notify_addr, clients.notify().DeleteSubscription, request, metadata)
-
-
-async def list_deliveries(*, metadata: CallMetadata, page_size: int = 100) -> list[subscription_pb2.Delivery]:
-    """The latest deliveries (the e-mail log) from NotifyService.ListDeliveries, newest first."""
-    clients = service_clients()
-    request = notify_service_pb2.ListDeliveriesRequest(page_size=page_size)
-    response: notify_service_pb2.ListDeliveriesResponse = await _unary_call(
-        clients, clients.settings.notify_addr, clients.notify().ListDeliveries, request, metadata
-    )
-    return list(response.deliveries)
-
-
-async def send_test_email(subscription_id: str, *, metadata: CallMetadata) -> subscription_pb2.Delivery:
-    """The delivery of a test e-mail NotifyService.SendTestEmail sent."""
-    clients = service_clients()
-    request = notify_service_pb2.SendTestEmailRequest(id=subscription_id)
-    response: notify_service_pb2.SendTestEmailResponse = await _unary_call(
-        clients, clients.settings.notify_addr, clients.notify().SendTestEmail, request, metadata
-    )
-    return response.delivery
+        stream.cancel()
 
 
 # --- health and the mailbox -------------------------------------------------------
@@ -539,57 +323,45 @@ async def gateway_health() -> str:
     token is refused at the edge, which proves the listener and its JWT
     filter work); Unavailable when it cannot be reached."""
     clients = service_clients()
-    url = f"{clients.settings.rest_base_url}/v1/datasets"
-    response = await _http_get(clients, url)
+    response = await _http(clients, "GET", f"{clients.settings.rest_base_url}/v1/datasets")
     return SERVING if response.status_code in (200, 401, 403) else NOT_SERVING
 
 
 async def mailbox_messages(limit: int = 100) -> dict[str, Any]:
     """The newest ``limit`` messages the mail catcher (or mailpit) captured:
     its GET /api/v1/messages answer (``total`` and ``messages``)."""
-    clients = service_clients()
-    response = await _http_get(clients, f"{clients.settings.mail_api_url}/api/v1/messages?limit={limit}")
-    _raise_for_http_status(response)
-    body: dict[str, Any] = response.json()
+    body: dict[str, Any] = (await _mail_api("GET", f"/api/v1/messages?limit={limit}")).json()
     return body
 
 
 async def mailbox_message(message_id: str) -> dict[str, Any]:
     """One captured message, with its text and HTML bodies (GET /api/v1/message/ID)."""
-    clients = service_clients()
     quoted = urllib.parse.quote(message_id, safe="")
-    response = await _http_get(clients, f"{clients.settings.mail_api_url}/api/v1/message/{quoted}")
-    _raise_for_http_status(response)
-    body: dict[str, Any] = response.json()
+    body: dict[str, Any] = (await _mail_api("GET", f"/api/v1/message/{quoted}")).json()
     return body
 
 
 async def mailbox_delete_all() -> None:
     """Delete every captured message (DELETE /api/v1/messages)."""
+    await _mail_api("DELETE", "/api/v1/messages")
+
+
+async def _mail_api(method: str, path: str) -> httpx.Response:
+    """The mail API's answer to ``method path``; Unavailable for a 5xx, MeshError for another refusal."""
     clients = service_clients()
-    try:
-        async with httpx.AsyncClient(timeout=clients.call_timeout) as http:
-            response = await http.delete(f"{clients.settings.mail_api_url}/api/v1/messages")
-    except httpx.TimeoutException:
-        raise DeadlineExceeded(f"no answer within {clients.call_timeout:g} s") from None
-    except httpx.HTTPError as error:
-        raise Unavailable(str(error) or type(error).__name__) from None
-    _raise_for_http_status(response)
-
-
-async def _http_get(clients: ServiceClients, url: str) -> httpx.Response:
-    try:
-        async with httpx.AsyncClient(timeout=clients.call_timeout) as http:
-            return await http.get(url)
-    except httpx.TimeoutException:
-        raise DeadlineExceeded(f"no answer within {clients.call_timeout:g} s") from None
-    except httpx.HTTPError as error:
-        raise Unavailable(str(error) or type(error).__name__) from None
-
-
-def _raise_for_http_status(response: httpx.Response) -> None:
+    response = await _http(clients, method, clients.settings.mail_api_url + path)
     if response.status_code >= 500:
         raise Unavailable(f"HTTP {response.status_code}")
     if response.status_code >= 400:
-        error = MeshError(f"HTTP {response.status_code}: {response.text[:200]}")
-        raise error
+        raise MeshError(f"HTTP {response.status_code}: {response.text[:200]}")
+    return response
+
+
+async def _http(clients: ServiceClients, method: str, url: str) -> httpx.Response:
+    try:
+        async with httpx.AsyncClient(timeout=clients.call_timeout) as http:
+            return await http.request(method, url)
+    except httpx.TimeoutException:
+        raise DeadlineExceeded(f"no answer within {clients.call_timeout:g} s") from None
+    except httpx.HTTPError as error:
+        raise Unavailable(str(error) or type(error).__name__) from None

@@ -8,17 +8,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import reflex as rx
-from reflex.event import EventSpec
 
-from mesh.analytics.v1 import analytics_service_pb2
+from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.notify.v1 import notify_service_pb2 as notify_pb
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
-from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut
+from mesh_web.auth_state import AuthState, SignedOut, redirect_when_signed_out
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import empty_callout, loading_line, page_header, stat_card
 from mesh_web.display import MISSING, HealthRow, format_count, health_row, service_error_text
 from mesh_web.result_display import ResultRow, result_row
+from mesh_web.service_clients import rpc
 
 ROUTE = "/"
 
@@ -61,7 +62,8 @@ class DashboardState(AuthState):
         return " · ".join(self.errors)
 
     @rx.event(background=True)
-    async def load(self) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def load(self) -> None:
         """Fetch counts, the latest results and anomalies, and every service's health, at once."""
         async with self:
             self._load_id += 1
@@ -70,22 +72,18 @@ class DashboardState(AuthState):
         try:
             (datasets, schedules, subscriptions, latest, anomalous), health = await asyncio.gather(
                 self._call_all_signed_in(
-                    lambda md: service_clients.list_datasets(1, metadata=md),
-                    lambda md: service_clients.list_schedules("", metadata=md),
-                    lambda md: service_clients.list_subscriptions(metadata=md),
-                    lambda md: service_clients.list_results(
-                        analytics_service_pb2.ListResultsRequest(page_size=LATEST), metadata=md
-                    ),
-                    lambda md: service_clients.list_results(
-                        analytics_service_pb2.ListResultsRequest(page_size=LATEST, has_anomalies=True), metadata=md
-                    ),
+                    rpc("analytics", "ListDatasets", pb.ListDatasetsRequest(page_size=1)),
+                    rpc("analytics", "ListSchedules", pb.ListSchedulesRequest(page_size=1000)),
+                    rpc("notify", "ListSubscriptions", notify_pb.ListSubscriptionsRequest(page_size=1000)),
+                    rpc("analytics", "ListResults", pb.ListResultsRequest(page_size=LATEST)),
+                    rpc("analytics", "ListResults", pb.ListResultsRequest(page_size=LATEST, has_anomalies=True)),
                 ),
                 asyncio.gather(*(_health(name, check) for name, check in HEALTH_CHECKS)),
             )
         except SignedOut:
             async with self:
                 self.loading = False
-            return rx.redirect(LOGIN_ROUTE)
+            raise
         errors: dict[str, str] = {}
 
         def counted(value: Any, service: str, count: Callable[[Any], int]) -> str:
@@ -96,10 +94,10 @@ class DashboardState(AuthState):
 
         async with self:
             if load_id != self._load_id:
-                return None  # A newer load (Refresh) answers instead.
+                return  # A newer load (Refresh) answers instead.
             self.dataset_count = counted(datasets, "analytics", lambda r: r.total_size)
-            self.schedule_count = counted(schedules, "analytics", len)
-            self.subscription_count = counted(subscriptions, "notify", len)
+            self.schedule_count = counted(schedules, "analytics", lambda r: len(r.schedules))
+            self.subscription_count = counted(subscriptions, "notify", lambda r: len(r.subscriptions))
             self.latest = [] if isinstance(latest, MeshError) else [result_row(r) for r in latest.results]
             self.anomalous = [] if isinstance(anomalous, MeshError) else [result_row(r) for r in anomalous.results]
             for value in (latest, anomalous):
@@ -109,7 +107,6 @@ class DashboardState(AuthState):
             self.errors = list(errors.values())
             self.loading = False
             self.loaded = True
-        return None
 
 
 def _health_card() -> rx.Component:

@@ -5,11 +5,11 @@ the dataset's own page (pages/dataset.py)."""
 from typing import Any
 
 import reflex as rx
-from reflex.event import EventSpec
 
+from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.analytics.v1 import dataset_pb2
 from mesh_runtime.errors import MeshError
-from mesh_web import service_clients
-from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut
+from mesh_web.auth_state import AuthState, redirect_when_signed_out
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.display import (
@@ -21,6 +21,7 @@ from mesh_web.display import (
     service_error_text,
     table_after_page,
 )
+from mesh_web.service_clients import rpc
 
 ROUTE = "/datasets"
 
@@ -83,68 +84,64 @@ class DatasetsState(AuthState):
         return self.loaded and not self.rows and not self.error
 
     @rx.event(background=True)
-    async def load_datasets(self) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def load_datasets(self) -> None:
         """Fetch the first page of datasets, replacing the table."""
-        return await self._fetch(page_token="")
+        await self._fetch(page_token="")
 
     @rx.event(background=True)
-    async def load_more(self) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def load_more(self) -> None:
         """Fetch the next page of datasets and append it to the table."""
         async with self:
             page_token = self.next_page_token
         if page_token:
-            return await self._fetch(page_token=page_token)
-        return None
+            await self._fetch(page_token=page_token)
 
     @rx.event(background=True)
-    async def create_dataset(self, form_data: dict[str, Any]) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def create_dataset(self, form_data: dict[str, Any]) -> None:
         """Create a dataset from the New dataset form, then reload the table."""
         name = str(form_data.get("name", "")).strip()
         description = str(form_data.get("description", "")).strip()
         unit = str(form_data.get("unit", "")).strip()
         async with self:
             if self.creating:
-                return None
+                return
             self.creating = True
             self.create_errors = []
+        dataset = dataset_pb2.Dataset(name=name, description=description, unit=unit)
         try:
-            await self._call_signed_in(
-                lambda metadata: service_clients.create_dataset(name, description, unit, metadata=metadata)
-            )
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
+            await self._call_signed_in(rpc("analytics", "CreateDataset", pb.CreateDatasetRequest(dataset=dataset)))
         except MeshError as error:
             async with self:
                 self.creating = False
                 self.create_errors = create_dataset_errors(error, name)
-            return None
+            return
         async with self:
             self.creating = False
             self.form_key += 1
-        return await self._fetch(page_token="")
+        await self._fetch(page_token="")
 
-    async def _fetch(self, page_token: str) -> EventSpec | None:
+    async def _fetch(self, page_token: str) -> None:
         async with self:
             self._fetch_id += 1
             fetch_id = self._fetch_id
             self.loading = True
         # The call runs outside ``async with self``: the state stays unlocked,
         # so the page keeps answering while analytics is slow or down.
+        request = pb.ListDatasetsRequest(page_size=PAGE_SIZE, page_token=page_token)
         try:
-            response = await self._call_signed_in(
-                lambda metadata: service_clients.list_datasets(PAGE_SIZE, page_token, metadata=metadata)
-            )
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
+            response = await self._call_signed_in(rpc("analytics", "ListDatasets", request))
         except MeshError as error:
             async with self:
                 if fetch_id == self._fetch_id:
                     self.error = service_error_text("analytics", error)
                     self.loading = False
-            return None
+            return
         async with self:
             if fetch_id != self._fetch_id:
-                return None
+                return
             table = table_after_page(self.rows, response, appending=bool(page_token))
             self.rows = table.rows
             self.total_size = table.total_size
@@ -152,7 +149,6 @@ class DatasetsState(AuthState):
             self.error = ""
             self.loaded = True
             self.loading = False
-        return None
 
 
 def _datasets_table() -> rx.Component:

@@ -5,6 +5,7 @@ from typing import Any
 import reflex as rx
 from reflex.event import EventSpec
 
+from mesh.auth.v1 import auth_service_pb2
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
 from mesh_web.auth_state import HOME_ROUTE, LOGIN_ROUTE, AuthState
@@ -43,8 +44,9 @@ class LoginState(AuthState):
                 self.error, self.banner = MISSING_CREDENTIALS_TEXT, ""
                 return None
             self.submitting, self.error, self.banner = True, "", ""
+        request = auth_service_pb2.LoginRequest(username=username, password=password)
         try:
-            session = await service_clients.login(username, password)
+            response = await service_clients.call("auth", "Login", request)
         except MeshError as error:
             problem = login_problem(error)
             async with self:
@@ -52,7 +54,7 @@ class LoginState(AuthState):
             return None
         async with self:
             self.submitting = False
-            self._start_session(session)
+            self._start_session(response.session)
         return rx.redirect(HOME_ROUTE)
 
 

@@ -8,7 +8,7 @@ from reflex.event import EventSpec
 
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
-from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut
+from mesh_web.auth_state import AuthState, redirect_when_signed_out
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import empty_callout, loading_line, page_header
@@ -40,6 +40,7 @@ class MailboxState(AuthState):
         return bool(self.messages)
 
     @rx.event(background=True)
+    @redirect_when_signed_out
     async def load(self) -> EventSpec | None:
         """Fetch the newest messages (only for a signed-in user)."""
         async with self:
@@ -48,8 +49,6 @@ class MailboxState(AuthState):
             # The catcher has no sign-in of its own: the page asks for a session first.
             await self._access_token_for_call()
             listing = await service_clients.mailbox_messages(SHOWN)
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
         except MeshError as error:
             async with self:
                 self.error = service_error_text(SERVICE, error)
@@ -63,13 +62,12 @@ class MailboxState(AuthState):
         return None
 
     @rx.event(background=True)
+    @redirect_when_signed_out
     async def open_message(self, message_id: str) -> EventSpec | None:
         """Show one message in full."""
         try:
             await self._access_token_for_call()
             message = await service_clients.mailbox_message(message_id)
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
         except MeshError as error:
             async with self:
                 self.error = service_error_text(SERVICE, error)
@@ -86,13 +84,12 @@ class MailboxState(AuthState):
         self.open_id = ""
 
     @rx.event(background=True)
+    @redirect_when_signed_out
     async def delete_all(self) -> EventSpec | None:
         """Empty the mailbox."""
         try:
             await self._access_token_for_call()
             await service_clients.mailbox_delete_all()
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
         except MeshError as error:
             async with self:
                 self.error = service_error_text(SERVICE, error)

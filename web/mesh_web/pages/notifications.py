@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from google.protobuf import field_mask_pb2
 from reflex.event import EventSpec
 
+from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.notify.v1 import notify_service_pb2 as notify_pb
 from mesh_runtime.errors import MeshError
-from mesh_web import service_clients
-from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut
+from mesh_web.auth_state import AuthState, redirect_when_signed_out
 from mesh_web.components.layout import page_layout
+from mesh_web.components.row_actions import RowAction, row_actions
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import empty_callout, error_lines, loading_line, page_header
 from mesh_web.display import MISSING, create_dataset_errors, service_error_text
@@ -23,6 +26,7 @@ from mesh_web.notify_display import (
     subscription_from_form,
     subscription_row,
 )
+from mesh_web.service_clients import rpc
 
 ROUTE = "/notifications"
 ALL_DATASETS = "all"
@@ -62,18 +66,16 @@ class NotificationsState(AuthState):
         return bool(self.deliveries)
 
     @rx.event(background=True)
-    async def load(self) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def load(self) -> None:
         """Fetch subscriptions, deliveries and the dataset names the form offers."""
         async with self:
             self.loading = True
-        try:
-            subscriptions, deliveries, datasets = await self._call_all_signed_in(
-                lambda md: service_clients.list_subscriptions(metadata=md),
-                lambda md: service_clients.list_deliveries(metadata=md),
-                lambda md: service_clients.list_datasets(1000, metadata=md),
-            )
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
+        subscriptions, deliveries, datasets = await self._call_all_signed_in(
+            rpc("notify", "ListSubscriptions", notify_pb.ListSubscriptionsRequest(page_size=1000)),
+            rpc("notify", "ListDeliveries", notify_pb.ListDeliveriesRequest(page_size=100)),
+            rpc("analytics", "ListDatasets", pb.ListDatasetsRequest(page_size=1000)),
+        )
         async with self:
             errors = []
             names: dict[str, str] = {}
@@ -87,12 +89,11 @@ class NotificationsState(AuthState):
                     errors.append(service_error_text("notify", value))
                     break
             if not isinstance(subscriptions, MeshError):
-                self.subscriptions = [subscription_row(s, names) for s in subscriptions]
+                self.subscriptions = [subscription_row(s, names) for s in subscriptions.subscriptions]
             if not isinstance(deliveries, MeshError):
-                self.deliveries = [delivery_row(d) for d in deliveries]
+                self.deliveries = [delivery_row(d) for d in deliveries.deliveries]
             self.error = " · ".join(errors)
             self.loading, self.loaded = False, True
-        return None
 
     @rx.event
     def edit(self, subscription_id: str) -> None:
@@ -126,6 +127,7 @@ class NotificationsState(AuthState):
         self.form_key += 1
 
     @rx.event(background=True)
+    @redirect_when_signed_out
     async def save(self, form_data: dict[str, Any]) -> EventSpec | None:
         """Create a subscription, or save the one being edited."""
         async with self:
@@ -138,15 +140,17 @@ class NotificationsState(AuthState):
                 self.form_errors = [str(problem)]
                 return None
             self.saving, self.form_errors, self.notice = True, [], ""
+        if editing:
+            mask = field_mask_pb2.FieldMask(paths=SUBSCRIPTION_FIELDS)
+            call = rpc(
+                "notify",
+                "UpdateSubscription",
+                notify_pb.UpdateSubscriptionRequest(subscription=subscription, update_mask=mask),
+            )
+        else:
+            call = rpc("notify", "CreateSubscription", notify_pb.CreateSubscriptionRequest(subscription=subscription))
         try:
-            if editing:
-                await self._call_signed_in(
-                    lambda md: service_clients.update_subscription(subscription, SUBSCRIPTION_FIELDS, metadata=md)
-                )
-            else:
-                await self._call_signed_in(lambda md: service_clients.create_subscription(subscription, metadata=md))
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
+            await self._call_signed_in(call)
         except MeshError as error:
             async with self:
                 self.saving = False
@@ -161,12 +165,12 @@ class NotificationsState(AuthState):
         return NotificationsState.load
 
     @rx.event(background=True)
+    @redirect_when_signed_out
     async def delete(self, subscription_id: str) -> EventSpec | None:
         """Delete a subscription (and its delivery log)."""
+        request = notify_pb.DeleteSubscriptionRequest(id=subscription_id)
         try:
-            await self._call_signed_in(lambda md: service_clients.delete_subscription(subscription_id, metadata=md))
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
+            await self._call_signed_in(rpc("notify", "DeleteSubscription", request))
         except MeshError as error:
             async with self:
                 self.error = service_error_text("notify", error)
@@ -174,19 +178,18 @@ class NotificationsState(AuthState):
         return NotificationsState.load
 
     @rx.event(background=True)
+    @redirect_when_signed_out
     async def send_test(self, subscription_id: str) -> EventSpec | None:
         """Send a test e-mail to a subscription now."""
+        request = notify_pb.SendTestEmailRequest(id=subscription_id)
         try:
-            delivery = await self._call_signed_in(
-                lambda md: service_clients.send_test_email(subscription_id, metadata=md)
-            )
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
+            response = await self._call_signed_in(rpc("notify", "SendTestEmail", request))
         except MeshError as error:
             async with self:
                 self.error = service_error_text("notify", error)
             return None
         async with self:
+            delivery = response.delivery
             self.notice = f"Test e-mail to {delivery.email}: {delivery_row(delivery).status}"
         return NotificationsState.load
 
@@ -328,32 +331,15 @@ def _subscriptions_table() -> rx.Component:
                     rx.table.cell(row.min_anomaly_count, justify="end"),
                     rx.table.cell(row.created, white_space="nowrap"),
                     rx.table.cell(
-                        rx.cond(
+                        row_actions(
                             NotificationsState.can_edit,
-                            rx.hstack(
-                                rx.button(
-                                    "Test e-mail",
-                                    size="1",
-                                    variant="soft",
-                                    on_click=NotificationsState.send_test(row.id),  # type: ignore[misc, operator]
-                                    data_testid="subscription-test",
-                                ),
-                                rx.button(
-                                    "Edit",
-                                    size="1",
-                                    variant="soft",
-                                    on_click=NotificationsState.edit(row.id),  # type: ignore[misc, operator]
-                                    data_testid="subscription-edit",
-                                ),
-                                rx.button(
-                                    "Delete",
-                                    size="1",
-                                    variant="soft",
-                                    color_scheme="red",
-                                    on_click=NotificationsState.delete(row.id),  # type: ignore[misc, operator]
-                                    data_testid="subscription-delete",
-                                ),
-                                spacing="1",
+                            RowAction("Test e-mail", NotificationsState.send_test(row.id), "subscription-test"),  # type: ignore[misc, operator]
+                            RowAction("Edit", NotificationsState.edit(row.id), "subscription-edit"),  # type: ignore[misc, operator]
+                            RowAction(
+                                "Delete",
+                                NotificationsState.delete(row.id),  # type: ignore[misc, operator]
+                                "subscription-delete",
+                                destructive=True,
                             ),
                         )
                     ),

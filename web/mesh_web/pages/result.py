@@ -10,12 +10,11 @@ import time
 from typing import Any
 
 import reflex as rx
-from reflex.event import EventSpec
 
 from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
-from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut, last_path_segment
+from mesh_web.auth_state import AuthState, SignedOut, last_path_segment, redirect_when_signed_out
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import loading_line
@@ -32,6 +31,7 @@ from mesh_web.result_display import (
     series_chart,
     window_text,
 )
+from mesh_web.service_clients import rpc
 
 ROUTE = "/results/[result_id]"
 SERIES_POINTS = 600
@@ -135,12 +135,17 @@ class ResultState(AuthState):
 
     async def _get(self, result_id: str) -> analytics_service_pb2.GetResultResponse:
         response: analytics_service_pb2.GetResultResponse = await self._call_signed_in(
-            lambda md: service_clients.get_result(result_id, SERIES_POINTS, metadata=md)
+            rpc(
+                "analytics",
+                "GetResult",
+                analytics_service_pb2.GetResultRequest(id=result_id, series_points=SERIES_POINTS),
+            )
         )
         return response
 
     @rx.event(background=True)
-    async def load(self) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def load(self) -> None:
         """Fetch the result of the URL; follow it while it is not finished."""
         async with self:
             result_id = last_path_segment(self.router.url.path)
@@ -150,29 +155,28 @@ class ResultState(AuthState):
             generation = self._follow_generation
         try:
             response = await self._get(result_id)
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
         except MeshError as error:
             async with self:
                 self.error, self.loaded = missing_item_text("result", "analytics", error), True
-            return None
+            return
         unit = await self._dataset_unit(response.result.dataset_id)
         async with self:
             self._unit = unit
             self._show(response)
             self.error, self.loaded = "", True
-        if _finished(response.result):
-            return None
-        return await self._follow(response.result, generation)
+        if not _finished(response.result):
+            await self._follow(response.result, generation)
 
     async def _dataset_unit(self, dataset_id: str) -> str:
         """The unit of the result's dataset, for its numbers; '' when it cannot be had
         (a deleted dataset): the numbers are shown without it."""
         try:
-            dataset = await self._call_signed_in(lambda md: service_clients.get_dataset(dataset_id, metadata=md))
+            response = await self._call_signed_in(
+                rpc("analytics", "GetDataset", analytics_service_pb2.GetDatasetRequest(id=dataset_id))
+            )
         except (MeshError, SignedOut):
             return ""  # Signed out: the result's own call just now will say so next time.
-        return dataset.unit
+        return str(response.dataset.unit)
 
     def _forget(self) -> None:
         for name in (
@@ -184,7 +188,7 @@ class ResultState(AuthState):
         self.figures, self.series, self.histogram, self.anomalies = [], [], [], []
         self.loaded, self.asking = False, False
 
-    async def _follow(self, result: analysis_pb2.Result, generation: int) -> EventSpec | None:
+    async def _follow(self, result: analysis_pb2.Result, generation: int) -> None:
         """Watch the result's dataset and fetch the result again as it changes,
         until it is finished or the user has left the page."""
         stop_at = time.monotonic() + FOLLOW_LIFETIME_SECONDS
@@ -197,41 +201,37 @@ class ResultState(AuthState):
                     async for changed in stream:
                         if changed is not None and changed.id == result.id:
                             break
-            except SignedOut:
-                return rx.redirect(LOGIN_ROUTE)
             except MeshError:
                 # WatchResults unavailable: fetching again after the window still updates the page.
                 pass
             async with self:
                 if generation != self._follow_generation or not str(self.router.url.path).startswith("/results/"):
-                    return None
+                    return
             try:
                 response = await self._get(result.id)
-            except SignedOut:
-                return rx.redirect(LOGIN_ROUTE)
             except MeshError as error:
                 async with self:
                     self.error = service_error_text("analytics", error)
                 continue
             async with self:
                 if generation != self._follow_generation:
-                    return None
+                    return
                 self._show(response)
                 self.error = ""
             if _finished(response.result):
-                return None
-        return None
+                return
 
     @rx.event(background=True)
-    async def ask(self, form_data: dict[str, Any]) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def ask(self, form_data: dict[str, Any]) -> None:
         """Ask the LLM about this result; the answer streams into the page."""
         question = str(form_data.get("question", "")).strip()
         async with self:
             if self.asking:
-                return None
+                return
             if not question:
                 self.ask_error = "Type a question first"
-                return None
+                return
             self.question, self.answer, self.answer_model, self.ask_error = question, "", "", ""
             self.asking = True
             result_id = self.shown_id
@@ -243,14 +243,11 @@ class ResultState(AuthState):
                     self.answer += piece.text
                     if piece.model or piece.provider:
                         self.answer_model = " · ".join(p for p in (piece.provider, piece.model) if p)
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
         except MeshError as error:
             async with self:
                 self.ask_error = service_error_text("analytics", error)
         async with self:
             self.asking = False
-        return None
 
 
 # --- the page ---------------------------------------------------------------------------

@@ -13,9 +13,10 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2
+from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
-from mesh_web.auth_state import LOGIN_ROUTE, AuthState, SignedOut
+from mesh_web.auth_state import AuthState, redirect_when_signed_out
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import choice, empty_callout, loading_line, page_header
@@ -31,6 +32,7 @@ from mesh_web.result_display import (
     result_row,
     rows_after_update,
 )
+from mesh_web.service_clients import rpc
 
 ROUTE = "/results"
 PAGE_SIZE = 25
@@ -105,7 +107,8 @@ class ResultsState(AuthState):
         )
 
     @rx.event(background=True)
-    async def open_page(self) -> list[EventSpec] | EventSpec | None:
+    @redirect_when_signed_out
+    async def open_page(self) -> list[EventSpec]:
         """On load: take a dataset from the URL (?dataset=ID), fetch the first
         page and the dataset names, and start watching."""
         async with self:
@@ -114,24 +117,22 @@ class ResultsState(AuthState):
                 self.f_dataset = dataset
             self.filters_key += 1
             self._watch_generation += 1
-        redirect = await self._options()
-        if redirect is not None:
-            return redirect
+        await self._options()
         return [ResultsState.first_page, ResultsState.watch]
 
-    async def _options(self) -> EventSpec | None:
+    async def _options(self) -> None:
         try:
-            response = await self._call_signed_in(lambda md: service_clients.list_datasets(1000, metadata=md))
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
+            response = await self._call_signed_in(
+                rpc("analytics", "ListDatasets", pb.ListDatasetsRequest(page_size=1000))
+            )
         except MeshError:
-            return None  # The table's own call reports analytics being down.
+            return  # The table's own call reports analytics being down.
         async with self:
             self.dataset_options = [[d.id, d.name] for d in response.datasets]
-        return None
 
     @rx.event(background=True)
-    async def apply_filters(self, form_data: dict[str, Any]) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def apply_filters(self, form_data: dict[str, Any]) -> None:
         """Filter and sort the table as the filter form says, from the first page."""
         async with self:
             self.f_dataset = str(form_data.get("dataset", ALL_DATASETS)) or ALL_DATASETS
@@ -141,57 +142,58 @@ class ResultsState(AuthState):
             self.f_after = str(form_data.get("created_after", "")).strip()
             self.f_before = str(form_data.get("created_before", "")).strip()
             self.f_order = str(form_data.get("order", "newest")) or "newest"
-        return await self._fetch(token="", previous=[])
+        await self._fetch(token="", previous=[])
 
     @rx.event(background=True)
-    async def toggle_created_order(self) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def toggle_created_order(self) -> None:
         """Sort by creation time the other way (the Created column's header)."""
         async with self:
             self.f_order = "oldest" if self.f_order == "newest" else "newest"
             self.filters_key += 1
-        return await self._fetch(token="", previous=[])
+        await self._fetch(token="", previous=[])
 
     @rx.event(background=True)
-    async def first_page(self) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def first_page(self) -> None:
         """Fetch the first page with the current filters."""
-        return await self._fetch(token="", previous=[])
+        await self._fetch(token="", previous=[])
 
     @rx.event(background=True)
-    async def next_page(self) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def next_page(self) -> None:
         """Fetch the page after this one."""
         async with self:
             token, previous = self.next_page_token, [*self._page_tokens, self._current_token]
-        if not token:
-            return None
-        return await self._fetch(token=token, previous=previous)
+        if token:
+            await self._fetch(token=token, previous=previous)
 
     @rx.event(background=True)
-    async def previous_page(self) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def previous_page(self) -> None:
         """Fetch the page before this one."""
         async with self:
             if not self._page_tokens:
-                return None
+                return
             previous = list(self._page_tokens)
         token = previous.pop()
-        return await self._fetch(token=token, previous=previous)
+        await self._fetch(token=token, previous=previous)
 
-    async def _fetch(self, token: str, previous: list[str]) -> EventSpec | None:
+    async def _fetch(self, token: str, previous: list[str]) -> None:
         async with self:
             try:
                 request = list_results_request(self._filters(), PAGE_SIZE, token)
             except ValueError as problem:
                 self.filter_error = str(problem)
-                return None
+                return
             self.filter_error, self.loading = "", True
         try:
-            response = await self._call_signed_in(lambda md: service_clients.list_results(request, metadata=md))
-        except SignedOut:
-            return rx.redirect(LOGIN_ROUTE)
+            response = await self._call_signed_in(rpc("analytics", "ListResults", request))
         except MeshError as error:
             async with self:
                 self.loading, self.loaded = False, True
                 self.error = service_error_text("analytics", error)
-            return None
+            return
         async with self:
             self.rows = [result_row(r) for r in response.results]
             self.next_page_token = response.next_page_token
@@ -200,7 +202,6 @@ class ResultsState(AuthState):
             request.page_token = ""
             self._request = request.SerializeToString()
             self.loading, self.loaded, self.error = False, True, ""
-        return None
 
     def _on_this_page(self) -> bool:
         return str(self.router.url.path).rstrip("/") == ROUTE
@@ -214,7 +215,8 @@ class ResultsState(AuthState):
         self.rows = rows[: max(PAGE_SIZE, len(self.rows))]
 
     @rx.event(background=True)
-    async def watch(self) -> EventSpec | None:
+    @redirect_when_signed_out
+    async def watch(self) -> None:
         """Stream new and changed results into the table while the page is open.
 
         Each stream lasts WATCH_WINDOW_SECONDS; after the first, and after a
@@ -229,7 +231,7 @@ class ResultsState(AuthState):
                 if generation != self._watch_generation or not self._on_this_page():
                     if generation == self._watch_generation:
                         self.live = False
-                    return None
+                    return
             try:
                 async for result in self._stream_signed_in(
                     lambda md: service_clients.watch_results("", WATCH_WINDOW_SECONDS, metadata=md)
@@ -237,24 +239,20 @@ class ResultsState(AuthState):
                     if result is None:  # The watch is established.
                         async with self:
                             if generation != self._watch_generation:
-                                return None
+                                return
                             self.live, self.live_error = True, ""
                             token, previous = self._current_token, list(self._page_tokens)
                         if catch_up:
-                            redirect = await self._fetch(token=token, previous=previous)
-                            if redirect is not None:
-                                return redirect
+                            await self._fetch(token=token, previous=previous)
                         continue
                     async with self:
                         if generation != self._watch_generation:
-                            return None
+                            return
                         self._apply(result)
-            except SignedOut:
-                return rx.redirect(LOGIN_ROUTE)
             except MeshError as error:
                 async with self:
                     if generation != self._watch_generation:
-                        return None
+                        return
                     self.live = False
                     self.live_error = service_error_text("analytics", error) + " — live updates paused, retrying"
                 await asyncio.sleep(WATCH_RETRY_SECONDS)
@@ -262,7 +260,6 @@ class ResultsState(AuthState):
         async with self:
             if generation == self._watch_generation:
                 self.live = False
-        return None
 
 
 # --- the page ---------------------------------------------------------------------------
