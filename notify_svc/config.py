@@ -133,9 +133,10 @@ class NotifySettings(RuntimeSettings):
     )
     lease_seconds: float = setting(
         "NOTIFY_LEASE_SECONDS",
-        60.0,
+        10.0,
         positive(parse_float),
-        "How long a replica holds an e-mail it is sending; after a crash another takes it then.",
+        "Lease on an e-mail being sent, renewed every third of it while sending; "
+        "an e-mail of a replica that died is taken over this long after its last renewal.",
     )
     retention_days: float = setting(
         "NOTIFY_RETENTION_DAYS",

@@ -1,8 +1,10 @@
 """Sending the queued e-mails: claim due deliveries, render, send, record.
 
 Deliveries are claimed from the database with ``FOR UPDATE SKIP LOCKED`` and
-a lease, so replicas share the work and a delivery whose sender died is taken
-again once its lease ran out. A failed attempt is retried with exponential
+a short lease that the claiming replica renews (a heartbeat, every third of
+the lease) for as long as it holds the delivery, however long SMTP takes: so
+replicas share the work, and a delivery whose sender died is taken again
+within one lease (NOTIFY_LEASE_SECONDS) of its last renewal. A failed attempt is retried with exponential
 backoff (and jitter) until NOTIFY_MAX_ATTEMPTS, then the delivery is dead. The
 loop wakes when the consumer queued something and otherwise polls for due
 retries, so it survives restarts: the state is all in the table.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -59,7 +62,10 @@ class DeliveryPolicy:
     max_attempts: int = 10
     retry_base: float = 2.0
     retry_max: float = 600.0
-    lease_seconds: float = 60.0
+    lease_seconds: float = 10.0
+    # How long an outcome is retried while the database is away. Recording is
+    # conditional on still holding the lease, so waiting longer is always safe.
+    record_patience_seconds: float = 30.0
     poll_seconds: float = 1.0
     retention_days: float = 30.0
 
@@ -126,7 +132,11 @@ class Dispatcher:
         self._fresh: collections.deque[uuid.UUID] = collections.deque()
         # Claimed ahead of the SMTP connections, so a connection never waits for a claim.
         self.capacity = 2 * policy.connections
-        self.recorder = SentRecorder(runner, policy.owner, policy.lease_seconds / 2)
+        self.recorder = SentRecorder(runner, policy.owner, policy.record_patience_seconds)
+        # Deliveries this replica holds (claimed, outcome not yet recorded): their
+        # leases are renewed. Those whose lease was found taken over are "lost".
+        self._held: set[uuid.UUID] = set()
+        self._lost: set[uuid.UUID] = set()
 
     def wake(self, queued: Sequence[uuid.UUID] = ()) -> None:
         """New deliveries are queued: send them now instead of at the next poll."""
@@ -147,6 +157,8 @@ class Dispatcher:
         """Claim and send due deliveries until ``stop`` is set; finish those in hand."""
         tasks: set[asyncio.Task[None]] = set()
         stopping = asyncio.ensure_future(stop.wait())
+        released = asyncio.Event()  # set once nothing is held any more
+        renewing = asyncio.create_task(self._renew_leases(released))
         next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS / 60
         try:
             while not stop.is_set():
@@ -165,9 +177,8 @@ class Dispatcher:
                 except Exception:
                     logger.exception("claiming deliveries failed")
                     claimed = []
-                started = time.monotonic()
                 for delivery in claimed:
-                    task = asyncio.create_task(self.attempt(delivery, started))
+                    task = asyncio.create_task(self.attempt(delivery))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
                 if len(claimed) < free and not self._fresh:
@@ -180,6 +191,28 @@ class Dispatcher:
             stopping.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+            released.set()
+            await renewing
+
+    async def _renew_leases(self, released: asyncio.Event) -> None:
+        """Keep the leases of the deliveries held here until ``released``."""
+        interval = self.policy.lease_seconds / 3
+        failing = False
+        while not released.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(released.wait(), interval)
+            ids = list(self._held)
+            if not ids or released.is_set():
+                continue
+            try:
+                kept = await self.runner.run(store.renew_leases, self.policy.owner, ids, self.policy.lease_seconds)
+            except Exception as exc:  # noqa: BLE001 - the next beat tries again; the leases may lapse
+                if not failing:
+                    logger.warning("cannot renew e-mail leases", extra={"count": len(ids), "error": str(exc)})
+                failing = True
+                continue
+            failing = False
+            self._lost.update(i for i in ids if i not in kept and i in self._held)
 
     async def _prune(self) -> None:
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=self.policy.retention_days)
@@ -215,8 +248,8 @@ class Dispatcher:
         )
 
     async def _record(self, fn: object, *args: object) -> None:
-        """Record an outcome, retrying while the database is away (within the lease)."""
-        deadline = time.monotonic() + self.policy.lease_seconds / 2
+        """Record an outcome, retrying for a while when the database is away."""
+        deadline = time.monotonic() + self.policy.record_patience_seconds
         pause = 0.2
         while True:
             try:
@@ -229,8 +262,17 @@ class Dispatcher:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 2.0)
 
-    async def attempt(self, delivery: store.Claimed, claimed_at: float) -> None:
-        """One attempt at one claimed delivery, its outcome recorded."""
+    async def attempt(self, delivery: store.Claimed) -> None:
+        """One attempt at one claimed delivery, its outcome recorded; its lease is
+        renewed until then."""
+        self._held.add(delivery.id)
+        try:
+            await self._attempt(delivery)
+        finally:
+            self._held.discard(delivery.id)
+            self._lost.discard(delivery.id)
+
+    async def _attempt(self, delivery: store.Claimed) -> None:
         owner = self.policy.owner
         try:
             message = self._message(delivery)
@@ -239,8 +281,9 @@ class Dispatcher:
             await self._record(store.mark_failed, delivery.id, owner, f"cannot be sent: {exc}", None)
             return
         subject = message.subject
-        if time.monotonic() - claimed_at > self.policy.lease_seconds / 2:
-            # Held too long before its turn: another replica may take it now; leave it.
+        if delivery.id in self._lost:
+            # Its lease lapsed (the database was away) and another replica took it.
+            logger.info("delivery taken over by another replica", extra={"id": str(delivery.id)})
             return
         try:
             await self.mailer.send(message)
@@ -264,5 +307,5 @@ class Dispatcher:
         )
         claimed = await self.runner.run(store.claimed, delivery_id)
         if claimed is not None:
-            await self.attempt(claimed, time.monotonic())
+            await self.attempt(claimed)
         return await self.runner.run(store.get_delivery, delivery_id)

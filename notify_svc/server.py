@@ -39,8 +39,8 @@ def check_settings(settings: NotifySettings) -> None:
         )
     if settings.retention_days * 86400 <= streams.WEEK_SECONDS:
         raise ConfigError("NOTIFY_RETENTION_DAYS: must be more than the events stream's 7 days")
-    if settings.lease_seconds < 3 * settings.smtp_timeout:
-        raise ConfigError("NOTIFY_LEASE_SECONDS: must be at least 3 x SMTP_TIMEOUT_SECONDS")
+    if settings.lease_seconds < 1:
+        raise ConfigError("NOTIFY_LEASE_SECONDS: must be at least 1 (it is renewed every third of it)")
     if settings.max_deliver <= len(settings.redelivery_backoff):
         raise ConfigError(
             "NOTIFY_MAX_DELIVER: must be larger than the number of NOTIFY_REDELIVERY_BACKOFF_SECONDS steps"

@@ -418,6 +418,20 @@ def claimed(delivery_id: uuid.UUID) -> Claimed | None:
     return rows[0] if rows else None
 
 
+_RENEW = """
+UPDATE delivery SET lease_until = now() + %s * interval '1 second'
+WHERE id = ANY (%s::uuid[]) AND lease_owner = %s AND status IN (1, 3)
+RETURNING id
+"""
+
+
+def renew_leases(owner: str, ids: Sequence[uuid.UUID], lease_seconds: float) -> set[uuid.UUID]:
+    """Extend ``owner``'s leases on these deliveries by ``lease_seconds`` from now;
+    returns those still held (the others were taken over or are finished)."""
+    cursor = database_proxy.execute_sql(_RENEW, (lease_seconds, [str(i) for i in ids], owner))
+    return {uuid.UUID(str(r[0])) for r in cursor.fetchall()}
+
+
 _MARK_SENT = """
 UPDATE delivery d
 SET status = 2, email = v.email, subject = v.subject, last_error = '', sent_time = now(),

@@ -109,6 +109,18 @@ class ProcessRig:
         os.killpg(process.pid, signal.SIGKILL)
         self.run(process.stop(), STOP_SECONDS)
 
+    def pause(self, name: str) -> None:
+        """SIGSTOP: the process keeps its sockets but answers nothing until ``resume``."""
+        process = self.processes[name]
+        assert process.pid is not None
+        os.killpg(process.pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        """SIGCONT after ``pause``."""
+        process = self.processes[name]
+        assert process.pid is not None
+        os.killpg(process.pid, signal.SIGCONT)
+
     def close(self) -> None:
         """Stop every process, the last started first; then raise the first failure to stop one."""
         failure: BaseException | None = None

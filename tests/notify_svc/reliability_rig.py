@@ -20,6 +20,8 @@ from tests.rig import ProcessRig
 
 DATABASE = "notify_reliability"
 CONSUMER = "notify-email"
+# The rig's lease on an e-mail being sent: short, so takeovers are quick.
+LEASE_SECONDS = 6
 
 
 @dataclass
@@ -49,7 +51,8 @@ class Rig(ProcessRig):
         )
         self.launch(spec, lambda: infra.http_ok(f"{self.mail_api}/readyz"))
 
-    def start_notify(self, name: str) -> None:
+    def start_notify(self, name: str, **overrides: str) -> None:
+        """A notify process named ``name``, with the rig's short waits (``overrides`` over them)."""
         port = free_port()
         env = {
             "NOTIFY_GRPC_PORT": str(port),
@@ -60,7 +63,7 @@ class Rig(ProcessRig):
             "NOTIFY_LINK_SECRET": self.link_secret,
             # Short waits, so the tests see retries and takeovers quickly.
             "SMTP_TIMEOUT_SECONDS": "2",
-            "NOTIFY_LEASE_SECONDS": "6",
+            "NOTIFY_LEASE_SECONDS": str(LEASE_SECONDS),
             "NOTIFY_RETRY_BASE_SECONDS": "0.3",
             "NOTIFY_RETRY_MAX_SECONDS": "1",
             # Enough attempts to outlast a slow restart of the mail catcher on a busy machine.
@@ -70,6 +73,7 @@ class Rig(ProcessRig):
             "NOTIFY_MAX_DELIVER": "5",
             "MESH_SHUTDOWN_GRACE_SECONDS": "5",
             "MESH_LOG_LEVEL": "info",
+            **overrides,
         }
         self.start_service(name, "notify_svc", env, ready_port=port)
         self.run(self._consumer_declared())

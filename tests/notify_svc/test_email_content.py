@@ -164,7 +164,7 @@ def test_missing_link_secret_stops_the_service_with_one_line(tmp_path: Path) -> 
     [
         ({"SMTP_USERNAME": "u", "SMTP_PASSWORD": "p", "SMTP_HOST": "smtp.example.com"}, "SMTP_SECURITY"),
         ({"SMTP_USERNAME": "u"}, "SMTP_USERNAME"),
-        ({"NOTIFY_LEASE_SECONDS": "10", "SMTP_TIMEOUT_SECONDS": "20"}, "NOTIFY_LEASE_SECONDS"),
+        ({"NOTIFY_LEASE_SECONDS": "0.5"}, "NOTIFY_LEASE_SECONDS"),
         ({"NOTIFY_MAX_DELIVER": "2", "NOTIFY_REDELIVERY_BACKOFF_SECONDS": "1,2,3"}, "NOTIFY_MAX_DELIVER"),
         ({"NOTIFY_SENDER": "Mesh <notify@example.com>\r\nBcc: x@example.com"}, "NOTIFY_SENDER"),
     ],

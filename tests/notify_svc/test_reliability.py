@@ -24,7 +24,7 @@ from mesh_runtime import streams
 from notify_svc import email_message
 from tests.conftest import RunningStack
 from tests.notify_svc import event_publishing as ev
-from tests.notify_svc.reliability_rig import Rig
+from tests.notify_svc.reliability_rig import LEASE_SECONDS, Rig
 
 SENT, FAILED = 2, 3
 EVENTS = 1000
@@ -187,6 +187,89 @@ def test_notify_killed_mid_burst_and_restarted(rig: Rig, empty_mailbox: int) -> 
         "SELECT count(*) FROM delivery WHERE subscription_id = ANY (%s::uuid[]) AND attempts >= 2", (subs,)
     )
     assert resent <= int(sent_again)
+
+
+def test_a_killed_replicas_emails_are_taken_over_by_the_other_after_its_lease(rig: Rig, empty_mailbox: int) -> None:
+    """Two replicas share a burst; one is SIGKILLed and not restarted. The
+    e-mails it held are taken over by the other once their lease ran out (not
+    before: no e-mail is sent by two live replicas at once), so the burst
+    completes within a few leases of the kill."""
+    rig.start_notify("notify-2")
+    try:
+        dataset = str(uuid.uuid4())
+        subs = rig.subscribe(2, dataset)
+        events = burst(dataset, 300)
+        ev.publish(rig.nats_url, events)
+        ev.wait_for(lambda: ev.message_count(rig.mail_api) >= 100, 60, "the burst under way", interval=0.02)
+        owners = rig.query("SELECT DISTINCT lease_owner FROM delivery WHERE lease_until > now()")
+        assert len(owners) == 2, owners  # both replicas are sending
+        victim = owners[0][0]
+        # Which replica is which: the victim's process is found by the owner it logs at start.
+        name = next(n for n in ("notify-1", "notify-2") if victim in rig.log(n))
+        rig.kill(name)
+        held = dict(
+            rig.query(
+                "SELECT id, lease_until FROM delivery WHERE lease_owner = %s AND status IN (1, 3)"
+                " AND lease_until IS NOT NULL AND subscription_id = ANY (%s::uuid[])",
+                (victim, subs),
+            )
+        )
+        expected = len(events) * len(subs)
+        # Recovery is bounded by the lease (a lease, a poll, the e-mails left), plus room for a loaded machine.
+        wait_all_sent(rig, subs, expected, timeout=5 * LEASE_SECONDS + 60)
+        resent = ignored_copies(rig) - empty_mailbox
+        assert_each_mail_once(rig, subs, events, ignored_before=empty_mailbox, resent=resent)
+        assert held, "the killed replica held no e-mail"
+        taken_over = rig.query(
+            "SELECT id, lease_owner, sent_time, attempts FROM delivery WHERE id = ANY (%s::uuid[])",
+            ([str(i) for i in held],),
+        )
+        for delivery_id, owner, sent_time, attempts in taken_over:
+            assert owner != victim and attempts >= 2, (owner, attempts)
+            assert sent_time > held[delivery_id], "taken over before the lease ran out"
+    finally:
+        if "notify-1" not in rig.processes:
+            rig.start_notify("notify-1")
+        rig.stop("notify-2")
+
+
+def test_an_email_sent_longer_than_its_lease_stays_with_its_sender(rig: Rig, empty_mailbox: int) -> None:
+    """The SMTP server hangs for several leases (paused): the replicas keep
+    renewing the leases of the e-mails they are sending, so neither takes
+    over the other's, and each e-mail goes out once, on its first attempt."""
+    rig.stop("notify-1")
+    slow = {"NOTIFY_LEASE_SECONDS": "3", "SMTP_TIMEOUT_SECONDS": "120"}
+    rig.start_notify("notify-a", **slow)
+    rig.start_notify("notify-b", **slow)
+    try:
+        dataset = str(uuid.uuid4())
+        subs = rig.subscribe(2, dataset)
+        events = burst(dataset, 20)
+        rig.pause("mail")
+        try:
+            ev.publish(rig.nats_url, events)
+
+            def renewed_twice() -> bool:
+                # Held since the claim (update_time), and renewed more than two leases later.
+                ((count,),) = rig.query(
+                    "SELECT count(*) FROM delivery WHERE subscription_id = ANY (%s::uuid[])"
+                    " AND status = 1 AND lease_until > update_time + interval '7 seconds'",
+                    (subs,),
+                )
+                return int(count) >= 8
+
+            ev.wait_for(renewed_twice, 60, "e-mails held over two leases past their claim", interval=0.2)
+        finally:
+            rig.resume("mail")
+        wait_all_sent(rig, subs, len(events) * len(subs))
+        assert_each_mail_once(rig, subs, events, ignored_before=empty_mailbox, by_message_id=True)
+        assert rig.query(
+            "SELECT DISTINCT attempts FROM delivery WHERE subscription_id = ANY (%s::uuid[])", (subs,)
+        ) == [(1,)]
+    finally:
+        rig.stop("notify-a")
+        rig.stop("notify-b")
+        rig.start_notify("notify-1")
 
 
 def test_an_email_accepted_but_not_recorded_is_sent_again_and_kept_once(rig: Rig, empty_mailbox: int) -> None:
