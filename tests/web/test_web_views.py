@@ -251,6 +251,14 @@ def test_the_series_chart_marks_each_anomaly_on_the_nearest_point() -> None:
     assert rows[0]["time"] == "05-28 20:26"
 
 
+def test_the_series_chart_and_anomaly_table_cover_year_1_to_9999() -> None:
+    first, last = -62_135_596_800_000_000, 253_402_300_799_999_999
+    series = analysis_pb2.ResultSeries(timestamps_us=[first, last], values=[1.0, 2.0])
+    anomaly = analysis_pb2.Anomaly(timestamp_us=last, value=2.0, score=9)
+    assert [r["time"] for r in result_display.series_chart(series, [anomaly])] == ["01-01 00:00", "12-31 23:59"]
+    assert result_display.anomaly_rows([anomaly])[0]["time"].startswith("9999-12-31 23:59:59")
+
+
 def test_an_empty_series_has_no_chart_rows() -> None:
     assert result_display.series_chart(analysis_pb2.ResultSeries(), [analysis_pb2.Anomaly(timestamp_us=1)]) == []
 

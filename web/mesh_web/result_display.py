@@ -16,6 +16,7 @@ from typing import Any
 from google.protobuf import timestamp_pb2
 
 from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2
+from mesh_runtime.wire import us_to_datetime
 from mesh_web.display import MISSING, format_count, format_timestamp
 
 KIND_LABELS: dict[int, str] = {
@@ -307,7 +308,7 @@ def result_figures(result: analysis_pb2.Result, unit: str = "") -> list[Figure]:
 
 
 def _chart_time(timestamp_us: int) -> str:
-    return datetime.fromtimestamp(timestamp_us / 1e6, tz=UTC).strftime("%m-%d %H:%M")
+    return us_to_datetime(timestamp_us).strftime("%m-%d %H:%M")
 
 
 def _finite(value: float) -> float | None:
@@ -362,7 +363,7 @@ def anomaly_rows(anomalies: Sequence[analysis_pb2.Anomaly], limit: int = 20) -> 
     """The first ``limit`` anomalies as table rows (time, value, score)."""
     return [
         {
-            "time": datetime.fromtimestamp(a.timestamp_us / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "time": us_to_datetime(a.timestamp_us).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "value": format_number(a.value),
             "score": format_number(a.score),
         }
