@@ -11,7 +11,7 @@ import grpc
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import ingest
 from analytics_svc.points import store as point_store
-from analytics_svc.results_api import ResultsServicer
+from analytics_svc.results_api import DEFAULT_MIN_SCHEDULE_INTERVAL_SECONDS, ResultsServicer
 from analytics_svc.watch import ResultHub
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
@@ -63,10 +63,17 @@ def _name_required() -> InvalidArgument:
 class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
     """Serves datasets, schedules and results from the analytics store."""
 
-    def __init__(self, runner: BlockingRunner, hub: ResultHub, llm_channel: grpc.aio.Channel | None) -> None:
+    def __init__(
+        self,
+        runner: BlockingRunner,
+        hub: ResultHub,
+        llm_channel: grpc.aio.Channel | None,
+        min_schedule_interval_seconds: int = DEFAULT_MIN_SCHEDULE_INTERVAL_SECONDS,
+    ) -> None:
         self.runner = runner
         self.hub = hub
         self.llm_channel = llm_channel
+        self.min_schedule_interval_seconds = min_schedule_interval_seconds
 
     async def CreateDataset(
         self, request: pb.CreateDatasetRequest, context: grpc.aio.ServicerContext

@@ -70,6 +70,12 @@ class AnalyticsSettings(RuntimeSettings):
         non_negative(parse_int),
         "Memory for finished results GetResult serves without the database (0: off).",
     )
+    min_schedule_interval_seconds: int = setting(
+        "ANALYTICS_MIN_SCHEDULE_INTERVAL_SECONDS",
+        60,
+        positive(parse_int),
+        "Shortest interval a schedule may be created or updated with (cron's own step is a minute).",
+    )
     page_cache_mb: int = setting(
         "ANALYTICS_PAGE_CACHE_MB",
         32,

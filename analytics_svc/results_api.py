@@ -21,12 +21,16 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.auth import current_principal
 from mesh_runtime.database import BlockingRunner, utc_now
 from mesh_runtime.errors import FieldViolation, InvalidArgument, ResourceExhausted, from_rpc_error
-from mesh_runtime.interceptors import send_headers
+from mesh_runtime.interceptors import send_headers, violations_of
 from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
 from mesh_runtime.wire import timestamp_or_none as _timestamp
 
 ASK_TIMEOUT_SECONDS = 120.0
 SCHEDULE_FIELDS = ("kind", "parameters", "interval_seconds", "cron", "time_zone", "enabled")
+
+
+# Shortest interval of an interval schedule, unless ANALYTICS_MIN_SCHEDULE_INTERVAL_SECONDS says otherwise.
+DEFAULT_MIN_SCHEDULE_INTERVAL_SECONDS = 60
 
 
 def _invalid(field: str, description: str) -> InvalidArgument:
@@ -48,6 +52,7 @@ def schedule_to_proto(row: rs.ScheduleRow) -> apb.Schedule:
         last_result_id=str(row.last_result_id) if row.last_result_id else "",
         create_time=_timestamp(row.create_time),
         update_time=_timestamp(row.update_time),
+        error=row.error,
     )
     if row.cron is not None:
         message.cron = row.cron
@@ -98,7 +103,7 @@ def output_to_stored(output: apb.ResultOutput) -> bytes:
     return output.SerializeToString()
 
 
-def _trigger(schedule: apb.Schedule, field_prefix: str = "schedule") -> timing.Trigger:
+def _trigger(schedule: apb.Schedule, min_interval_seconds: int) -> timing.Trigger:
     which = schedule.WhichOneof("trigger")
     return timing.validate(
         timing.Trigger(
@@ -106,7 +111,8 @@ def _trigger(schedule: apb.Schedule, field_prefix: str = "schedule") -> timing.T
             cron=schedule.cron if which == "cron" else None,
             time_zone=schedule.time_zone,
         ),
-        field_prefix,
+        "schedule",
+        min_interval_seconds,
     )
 
 
@@ -143,6 +149,7 @@ class ResultsServicer:
     runner: BlockingRunner
     hub: ResultHub
     llm_channel: grpc.aio.Channel | None
+    min_schedule_interval_seconds: int
 
     # --- schedules ------------------------------------------------------------------
 
@@ -153,7 +160,7 @@ class ResultsServicer:
         if not s.dataset_id:
             raise _invalid("schedule.dataset_id", "value is required")
         _check_kind(s.kind, s.parameters, "schedule.")
-        trigger = _trigger(s)
+        trigger = _trigger(s, self.min_schedule_interval_seconds)
         now = utc_now()
         enabled = s.enabled
         row = await self.runner.run(
@@ -210,8 +217,14 @@ class ResultsServicer:
             merged.interval_seconds = s.interval_seconds
         if "cron" in paths:
             merged.cron = s.cron
+        # The whole schedule as it would be stored, by the rules of create: a
+        # field the mask names but the body leaves out is its zero value.
+        violations = violations_of(pb.CreateScheduleRequest(schedule=merged))
+        if violations:
+            summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5])
+            raise InvalidArgument(f"invalid schedule: {summary}", violations=violations)
         _check_kind(merged.kind, merged.parameters, "schedule.")
-        trigger = _trigger(merged)
+        trigger = _trigger(merged, self.min_schedule_interval_seconds)
         changes: dict[str, Any] = {
             "kind": merged.kind,
             "parameters": jobs.parameters_to_json(merged.parameters),
@@ -219,6 +232,7 @@ class ResultsServicer:
             "cron": trigger.cron,
             "time_zone": trigger.time_zone,
             "enabled": merged.enabled,
+            "error": "",
         }
         retimed = paths & {"interval_seconds", "cron", "time_zone"} or (merged.enabled and not current.enabled)
         if not merged.enabled:

@@ -58,6 +58,8 @@ class ScheduleRow(BaseModel):
     last_result_id = peewee.UUIDField(null=True)
     create_time = DateTimeTZField(default=utc_now)
     update_time = DateTimeTZField(default=utc_now)
+    # Why the scheduler disabled it ("" while it works).
+    error = peewee.TextField(default="")
 
     class Meta:
         table_name = "analysis_schedule"
@@ -321,6 +323,13 @@ def list_schedules(
     if after is not None:
         query = query.where(peewee.Tuple(ScheduleRow.create_time, ScheduleRow.id) < peewee.Tuple(*after))
     return list(query.order_by(ScheduleRow.create_time.desc(), ScheduleRow.id.desc()).limit(limit))
+
+
+def fail_schedule(schedule_id: uuid.UUID, error: str) -> None:
+    """Disable a schedule the scheduler cannot fire, saying why (in the caller's transaction)."""
+    ScheduleRow.update(enabled=False, next_run_time=None, error=error, update_time=utc_now()).where(
+        ScheduleRow.id == schedule_id
+    ).execute()
 
 
 def due_schedules(now: dt.datetime, limit: int) -> list[ScheduleRow]:

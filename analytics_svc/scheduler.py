@@ -18,6 +18,8 @@ import asyncio
 import datetime as dt
 import logging
 
+import peewee
+
 from analytics_svc import jobs, schema, timing
 from analytics_svc import results_store as rs
 from analytics_svc.config import SchedulerSettings
@@ -25,6 +27,7 @@ from analytics_svc.relay import OutboxRelay
 from mesh_runtime import streams
 from mesh_runtime.background import Health, run_background
 from mesh_runtime.database import BlockingRunner, open_database, utc_now
+from mesh_runtime.errors import MeshError, Unavailable
 from mesh_runtime.pg_listen import PgListener
 
 logger = logging.getLogger("analytics.scheduler")
@@ -33,30 +36,56 @@ BATCH = 100
 SWEEP_SECONDS = 5.0
 
 
+def _fire(schedule: rs.ScheduleRow, now: dt.datetime) -> None:
+    """Queue the schedule's analysis for its due tick and move it to the next one."""
+    tick = schedule.next_run_time
+    trigger = timing.validate(timing.Trigger(schedule.interval_seconds, schedule.cron, schedule.time_zone))
+    result = jobs.request_analysis(
+        schedule.dataset,
+        schedule.kind,
+        jobs.parameters_from_json(schedule.parameters),
+        "scheduler",
+        schedule_id=schedule.id,
+        scheduled_time=tick,
+    )
+    schedule.last_run_time = tick
+    if result is not None:
+        schedule.last_result_id = result.id
+    schedule.next_run_time = timing.next_run(trigger, tick, now)
+    schedule.save()
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, MeshError):
+        return exc.message
+    return f"the scheduler could not fire it ({type(exc).__name__}: {exc})"
+
+
 def fire_due_schedules(now: dt.datetime | None = None) -> int:
-    """Fire every schedule due at ``now`` that no other scheduler holds; return how many."""
+    """Fire every schedule due at ``now`` that no other scheduler holds; return how many fired.
+
+    Each schedule fires in a savepoint of its own: one that cannot fire (a
+    trigger stored before today's rules, a dataset gone bad) is disabled with
+    its error and the others fire as usual.
+    """
     now = now or utc_now()
+    fired = 0
     with rs.database_proxy.atomic():
         due = rs.due_schedules(now, BATCH)
         for schedule in due:
-            tick = schedule.next_run_time
-            trigger = timing.Trigger(schedule.interval_seconds, schedule.cron, schedule.time_zone)
-            result = jobs.request_analysis(
-                schedule.dataset,
-                schedule.kind,
-                jobs.parameters_from_json(schedule.parameters),
-                "scheduler",
-                schedule_id=schedule.id,
-                scheduled_time=tick,
-            )
-            schedule.last_run_time = tick
-            if result is not None:
-                schedule.last_result_id = result.id
-            schedule.next_run_time = timing.next_run(trigger, tick, now)
-            schedule.save()
-    if due:
-        logger.info("fired schedules", extra={"count": len(due)})
-    return len(due)
+            try:
+                with rs.database_proxy.atomic():
+                    _fire(schedule, now)
+                fired += 1
+            except (Unavailable, peewee.OperationalError, peewee.InterfaceError):
+                raise  # the database, not the schedule: the next round retries
+            except Exception as exc:  # noqa: BLE001 - one bad schedule never stops the others
+                reason = _reason(exc)
+                logger.error("schedule disabled", extra={"schedule_id": str(schedule.id), "error": reason})
+                rs.fail_schedule(schedule.id, reason)
+    if fired:
+        logger.info("fired schedules", extra={"count": fired})
+    return fired
 
 
 def sweep_lost_jobs(lease: dt.timedelta, requeue_after: dt.timedelta, max_attempts: int) -> int:

@@ -205,9 +205,18 @@ CREATE INDEX "analysis_result_dataset_anomalous"
 """
 
 
+_SCHEDULE_ERRORS_V14 = """
+ALTER TABLE "analysis_schedule" ADD COLUMN "error" TEXT NOT NULL DEFAULT '';
+UPDATE "analysis_schedule"
+    SET "enabled" = false, "next_run_time" = NULL,
+        "error" = 'interval_seconds must be at least 1; disabled when the service was upgraded'
+    WHERE "interval_seconds" IS NOT NULL AND "interval_seconds" < 1;
+"""
+
+
 # Version numbers taken by work in progress, so two changes never pick the same one:
 # 7-8 the chunked point store, 9 dataset retention, 10-11 auth revocation and
-# throttling, 12-13 job leases. The next free number after those is 14.
+# throttling, 12-13 job leases, 14 schedule errors. The next free number after those is 15.
 MIGRATIONS = [
     sql_migration(1, "create dataset table", _DATASETS_V1),
     sql_migration(2, "create user, refresh token and api key tables", _AUTH_V2),
@@ -215,4 +224,5 @@ MIGRATIONS = [
     sql_migration(4, "create analysis schedule, result and outbox tables", _SCHEMA_V4),
     Migration(5, "store result outputs as protobuf", _outputs_as_protobuf),
     sql_migration(6, "index a dataset's results by kind, status and anomalies", _DATASET_FILTER_INDEXES_V6),
+    sql_migration(14, "schedules say why the scheduler disabled them", _SCHEDULE_ERRORS_V14),
 ]

@@ -79,7 +79,7 @@ async def build(settings: AnalyticsSettings) -> Built:
             ServiceBinding(
                 SERVICE_NAME,
                 analytics_service_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-                AnalyticsServicer(runner, hubs[0], llm_channel),
+                AnalyticsServicer(runner, hubs[0], llm_channel, settings.min_schedule_interval_seconds),
             ),
             ServiceBinding(
                 AUTH_SERVICE_NAME,

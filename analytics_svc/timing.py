@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from dataclasses import dataclass
 
 from cronsim import CronSim, CronSimError
 
 from mesh_runtime.errors import FieldViolation, InvalidArgument
+
+# The longest interval: a year. The shortest is a setting (see config.py).
+MAX_INTERVAL_SECONDS = 365 * 24 * 3600
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    # The tz database's zones, not every path under it: "Europe" or
+    # "America/Argentina" are folders, and ZoneInfo raises IsADirectoryError.
+    return frozenset(zoneinfo.available_timezones())
 
 
 @dataclass(frozen=True)
@@ -28,18 +39,26 @@ def _invalid(field: str, description: str) -> InvalidArgument:
     return InvalidArgument(f"{field}: {description}", violations=[FieldViolation(field, description)])
 
 
-def validate(trigger: Trigger, field_prefix: str = "schedule") -> Trigger:
-    """The trigger, or InvalidArgument naming the bad field."""
+def validate(trigger: Trigger, field_prefix: str = "schedule", min_interval_seconds: int = 1) -> Trigger:
+    """The trigger, or InvalidArgument naming the bad field.
+
+    The same rules for a new schedule, an updated one (the whole schedule as it
+    would be stored) and one about to fire.
+    """
     if (trigger.interval_seconds is None) == (trigger.cron is None):
         raise _invalid(f"{field_prefix}.trigger", "set exactly one of interval_seconds and cron")
-    if trigger.time_zone:
-        try:
-            zoneinfo.ZoneInfo(trigger.time_zone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise _invalid(
-                f"{field_prefix}.time_zone",
-                f"unknown time zone {trigger.time_zone!r}; use an IANA name like Europe/Paris",
-            ) from None
+    if trigger.interval_seconds is not None and not (
+        min_interval_seconds <= trigger.interval_seconds <= MAX_INTERVAL_SECONDS
+    ):
+        raise _invalid(
+            f"{field_prefix}.interval_seconds",
+            f"must be between {min_interval_seconds} and {MAX_INTERVAL_SECONDS} seconds",
+        )
+    if trigger.time_zone and trigger.time_zone not in _zone_names():
+        raise _invalid(
+            f"{field_prefix}.time_zone",
+            f"unknown time zone {trigger.time_zone!r}; use an IANA zone name like Europe/Paris",
+        )
     if trigger.cron is not None:
         if len(trigger.cron.split()) != 5:
             raise _invalid(f"{field_prefix}.cron", "needs five fields: minute hour day-of-month month day-of-week")

@@ -8,6 +8,7 @@ thread, so tests can be plain functions and use their own loops.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import threading
 from collections.abc import Coroutine, Iterator
@@ -28,6 +29,10 @@ from mesh_runtime.auth_keys import KeyFolder
 from tests.clients import authed_channel
 
 T = TypeVar("T")
+
+# The stacks tests start (this one and the rigs') fire schedules every second,
+# so a test sees several ticks; the product's minimum is a minute.
+os.environ.setdefault("ANALYTICS_MIN_SCHEDULE_INTERVAL_SECONDS", "1")
 
 
 class LoopThread:

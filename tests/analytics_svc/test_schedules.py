@@ -9,12 +9,15 @@ import uuid
 
 import grpc
 import httpx
+import psycopg2
 import pytest
 
+from local_stack.infra import postgres_dsn
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from tests.analytics_svc.test_results import make_dataset
+from tests.conftest import RunningStack
 
 
 @pytest.fixture
@@ -86,8 +89,16 @@ def test_schedule_lifecycle(stub: pb_grpc.AnalyticsServiceStub) -> None:
             "schedule.time_zone",
         ),
         (apb.Schedule(kind=apb.ANALYSIS_KIND_SUMMARY, interval_seconds=0), "schedule.interval_seconds"),
-        (apb.Schedule(kind=apb.ANALYSIS_KIND_CORRELATION, interval_seconds=60),
-         "schedule.parameters.correlate_with_dataset_id"),
+        # Folders of the tz database, not zones: these answered INTERNAL (IsADirectoryError).
+        (apb.Schedule(kind=apb.ANALYSIS_KIND_SUMMARY, cron="* * * * *", time_zone="Europe"), "schedule.time_zone"),
+        (
+            apb.Schedule(kind=apb.ANALYSIS_KIND_SUMMARY, cron="* * * * *", time_zone="America/Argentina"),
+            "schedule.time_zone",
+        ),
+        (
+            apb.Schedule(kind=apb.ANALYSIS_KIND_CORRELATION, interval_seconds=60),
+            "schedule.parameters.correlate_with_dataset_id",
+        ),
     ],
 )
 def test_bad_schedules_are_refused_with_the_field(
@@ -146,3 +157,108 @@ def test_a_schedule_fires_and_its_results_are_listed(stub: pb_grpc.AnalyticsServ
     kept = stub.ListResults(pb.ListResultsRequest(dataset_id=dataset_id), timeout=10).results
     assert len(kept) >= 2 and all(r.schedule_id == "" for r in kept)
     assert stub.GetResult(pb.GetResultRequest(id=done[0].id), timeout=10).result.schedule_id == ""
+
+
+def _cron_schedule(stub: pb_grpc.AnalyticsServiceStub, dataset_id: str, enabled: bool = False) -> apb.Schedule:
+    return stub.CreateSchedule(
+        pb.CreateScheduleRequest(
+            schedule=apb.Schedule(
+                dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_SUMMARY, cron="0 6 * * *", enabled=enabled
+            )
+        ),
+        timeout=10,
+    ).schedule
+
+
+@pytest.mark.parametrize(
+    ("paths", "body", "field"),
+    [
+        # Found by probing the stack: this stored interval 0, and once enabled
+        # the scheduler looped on a division by zero and no schedule fired.
+        ("interval_seconds", {}, "schedule.interval_seconds"),
+        ("interval_seconds", {"intervalSeconds": "-5"}, "schedule.interval_seconds"),
+        ("cron", {}, "schedule.cron"),
+        ("kind", {}, "schedule.kind"),
+        ("time_zone", {"timeZone": "Europe"}, "schedule.time_zone"),
+        ("time_zone", {"timeZone": "US"}, "schedule.time_zone"),
+        ("time_zone", {"timeZone": "Etc"}, "schedule.time_zone"),
+        ("parameters", {"parameters": {"histogramBins": -1}}, "schedule.parameters"),
+    ],
+)
+def test_an_update_is_held_to_the_rules_of_create(
+    stub: pb_grpc.AnalyticsServiceStub, rest: httpx.Client, paths: str, body: dict[str, object], field: str
+) -> None:
+    schedule = _cron_schedule(stub, make_dataset(stub, [1.0]))
+    patched = rest.patch(f"/v1/schedules/{schedule.id}", params={"updateMask": paths}, json=body)
+    assert patched.status_code == 400, patched.text
+    fields = [v["field"] for d in patched.json()["details"] for v in d.get("fieldViolations", [])]
+    assert any(f.startswith(field) for f in fields), patched.json()
+    assert stub.GetSchedule(pb.GetScheduleRequest(id=schedule.id), timeout=10).schedule == schedule
+
+
+def test_the_minimum_interval_holds_on_create_and_update() -> None:
+    from analytics_svc import timing
+    from analytics_svc.config import AnalyticsSettings
+    from mesh_runtime.config import load_settings
+    from mesh_runtime.errors import InvalidArgument
+
+    minimum = load_settings(AnalyticsSettings, {"AUTH_SIGNING_KEY_FILE": "k"}).min_schedule_interval_seconds
+    assert minimum == 60
+    assert timing.validate(timing.Trigger(interval_seconds=60), min_interval_seconds=minimum).interval_seconds == 60
+    with pytest.raises(InvalidArgument) as caught:
+        timing.validate(timing.Trigger(interval_seconds=59), min_interval_seconds=minimum)
+    assert caught.value.violations[0].field == "schedule.interval_seconds"
+    assert "between 60 and" in caught.value.violations[0].description
+
+
+def test_a_schedule_that_cannot_fire_is_disabled_and_the_others_fire(
+    stub: pb_grpc.AnalyticsServiceStub, mesh: RunningStack
+) -> None:
+    dataset_id = make_dataset(stub, [1.0, 2.0])
+    broken, folder = _cron_schedule(stub, dataset_id), _cron_schedule(stub, dataset_id)
+    # What the update used to store (interval 0) and a zone name that is a folder,
+    # written as an older version would have, and due now.
+    with psycopg2.connect(postgres_dsn(mesh.settings.postgres_port, "analytics")) as conn, conn.cursor() as cur:
+        cur.execute(
+            "UPDATE analysis_schedule SET cron = NULL, interval_seconds = 0, enabled = true,"
+            " next_run_time = now() - interval '1 second' WHERE id = %s",
+            (broken.id,),
+        )
+        cur.execute(
+            "UPDATE analysis_schedule SET time_zone = 'Europe', enabled = true,"
+            " next_run_time = now() - interval '1 second' WHERE id = %s",
+            (folder.id,),
+        )
+    healthy = stub.CreateSchedule(
+        pb.CreateScheduleRequest(
+            schedule=apb.Schedule(
+                dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_SUMMARY, interval_seconds=1, enabled=True
+            )
+        ),
+        timeout=10,
+    ).schedule
+    deadline = time.monotonic() + 30
+    while True:
+        got = {
+            s.id: s for s in stub.ListSchedules(pb.ListSchedulesRequest(dataset_id=dataset_id), timeout=10).schedules
+        }
+        fired = [
+            r
+            for r in stub.ListResults(pb.ListResultsRequest(dataset_id=dataset_id), timeout=10).results
+            if r.schedule_id == healthy.id
+        ]
+        if len(fired) >= 2 and got[broken.id].error and got[folder.id].error:
+            break
+        assert time.monotonic() < deadline, (got, fired)
+        time.sleep(0.3)
+    assert not got[broken.id].enabled and "interval_seconds" in got[broken.id].error
+    assert not got[folder.id].enabled and "time zone" in got[folder.id].error
+    assert got[healthy.id].enabled and got[healthy.id].error == ""
+    # Fixing it clears the error.
+    request = _mask("interval_seconds", "enabled")
+    request.schedule.id = broken.id
+    request.schedule.interval_seconds = 3600
+    request.schedule.enabled = True
+    fixed = stub.UpdateSchedule(request, timeout=10).schedule
+    assert fixed.enabled and fixed.error == "" and fixed.HasField("next_run_time")
+    stub.DeleteSchedule(pb.DeleteScheduleRequest(id=healthy.id), timeout=10)

@@ -33,6 +33,8 @@ TYPICAL_STRINGS = st.sampled_from(
         "0 6 * * MON-FRI",
         "Europe/Paris",
         "UTC",
+        "Europe",  # tz-database folders, not zones
+        "America/Argentina",
         "create_time desc",
         "start_time asc",
         "name",

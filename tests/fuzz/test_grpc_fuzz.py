@@ -5,6 +5,7 @@ or a deliberate status, never UNKNOWN or INTERNAL (an unhandled error)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import grpc
@@ -19,6 +20,7 @@ from mesh.analytics.v1 import analytics_service_pb2
 from mesh.auth.v1 import auth_service_pb2
 from mesh.llm.v1 import llm_service_pb2
 from mesh.notify.v1 import notify_service_pb2
+from mesh_runtime.interceptors import violations_of
 from tests.conftest import RunningStack
 from tests.fuzz.budget import fuzz_settings
 from tests.fuzz.proto_strategies import messages
@@ -93,6 +95,51 @@ def test_no_request_makes_an_rpc_fail_unhandled(
         _call(channels[where], method, requests)
     except grpc.RpcError as error:
         assert error.code() not in UNHANDLED, f"{name}: {error.code().name}: {error.details()}"
+
+
+@pytest.fixture(scope="module")
+def schedule_id(channels: dict[str, grpc.Channel]) -> str:
+    from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2_grpc, dataset_pb2
+
+    stub = analytics_service_pb2_grpc.AnalyticsServiceStub(channels["analytics"])
+    dataset = stub.CreateDataset(
+        analytics_service_pb2.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=f"fuzz-{uuid.uuid4().hex[:8]}")),
+        timeout=10,
+    ).dataset
+    schedule = analysis_pb2.Schedule(dataset_id=dataset.id, kind=analysis_pb2.ANALYSIS_KIND_SUMMARY, cron="0 6 * * *")
+    created = stub.CreateSchedule(analytics_service_pb2.CreateScheduleRequest(schedule=schedule), timeout=10)
+    return str(created.schedule.id)
+
+
+@fuzz_settings(default_examples=60)
+@given(data=st.data())
+def test_schedule_updates_never_store_a_schedule_create_would_refuse(
+    data: st.DataObject, channels: dict[str, grpc.Channel], schedule_id: str
+) -> None:
+    # One update once stored interval 0, and the scheduler then fired no schedule at all.
+    from analytics_svc import timing
+    from mesh.analytics.v1 import analytics_service_pb2_grpc
+
+    stub = analytics_service_pb2_grpc.AnalyticsServiceStub(channels["analytics"])
+    request = data.draw(messages(analytics_service_pb2.UpdateScheduleRequest.DESCRIPTOR), label="request")
+    request.schedule.id = schedule_id
+    paths = ["kind", "parameters", "interval_seconds", "cron", "time_zone", "enabled"]
+    request.update_mask.paths[:] = data.draw(st.lists(st.sampled_from(paths), min_size=1, unique=True), label="mask")
+    try:
+        stored = stub.UpdateSchedule(request, timeout=30).schedule
+    except grpc.RpcError as error:
+        assert error.code() not in UNHANDLED, f"{error.code().name}: {error.details()}"
+        return
+    stored.ClearField("dataset_name")
+    assert violations_of(analytics_service_pb2.CreateScheduleRequest(schedule=stored)) == []
+    which = stored.WhichOneof("trigger")
+    timing.validate(
+        timing.Trigger(
+            interval_seconds=stored.interval_seconds if which == "interval_seconds" else None,
+            cron=stored.cron if which == "cron" else None,
+            time_zone=stored.time_zone,
+        )
+    )
 
 
 def _bug_requests() -> dict[str, tuple[str, str, Message]]:

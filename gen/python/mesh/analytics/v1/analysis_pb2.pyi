@@ -74,7 +74,7 @@ class AnalysisParameters(_message.Message):
     def __init__(self, lookback_seconds: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quantile_levels: _Optional[_Iterable[float]] = ..., histogram_bins: _Optional[int] = ..., moving_average_window: _Optional[int] = ..., ewma_alpha: _Optional[float] = ..., anomaly_threshold: _Optional[float] = ..., correlate_with_dataset_id: _Optional[str] = ...) -> None: ...
 
 class Schedule(_message.Message):
-    __slots__ = ("id", "dataset_id", "kind", "parameters", "interval_seconds", "cron", "time_zone", "enabled", "next_run_time", "last_run_time", "last_result_id", "dataset_name", "create_time", "update_time")
+    __slots__ = ("id", "dataset_id", "kind", "parameters", "interval_seconds", "cron", "time_zone", "enabled", "next_run_time", "last_run_time", "last_result_id", "dataset_name", "create_time", "update_time", "error")
     ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,7 @@ class Schedule(_message.Message):
     DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     id: str
     dataset_id: str
     kind: AnalysisKind
@@ -103,7 +104,8 @@ class Schedule(_message.Message):
     dataset_name: str
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., kind: _Optional[_Union[AnalysisKind, str]] = ..., parameters: _Optional[_Union[AnalysisParameters, _Mapping]] = ..., interval_seconds: _Optional[int] = ..., cron: _Optional[str] = ..., time_zone: _Optional[str] = ..., enabled: _Optional[bool] = ..., next_run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_result_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    error: str
+    def __init__(self, id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., kind: _Optional[_Union[AnalysisKind, str]] = ..., parameters: _Optional[_Union[AnalysisParameters, _Mapping]] = ..., interval_seconds: _Optional[int] = ..., cron: _Optional[str] = ..., time_zone: _Optional[str] = ..., enabled: _Optional[bool] = ..., next_run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_run_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_result_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class SummaryStatistics(_message.Message):
     __slots__ = ("count", "mean", "std", "min", "max")
