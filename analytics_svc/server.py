@@ -6,10 +6,11 @@ import datetime as dt
 import logging
 from pathlib import Path
 
-from analytics_svc import auth_store, schema
-from analytics_svc.accounts import Accounts
+from analytics_svc import schema
 from analytics_svc.api import AnalyticsServicer
-from analytics_svc.auth_api import AuthServicer
+from analytics_svc.auth import store as auth_store
+from analytics_svc.auth.accounts import Accounts
+from analytics_svc.auth.api import AuthServicer
 from analytics_svc.config import AnalyticsSettings
 from analytics_svc.watch import ResultHub
 from mesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc

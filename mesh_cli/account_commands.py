@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import grpc
 
-from analytics_svc.account_admin import AccountAdmin, DatabaseUnreachable
+from analytics_svc.auth.admin import AccountAdmin, DatabaseUnreachable
 from local_stack.stack import StackSettings, service_database_url
 from mesh_runtime.auth import ROLES_BY_NAME
 from mesh_runtime.auth_keys import KeyFolder

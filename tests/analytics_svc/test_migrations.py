@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import peewee
 import pytest
 
-from analytics_svc import auth_store
 from analytics_svc import results_store as rs
+from analytics_svc.auth import store as auth_store
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.schema import MIGRATIONS
 from local_stack import infra

@@ -12,9 +12,10 @@ from typing import TypeVar
 
 import peewee
 
-from analytics_svc import auth_store, schema
-from analytics_svc.accounts import Accounts
-from analytics_svc.auth_store import ApiKeyRow, UserRow
+from analytics_svc import schema
+from analytics_svc.auth import store as auth_store
+from analytics_svc.auth.accounts import Accounts
+from analytics_svc.auth.store import ApiKeyRow, UserRow
 from mesh_runtime.auth import Principal
 from mesh_runtime.auth_keys import TokenSigner
 from mesh_runtime.config import ConfigError, RuntimeSettings, load_settings

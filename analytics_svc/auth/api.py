@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-from analytics_svc.accounts import Accounts, Session
-from analytics_svc.auth_store import ApiKeyRow, UserRow
+from analytics_svc.auth.accounts import Accounts, Session
+from analytics_svc.auth.store import ApiKeyRow, UserRow
 from mesh.auth.v1 import auth_service_pb2 as pb
 from mesh.auth.v1 import auth_service_pb2_grpc as pb_grpc
 from mesh.auth.v1 import principal_pb2

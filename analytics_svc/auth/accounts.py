@@ -21,8 +21,8 @@ import peewee
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from analytics_svc import auth_store
-from analytics_svc.auth_store import ApiKeyRow, RefreshTokenRow, UserRow
+from analytics_svc.auth import store as auth_store
+from analytics_svc.auth.store import ApiKeyRow, RefreshTokenRow, UserRow
 from analytics_svc.schema import database_proxy
 from mesh_runtime.auth import Principal
 from mesh_runtime.auth_keys import MintedToken, TokenSigner
