@@ -12,7 +12,7 @@ from typing import Any
 
 import grpc
 
-from analytics_svc import compute
+from analytics_svc.analyses import compute
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
 from mesh_runtime.wire import us_to_datetime

@@ -14,8 +14,8 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from analytics_svc import compute
 from analytics_svc import results_store as rs
+from analytics_svc.analyses import compute
 from analytics_svc.datasets.store import DatasetRow
 from analytics_svc.schema import database_proxy
 from mesh.analytics.v1 import analysis_pb2 as apb

@@ -11,8 +11,9 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from analytics_svc import compute, insights, jobs, timing
+from analytics_svc import insights, jobs, timing
 from analytics_svc import results_store as rs
+from analytics_svc.analyses import compute
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import store as point_store
 from analytics_svc.watch import ResultHub

@@ -31,8 +31,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from analytics_svc import compute, insights, jobs, schema
+from analytics_svc import insights, jobs, schema
 from analytics_svc import results_store as rs
+from analytics_svc.analyses import compute
 from analytics_svc.config import WorkerSettings
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import store as point_store

@@ -1,7 +1,7 @@
 """The analysis suite's cost over the bare numpy work it does, on one big series.
 
 Both sides run on the same in-memory arrays (10M points by default): the
-suite is analytics_svc.analyses with its input checks and result objects; the
+suite is analytics_svc.analyses.numeric with its input checks and result objects; the
 baseline is the same numpy operations written inline (EWMA uses the module's
 own scan, since numpy has none). Rounds alternate so drift hits both alike;
 the best of each is compared.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from analytics_svc import analyses
+from analytics_svc.analyses import numeric
 
 QS = [0.05, 0.25, 0.5, 0.75, 0.95]
 
@@ -34,14 +34,14 @@ def make_series(points: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 
 def suite_of(ts: np.ndarray, vs: np.ndarray, ts_b: np.ndarray, vb: np.ndarray) -> Callable[[], None]:
     def run() -> None:
-        analyses.summary(vs)
-        analyses.quantiles(vs, QS)
-        analyses.histogram(vs, bins=50)
-        analyses.linear_trend(ts, vs)
-        analyses.moving_average(vs, 100)
-        analyses.ewma(vs, 0.05)
-        analyses.robust_anomalies(ts, vs)
-        analyses.correlate(ts, vs, ts_b, vb)
+        numeric.summary(vs)
+        numeric.quantiles(vs, QS)
+        numeric.histogram(vs, bins=50)
+        numeric.linear_trend(ts, vs)
+        numeric.moving_average(vs, 100)
+        numeric.ewma(vs, 0.05)
+        numeric.robust_anomalies(ts, vs)
+        numeric.correlate(ts, vs, ts_b, vb)
 
     return run
 
@@ -61,7 +61,7 @@ def bare_of(ts: np.ndarray, vs: np.ndarray, ts_b: np.ndarray, vb: np.ndarray) ->
         np.dot(xc, centred)
         sums = np.cumsum(centred)
         (sums[100:] - sums[:-100]) / 100
-        analyses._ewma_scan(vs, 0.05)
+        numeric._ewma_scan(vs, 0.05)
         median = np.median(vs)
         deviation = np.abs(vs - median)
         np.flatnonzero(deviation > 3.5 * np.median(deviation) / 0.6745)

@@ -8,8 +8,9 @@ import uuid
 import numpy as np
 import pytest
 
-from analytics_svc import compute, jobs, timing
+from analytics_svc import jobs, timing
 from analytics_svc import results_store as rs
+from analytics_svc.analyses import compute
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.errors import InvalidArgument

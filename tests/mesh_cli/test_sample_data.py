@@ -11,7 +11,7 @@ import uuid
 
 import numpy as np
 
-from analytics_svc import analyses
+from analytics_svc.analyses import numeric
 from local_stack.paths import ROOT
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
@@ -26,7 +26,7 @@ def test_series_are_regular_and_their_anomalies_are_detectable() -> None:
     assert series.values.size == 20_000 and np.all(np.isfinite(series.values))
     assert np.all(np.diff(series.timestamps_us) == 60_000_000)
     assert series.timestamps_us[-1] == int(END.timestamp() * 1e6)
-    found = analyses.robust_anomalies(series.timestamps_us, series.values, threshold=3.5)
+    found = numeric.robust_anomalies(series.timestamps_us, series.values, threshold=3.5)
     found_at = {a.timestamp_us for a in found.anomalies}
     injected_at = set(series.timestamps_us[series.anomaly_indices].tolist())
     assert injected_at <= found_at

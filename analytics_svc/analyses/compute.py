@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analytics_svc import analyses
+from analytics_svc.analyses import numeric
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.events.v1 import events_pb2
 from mesh_runtime.wire import us_to_timestamp
@@ -74,22 +74,22 @@ def run(
     output = apb.ResultOutput()
     anomaly_count = 0
     if kind in _HAS_SUMMARY:
-        s = analyses.summary(values)
+        s = numeric.summary(values)
         output.summary.CopyFrom(apb.SummaryStatistics(count=s.count, mean=s.mean, std=s.std, min=s.min, max=s.max))
-        levels = list(parameters.quantile_levels) or list(analyses.DEFAULT_QUANTILES)
-        q = analyses.quantiles(values, levels)
+        levels = list(parameters.quantile_levels) or list(numeric.DEFAULT_QUANTILES)
+        q = numeric.quantiles(values, levels)
         output.quantiles.extend(apb.Quantile(level=lv, value=v) for lv, v in zip(q.levels, q.values, strict=True))
-        h = analyses.histogram(values, parameters.histogram_bins or DEFAULT_HISTOGRAM_BINS)
+        h = numeric.histogram(values, parameters.histogram_bins or DEFAULT_HISTOGRAM_BINS)
         output.histogram.CopyFrom(apb.Histogram(edges=h.edges.tolist(), counts=h.counts.tolist()))
     if kind in _HAS_TREND:
         if timestamps_us.size < 2:
             raise AnalysisFailed("a trend needs at least two points in the analysed window")
-        t = analyses.linear_trend(timestamps_us, values)
+        t = numeric.linear_trend(timestamps_us, values)
         output.trend.CopyFrom(apb.Trend(slope_per_second=t.slope, intercept=t.intercept, r_squared=t.r_squared))
         output.trend.origin_time.CopyFrom(us_to_timestamp(t.origin_us))
     if kind in _HAS_ANOMALIES:
-        report = analyses.robust_anomalies(
-            timestamps_us, values, parameters.anomaly_threshold or analyses.DEFAULT_ANOMALY_THRESHOLD
+        report = numeric.robust_anomalies(
+            timestamps_us, values, parameters.anomaly_threshold or numeric.DEFAULT_ANOMALY_THRESHOLD
         )
         anomaly_count = len(report.anomalies)
         output.anomalies.CopyFrom(
@@ -111,7 +111,7 @@ def run(
         other_id, other_name, other_ts, other_values = other
         if other_ts.size == 0:
             raise AnalysisFailed(f"dataset {other_name!r} has no points in the analysed window")
-        c = analyses.correlate(timestamps_us, values, other_ts, other_values)
+        c = numeric.correlate(timestamps_us, values, other_ts, other_values)
         output.correlation.CopyFrom(
             apb.Correlation(other_dataset_id=other_id, other_dataset_name=other_name, aligned_count=c.count)
         )
@@ -192,10 +192,10 @@ def chart_series(
         series.trend.extend((output.trend.intercept + output.trend.slope_per_second * seconds).tolist())
     if result_kind == apb.ANALYSIS_KIND_TREND:
         window = min(parameters.moving_average_window or DEFAULT_MOVING_AVERAGE_WINDOW, int(values.size))
-        means = analyses.moving_average(values, window)
+        means = numeric.moving_average(values, window)
         # Element i of the moving average ends at point i + window - 1; before that: no value (NaN).
         aligned = np.full(values.size, np.nan)
         aligned[window - 1 :] = means
         series.moving_average.extend(aligned[keep].tolist())
-        series.ewma.extend(analyses.ewma(values, parameters.ewma_alpha or DEFAULT_EWMA_ALPHA)[keep].tolist())
+        series.ewma.extend(numeric.ewma(values, parameters.ewma_alpha or DEFAULT_EWMA_ALPHA)[keep].tolist())
     return series
