@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from google.rpc import error_details_pb2
 
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import ingest
@@ -17,7 +18,7 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
 from mesh_runtime.database import BlockingRunner
-from mesh_runtime.errors import FieldViolation, InvalidArgument
+from mesh_runtime.errors import ERROR_DOMAIN, FieldViolation, InvalidArgument, MeshError
 from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
 from mesh_runtime.wire import timestamp_or_none as _timestamp
 
@@ -52,6 +53,32 @@ def _rejected_points(rejections: list[ingest.Rejection]) -> list[pb.RejectedPoin
         pb.RejectedPoint(index=r.index, timestamp_us=r.timestamp_us, reason=r.reason)
         for r in rejections[: ingest.MAX_REPORTED_REJECTIONS]
     ]
+
+
+INGEST_STOPPED = "INGEST_STOPPED"
+"""ErrorInfo reason of an IngestPoints stream that failed part-way."""
+
+
+def _say_what_is_stored(exc: MeshError, batches: int, stored: int, rejected: int) -> None:
+    """Add to ``exc`` (the failure of batch number ``batches``, from 0), in its
+    message and in an ErrorInfo, what the batches before it stored."""
+    if batches:
+        kept = f"the {batches} batch(es) before it are stored ({stored} points stored, {rejected} rejected)"
+    else:
+        kept = "nothing of the stream was stored"
+    exc.message = f"{exc.message} [IngestPoints batch {batches} failed; {kept}]"
+    exc.details.append(
+        error_details_pb2.ErrorInfo(
+            reason=INGEST_STOPPED,
+            domain=ERROR_DOMAIN,
+            metadata={
+                "storedBatches": str(batches),
+                "storedPoints": str(stored),
+                "rejectedPoints": str(rejected),
+                "failedBatch": str(batches),
+            },
+        )
+    )
 
 
 def _name_required() -> InvalidArgument:
@@ -147,13 +174,20 @@ class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
     ) -> pb.IngestPointsResponse:
         accepted = batches = seen = 0
         rejections: list[ingest.Rejection] = []
-        async for batch in request_iterator:
-            screened = ingest.screen(batch.timestamps_us, batch.values, first_index=seen)
-            await self.runner.run(point_store.append_points, batch.dataset_id, screened.timestamps_us, screened.values)
-            seen += len(batch.timestamps_us)
-            accepted += len(screened.timestamps_us)
-            batches += 1
-            rejections += screened.rejections[: max(0, ingest.MAX_REPORTED_REJECTIONS - len(rejections))]
+        try:
+            async for batch in request_iterator:
+                screened = ingest.screen(batch.timestamps_us, batch.values, first_index=seen)
+                await self.runner.run(
+                    point_store.append_points, batch.dataset_id, screened.timestamps_us, screened.values
+                )
+                seen += len(batch.timestamps_us)
+                accepted += len(screened.timestamps_us)
+                batches += 1
+                rejections += screened.rejections[: max(0, ingest.MAX_REPORTED_REJECTIONS - len(rejections))]
+        except MeshError as exc:
+            # Each batch committed as it came: say what of the stream is stored.
+            _say_what_is_stored(exc, batches, accepted, seen - accepted)
+            raise
         return pb.IngestPointsResponse(
             accepted_count=accepted,
             rejected_count=seen - accepted,

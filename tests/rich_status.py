@@ -27,3 +27,20 @@ def rest_field_violations(body: dict) -> dict[str, str]:
         if detail.get("@type", "").endswith("google.rpc.BadRequest"):
             found.update({v["field"]: v["description"] for v in detail.get("fieldViolations", [])})
     return found
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo detail of a failed call, if it carries one."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None, "no google.rpc.Status details on the error"
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info
+    return None
+
+
+def rest_error_info(body: dict) -> dict | None:
+    """The ErrorInfo detail of a JSON google.rpc.Status body, if it carries one."""
+    return next((d for d in body.get("details", []) if d.get("@type", "").endswith("google.rpc.ErrorInfo")), None)

@@ -18,7 +18,7 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
 from tests.conftest import RunningStack
-from tests.rich_status import field_violations
+from tests.rich_status import error_info, field_violations, rest_error_info
 
 T0 = 1_714_564_800_000_000  # 2024-05-01T12:00:00Z in microseconds
 
@@ -151,17 +151,54 @@ def test_ingest_stream_of_batches(stub: pb_grpc.AnalyticsServiceStub, mesh: Runn
     assert stub.GetDataset(pb.GetDatasetRequest(id=first), timeout=10).dataset.point_count == 3
 
 
-def test_ingest_unknown_dataset_fails_the_stream(stub: pb_grpc.AnalyticsServiceStub) -> None:
+def test_ingest_unknown_dataset_fails_the_stream_saying_what_is_stored(stub: pb_grpc.AnalyticsServiceStub) -> None:
     dataset_id = new_dataset(stub)
     batches = [
-        pb.IngestPointsRequest(dataset_id=dataset_id, timestamps_us=[T0], values=[1.0]),
-        pb.IngestPointsRequest(dataset_id=str(uuid.uuid4()), timestamps_us=[T0], values=[1.0]),
+        pb.IngestPointsRequest(dataset_id=dataset_id, timestamps_us=[T0, T0 + 1], values=[1.0, float("inf")]),
+        pb.IngestPointsRequest(dataset_id=dataset_id, timestamps_us=[T0 + 2], values=[2.0]),
+        pb.IngestPointsRequest(dataset_id=str(uuid.uuid4()), timestamps_us=[T0 + 3], values=[3.0]),
+        pb.IngestPointsRequest(dataset_id=dataset_id, timestamps_us=[T0 + 4], values=[4.0]),
     ]
     with pytest.raises(grpc.RpcError) as caught:
         stub.IngestPoints(iter(batches), timeout=30)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
-    # Batches before the failing one stay stored, as documented.
-    assert stub.GetDataset(pb.GetDatasetRequest(id=dataset_id), timeout=10).dataset.point_count == 1
+    # Batches before the failing one stay stored, as documented, and the error says so.
+    assert stub.GetDataset(pb.GetDatasetRequest(id=dataset_id), timeout=10).dataset.point_count == 2
+    assert "batch 2 failed" in caught.value.details() and "2 points stored" in caught.value.details()
+    info = error_info(caught.value)
+    assert info is not None and info.reason == "INGEST_STOPPED"
+    assert dict(info.metadata) == {
+        "storedBatches": "2", "storedPoints": "2", "rejectedPoints": "1", "failedBatch": "2"
+    }
+
+
+def test_ingest_invalid_first_batch_says_nothing_is_stored(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    dataset_id = new_dataset(stub)
+    batches = [pb.IngestPointsRequest(dataset_id=dataset_id, timestamps_us=[T0, T0 + 1], values=[1.0])]
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.IngestPoints(iter(batches), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(caught.value)  # the validation error keeps its field violations
+    info = error_info(caught.value)
+    assert info is not None and info.metadata["storedBatches"] == "0" and info.metadata["storedPoints"] == "0"
+    assert "nothing of the stream was stored" in caught.value.details()
+
+
+def test_rest_ingest_failing_part_way_says_what_is_stored(rest: httpx.Client) -> None:
+    dataset_id = rest.post("/v1/datasets", json={"name": f"rest-ingest-{uuid.uuid4().hex[:8]}"}).json()["dataset"]["id"]
+    batches = [
+        {"datasetId": dataset_id, "timestampsUs": [str(T0), str(T0 + 1)], "values": [1.0, 2.0]},
+        {"datasetId": dataset_id, "timestampsUs": [str(T0 + 2)], "values": [3.0]},
+        {"datasetId": str(uuid.uuid4()), "timestampsUs": [str(T0 + 3)], "values": [4.0]},
+    ]
+    failed = rest.post("/v1/datasets:ingest", json=batches)
+    assert failed.status_code == 404, failed.text
+    body = failed.json()
+    assert "batch 2 failed" in body["message"]
+    info = rest_error_info(body)
+    assert info is not None and info["reason"] == "INGEST_STOPPED"
+    assert info["metadata"]["storedBatches"] == "2" and info["metadata"]["storedPoints"] == "3"
+    assert rest.get(f"/v1/datasets/{dataset_id}").json()["dataset"]["pointCount"] == "3"
 
 
 CSV_WITH_HEADER = b"""timestamp,value

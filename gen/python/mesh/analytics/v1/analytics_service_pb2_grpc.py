@@ -187,10 +187,13 @@ class AnalyticsServiceServicer:
 
     def IngestPoints(self, request_iterator, context):
         """Streams batches of points, each into the dataset it names, with the same
-        rules as AppendPoints. Each batch is stored in its own transaction as it
-        arrives; when a batch fails (e.g. NOT_FOUND), the call fails and the
-        batches before it stay stored. Over REST the body is a JSON array of
-        batches.
+        rules as AppendPoints. Each batch is committed in its own transaction as
+        it arrives (not all or nothing): when a batch fails (e.g. NOT_FOUND,
+        INVALID_ARGUMENT, UNAVAILABLE), the call fails and the batches before it
+        stay stored. The error then carries a google.rpc.ErrorInfo with reason
+        INGEST_STOPPED whose metadata say what is stored: storedBatches,
+        storedPoints, rejectedPoints and failedBatch (from 0; resend from it).
+        Over REST the body is a JSON array of batches, with the same semantics.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
