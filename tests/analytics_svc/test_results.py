@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +21,7 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 
 START_US = 1_700_000_000_000_000
 STEP_US = 60_000_000
@@ -52,15 +52,13 @@ def make_dataset(stub: pb_grpc.AnalyticsServiceStub, values: list[float], unit: 
 
 def wait_for(stub: pb_grpc.AnalyticsServiceStub, result_id: str, timeout: float = 60) -> apb.Result:
     """Poll GetResult until the result is finished (and its insight settled)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def settled() -> apb.Result | None:
         result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
         finished = result.status in (apb.RESULT_STATUS_SUCCEEDED, apb.RESULT_STATUS_FAILED)
-        if finished and result.insight.status != apb.INSIGHT_STATUS_PENDING:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"result {result_id} still {apb.ResultStatus.Name(result.status)}")
-        time.sleep(0.2)
+        return result if finished and result.insight.status != apb.INSIGHT_STATUS_PENDING else None
+
+    return eventually(settled, timeout, f"result {result_id} to finish", interval=0.2)
 
 
 def series_with_spike() -> list[float]:
@@ -271,13 +269,11 @@ def test_watch_results_streams_each_change_live(mesh: RunningStack, stub: pb_grp
 
 
 def _rest_wait(rest: httpx.Client, result_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    def finished() -> dict[str, Any] | None:
         body: dict[str, Any] = rest.get(f"/v1/results/{result_id}", params={"seriesPoints": 20}).json()
-        if body["result"]["status"] in ("RESULT_STATUS_SUCCEEDED", "RESULT_STATUS_FAILED"):
-            return body
-        time.sleep(0.2)
-    raise AssertionError("result did not finish")
+        return body if body["result"]["status"] in ("RESULT_STATUS_SUCCEEDED", "RESULT_STATUS_FAILED") else None
+
+    return eventually(finished, 60, f"result {result_id} to finish (REST)", interval=0.2)
 
 
 def test_the_same_through_rest(rest: httpx.Client, stub: pb_grpc.AnalyticsServiceStub) -> None:
@@ -373,10 +369,7 @@ def test_listed_pages_follow_every_change_however_often_they_are_read(stub: pb_g
     assert [i for i, _ in page()] == [first.result.id]  # read-your-writes
     assert [i for i, _ in page(dataset_id.upper())] == [first.result.id]
     # The worker (another process) finishes it; the page follows its notifications.
-    deadline = time.monotonic() + 60
-    while page() != [(first.result.id, apb.RESULT_STATUS_SUCCEEDED)]:
-        assert time.monotonic() < deadline, page()
-        time.sleep(0.1)
+    eventually(lambda: page() == [(first.result.id, apb.RESULT_STATUS_SUCCEEDED)], 60, lambda: f"the page {page()}")
     assert page(dataset_id.upper()) == [(first.result.id, apb.RESULT_STATUS_SUCCEEDED)]
     assert wait_for(stub, first.result.id).status == apb.RESULT_STATUS_SUCCEEDED
     all_results = stub.ListResults(pb.ListResultsRequest(page_size=5), timeout=10)

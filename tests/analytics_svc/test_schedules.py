@@ -4,7 +4,6 @@ and a schedule firing on the shared stack (two schedulers, two workers)."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 
 import grpc
@@ -18,6 +17,7 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from tests.analytics_svc.test_results import make_dataset
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 
 
 @pytest.fixture
@@ -136,14 +136,13 @@ def test_a_schedule_fires_and_its_results_are_listed(stub: pb_grpc.AnalyticsServ
     )
     assert created.status_code == 200, created.text
     schedule_id = created.json()["schedule"]["id"]
-    deadline = time.monotonic() + 30
-    while True:
+
+    def succeeded() -> list[apb.Result]:
         results = stub.ListResults(pb.ListResultsRequest(dataset_id=dataset_id), timeout=10).results
         done = [r for r in results if r.status == apb.RESULT_STATUS_SUCCEEDED]
-        if len(done) >= 2:
-            break
-        assert time.monotonic() < deadline, "the schedule did not fire twice"
-        time.sleep(0.3)
+        return done if len(done) >= 2 else []
+
+    done = eventually(succeeded, 30, "the schedule to fire twice", interval=0.3)
     assert {r.schedule_id for r in done} == {schedule_id}
     assert all(r.requested_by == "scheduler" and r.HasField("scheduled_time") for r in done)
     assert done[0].output.summary.count == 50
@@ -237,8 +236,8 @@ def test_a_schedule_that_cannot_fire_is_disabled_and_the_others_fire(
         ),
         timeout=10,
     ).schedule
-    deadline = time.monotonic() + 30
-    while True:
+
+    def settled() -> dict[str, apb.Schedule] | None:
         got = {
             s.id: s for s in stub.ListSchedules(pb.ListSchedulesRequest(dataset_id=dataset_id), timeout=10).schedules
         }
@@ -247,10 +246,9 @@ def test_a_schedule_that_cannot_fire_is_disabled_and_the_others_fire(
             for r in stub.ListResults(pb.ListResultsRequest(dataset_id=dataset_id), timeout=10).results
             if r.schedule_id == healthy.id
         ]
-        if len(fired) >= 2 and got[broken.id].error and got[folder.id].error:
-            break
-        assert time.monotonic() < deadline, (got, fired)
-        time.sleep(0.3)
+        return got if len(fired) >= 2 and got[broken.id].error and got[folder.id].error else None
+
+    got = eventually(settled, 30, "the healthy schedule to fire twice and the broken ones to be marked", interval=0.3)
     assert not got[broken.id].enabled and "interval_seconds" in got[broken.id].error
     assert not got[folder.id].enabled and "time zone" in got[folder.id].error
     assert got[healthy.id].enabled and got[healthy.id].error == ""

@@ -4,7 +4,6 @@ Envoy: the REST JSON equals the gRPC reply printed with Envoy's own JSON options
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -23,6 +22,7 @@ from mesh.notify.v1 import notify_service_pb2 as notify_pb
 from mesh.notify.v1 import notify_service_pb2_grpc as notify_grpc
 from mesh.notify.v1 import subscription_pb2
 from tests.conformance.proto_json import as_rest_json, json_problems
+from tests.eventually import eventually
 
 START_US = 1_700_000_000_000_000
 STEP_US = 60_000_000
@@ -170,14 +170,13 @@ def test_a_finished_result_reads_the_same_through_grpc_and_rest(
 
 def wait_until_settled(stub: analytics_grpc.AnalyticsServiceStub, result_id: str) -> apb.Result:
     """GetResult until the result has finished and its insight is no longer pending."""
-    deadline = time.monotonic() + 90
-    while True:
+
+    def settled() -> apb.Result | None:
         result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
         done = result.status in (apb.RESULT_STATUS_SUCCEEDED, apb.RESULT_STATUS_FAILED)
-        if done and result.insight.status != apb.INSIGHT_STATUS_PENDING:
-            return result
-        assert time.monotonic() < deadline, f"result {result_id} still {apb.ResultStatus.Name(result.status)}"
-        time.sleep(0.2)
+        return result if done and result.insight.status != apb.INSIGHT_STATUS_PENDING else None
+
+    return eventually(settled, 90, f"result {result_id} to settle", interval=0.2)
 
 
 def test_a_schedule_reads_the_same_through_grpc_and_rest(

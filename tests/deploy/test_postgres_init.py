@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from local_stack import infra
 from local_stack.ports import free_port
 from local_stack.processes import as_user
+from tests.eventually import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "compose" / "postgres-init.sh"
@@ -40,10 +40,11 @@ def start_postgres(data: Path, user: str | None, log: Path) -> tuple[subprocess.
             server = subprocess.Popen(  # noqa: S603 - the pip-installed PostgreSQL
                 spec.argv, stdout=out, stderr=out, **as_user(user)
             )
-        deadline = time.monotonic() + 60
-        while server.poll() is None and not ready(port):
-            assert time.monotonic() < deadline, f"PostgreSQL did not start: {log.read_text()[-2000:]}"
-            time.sleep(0.1)  # polling readiness of a process we started
+        eventually(
+            lambda server=server, port=port: server.poll() is not None or ready(port),
+            60,
+            lambda: f"PostgreSQL to start: {log.read_text()[-2000:]}",
+        )
         if server.poll() is None:
             return server, port
     pytest.fail(f"PostgreSQL exited: {log.read_text()[-2000:]}")

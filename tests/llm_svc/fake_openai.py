@@ -25,6 +25,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from tests.eventually import eventually
+
 GOOD_KEY = "sk-test-good-0123456789"
 
 
@@ -101,13 +103,12 @@ class FakeOpenAI:
 
     def wait_until_abandoned(self, timeout: float = 10) -> Seen:
         """The first request whose client hung up, waiting for the server to notice."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            for seen in self.requests:
-                if seen.abandoned:
-                    return seen
-            time.sleep(0.02)
-        raise AssertionError(f"no request was abandoned: {self.requests}")
+        return eventually(
+            lambda: next((seen for seen in self.requests if seen.abandoned), None),
+            timeout,
+            lambda: f"a request to be abandoned: {self.requests}",
+            interval=0.02,
+        )
 
     # --- the server -------------------------------------------------------------
 
@@ -210,11 +211,10 @@ class FakeOpenAI:
             target=self._server.run, kwargs={"sockets": [self._sock]}, name="fake-openai", daemon=True
         )
         self._thread.start()
-        end = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > end or not self._thread.is_alive():
-                raise RuntimeError("the fake OpenAI server did not start")
-            time.sleep(0.01)
+        thread, server = self._thread, self._server
+        eventually(lambda: server.started or not thread.is_alive(), 10, "the fake OpenAI server", interval=0.01)
+        if not server.started:
+            raise RuntimeError("the fake OpenAI server did not start")
 
     def stop(self) -> None:
         if self._server is not None:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
 from mesh_runtime.errors import FailedPrecondition, ResourceExhausted, Unavailable, from_rpc_error
 from tests.clients import authed_channel
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 from tests.llm_svc.fake_openai import GOOD_KEY, FakeOpenAI, error, ok, slow
 
 PROMPT = "the private revenue figure is 31337"
@@ -42,20 +42,16 @@ class LlmProcess:
 
 
 def _wait_serving(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    end = time.monotonic() + 60
     with grpc.insecure_channel(address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < end:
+
+        def serving() -> bool:
             if process.poll() is not None:
                 raise AssertionError(f"llm_svc exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    raise AssertionError(f"llm_svc did not become healthy:\n{log.read_text()}")
+            reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1)
+            return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+        eventually(serving, 60, lambda: f"llm_svc to become healthy:\n{log.read_text()}", retry_on=(grpc.RpcError,))
 
 
 @pytest.fixture(scope="module")
@@ -198,9 +194,7 @@ def test_logs_hold_no_key_and_prompts_at_debug_only(llm_process: LlmProcess, stu
     fake_openai.api_key = "sk-another"
     with pytest.raises(grpc.RpcError):
         stub.Complete(ask("with a key the provider rejects"), timeout=10)
-    deadline = time.monotonic() + 10
-    while "log check" not in llm_process.log.read_text() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(lambda: "log check" in llm_process.log.read_text(), 10, "the request in the log", interval=0.05)
     text = llm_process.log.read_text()
     assert GOOD_KEY not in text
     lines = llm_process.log_lines()

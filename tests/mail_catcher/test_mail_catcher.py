@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.eventually import eventually
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -89,13 +91,19 @@ def start(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> Catcher:
             + ["--ready-file", str(ready), *extra],
             cwd=ROOT, env=_clean_env(**(env or {})), stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    deadline = time.monotonic() + START_TIMEOUT
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait(STOP_TIMEOUT)
+    try:
+        eventually(
+            lambda: ready.exists() or proc.poll() is not None,
+            START_TIMEOUT,
+            lambda: f"the mail catcher to start:\n{log.read_text()}",
+            interval=0.05,
+        )
+        if not ready.exists():
             pytest.fail(f"mail catcher did not start (exit {proc.returncode}):\n{log.read_text()}")
-        time.sleep(0.05)
+    except BaseException:
+        proc.kill()
+        proc.wait(STOP_TIMEOUT)
+        raise
     ports = json.loads(ready.read_text())
     http = httpx.Client(base_url=f"http://127.0.0.1:{ports['http_port']}", timeout=10)
     return Catcher(proc, ports["smtp_port"], http, ready, log)

@@ -24,6 +24,7 @@ from mesh_runtime.auth_keys import KeyFolder, TokenSigner
 from mesh_runtime.clients import open_channel
 from mesh_runtime.errors import InvalidArgument, Unavailable, from_rpc_error
 from mesh_runtime.server import RunningServer, ServiceBinding, create_server
+from tests.eventually import eventually_async
 
 
 class ScriptedProvider:
@@ -189,16 +190,15 @@ async def test_graceful_stop_finishes_in_flight_calls_and_refuses_new_ones(
 
 async def _until_refusing(health: health_pb2_grpc.HealthStub, timeout: float = 5) -> None:
     """Wait until the server has begun stopping: it answers nothing any more."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
+
+    async def refusing() -> bool:
         try:
             await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
         except grpc.aio.AioRpcError as error:
-            if error.code() == grpc.StatusCode.UNAVAILABLE:
-                return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the server did not start refusing calls")
+            return error.code() == grpc.StatusCode.UNAVAILABLE
+        return False
+
+    await eventually_async(refusing, timeout, "the server to start refusing calls", interval=0.01)
 
 
 def test_request_ids_are_sanitised() -> None:

@@ -18,6 +18,7 @@ from mesh.notify.v1 import notify_service_pb2_grpc as pb_grpc
 from mesh.notify.v1 import subscription_pb2 as sub_pb
 from mesh_runtime import streams
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 from tests.notify_svc import event_publishing as ev
 
 
@@ -52,11 +53,11 @@ def sent_for(stub, subscription_id: str, count: int) -> list[sub_pb.Delivery]:  
         rows = deliveries(stub, subscription_id=subscription_id, status=sub_pb.DELIVERY_STATUS_SENT)
         return rows if len(rows) >= count else []
 
-    return ev.wait_for(done, 30, f"{count} sent deliveries")  # type: ignore[return-value]
+    return eventually(done, 30, f"{count} sent deliveries")  # type: ignore[return-value]
 
 
 def message_detail(mesh: RunningStack, address: str) -> dict[str, object]:
-    found = ev.wait_for(lambda: ev.messages_to(mesh.mail_api, address), 30, f"mail to {address}")
+    found = eventually(lambda: ev.messages_to(mesh.mail_api, address), 30, f"mail to {address}")
     (summary,) = found  # type: ignore[misc]
     return dict(httpx.get(f"{mesh.mail_api}/api/v1/message/{summary['ID']}", timeout=10).json())
 
@@ -156,7 +157,7 @@ def test_unreadable_event_is_dead_and_the_consumer_carries_on(stub, mesh: Runnin
     ev.publish(nats_url(mesh), [good])
     sent_for(stub, sub.id, 1)
     for event_id in (bad_id, no_payload):
-        (dead,) = ev.wait_for(lambda eid=event_id: deliveries(stub, event_id=eid), 10, "the dead record")  # type: ignore[misc]
+        (dead,) = eventually(lambda eid=event_id: deliveries(stub, event_id=eid), 10, "the dead record")  # type: ignore[misc]
         assert dead.status == sub_pb.DELIVERY_STATUS_DEAD
         assert dead.subscription_id == "" and dead.last_error
     dead_ids = {d.event_id for d in deliveries(stub, status=sub_pb.DELIVERY_STATUS_DEAD)}

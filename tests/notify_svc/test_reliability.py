@@ -23,6 +23,7 @@ from mesh.events.v1 import events_pb2
 from mesh_runtime import streams
 from notify_svc import email_message
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 from tests.notify_svc import event_publishing as ev
 from tests.notify_svc.reliability_rig import LEASE_SECONDS, Rig
 
@@ -64,7 +65,7 @@ def wait_all_sent(rig: Rig, subscription_ids: Sequence[str], expected: int, time
         counts = rig.status_counts(subscription_ids)
         return counts.get(SENT, 0) == expected and sum(counts.values()) == expected
 
-    ev.wait_for(done, timeout, f"{expected} deliveries recorded as sent", interval=0.25)
+    eventually(done, timeout, f"{expected} deliveries recorded as sent", interval=0.25)
 
 
 def sent_pairs(rig: Rig, subscription_ids: Sequence[str], events: Sequence[events_pb2.Event]) -> int:
@@ -120,7 +121,7 @@ def test_1000_events_to_3_subscriptions_are_3000_emails_from_two_replicas(rig: R
         subs = rig.subscribe(SUBSCRIPTIONS, dataset)
         events = burst(dataset)
         ev.publish(rig.nats_url, events)
-        ev.wait_for(lambda: ev.message_count(rig.mail_api) >= 1000, 60, "a third of the e-mails", interval=0.02)
+        eventually(lambda: ev.message_count(rig.mail_api) >= 1000, 60, "a third of the e-mails", interval=0.02)
         rig.stop("notify-2")
         rig.start_notify("notify-2")
         wait_all_sent(rig, subs, EVENTS * SUBSCRIPTIONS)
@@ -140,7 +141,7 @@ def test_nats_killed_mid_burst_and_restarted(rig: Rig, empty_mailbox: int) -> No
     first, rest = events[:400], events[400:]
     ev.publish(rig.nats_url, first)
     # Some of the first events are recorded, not all: the burst is in flight.
-    ev.wait_for(lambda: sum(rig.status_counts(subs).values()) >= 300, 60, "the burst under way", interval=0.02)
+    eventually(lambda: sum(rig.status_counts(subs).values()) >= 300, 60, "the burst under way", interval=0.02)
     rig.kill("nats")
     # The publisher retries until NATS is back, as the outbox relay does.
     publisher = threading.Thread(target=ev.publish, args=(rig.nats_url, rest), kwargs={"deadline": 120.0})
@@ -162,7 +163,7 @@ def test_notify_killed_mid_burst_and_restarted(rig: Rig, empty_mailbox: int) -> 
     subs = rig.subscribe(SUBSCRIPTIONS, dataset)
     events = burst(dataset)
     ev.publish(rig.nats_url, events)
-    ev.wait_for(lambda: ev.message_count(rig.mail_api) >= 900, 60, "a third of the e-mails", interval=0.02)
+    eventually(lambda: ev.message_count(rig.mail_api) >= 900, 60, "a third of the e-mails", interval=0.02)
     rig.kill("notify-1")
     # Accepted by the SMTP server, then recorded (in this order, so a write that
     # was still landing can only make the difference smaller).
@@ -300,7 +301,7 @@ def test_smtp_down_for_a_while_retries_until_all_arrive(rig: Rig, empty_mailbox:
     ev.publish(rig.nats_url, events)
     expected = len(events) * SUBSCRIPTIONS
     # Every delivery failed at least twice while the server was away.
-    ev.wait_for(
+    eventually(
         lambda: rig.query(
             "SELECT count(*) FROM delivery WHERE subscription_id = ANY (%s::uuid[]) AND attempts >= 2 AND status = 3",
             (subs,),

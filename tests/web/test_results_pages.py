@@ -7,7 +7,6 @@ the mailbox."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -21,6 +20,7 @@ from mesh.notify.v1 import notify_service_pb2 as notify_pb2
 from mesh.notify.v1 import notify_service_pb2_grpc as notify_pb2_grpc
 from mesh.notify.v1 import subscription_pb2
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 from tests.web.browser import (
     WAIT_MS,
     assert_not_reloaded,
@@ -197,11 +197,15 @@ def test_a_subscription_gets_the_e_mail_about_a_result_in_the_mailbox(
 
         navigate(page, "mailbox")
         mail = page.get_by_test_id("mail-row").filter(has_text=email)
-        deadline = time.monotonic() + MAIL_WAIT_SECONDS
-        while mail.count() == 0 and time.monotonic() < deadline:
+
+        def mail_arrived() -> bool:
+            if mail.count():
+                return True
             page.get_by_test_id("refresh-mailbox").click()
             expect(page.get_by_test_id("refresh-mailbox")).to_be_enabled(timeout=WAIT_MS)
-            page.wait_for_timeout(MAIL_POLL_MS)
+            return False
+
+        eventually(mail_arrived, MAIL_WAIT_SECONDS, f"the e-mail to {email}", interval=MAIL_POLL_MS / 1000)
         expect(mail.first).to_be_visible()
         mail.first.get_by_test_id("mail-subject").click()
         body = page.get_by_test_id("mail-body")
