@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from mesh.events.v1 import events_pb2
 from mesh_runtime import streams
 from tests.clients import authed_channel
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 from tests.rig import ProcessRig
 
 LEASE_SECONDS = 3
@@ -104,25 +104,36 @@ def _dataset(stub: pb_grpc.AnalyticsServiceStub, points: int = 200) -> str:
     return str(dataset.id)
 
 
+def _finished_count(d: Deployment, ids: list[str]) -> int:
+    statement = "SELECT count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status IN (3, 4)"
+    return int(d.query(statement, (ids,))[0][0])
+
+
 def _wait_all_finished(d: Deployment, ids: list[str], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = d.query(
-            "SELECT count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status IN (3, 4)", (ids,)
-        )
-        if rows[0][0] == len(ids):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"only {rows[0][0]} of {len(ids)} results finished")
-        time.sleep(0.3)
+    eventually(
+        lambda: _finished_count(d, ids) == len(ids),
+        timeout,
+        lambda: f"all {len(ids)} results to finish (finished: {_finished_count(d, ids)})",
+        interval=0.3,
+    )
+
+
+def _pending_outbox(d: Deployment, min_attempts: int = 0) -> int:
+    statement = "SELECT count(*) FROM outbox WHERE publish_time IS NULL AND attempts >= %s"
+    return int(d.query(statement, (min_attempts,))[0][0])
 
 
 def _wait_outbox_empty(d: Deployment, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while d.query("SELECT count(*) FROM outbox WHERE publish_time IS NULL")[0][0]:
-        if time.monotonic() > deadline:
-            raise AssertionError("the outbox did not drain")
-        time.sleep(0.3)
+    eventually(lambda: _pending_outbox(d) == 0, timeout, "the outbox to drain", interval=0.3)
+
+
+def _restore_workers(d: Deployment, *temporary: str) -> None:
+    """Stop a test's own workers and bring back worker-1 and worker-2 for the next test."""
+    for name in temporary:
+        d.stop(name)
+    for name in ("worker-1", "worker-2"):
+        if name not in d.processes:
+            d.start_analytics(name, "analytics_svc.worker")
 
 
 def _events(d: Deployment) -> list[events_pb2.Event]:
@@ -191,7 +202,14 @@ def test_two_schedulers_fire_every_tick_exactly_once(deployment: Deployment, cha
         ).schedule
         for _ in range(4)
     ]
-    time.sleep(5)
+
+    def ticks_of(schedule_id: str) -> int:
+        statement = "SELECT count(*) FROM analysis_result WHERE schedule_id = %s"
+        return int(deployment.query(statement, (schedule_id,))[0][0])
+
+    eventually(
+        lambda: all(ticks_of(s.id) >= 3 for s in schedules), 60, "every schedule to fire three times", interval=0.3
+    )
     for schedule in schedules:
         mask = pb.UpdateScheduleRequest().update_mask
         mask.paths.append("enabled")
@@ -226,10 +244,9 @@ def test_nats_killed_mid_stream_loses_and_duplicates_no_event(
     deployment.kill("nats")
     # While NATS is down the API still takes work: it goes to the outbox.
     second = _run(stub, dataset_id, 20)
-    # Give the relays a couple of their retry rounds: with NATS down nothing may leave the outbox.
-    time.sleep(2)
-    pending = deployment.query("SELECT count(*) FROM outbox WHERE publish_time IS NULL")[0][0]
-    assert pending >= 20
+    # Let the relays try each of the new rows twice: with NATS down nothing may leave the outbox.
+    eventually(lambda: _pending_outbox(deployment, min_attempts=2) >= 20, 60, "two failed relay rounds", interval=0.3)
+    assert _pending_outbox(deployment) >= 20
     deployment.start_nats()  # same store: JetStream keeps what it had
     ids = first + second
     _wait_all_finished(deployment, ids, timeout=120)
@@ -245,40 +262,44 @@ def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment,
     result_id = stub.RunAnalysis(
         pb.RunAnalysisRequest(dataset_id=big, kind=apb.ANALYSIS_KIND_REPORT), timeout=10
     ).result.id
-    deadline = time.monotonic() + 30
-    while deployment.query("SELECT status FROM analysis_result WHERE id = %s", (result_id,))[0][0] != 2:
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.05)
-    deployment.kill("worker-1")
-    deployment.kill("worker-2")
-    deployment.start_analytics("worker-3", "analytics_svc.worker")
-    _wait_all_finished(deployment, [result_id], timeout=120)
-    status, attempts = deployment.query("SELECT status, attempts FROM analysis_result WHERE id = %s", (result_id,))[0]
-    assert not deployment.query("SELECT 1 FROM analysis_result WHERE insight_status <> 0")  # insights off
-    assert (status, attempts) == (3, 2)  # the sweeper handed it back; the new worker finished it
-    result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
-    assert result.output.summary.count == 2_000_000
-    deployment.kill("worker-3")
-    deployment.start_analytics("worker-1", "analytics_svc.worker")
-    deployment.start_analytics("worker-2", "analytics_svc.worker")
+    eventually(
+        lambda: deployment.query("SELECT status FROM analysis_result WHERE id = %s", (result_id,))[0][0] == 2,
+        30,
+        "the job to start",
+        interval=0.05,
+    )
+    try:
+        deployment.kill("worker-1")
+        deployment.kill("worker-2")
+        deployment.start_analytics("worker-3", "analytics_svc.worker")
+        _wait_all_finished(deployment, [result_id], timeout=120)
+        status, attempts = deployment.query(
+            "SELECT status, attempts FROM analysis_result WHERE id = %s", (result_id,)
+        )[0]
+        assert not deployment.query("SELECT 1 FROM analysis_result WHERE insight_status <> 0")  # insights off
+        assert (status, attempts) == (3, 2)  # the sweeper handed it back; the new worker finished it
+        result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
+        assert result.output.summary.count == 2_000_000
+    finally:
+        _restore_workers(deployment, "worker-3")
 
 
 
 def test_an_llm_outage_neither_fails_nor_delays_an_analysis(deployment: Deployment, channel: grpc.Channel) -> None:
     stub = deployment.stub(channel)
     dataset_id = _dataset(stub)
-    deployment.kill("worker-1")
-    deployment.kill("worker-2")
-    # The only worker now reaches an LLM service that is down.
-    deployment.start_analytics(
-        "worker-llm-down",
-        "analytics_svc.worker",
-        LLM_ADDR=f"127.0.0.1:{free_port()}",
-        ANALYTICS_INSIGHT_TIMEOUT_SECONDS="1",
-        ANALYTICS_INSIGHT_MAX_ATTEMPTS="2",
-        ANALYTICS_INSIGHT_RETRY_SECONDS="0.5",
-    )
     try:
+        deployment.kill("worker-1")
+        deployment.kill("worker-2")
+        # The only worker now reaches an LLM service that is down.
+        deployment.start_analytics(
+            "worker-llm-down",
+            "analytics_svc.worker",
+            LLM_ADDR=f"127.0.0.1:{free_port()}",
+            ANALYTICS_INSIGHT_TIMEOUT_SECONDS="1",
+            ANALYTICS_INSIGHT_MAX_ATTEMPTS="2",
+            ANALYTICS_INSIGHT_RETRY_SECONDS="0.5",
+        )
         (result_id,) = _run(stub, dataset_id, 1)
         _wait_all_finished(deployment, [result_id], timeout=30)
         result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
@@ -289,14 +310,13 @@ def test_an_llm_outage_neither_fails_nor_delays_an_analysis(deployment: Deployme
         _wait_outbox_empty(deployment, timeout=20)
         (event,) = [e for e in _events(deployment) if e.result_succeeded.result_id == result_id]
         assert event.result_succeeded.insight == ""
-        deadline = time.monotonic() + 30
-        while result.insight.status != apb.INSIGHT_STATUS_UNAVAILABLE:
-            assert time.monotonic() < deadline, "the insight was never given up on"
-            time.sleep(0.3)
-            result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
+
+        def given_up() -> apb.Result | None:
+            latest = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
+            return latest if latest.insight.status == apb.INSIGHT_STATUS_UNAVAILABLE else None
+
+        result = eventually(given_up, 30, "the insight to be given up on", interval=0.3)
         assert result.insight.attempts == 2
         assert "UNAVAILABLE" in result.insight.error
     finally:
-        deployment.kill("worker-llm-down")
-        deployment.start_analytics("worker-1", "analytics_svc.worker")
-        deployment.start_analytics("worker-2", "analytics_svc.worker")
+        _restore_workers(deployment, "worker-llm-down")
