@@ -132,6 +132,14 @@ def _create_users(running: RunningStack) -> None:
             running.tokens[role] = running.login(role)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the session stack (directly or through
+    another fixture), so ``-m "not stack"`` runs the quick ones alone."""
+    for item in items:
+        if "mesh" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+
+
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The whole mesh (without the web app), started once per test session."""
