@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 
 import grpc
 import httpx
@@ -59,10 +60,11 @@ def grpcurl(address: str, method: str, body: str, token: str) -> dict[str, objec
 def test_grpcurl_calls_methods(mesh: RunningStack) -> None:
     service = "mesh.analytics.v1.AnalyticsService"
     token = mesh.tokens["analyst"]
-    created = grpcurl(mesh.analytics, f"{service}/CreateDataset", '{"dataset": {"name": "made-by-grpcurl"}}', token)
-    assert created["dataset"]["name"] == "made-by-grpcurl"  # type: ignore[index]
+    name = f"made-by-grpcurl-{uuid.uuid4().hex[:8]}"
+    created = grpcurl(mesh.analytics, f"{service}/CreateDataset", json.dumps({"dataset": {"name": name}}), token)
+    assert created["dataset"]["name"] == name  # type: ignore[index]
     listed = grpcurl(mesh.analytics, f"{service}/ListDatasets", '{"pageSize": 1000}', token)
-    assert "made-by-grpcurl" in [d["name"] for d in listed["datasets"]]  # type: ignore[attr-defined]
+    assert name in [d["name"] for d in listed["datasets"]]  # type: ignore[attr-defined]
 
 
 def test_envoy_is_ready_and_infrastructure_is_up(mesh: RunningStack) -> None:

@@ -117,8 +117,9 @@ def test_disabling_a_user_ends_their_sessions(public: pb_grpc.AuthServiceStub, a
 def test_api_key_is_shown_once_works_and_can_be_revoked(
     public: pb_grpc.AuthServiceStub, admin: pb_grpc.AuthServiceStub, mesh: RunningStack
 ) -> None:
+    key = principal_pb2.ApiKey(name=f"nightly-import-{uuid.uuid4().hex[:8]}", role=access_pb2.ROLE_ANALYST)
     created = admin.CreateApiKey(
-        pb.CreateApiKeyRequest(api_key=principal_pb2.ApiKey(name="nightly-import", role=access_pb2.ROLE_ANALYST)),
+        pb.CreateApiKeyRequest(api_key=key),
         timeout=10,
     )
     secret = created.secret

@@ -59,13 +59,14 @@ def test_user_create_then_token_signs_in(mesh: RunningStack) -> None:
 
 
 def test_apikey_create_prints_a_working_key(mesh: RunningStack) -> None:
-    result = mesh_cli(mesh, "apikey", "create", "cli-import", "--role", "viewer")
+    name = f"cli-import-{uuid.uuid4().hex[:8]}"
+    result = mesh_cli(mesh, "apikey", "create", name, "--role", "viewer")
     assert result.returncode == 0, result.stderr
     secret = result.stdout.strip().splitlines()[-1]
     with grpc.insecure_channel(mesh.analytics) as channel:
         session = pb_grpc.AuthServiceStub(channel).ExchangeApiKey(pb.ExchangeApiKeyRequest(api_key=secret), timeout=10)
     assert session.session.principal.service_account
-    assert whoami(mesh, session.session.access_token).name == "cli-import"
+    assert whoami(mesh, session.session.access_token).name == name
 
 
 def test_bad_account_commands_fail_in_one_line(mesh: RunningStack) -> None:
