@@ -16,7 +16,8 @@ import logging
 
 from nats.js import JetStreamContext
 
-from analytics_svc import results_store as rs
+from analytics_svc import schema
+from analytics_svc.jobs import outbox
 from mesh_runtime.database import BlockingRunner
 
 logger = logging.getLogger("analytics.relay")
@@ -63,26 +64,26 @@ class OutboxRelay:
                 continue
             if loop.time() - last_prune > 600:
                 last_prune = loop.time()
-                await self.runner.run(rs.prune_outbox, PRUNE_AFTER)
+                await self.runner.run(outbox.prune_outbox, PRUNE_AFTER)
             await _wait_any(stop, self._wake, self.poll_seconds)
 
     def _relay_batch(self, loop: asyncio.AbstractEventLoop) -> tuple[int, bool]:
         """In a database thread: lock due rows, publish them on the loop, mark them."""
-        with rs.database_proxy.atomic():
-            rows = rs.due_outbox_rows(self.batch_size)
+        with schema.database_proxy.atomic():
+            rows = outbox.due_outbox_rows(self.batch_size)
             if not rows:
                 return 0, False
             future = asyncio.run_coroutine_threadsafe(self._publish(rows), loop)
             done, failed = future.result(timeout=PUBLISH_TIMEOUT_SECONDS * 3 + 5)
-            rs.mark_published(done)
-            rs.mark_attempted(failed)
+            outbox.mark_published(done)
+            outbox.mark_attempted(failed)
         self.published += len(done)
         if failed:
             logger.warning("NATS did not take outbox messages; they stay queued", extra={"count": len(failed)})
         return len(done), bool(failed)
 
-    async def _publish(self, rows: list[rs.OutboxRow]) -> tuple[list[int], list[int]]:
-        async def one(row: rs.OutboxRow) -> None:
+    async def _publish(self, rows: list[outbox.OutboxRow]) -> tuple[list[int], list[int]]:
+        async def one(row: outbox.OutboxRow) -> None:
             await self.js.publish(
                 row.subject,
                 bytes(row.payload),

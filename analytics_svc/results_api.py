@@ -11,11 +11,14 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from analytics_svc import insights, jobs, timing
-from analytics_svc import results_store as rs
+from analytics_svc import insights
 from analytics_svc.analyses import compute
 from analytics_svc.datasets import store as dataset_store
+from analytics_svc.jobs import messages
 from analytics_svc.points import store as point_store
+from analytics_svc.results import store as result_store
+from analytics_svc.schedules import store as schedule_store
+from analytics_svc.schedules import timing
 from analytics_svc.watch import ResultHub
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
@@ -38,14 +41,14 @@ def _invalid(field: str, description: str) -> InvalidArgument:
     return InvalidArgument(f"{field}: {description}", violations=[FieldViolation(field, description)])
 
 
-def schedule_to_proto(row: rs.ScheduleRow) -> apb.Schedule:
+def schedule_to_proto(row: schedule_store.ScheduleRow) -> apb.Schedule:
     """The wire form of a stored schedule."""
     message = apb.Schedule(
         id=str(row.id),
         dataset_id=str(row.dataset_id),
         dataset_name=row.dataset.name,
         kind=apb.AnalysisKind.ValueType(row.kind),
-        parameters=jobs.parameters_from_json(row.parameters),
+        parameters=messages.parameters_from_json(row.parameters),
         time_zone=row.time_zone,
         enabled=row.enabled,
         next_run_time=_timestamp(row.next_run_time if row.enabled else None),
@@ -62,14 +65,14 @@ def schedule_to_proto(row: rs.ScheduleRow) -> apb.Schedule:
     return message
 
 
-def result_to_proto(row: rs.ResultRow | rs.StoredResult, with_anomalies: bool = True) -> apb.Result:
+def result_to_proto(row: result_store.ResultRow | result_store.StoredResult, with_anomalies: bool = True) -> apb.Result:
     """The wire form of a stored result (the anomaly list only when asked)."""
     message = apb.Result(
         id=str(row.id),
         dataset_id=str(row.dataset_id),
         dataset_name=row.dataset_name,
         kind=apb.AnalysisKind.ValueType(row.kind),
-        parameters=jobs.parameters_from_json(row.parameters),
+        parameters=messages.parameters_from_json(row.parameters),
         status=apb.ResultStatus.ValueType(row.status),
         error=row.error,
         schedule_id=str(row.schedule_id) if row.schedule_id else "",
@@ -165,11 +168,11 @@ class ResultsServicer:
         now = utc_now()
         enabled = s.enabled
         row = await self.runner.run(
-            rs.create_schedule,
+            schedule_store.create_schedule,
             {
                 "dataset_id": s.dataset_id,
                 "kind": s.kind,
-                "parameters": jobs.parameters_to_json(s.parameters),
+                "parameters": messages.parameters_to_json(s.parameters),
                 "interval_seconds": trigger.interval_seconds,
                 "cron": trigger.cron,
                 "time_zone": trigger.time_zone,
@@ -182,7 +185,7 @@ class ResultsServicer:
     async def GetSchedule(
         self, request: pb.GetScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetScheduleResponse:
-        row = await self.runner.run(rs.get_schedule, request.id)
+        row = await self.runner.run(schedule_store.get_schedule, request.id)
         return pb.GetScheduleResponse(schedule=schedule_to_proto(row))
 
     async def ListSchedules(
@@ -191,7 +194,7 @@ class ResultsServicer:
         query = f"schedules:{request.dataset_id}"
         after = decode_page_token(request.page_token, query, _time_and_id_key)
         limit = page_size(request.page_size)
-        rows = await self.runner.run(rs.list_schedules, request.dataset_id or None, limit + 1, after)
+        rows = await self.runner.run(schedule_store.list_schedules, request.dataset_id or None, limit + 1, after)
         token = ""
         if len(rows) > limit:
             rows = rows[:limit]
@@ -205,7 +208,7 @@ class ResultsServicer:
         paths = set(request.update_mask.paths)
         if not s.id:
             raise _invalid("schedule.id", "value is required")
-        current = schedule_to_proto(await self.runner.run(rs.get_schedule, s.id))
+        current = schedule_to_proto(await self.runner.run(schedule_store.get_schedule, s.id))
         merged = apb.Schedule()
         merged.CopyFrom(current)
         for path in paths & {"kind", "time_zone", "enabled"}:
@@ -228,7 +231,7 @@ class ResultsServicer:
         trigger = _trigger(merged, self.min_schedule_interval_seconds)
         changes: dict[str, Any] = {
             "kind": merged.kind,
-            "parameters": jobs.parameters_to_json(merged.parameters),
+            "parameters": messages.parameters_to_json(merged.parameters),
             "interval_seconds": trigger.interval_seconds,
             "cron": trigger.cron,
             "time_zone": trigger.time_zone,
@@ -240,13 +243,13 @@ class ResultsServicer:
             changes["next_run_time"] = None
         elif retimed:
             changes["next_run_time"] = timing.first_run(trigger, utc_now())
-        row = await self.runner.run(rs.update_schedule, s.id, changes)
+        row = await self.runner.run(schedule_store.update_schedule, s.id, changes)
         return pb.UpdateScheduleResponse(schedule=schedule_to_proto(row))
 
     async def DeleteSchedule(
         self, request: pb.DeleteScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteScheduleResponse:
-        dataset_id = await self.runner.run(rs.delete_schedule, request.id)
+        dataset_id = await self.runner.run(schedule_store.delete_schedule, request.id)
         self.hub.dataset_changed(dataset_id)  # here at once; other replicas on the notification
         return pb.DeleteScheduleResponse()
 
@@ -258,11 +261,11 @@ class ResultsServicer:
         _check_kind(request.kind, request.parameters, "")
         requested_by = current_principal().name
 
-        def queue() -> rs.ResultRow:
+        def queue() -> result_store.ResultRow:
             dataset = dataset_store.get_dataset(request.dataset_id)
             if request.parameters.correlate_with_dataset_id:
                 dataset_store.get_dataset(request.parameters.correlate_with_dataset_id)
-            row = jobs.request_analysis(dataset, request.kind, request.parameters, requested_by)
+            row = messages.request_analysis(dataset, request.kind, request.parameters, requested_by)
             assert row is not None  # only schedule ticks can collide
             return row
 
@@ -274,7 +277,7 @@ class ResultsServicer:
         result = self.hub.finished.get(request.id) if self.hub.caching else None
         if result is None:
             generation = self.hub.cache_generation()
-            result = result_to_proto(await self.runner.run(rs.read_result, request.id))
+            result = result_to_proto(await self.runner.run(result_store.read_result, request.id))
             if generation is not None:
                 self.hub.finished.put(result, generation)
         response = pb.GetResultResponse(result=result)
@@ -307,7 +310,7 @@ class ResultsServicer:
 
     async def _list_results(self, request: pb.ListResultsRequest) -> pb.ListResultsResponse:
         order_by = request.order_by or "create_time desc"
-        where = rs.ResultFilter(
+        where = result_store.ResultFilter(
             dataset_id=request.dataset_id or None,
             kind=request.kind,
             status=request.status,
@@ -329,12 +332,12 @@ class ResultsServicer:
         )
         after = decode_page_token(request.page_token, query, _time_and_id_key)
         limit = page_size(request.page_size)
-        rows = await self.runner.run(rs.list_results, where, order_by, limit + 1, after)
+        rows = await self.runner.run(result_store.list_results, where, order_by, limit + 1, after)
         token = ""
         if len(rows) > limit:
             rows = rows[:limit]
             last = rows[-1]
-            token = encode_page_token([rs.sort_time(last, order_by).isoformat(), str(last.id)], query)
+            token = encode_page_token([result_store.sort_time(last, order_by).isoformat(), str(last.id)], query)
         return pb.ListResultsResponse(
             results=[result_to_proto(r, with_anomalies=False) for r in rows], next_page_token=token
         )
@@ -357,7 +360,7 @@ class ResultsServicer:
     async def AskAboutResult(
         self, request: pb.AskAboutResultRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.AskAboutResultResponse]:
-        row = await self.runner.run(rs.get_result, request.result_id)
+        row = await self.runner.run(result_store.get_result, request.result_id)
         result = result_to_proto(row)
         if result.status != apb.RESULT_STATUS_SUCCEEDED:
             raise _invalid("result_id", "the result has no numbers yet; ask once it has succeeded")

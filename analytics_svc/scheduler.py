@@ -20,10 +20,13 @@ import logging
 
 import peewee
 
-from analytics_svc import jobs, schema, timing
-from analytics_svc import results_store as rs
+from analytics_svc import schema
 from analytics_svc.config import SchedulerSettings
+from analytics_svc.jobs import leases, messages, outbox
 from analytics_svc.relay import OutboxRelay
+from analytics_svc.results import store as result_store
+from analytics_svc.schedules import store as schedule_store
+from analytics_svc.schedules import timing
 from mesh_runtime import streams
 from mesh_runtime.background import Health, run_background
 from mesh_runtime.database import BlockingRunner, open_database, utc_now
@@ -36,14 +39,14 @@ BATCH = 100
 SWEEP_SECONDS = 5.0
 
 
-def _fire(schedule: rs.ScheduleRow, now: dt.datetime) -> None:
+def _fire(schedule: schedule_store.ScheduleRow, now: dt.datetime) -> None:
     """Queue the schedule's analysis for its due tick and move it to the next one."""
     tick = schedule.next_run_time
     trigger = timing.validate(timing.Trigger(schedule.interval_seconds, schedule.cron, schedule.time_zone))
-    result = jobs.request_analysis(
+    result = messages.request_analysis(
         schedule.dataset,
         schedule.kind,
-        jobs.parameters_from_json(schedule.parameters),
+        messages.parameters_from_json(schedule.parameters),
         "scheduler",
         schedule_id=schedule.id,
         scheduled_time=tick,
@@ -70,11 +73,11 @@ def fire_due_schedules(now: dt.datetime | None = None) -> int:
     """
     now = now or utc_now()
     fired = 0
-    with rs.database_proxy.atomic():
-        due = rs.due_schedules(now, BATCH)
+    with schema.database_proxy.atomic():
+        due = schedule_store.due_schedules(now, BATCH)
         for schedule in due:
             try:
-                with rs.database_proxy.atomic():
+                with schema.database_proxy.atomic():
                     _fire(schedule, now)
                 fired += 1
             except (Unavailable, peewee.OperationalError, peewee.InterfaceError):
@@ -82,7 +85,7 @@ def fire_due_schedules(now: dt.datetime | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - one bad schedule never stops the others
                 reason = _reason(exc)
                 logger.error("schedule disabled", extra={"schedule_id": str(schedule.id), "error": reason})
-                rs.fail_schedule(schedule.id, reason)
+                schedule_store.fail_schedule(schedule.id, reason)
     if fired:
         logger.info("fired schedules", extra={"count": fired})
     return fired
@@ -91,16 +94,18 @@ def fire_due_schedules(now: dt.datetime | None = None) -> int:
 def sweep_lost_jobs(lease: dt.timedelta, requeue_after: dt.timedelta, max_attempts: int) -> int:
     """Re-queue (or, after ``max_attempts`` lost workers, fail) results whose job looks lost."""
     now = utc_now()
-    with rs.database_proxy.atomic():
-        stale = rs.stale_unfinished(lease, requeue_after, BATCH)
+    with schema.database_proxy.atomic():
+        stale = leases.stale_unfinished(lease, requeue_after, BATCH)
         for row in stale:
-            if row.status == rs.RUNNING and row.attempts >= max_attempts:
+            if row.status == result_store.RUNNING and row.attempts >= max_attempts:
                 error = f"the workers running this analysis stopped {row.attempts} times; giving up"
-                rs.set_result(row.id, status=rs.FAILED, error=error, end_time=now, heartbeat_time=None)
-                rs.add_to_outbox(jobs.outgoing([jobs.failure_event(row, error, now)]), result_id=row.id)
+                result_store.set_result(
+                    row.id, status=result_store.FAILED, error=error, end_time=now, heartbeat_time=None
+                )
+                outbox.add_to_outbox(messages.outgoing([messages.failure_event(row, error, now)]), result_id=row.id)
                 continue
-            rs.set_result(row.id, status=rs.PENDING, enqueue_time=now, heartbeat_time=None)
-            rs.add_to_outbox([jobs.job_message(row.id, int(now.timestamp() * 1000))])
+            result_store.set_result(row.id, status=result_store.PENDING, enqueue_time=now, heartbeat_time=None)
+            outbox.add_to_outbox([messages.job_message(row.id, int(now.timestamp() * 1000))])
     if stale:
         logger.warning("re-queued lost analysis jobs", extra={"count": len(stale)})
     return len(stale)
@@ -136,7 +141,7 @@ async def main(settings: SchedulerSettings, stop: asyncio.Event, health: Health)
         await streams.wait_for_streams(js)
         relay = OutboxRelay(runner, js)
         listener = PgListener(
-            settings.database_url, [rs.OUTBOX_CHANNEL], lambda _c, _p: relay.wake(), on_reconnect=relay.wake
+            settings.database_url, [outbox.OUTBOX_CHANNEL], lambda _c, _p: relay.wake(), on_reconnect=relay.wake
         )
         lease = dt.timedelta(seconds=settings.job_lease_seconds)
         requeue = dt.timedelta(seconds=settings.requeue_after_seconds)

@@ -24,6 +24,11 @@ class BaseModel(peewee.Model):
         database = database_proxy
 
 
+def notify(channel: str, payload: str) -> None:
+    """pg_notify, delivered to listeners when the caller's transaction commits."""
+    database_proxy.execute_sql("SELECT pg_notify(%s, %s)", (channel, payload))
+
+
 def bind(db: peewee.Database) -> None:
     """Point this service's models at ``db``."""
     database_proxy.initialize(db)

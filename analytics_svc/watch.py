@@ -21,8 +21,8 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
 
-from analytics_svc import results_store as rs
 from analytics_svc.datasets.store import RESULTS_OF_DATASET_CHANNEL
+from analytics_svc.results import store as result_store
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.database import BlockingRunner
@@ -36,10 +36,10 @@ QUEUE_LIMIT = 1000
 class _Watcher:
     def __init__(self, dataset_id: str | None) -> None:
         self.dataset_id = dataset_id
-        self.queue: asyncio.Queue[rs.ResultRow | None] = asyncio.Queue(QUEUE_LIMIT + 1)
+        self.queue: asyncio.Queue[result_store.ResultRow | None] = asyncio.Queue(QUEUE_LIMIT + 1)
         self.overflowed = False
 
-    def offer(self, row: rs.ResultRow) -> None:
+    def offer(self, row: result_store.ResultRow) -> None:
         if self.overflowed or (self.dataset_id and str(row.dataset_id) != self.dataset_id):
             return
         if self.queue.qsize() >= QUEUE_LIMIT:
@@ -184,7 +184,10 @@ class ResultHub:
         self.finished = FinishedResults(result_cache_bytes)
         self.pages = ResultPages(page_cache_bytes)
         self.listener = PgListener(
-            dsn, [rs.RESULT_CHANNEL, RESULTS_OF_DATASET_CHANNEL], self._notified, on_reconnect=self._forget_all
+            dsn,
+            [result_store.RESULT_CHANNEL, RESULTS_OF_DATASET_CHANNEL],
+            self._notified,
+            on_reconnect=self._forget_all,
         )
         self._watchers: set[_Watcher] = set()
         self._changed: list[str] = []
@@ -205,7 +208,7 @@ class ResultHub:
             await self._task
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, dataset_id: str | None) -> AsyncIterator[asyncio.Queue[rs.ResultRow | None]]:
+    async def subscribe(self, dataset_id: str | None) -> AsyncIterator[asyncio.Queue[result_store.ResultRow | None]]:
         """A queue of changed results (of one dataset, or all) until the block ends;
         None in the queue means the subscriber fell behind."""
         watcher = _Watcher(dataset_id)
@@ -241,7 +244,7 @@ class ResultHub:
         if channel == RESULTS_OF_DATASET_CHANNEL:
             self.dataset_changed(payload)
             return
-        result_id, dataset_id = rs.changed_result(payload)
+        result_id, dataset_id = result_store.changed_result(payload)
         self.finished.forget(result_id)
         self.pages.changed(dataset_id)
         if not self._watchers:
@@ -257,7 +260,7 @@ class ResultHub:
             while self._changed:
                 ids, self._changed = list(dict.fromkeys(self._changed)), []
                 try:
-                    rows = await self.runner.run(rs.get_results, ids)
+                    rows = await self.runner.run(result_store.get_results, ids)
                 except Exception as exc:  # noqa: BLE001 - a failed read must not stop the hub
                     logger.warning("cannot read changed results", extra={"error": str(exc)})
                     continue

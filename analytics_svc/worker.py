@@ -31,12 +31,13 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from analytics_svc import insights, jobs, schema
-from analytics_svc import results_store as rs
+from analytics_svc import insights, schema
 from analytics_svc.analyses import compute
 from analytics_svc.config import WorkerSettings
 from analytics_svc.datasets import store as dataset_store
+from analytics_svc.jobs import leases, messages, outbox
 from analytics_svc.points import store as point_store
+from analytics_svc.results import store as result_store
 from analytics_svc.results_api import output_to_stored, result_to_proto
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.auth.v1 import access_pb2
@@ -71,9 +72,9 @@ def _bounds(parameters: apb.AnalysisParameters, now: dt.datetime) -> tuple[int |
     return start, end
 
 
-def execute(row: rs.ResultRow) -> compute.Outcome:
+def execute(row: result_store.ResultRow) -> compute.Outcome:
     """Load the result's window and compute it (blocking; a database thread)."""
-    parameters = jobs.parameters_from_json(row.parameters)
+    parameters = messages.parameters_from_json(row.parameters)
     start, end = _bounds(parameters, row.start_time or utc_now())
     timestamps, values = point_store.load_points(str(row.dataset_id), start, end)
     other = None
@@ -116,7 +117,7 @@ class Worker:
             await msg.term()
             return
         try:
-            row = await self.runner.run(rs.claim_result, result_id, self.lease)
+            row = await self.runner.run(leases.claim_result, result_id, self.lease)
             if row is None:
                 await msg.ack()
                 return
@@ -129,7 +130,7 @@ class Worker:
         if finished and self.llm is not None:
             await self.write_insight(row.id, first=True)
 
-    async def _run_claimed(self, row: rs.ResultRow, msg: Msg) -> bool:
+    async def _run_claimed(self, row: result_store.ResultRow, msg: Msg) -> bool:
         beating = asyncio.create_task(self._heartbeat(row.id, msg))
         log = {"result_id": str(row.id), "dataset_id": str(row.dataset_id), "kind": row.kind}
         try:
@@ -148,24 +149,24 @@ class Worker:
             beating.cancel()
         now = utc_now()
         if outcome is None:
-            values = {"status": rs.FAILED, "error": error}
-            events = jobs.outgoing([jobs.failure_event(row, error, now)])
+            values = {"status": result_store.FAILED, "error": error}
+            events = messages.outgoing([messages.failure_event(row, error, now)])
             hold = None
         else:
             values = {
-                "status": rs.SUCCEEDED,
+                "status": result_store.SUCCEEDED,
                 "output": output_to_stored(outcome.output),
                 "anomaly_count": outcome.anomaly_count,
                 "window_start": us_to_datetime(outcome.window_start_us),
                 "window_end": us_to_datetime(outcome.window_end_us),
-                "insight_status": rs.INSIGHT_PENDING if self.llm is not None else rs.INSIGHT_NONE,
+                "insight_status": result_store.INSIGHT_PENDING if self.llm is not None else result_store.INSIGHT_NONE,
                 "insight_next_attempt": now + dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5),
             }
             unit = await self.runner.run(lambda: dataset_store.get_dataset(str(row.dataset_id)).unit)
-            events = jobs.outgoing(jobs.success_events(row, outcome, unit, "", now))
+            events = messages.outgoing(messages.success_events(row, outcome, unit, "", now))
             # Events wait for the first insight attempt, at most its deadline (plus slack).
             hold = dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5) if self.llm else None
-        finished = await self.runner.run(rs.finish_result, row.id, values, events, hold)
+        finished = await self.runner.run(leases.finish_result, row.id, values, events, hold)
         logger.info("analysis finished" if finished else "analysis outcome dropped (lease lost)",
                     extra={**log, "status": values["status"], "error": error or None})
         self.completed += 1
@@ -179,13 +180,13 @@ class Worker:
             with contextlib.suppress(Exception):
                 await msg.in_progress()
             with contextlib.suppress(Exception):
-                await self.runner.run(rs.heartbeat, result_id)
+                await self.runner.run(leases.heartbeat, result_id)
 
     async def write_insight(self, result_id: uuid.UUID, first: bool = False) -> None:
         """One insight attempt for a succeeded result; releases its held events."""
         assert self.llm is not None
-        row = await self.runner.run(rs.get_result, str(result_id))
-        if row.insight_status != rs.INSIGHT_PENDING:
+        row = await self.runner.run(result_store.get_result, str(result_id))
+        if row.insight_status != result_store.INSIGHT_PENDING:
             return
         result = result_to_proto(row)
         unit = await self.runner.run(lambda: dataset_store.get_dataset(str(row.dataset_id)).unit)
@@ -200,7 +201,7 @@ class Worker:
             gave_up = attempts >= self.settings.insight_max_attempts
             logger.warning("insight failed", extra={"result_id": str(result_id), "error": error, "gave_up": gave_up})
             changes = {
-                "insight_status": rs.INSIGHT_UNAVAILABLE if gave_up else rs.INSIGHT_PENDING,
+                "insight_status": result_store.INSIGHT_UNAVAILABLE if gave_up else result_store.INSIGHT_PENDING,
                 "insight_error": error,
                 "insight_attempts": attempts,
                 "insight_update_time": now,
@@ -209,7 +210,7 @@ class Worker:
             await self.runner.run(self._store_insight, row, changes, "" if first or gave_up else None, unit)
             return
         changes = {
-            "insight_status": rs.INSIGHT_READY,
+            "insight_status": result_store.INSIGHT_READY,
             "insight_text": reply.text,
             "insight_provider": reply.provider,
             "insight_model": reply.model,
@@ -224,29 +225,29 @@ class Worker:
         return dt.timedelta(seconds=min(600.0, self.settings.insight_retry_seconds * 2 ** (attempts - 1)))
 
     @staticmethod
-    def _store_insight(row: rs.ResultRow, changes: dict[str, object], insight: str | None, unit: str) -> None:
+    def _store_insight(row: result_store.ResultRow, changes: dict[str, object], insight: str | None, unit: str) -> None:
         """Store the insight; with ``insight`` not None, let the result's events go
         (carrying the insight when there is one)."""
-        with rs.database_proxy.atomic():
-            rs.set_result(row.id, **changes)
+        with schema.database_proxy.atomic():
+            result_store.set_result(row.id, **changes)
             if insight is None:
                 return
-            stored = result_to_proto(rs.get_result(str(row.id)))
+            stored = result_to_proto(result_store.get_result(str(row.id)))
             outcome = compute.Outcome(
                 stored.output,
                 stored.anomaly_count,
                 stored.window_start.seconds * 1_000_000 + stored.window_start.nanos // 1000,
                 stored.window_end.seconds * 1_000_000 + stored.window_end.nanos // 1000,
             )
-            events = jobs.success_events(row, outcome, unit, insight, row.end_time or utc_now())
-            rs.release_events(row.id, {e.event_id: e.SerializeToString() for e in events})
+            events = messages.success_events(row, outcome, unit, insight, row.end_time or utc_now())
+            outbox.release_events(row.id, {e.event_id: e.SerializeToString() for e in events})
 
     async def insight_loop(self, stop: asyncio.Event) -> None:
         """Retry due insights (after LLM errors, or a worker lost mid-insight)."""
         lease = dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5)
         while not stop.is_set():
             try:
-                due = await self.runner.run(rs.due_insights, utc_now(), lease, 10)
+                due = await self.runner.run(leases.due_insights, utc_now(), lease, 10)
                 for row in due:
                     await self.write_insight(row.id)
             except Exception as exc:  # noqa: BLE001 - retried next round

@@ -10,9 +10,11 @@ from collections.abc import Iterator
 import peewee
 import pytest
 
-from analytics_svc import results_store as rs
 from analytics_svc.auth import store as auth_store
 from analytics_svc.datasets import store as dataset_store
+from analytics_svc.jobs import outbox
+from analytics_svc.results import store as result_store
+from analytics_svc.schedules import store as schedule_store
 from analytics_svc.schema import MIGRATIONS
 from local_stack import infra
 from mesh.analytics.v1 import analysis_pb2
@@ -71,7 +73,7 @@ def test_upgrading_keeps_the_data_of_the_older_schema(fresh_dsn: str) -> None:
         assert (output.summary.count, output.summary.max, output.quantiles[0].value) == (2, 2.5, 2.0)
         # The migrated schema is what the models declare: columns and every index.
         models = (dataset_store.DatasetRow, auth_store.UserRow, auth_store.RefreshTokenRow, auth_store.ApiKeyRow,
-                  rs.ScheduleRow, rs.ResultRow, rs.OutboxRow)
+                  schedule_store.ScheduleRow, result_store.ResultRow, outbox.OutboxRow)
         for model in models:
             table = model._meta.table_name
             columns = {c.name for c in db.get_columns(table)}

@@ -196,8 +196,8 @@ def test_an_update_is_held_to_the_rules_of_create(
 
 
 def test_the_minimum_interval_holds_on_create_and_update() -> None:
-    from analytics_svc import timing
     from analytics_svc.config import AnalyticsSettings
+    from analytics_svc.schedules import timing
     from mesh_runtime.config import load_settings
     from mesh_runtime.errors import InvalidArgument
 

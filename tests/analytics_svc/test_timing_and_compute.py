@@ -8,9 +8,10 @@ import uuid
 import numpy as np
 import pytest
 
-from analytics_svc import jobs, timing
-from analytics_svc import results_store as rs
 from analytics_svc.analyses import compute
+from analytics_svc.jobs import messages
+from analytics_svc.results import store as result_store
+from analytics_svc.schedules import timing
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.errors import InvalidArgument
@@ -214,10 +215,10 @@ def test_analyses_cover_the_whole_timestamp_range() -> None:
     assert out.output.trend.origin_time.ToDatetime(dt.UTC) == dt.datetime(1, 1, 1, tzinfo=dt.UTC)
     assert (out.window_start_us, out.window_end_us) == (MIN_TIMESTAMP_US, MAX_TIMESTAMP_US)
     assert out.output.trend.slope_per_second > 0
-    row = rs.ResultRow(
+    row = result_store.ResultRow(
         id=uuid.uuid4(), dataset_id=uuid.uuid4(), dataset_name="ages", kind=apb.ANALYSIS_KIND_REPORT
     )
-    events = jobs.success_events(row, out, unit="", insight="", occur_time=dt.datetime.now(UTC))
+    events = messages.success_events(row, out, unit="", insight="", occur_time=dt.datetime.now(UTC))
     succeeded = events[0].result_succeeded
     assert succeeded.window_end.ToDatetime(dt.UTC) == dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
     series = compute.chart_series(apb.ANALYSIS_KIND_REPORT, apb.AnalysisParameters(), out.output, ts, values, 10)

@@ -117,7 +117,7 @@ def test_schedule_updates_never_store_a_schedule_create_would_refuse(
     data: st.DataObject, channels: dict[str, grpc.Channel], schedule_id: str
 ) -> None:
     # One update once stored interval 0, and the scheduler then fired no schedule at all.
-    from analytics_svc import timing
+    from analytics_svc.schedules import timing
     from mesh.analytics.v1 import analytics_service_pb2_grpc
 
     stub = analytics_service_pb2_grpc.AnalyticsServiceStub(channels["analytics"])

@@ -14,9 +14,10 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from analytics_svc import results_store as rs
 from analytics_svc.analyses import compute
 from analytics_svc.datasets.store import DatasetRow
+from analytics_svc.jobs import outbox
+from analytics_svc.results import store as result_store
 from analytics_svc.schema import database_proxy
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.events.v1 import events_pb2
@@ -40,10 +41,10 @@ def parameters_from_json(stored: dict[str, Any] | None) -> apb.AnalysisParameter
     return json_format.ParseDict(stored, apb.AnalysisParameters())
 
 
-def job_message(result_id: uuid.UUID, enqueue_number: int = 0) -> rs.OutgoingMessage:
+def job_message(result_id: uuid.UUID, enqueue_number: int = 0) -> outbox.OutgoingMessage:
     """The work-queue message that asks a worker to run result ``result_id``."""
     message_id = str(result_id) if enqueue_number == 0 else f"{result_id}:{enqueue_number}"
-    return rs.OutgoingMessage(JOB_SUBJECT, message_id, str(result_id).encode())
+    return outbox.OutgoingMessage(JOB_SUBJECT, message_id, str(result_id).encode())
 
 
 def request_analysis(
@@ -53,11 +54,11 @@ def request_analysis(
     requested_by: str,
     schedule_id: uuid.UUID | None = None,
     scheduled_time: dt.datetime | None = None,
-) -> rs.ResultRow | None:
+) -> result_store.ResultRow | None:
     """Create a pending result and its job in the caller's transaction (or a new
     one). None when a schedule tick already has its result."""
     with database_proxy.atomic():
-        row = rs.insert_result(
+        row = result_store.insert_result(
             {
                 "dataset": dataset.id,
                 "dataset_name": dataset.name,
@@ -70,7 +71,7 @@ def request_analysis(
             }
         )
         if row is not None:
-            rs.add_to_outbox([job_message(row.id)])
+            outbox.add_to_outbox([job_message(row.id)])
     return row
 
 
@@ -84,7 +85,7 @@ def _event(result_id: uuid.UUID, occur_time: dt.datetime, **payload: Any) -> eve
 
 
 def success_events(
-    row: rs.ResultRow, outcome: compute.Outcome, unit: str, insight: str, occur_time: dt.datetime
+    row: result_store.ResultRow, outcome: compute.Outcome, unit: str, insight: str, occur_time: dt.datetime
 ) -> list[events_pb2.Event]:
     """ResultSucceeded, plus AnomalyDetected when the analysis found anomalies."""
     kind = compute.kind_name(row.kind)
@@ -119,7 +120,7 @@ def success_events(
     return events
 
 
-def failure_event(row: rs.ResultRow, error: str, occur_time: dt.datetime) -> events_pb2.Event:
+def failure_event(row: result_store.ResultRow, error: str, occur_time: dt.datetime) -> events_pb2.Event:
     """ResultFailed for a result that could not be computed."""
     failed = events_pb2.ResultFailed(
         result_id=str(row.id),
@@ -131,6 +132,6 @@ def failure_event(row: rs.ResultRow, error: str, occur_time: dt.datetime) -> eve
     return _event(row.id, occur_time, result_failed=failed)
 
 
-def outgoing(events: list[events_pb2.Event]) -> list[rs.OutgoingMessage]:
+def outgoing(events: list[events_pb2.Event]) -> list[outbox.OutgoingMessage]:
     """Outbox messages of events, each with its event id as Nats-Msg-Id."""
-    return [rs.OutgoingMessage(event_subject(e), e.event_id, e.SerializeToString()) for e in events]
+    return [outbox.OutgoingMessage(event_subject(e), e.event_id, e.SerializeToString()) for e in events]
