@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import shutil
 import signal
 import stat
 import subprocess
@@ -42,19 +43,41 @@ def _ensure_traversable(path: Path) -> None:
             os.chmod(folder, mode | stat.S_IXOTH)
 
 
+# Where administration commands live; a root shell's PATH (su without -l,
+# some containers) may lack them.
+_SYSTEM_BIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def system_command(name: str) -> str:
+    """Full path of the administration command ``name``, looked for on PATH
+    and in the sbin folders; RuntimeError saying what to do when it is missing."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), *_SYSTEM_BIN_DIRS])
+    found = shutil.which(name, path=search)
+    if found is None:
+        raise RuntimeError(
+            f"`{name}` was not found (looked on PATH and in {', '.join(_SYSTEM_BIN_DIRS)}); "
+            f"install it (Debian: the passwd package) or create the system user {POSTGRES_SYSTEM_USER} yourself"
+        )
+    return found
+
+
 def _postgres_user() -> str | None:
-    """PostgreSQL refuses to run as root: as root, run it as a system user."""
+    """PostgreSQL refuses to run as root: as root, run it as a system user,
+    created on first use."""
     if os.geteuid() != 0:
         return None
+    name = POSTGRES_SYSTEM_USER
     try:
-        pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", POSTGRES_SYSTEM_USER],
-            check=True,
-            capture_output=True,
-        )
-    return POSTGRES_SYSTEM_USER
+        command = [system_command("useradd"), "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"PostgreSQL cannot run as root, and creating its system user {name} failed: "
+                f"{result.stderr.strip() or f'useradd exited with {result.returncode}'}"
+            ) from None
+    return name
 
 
 def prepare_postgres(data_dir: Path) -> str | None:
