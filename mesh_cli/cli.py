@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from local_stack.paths import ROOT, VENV_BIN
 
@@ -114,6 +115,28 @@ def _lock(args: argparse.Namespace) -> int:
     return status
 
 
+# Commands that run or administer the local stack read the .env file; test,
+# bench, gen and lock do not (a developer's settings must not change them).
+_READS_ENV_FILE = ("up", "user", "apikey", "token", "auth", "sample-data")
+
+
+def _read_env_file(prog: str) -> bool:
+    """Add the settings of MESH_ENV_FILE (default: .env in the checkout) to the
+    environment; a variable the environment already has keeps its value.
+    False (after saying why) when MESH_ENV_FILE names a file that is not there."""
+    from dotenv import load_dotenv
+
+    named = os.environ.get("MESH_ENV_FILE", "")
+    path = Path(named) if named else ROOT / ".env"
+    if not path.exists() or path.is_dir():  # os.devnull is a valid empty file
+        if named:
+            print(f"{prog}: MESH_ENV_FILE names {path}, which is not a file", file=sys.stderr)
+            return False
+        return True
+    load_dotenv(path, override=False, interpolate=False)
+    return True
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every mesh sub-command."""
     parser = argparse.ArgumentParser(
@@ -154,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         args = argparse.Namespace(func=_bench, name=argv[1], bench_args=argv[2:])
     else:
         args = parser.parse_args(argv)
+        if args.command in _READS_ENV_FILE and not _read_env_file(f"mesh {args.command}"):
+            return 2
         if args.command in ("user", "apikey", "token", "auth", "sample-data"):
             from mesh_cli import account_commands
 

@@ -30,6 +30,9 @@ from tests.clients import authed_channel
 
 T = TypeVar("T")
 
+# `./mesh` commands the tests run never read the developer's .env.
+os.environ["MESH_ENV_FILE"] = os.devnull
+
 # The stacks tests start (this one and the rigs') fire schedules every second,
 # so a test sees several ticks; the product's minimum is a minute.
 os.environ.setdefault("ANALYTICS_MIN_SCHEDULE_INTERVAL_SECONDS", "1")

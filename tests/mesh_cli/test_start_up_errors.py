@@ -108,3 +108,22 @@ def test_mesh_up_rejects_a_bad_port_value(tmp_path) -> None:  # type: ignore[no-
     result = run(["-m", "mesh_cli", "up"], {"WEB_PORT": "eighty", "MESH_STATE_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert "WEB_PORT" in assert_one_clean_line(result.stderr)
+
+
+def test_mesh_up_reads_the_env_file_and_the_environment_wins(taken_port: int, tmp_path: Path) -> None:
+    env_file = tmp_path / "mesh.env"
+    env_file.write_text("# settings for ./mesh up\nWEB_PORT=eighty\nMESH_WEB=true\n")
+    base = {"MESH_ENV_FILE": str(env_file), "MESH_STATE_DIR": str(tmp_path), "MESH_NATS_PORT": str(taken_port)}
+    result = run(["-m", "mesh_cli", "up"], base)
+    assert result.returncode == 2, result.stderr
+    assert "WEB_PORT" in (line := assert_one_clean_line(result.stderr)) and "'eighty'" in line
+    result = run(["-m", "mesh_cli", "up"], {**base, "WEB_PORT": "seventy"})
+    assert result.returncode == 2, result.stderr
+    assert "'seventy'" in assert_one_clean_line(result.stderr)
+
+
+def test_a_missing_env_file_is_named(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.env")
+    result = run(["-m", "mesh_cli", "up"], {"MESH_ENV_FILE": missing, "MESH_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "nope.env" in assert_one_clean_line(result.stderr)
