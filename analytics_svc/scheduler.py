@@ -20,7 +20,7 @@ import logging
 
 import peewee
 
-from analytics_svc import schema
+from analytics_svc import conversions, schema
 from analytics_svc.config import SchedulerSettings
 from analytics_svc.jobs import leases, messages, outbox
 from analytics_svc.relay import OutboxRelay
@@ -46,7 +46,7 @@ def _fire(schedule: schedule_store.ScheduleRow, now: dt.datetime) -> None:
     result = messages.request_analysis(
         schedule.dataset,
         schedule.kind,
-        messages.parameters_from_json(schedule.parameters),
+        conversions.parameters_from_json(schedule.parameters),
         "scheduler",
         schedule_id=schedule.id,
         scheduled_time=tick,

@@ -6,13 +6,18 @@ import datetime as dt
 import logging
 from pathlib import Path
 
+import grpc
+
 from analytics_svc import schema
-from analytics_svc.api import AnalyticsServicer
 from analytics_svc.auth import store as auth_store
 from analytics_svc.auth.accounts import Accounts
 from analytics_svc.auth.api import AuthServicer
 from analytics_svc.config import AnalyticsSettings
-from analytics_svc.watch import ResultHub
+from analytics_svc.datasets.api import DatasetsApi
+from analytics_svc.points.api import PointsApi
+from analytics_svc.results.api import ResultsApi
+from analytics_svc.results.watch import ResultHub
+from analytics_svc.schedules.api import DEFAULT_MIN_SCHEDULE_INTERVAL_SECONDS, SchedulesApi
 from mesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
 from mesh.auth.v1 import access_pb2, auth_service_pb2, auth_service_pb2_grpc
 from mesh_runtime.auth import verifier_from_settings
@@ -28,6 +33,25 @@ logger = logging.getLogger("analytics")
 
 SERVICE_NAME = analytics_service_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
 AUTH_SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+
+
+
+class AnalyticsServicer(
+    DatasetsApi, PointsApi, SchedulesApi, ResultsApi, analytics_service_pb2_grpc.AnalyticsServiceServicer
+):
+    """AnalyticsService: one servicer made of each capability's RPCs (``<capability>/api.py``)."""
+
+    def __init__(
+        self,
+        runner: BlockingRunner,
+        hub: ResultHub,
+        llm_channel: grpc.aio.Channel | None,
+        min_schedule_interval_seconds: int = DEFAULT_MIN_SCHEDULE_INTERVAL_SECONDS,
+    ) -> None:
+        self.runner = runner
+        self.hub = hub
+        self.llm_channel = llm_channel
+        self.min_schedule_interval_seconds = min_schedule_interval_seconds
 
 
 def accounts_from_settings(settings: AnalyticsSettings) -> Accounts:

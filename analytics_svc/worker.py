@@ -31,14 +31,14 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from analytics_svc import insights, schema
+from analytics_svc import conversions, insights, schema
 from analytics_svc.analyses import compute
 from analytics_svc.config import WorkerSettings
+from analytics_svc.conversions import output_to_stored, result_to_proto
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.jobs import leases, messages, outbox
 from analytics_svc.points import store as point_store
 from analytics_svc.results import store as result_store
-from analytics_svc.results_api import output_to_stored, result_to_proto
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.auth.v1 import access_pb2
 from mesh_runtime import streams
@@ -74,7 +74,7 @@ def _bounds(parameters: apb.AnalysisParameters, now: dt.datetime) -> tuple[int |
 
 def execute(row: result_store.ResultRow) -> compute.Outcome:
     """Load the result's window and compute it (blocking; a database thread)."""
-    parameters = messages.parameters_from_json(row.parameters)
+    parameters = conversions.parameters_from_json(row.parameters)
     start, end = _bounds(parameters, row.start_time or utc_now())
     timestamps, values = point_store.load_points(str(row.dataset_id), start, end)
     other = None

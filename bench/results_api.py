@@ -55,7 +55,7 @@ import psycopg2
 from grpc_health.v1 import health, health_pb2_grpc
 
 from analytics_svc.analyses import compute
-from analytics_svc.results_api import output_to_stored
+from analytics_svc.conversions import output_to_stored
 from local_stack import infra
 from local_stack.paths import ROOT
 from local_stack.ports import free_port

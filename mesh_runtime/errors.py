@@ -83,6 +83,11 @@ class InvalidArgument(MeshError):
         super().__init__(message, details=[*extra, *details])
         self.violations = list(violations)
 
+    @classmethod
+    def for_field(cls, field: str, description: str) -> InvalidArgument:
+        """The error for one bad field: ``"<field>: <description>"`` with that one violation."""
+        return cls(f"{field}: {description}", violations=[FieldViolation(field, description)])
+
 
 def _resource_info(resource_type: str, name: str, description: str) -> Message:
     return error_details_pb2.ResourceInfo(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,6 +29,12 @@ def page_size(requested: int) -> int:
     if requested <= 0:
         return DEFAULT_PAGE_SIZE
     return min(requested, MAX_PAGE_SIZE)
+
+
+def time_and_id_key(after: list[Any]) -> tuple[dt.datetime, uuid.UUID]:
+    """A ``[ISO time, UUID]`` sort key from a token, parsed (``parse`` of decode_page_token)."""
+    time, key = after
+    return dt.datetime.fromisoformat(time), uuid.UUID(key)
 
 
 def _fingerprint(query: str) -> str:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from mesh_runtime.errors import FieldViolation, InvalidArgument
+from mesh_runtime.errors import InvalidArgument
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -46,8 +46,7 @@ _MEAN_AD_SCALE = 1.253314
 _EWMA_NEGLIGIBLE_WEIGHT = 1e-18
 
 
-def _invalid(field: str, description: str) -> InvalidArgument:
-    return InvalidArgument(f"{field}: {description}", violations=[FieldViolation(field, description)])
+_invalid = InvalidArgument.for_field
 
 
 # --- validation -------------------------------------------------------------------

@@ -12,9 +12,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from google.protobuf import json_format
-
 from analytics_svc.analyses import compute
+from analytics_svc.conversions import parameters_to_json
 from analytics_svc.datasets.store import DatasetRow
 from analytics_svc.jobs import outbox
 from analytics_svc.results import store as result_store
@@ -27,18 +26,6 @@ from mesh_runtime.wire import us_to_timestamp
 
 _EVENT_NAMESPACE = uuid.UUID("6f1d7c1e-5d2b-4c55-9a0e-3c1f7e0b9a41")
 SOURCE = "analytics"
-
-
-def parameters_to_json(parameters: apb.AnalysisParameters) -> dict[str, Any]:
-    """Parameters as stored (proto3 JSON)."""
-    return json_format.MessageToDict(parameters)
-
-
-def parameters_from_json(stored: dict[str, Any] | None) -> apb.AnalysisParameters:
-    """Parameters as stored, back as a message."""
-    if not stored:  # the common case: all defaults, no parsing
-        return apb.AnalysisParameters()
-    return json_format.ParseDict(stored, apb.AnalysisParameters())
 
 
 def job_message(result_id: uuid.UUID, enqueue_number: int = 0) -> outbox.OutgoingMessage:

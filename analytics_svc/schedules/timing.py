@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from cronsim import CronSim, CronSimError
 
-from mesh_runtime.errors import FieldViolation, InvalidArgument
+from mesh_runtime.errors import InvalidArgument
 
 # The longest interval: a year. The shortest is a setting (see config.py).
 MAX_INTERVAL_SECONDS = 365 * 24 * 3600
@@ -35,8 +35,7 @@ class Trigger:
         return zoneinfo.ZoneInfo(self.time_zone) if self.time_zone else dt.UTC
 
 
-def _invalid(field: str, description: str) -> InvalidArgument:
-    return InvalidArgument(f"{field}: {description}", violations=[FieldViolation(field, description)])
+_invalid = InvalidArgument.for_field
 
 
 def validate(trigger: Trigger, field_prefix: str = "schedule", min_interval_seconds: int = 1) -> Trigger:

@@ -114,7 +114,7 @@ def _finished(result_id: str, dataset_id: str = "d1", **overrides: object) -> ap
 
 
 def test_only_results_that_cannot_change_are_cached() -> None:
-    from analytics_svc.watch import FinishedResults
+    from analytics_svc.results.read_caches import FinishedResults
 
     cache = FinishedResults()
     generation = cache.generation
@@ -126,7 +126,7 @@ def test_only_results_that_cannot_change_are_cached() -> None:
 
 
 def test_a_read_that_raced_with_a_change_is_not_cached_and_changes_evict() -> None:
-    from analytics_svc.watch import FinishedResults
+    from analytics_svc.results.read_caches import FinishedResults
 
     cache = FinishedResults()
     before = cache.generation
@@ -142,7 +142,7 @@ def test_a_read_that_raced_with_a_change_is_not_cached_and_changes_evict() -> No
 
 
 def test_the_cache_keeps_within_its_byte_budget() -> None:
-    from analytics_svc.watch import FinishedResults
+    from analytics_svc.results.read_caches import FinishedResults
 
     one = _finished("0").ByteSize()
     cache = FinishedResults(max_bytes=one * 3)
@@ -156,7 +156,7 @@ def _page(*result_ids: str) -> pb.ListResultsResponse:
 
 
 def test_a_page_is_served_until_its_dataset_changes() -> None:
-    from analytics_svc.watch import ResultPages
+    from analytics_svc.results.read_caches import ResultPages
 
     pages = ResultPages()
     for key, dataset in (("d1-page", "d1"), ("d2-page", "d2"), ("all-page", "")):
@@ -171,7 +171,7 @@ def test_a_page_is_served_until_its_dataset_changes() -> None:
 
 
 def test_a_page_read_while_its_dataset_changed_is_not_kept() -> None:
-    from analytics_svc.watch import ResultPages
+    from analytics_svc.results.read_caches import ResultPages
 
     pages = ResultPages()
     before = pages.stamp("d1")
@@ -187,7 +187,7 @@ def test_a_page_read_while_its_dataset_changed_is_not_kept() -> None:
 
 
 def test_pages_keep_within_their_byte_budget_dropping_the_least_recently_used() -> None:
-    from analytics_svc.watch import ResultPages
+    from analytics_svc.results.read_caches import ResultPages
 
     one = _page("0").ByteSize()
     pages = ResultPages(max_bytes=one * 3)
@@ -199,7 +199,7 @@ def test_pages_keep_within_their_byte_budget_dropping_the_least_recently_used() 
 
 
 def test_a_cache_of_no_bytes_keeps_nothing() -> None:
-    from analytics_svc.watch import FinishedResults, ResultPages
+    from analytics_svc.results.read_caches import FinishedResults, ResultPages
 
     pages, finished = ResultPages(max_bytes=0), FinishedResults(max_bytes=0)
     pages.put("k", "d", pages.stamp("d"), _page("1"))

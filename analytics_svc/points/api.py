@@ -1,51 +1,21 @@
-"""AnalyticsService servicer: thin adapters between protos and the store."""
+"""The point RPCs of AnalyticsService (AppendPoints, IngestPoints, ImportCsv): thin adapters
+between protos, screening (``ingest``) and the point store.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2
 
-from analytics_svc.datasets import store as dataset_store
+from analytics_svc.conversions import dataset_to_proto
 from analytics_svc.points import ingest
 from analytics_svc.points import store as point_store
-from analytics_svc.results_api import DEFAULT_MIN_SCHEDULE_INTERVAL_SECONDS, ResultsServicer
-from analytics_svc.watch import ResultHub
 from mesh.analytics.v1 import analytics_service_pb2 as pb
-from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
-from mesh.analytics.v1 import dataset_pb2
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import ERROR_DOMAIN, FieldViolation, InvalidArgument, MeshError
-from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
-from mesh_runtime.wire import timestamp_or_none as _timestamp
-
-_LIST_QUERY = "datasets"
-
-
-def _page_key(after: list[Any]) -> str:
-    (name,) = after
-    if not isinstance(name, str):
-        raise TypeError("dataset name expected")
-    return name
-
-
-def dataset_to_proto(row: dataset_store.DatasetRow) -> dataset_pb2.Dataset:
-    """The wire form of a stored dataset."""
-    return dataset_pb2.Dataset(
-        id=str(row.id),
-        name=row.name,
-        description=row.description,
-        unit=row.unit,
-        labels=row.labels,
-        point_count=row.point_count,
-        first_point_time=_timestamp(row.first_point_time),
-        last_point_time=_timestamp(row.last_point_time),
-        create_time=_timestamp(row.create_time),
-        update_time=_timestamp(row.update_time),
-    )
 
 
 def _rejected_points(rejections: list[ingest.Rejection]) -> list[pb.RejectedPoint]:
@@ -81,79 +51,10 @@ def _say_what_is_stored(exc: MeshError, batches: int, stored: int, rejected: int
     )
 
 
-def _name_required() -> InvalidArgument:
-    return InvalidArgument(
-        "dataset.name is required", violations=[FieldViolation("dataset.name", "value is required")]
-    )
+class PointsApi:
+    """AppendPoints, IngestPoints, ImportCsv (a part of AnalyticsServicer)."""
 
-
-class AnalyticsServicer(ResultsServicer, pb_grpc.AnalyticsServiceServicer):
-    """Serves datasets, schedules and results from the analytics store."""
-
-    def __init__(
-        self,
-        runner: BlockingRunner,
-        hub: ResultHub,
-        llm_channel: grpc.aio.Channel | None,
-        min_schedule_interval_seconds: int = DEFAULT_MIN_SCHEDULE_INTERVAL_SECONDS,
-    ) -> None:
-        self.runner = runner
-        self.hub = hub
-        self.llm_channel = llm_channel
-        self.min_schedule_interval_seconds = min_schedule_interval_seconds
-
-    async def CreateDataset(
-        self, request: pb.CreateDatasetRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CreateDatasetResponse:
-        d = request.dataset
-        if not d.name:
-            raise _name_required()
-        new = dataset_store.NewDataset(d.name, d.description, d.unit, dict(d.labels))
-        row = await self.runner.run(dataset_store.create_dataset, new)
-        return pb.CreateDatasetResponse(dataset=dataset_to_proto(row))
-
-    async def GetDataset(
-        self, request: pb.GetDatasetRequest, context: grpc.aio.ServicerContext
-    ) -> pb.GetDatasetResponse:
-        row = await self.runner.run(dataset_store.get_dataset, request.id)
-        return pb.GetDatasetResponse(dataset=dataset_to_proto(row))
-
-    async def ListDatasets(
-        self, request: pb.ListDatasetsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListDatasetsResponse:
-        after = decode_page_token(request.page_token, _LIST_QUERY, _page_key)
-        limit = page_size(request.page_size)
-        rows, total = await self.runner.run(dataset_store.list_datasets, limit + 1, after)
-        next_token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_token = encode_page_token([rows[-1].name], _LIST_QUERY)
-        return pb.ListDatasetsResponse(
-            datasets=[dataset_to_proto(r) for r in rows],
-            next_page_token=next_token,
-            total_size=total,
-        )
-
-    async def UpdateDataset(
-        self, request: pb.UpdateDatasetRequest, context: grpc.aio.ServicerContext
-    ) -> pb.UpdateDatasetResponse:
-        d = request.dataset
-        paths = set(request.update_mask.paths)
-        if "name" in paths and not d.name:
-            raise _name_required()
-        new_values: dict[str, Any] = {
-            "name": d.name, "description": d.description, "unit": d.unit, "labels": dict(d.labels)
-        }
-        changes = {name: new_values[name] for name in paths}
-        row = await self.runner.run(dataset_store.update_dataset, d.id, changes)
-        return pb.UpdateDatasetResponse(dataset=dataset_to_proto(row))
-
-    async def DeleteDataset(
-        self, request: pb.DeleteDatasetRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DeleteDatasetResponse:
-        await self.runner.run(dataset_store.delete_dataset, request.id)
-        self.hub.dataset_changed(request.id)  # here at once; other replicas on the notification
-        return pb.DeleteDatasetResponse()
+    runner: BlockingRunner
 
     async def AppendPoints(
         self, request: pb.AppendPointsRequest, context: grpc.aio.ServicerContext

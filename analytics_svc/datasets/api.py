@@ -1,0 +1,90 @@
+"""The dataset RPCs of AnalyticsService: thin adapters between protos and the dataset store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from analytics_svc.conversions import dataset_to_proto
+from analytics_svc.datasets import store as dataset_store
+from analytics_svc.results.watch import ResultHub
+from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh_runtime.database import BlockingRunner
+from mesh_runtime.errors import FieldViolation, InvalidArgument
+from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
+
+_LIST_QUERY = "datasets"
+
+
+def _page_key(after: list[Any]) -> str:
+    (name,) = after
+    if not isinstance(name, str):
+        raise TypeError("dataset name expected")
+    return name
+
+
+def _name_required() -> InvalidArgument:
+    return InvalidArgument(
+        "dataset.name is required", violations=[FieldViolation("dataset.name", "value is required")]
+    )
+
+
+class DatasetsApi:
+    """CreateDataset, GetDataset, ListDatasets, UpdateDataset, DeleteDataset (a part of AnalyticsServicer)."""
+
+    runner: BlockingRunner
+    hub: ResultHub
+
+    async def CreateDataset(
+        self, request: pb.CreateDatasetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateDatasetResponse:
+        d = request.dataset
+        if not d.name:
+            raise _name_required()
+        new = dataset_store.NewDataset(d.name, d.description, d.unit, dict(d.labels))
+        row = await self.runner.run(dataset_store.create_dataset, new)
+        return pb.CreateDatasetResponse(dataset=dataset_to_proto(row))
+
+    async def GetDataset(
+        self, request: pb.GetDatasetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetDatasetResponse:
+        row = await self.runner.run(dataset_store.get_dataset, request.id)
+        return pb.GetDatasetResponse(dataset=dataset_to_proto(row))
+
+    async def ListDatasets(
+        self, request: pb.ListDatasetsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListDatasetsResponse:
+        after = decode_page_token(request.page_token, _LIST_QUERY, _page_key)
+        limit = page_size(request.page_size)
+        rows, total = await self.runner.run(dataset_store.list_datasets, limit + 1, after)
+        next_token = ""
+        if len(rows) > limit:
+            rows = rows[:limit]
+            next_token = encode_page_token([rows[-1].name], _LIST_QUERY)
+        return pb.ListDatasetsResponse(
+            datasets=[dataset_to_proto(r) for r in rows],
+            next_page_token=next_token,
+            total_size=total,
+        )
+
+    async def UpdateDataset(
+        self, request: pb.UpdateDatasetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateDatasetResponse:
+        d = request.dataset
+        paths = set(request.update_mask.paths)
+        if "name" in paths and not d.name:
+            raise _name_required()
+        new_values: dict[str, Any] = {
+            "name": d.name, "description": d.description, "unit": d.unit, "labels": dict(d.labels)
+        }
+        changes = {name: new_values[name] for name in paths}
+        row = await self.runner.run(dataset_store.update_dataset, d.id, changes)
+        return pb.UpdateDatasetResponse(dataset=dataset_to_proto(row))
+
+    async def DeleteDataset(
+        self, request: pb.DeleteDatasetRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteDatasetResponse:
+        await self.runner.run(dataset_store.delete_dataset, request.id)
+        self.hub.dataset_changed(request.id)  # here at once; other replicas on the notification
+        return pb.DeleteDatasetResponse()
