@@ -3,6 +3,7 @@ Playwright, signing in through the login page, and saving screenshots."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
 
 from local_stack.paths import ROOT
 
@@ -105,3 +106,39 @@ def mark_document(page: Page) -> None:
 def assert_not_reloaded(page: Page) -> None:
     """The document marked by ``mark_document`` is still the one shown."""
     assert page.evaluate("window.__meshNoReload === true"), "the page was reloaded"
+
+
+class EventSender:
+    """Sends Reflex events of the user's choosing over a page's own websocket
+    (as a user could from the browser's console): the server sees them as the
+    signed-in tab's, whatever the page shows. Install before the page loads."""
+
+    EVENT_SOCKET = re.compile(r"/_event")
+    EVENT_FRAME = '42/_event,'
+    """A socket.io event on Reflex's namespace; the JSON array follows."""
+
+    def __init__(self, page: Page) -> None:
+        self._server: WebSocketRoute | None = None
+        self.router_data: dict[str, object] = {}
+        page.route_web_socket(self.EVENT_SOCKET, self._connect)
+
+    def _connect(self, page_side: WebSocketRoute) -> None:
+        server = page_side.connect_to_server()
+        self._server = server
+
+        def from_page(message: str | bytes) -> None:
+            # Keep the router data of the page's own events, to send ours with it.
+            if isinstance(message, str) and message.startswith(self.EVENT_FRAME):
+                event = json.loads(message.removeprefix(self.EVENT_FRAME))[1]
+                self.router_data = event.get("router_data") or self.router_data
+            server.send(message)
+
+        page_side.on_message(from_page)
+        server.on_message(page_side.send)
+
+    def send(self, state: type, handler: str, **payload: object) -> None:
+        """Send the event ``handler`` of ``state`` (a Reflex State class) with ``payload``."""
+        assert self._server is not None, "the page has no event websocket yet"
+        name = f"{state.get_full_name()}.{handler}"  # type: ignore[attr-defined]
+        event = {"name": name, "payload": payload, "router_data": self.router_data}
+        self._server.send(self.EVENT_FRAME + json.dumps(["event", event]))

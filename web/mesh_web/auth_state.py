@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
@@ -47,6 +48,8 @@ HOME_ROUTE = "/"
 """Where signing in leads: the dashboard."""
 
 T = TypeVar("T")
+
+_logger = logging.getLogger(__name__)
 
 # Refresh answers these when the refresh token is spent, revoked, expired or
 # malformed, or the user was disabled: the session is over, not the service.
@@ -85,6 +88,41 @@ def redirect_when_signed_out(
             return rx.redirect(LOGIN_ROUTE)
 
     return handle
+
+
+ROLE_REFUSED_TEXT = "Your role may not do this: analysts and admins may"
+"""What a user sees when the server refuses an event their role may not send
+(the page hides its controls, so only a forged event gets this)."""
+
+MIN_ROLE_ATTRIBUTE = "__mesh_min_role__"
+"""Where requires_role notes the role an event handler needs (tests list them)."""
+
+
+def requires_role(
+    min_role: int,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Coroutine[Any, Any, R | EventSpec | None]]]:
+    """An event handler that changes something, run only for a signed-in user
+    with at least ``min_role``: the server checks, whatever the page shows or
+    hides. Put it under ``@redirect_when_signed_out``."""
+
+    def decorate(handler: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R | EventSpec | None]]:
+        @functools.wraps(handler)
+        async def handle(*args: P.args, **kwargs: P.kwargs) -> R | EventSpec | None:
+            state = args[0]
+            assert isinstance(state, AuthState)
+            if not state.user_name:
+                raise SignedOut
+            if state.role < min_role:
+                _logger.warning(
+                    "refused %s for %s (role %s)", handler.__qualname__, state.user_name, role_name(state.role)
+                )
+                return rx.toast.error(ROLE_REFUSED_TEXT, id="role-refused")
+            return await handler(*args, **kwargs)
+
+        setattr(handle, MIN_ROLE_ATTRIBUTE, min_role)
+        return handle
+
+    return decorate
 
 
 class AuthState(rx.State):

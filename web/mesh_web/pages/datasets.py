@@ -8,8 +8,9 @@ import reflex as rx
 
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import dataset_pb2
+from mesh.auth.v1.access_pb2 import ROLE_ANALYST
 from mesh_runtime.errors import MeshError
-from mesh_web.auth_state import AuthState, redirect_when_signed_out
+from mesh_web.auth_state import AuthState, redirect_when_signed_out, requires_role
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.display import (
@@ -100,6 +101,7 @@ class DatasetsState(AuthState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def create_dataset(self, form_data: dict[str, Any]) -> None:
         """Create a dataset from the New dataset form, then reload the table."""
         name = str(form_data.get("name", "")).strip()

@@ -6,9 +6,10 @@ from __future__ import annotations
 import reflex as rx
 from reflex.event import EventSpec
 
+from mesh.auth.v1.access_pb2 import ROLE_ANALYST
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
-from mesh_web.auth_state import AuthState, redirect_when_signed_out
+from mesh_web.auth_state import AuthState, redirect_when_signed_out, requires_role
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import empty_callout, loading_line, page_header
@@ -85,6 +86,7 @@ class MailboxState(AuthState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def delete_all(self) -> EventSpec | None:
         """Empty the mailbox."""
         try:

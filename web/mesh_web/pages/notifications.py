@@ -10,9 +10,10 @@ from google.protobuf import field_mask_pb2
 from reflex.event import EventSpec
 
 from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.auth.v1.access_pb2 import ROLE_ANALYST
 from mesh.notify.v1 import notify_service_pb2 as notify_pb
 from mesh_runtime.errors import MeshError
-from mesh_web.auth_state import AuthState, redirect_when_signed_out
+from mesh_web.auth_state import AuthState, redirect_when_signed_out, requires_role
 from mesh_web.components.layout import page_layout
 from mesh_web.components.row_actions import RowAction, row_actions
 from mesh_web.components.service_banner import service_banner
@@ -128,6 +129,7 @@ class NotificationsState(AuthState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def save(self, form_data: dict[str, Any]) -> EventSpec | None:
         """Create a subscription, or save the one being edited."""
         async with self:
@@ -166,6 +168,7 @@ class NotificationsState(AuthState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def delete(self, subscription_id: str) -> EventSpec | None:
         """Delete a subscription (and its delivery log)."""
         request = notify_pb.DeleteSubscriptionRequest(id=subscription_id)
@@ -179,6 +182,7 @@ class NotificationsState(AuthState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def send_test(self, subscription_id: str) -> EventSpec | None:
         """Send a test e-mail to a subscription now."""
         request = notify_pb.SendTestEmailRequest(id=subscription_id)

@@ -10,8 +10,9 @@ from reflex.event import EventSpec
 
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import dataset_pb2
+from mesh.auth.v1.access_pb2 import ROLE_ANALYST
 from mesh_runtime.errors import MeshError
-from mesh_web.auth_state import redirect_when_signed_out
+from mesh_web.auth_state import redirect_when_signed_out, requires_role
 from mesh_web.components.states import error_lines
 from mesh_web.display import create_dataset_errors, dataset_update_fields, service_error_text
 from mesh_web.pages.dataset.state import DatasetState
@@ -31,6 +32,7 @@ class DatasetEditState(DatasetState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def save(self, form_data: dict[str, Any]) -> None:
         """Save the edited name, description and unit (only what changed)."""
         name = str(form_data.get("name", "")).strip()
@@ -60,6 +62,7 @@ class DatasetEditState(DatasetState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def delete(self) -> EventSpec | None:
         """Delete the dataset and its points, then go back to the datasets."""
         async with self:

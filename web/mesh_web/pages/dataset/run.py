@@ -9,8 +9,9 @@ import reflex as rx
 
 from mesh.analytics.v1 import analysis_pb2
 from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.auth.v1.access_pb2 import ROLE_ANALYST
 from mesh_runtime.errors import MeshError
-from mesh_web.auth_state import redirect_when_signed_out
+from mesh_web.auth_state import redirect_when_signed_out, requires_role
 from mesh_web.components.states import choice
 from mesh_web.display import service_error_text
 from mesh_web.pages.dataset.state import DatasetState
@@ -30,6 +31,7 @@ class RunAnalysisState(DatasetState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def run_analysis(self, form_data: dict[str, Any]) -> None:
         """Queue an analysis of the dataset now; its result links to its page."""
         kind = kind_value(str(form_data.get("kind", "report")))
@@ -37,6 +39,7 @@ class RunAnalysisState(DatasetState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def run_schedule_now(self, schedule_id: str) -> None:
         """Run a schedule's analysis (its kind and parameters) now, outside its timetable."""
         async with self:

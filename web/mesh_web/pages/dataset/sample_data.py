@@ -10,8 +10,9 @@ from typing import Any
 import reflex as rx
 
 from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.auth.v1.access_pb2 import ROLE_ANALYST
 from mesh_runtime.errors import MeshError
-from mesh_web.auth_state import redirect_when_signed_out
+from mesh_web.auth_state import redirect_when_signed_out, requires_role
 from mesh_web.components.states import choice
 from mesh_web.display import format_count, service_error_text
 from mesh_web.pages.dataset.state import DatasetState
@@ -36,6 +37,7 @@ class SampleDataState(DatasetState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def generate_sample(self, form_data: dict[str, Any]) -> None:
         """Append generated points ending now, one a minute."""
         shape = str(form_data.get("shape", SAMPLE_KINDS[0]))

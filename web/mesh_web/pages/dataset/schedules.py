@@ -11,8 +11,9 @@ from google.protobuf import field_mask_pb2
 
 from mesh.analytics.v1 import analysis_pb2
 from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.auth.v1.access_pb2 import ROLE_ANALYST
 from mesh_runtime.errors import MeshError
-from mesh_web.auth_state import redirect_when_signed_out
+from mesh_web.auth_state import redirect_when_signed_out, requires_role
 from mesh_web.components.row_actions import RowAction, row_actions
 from mesh_web.components.states import choice, error_lines
 from mesh_web.display import create_dataset_errors, service_error_text
@@ -86,6 +87,7 @@ class SchedulesState(DatasetState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def save_schedule(self, form_data: dict[str, Any]) -> None:
         """Create a schedule, or save the one being edited."""
         async with self:
@@ -124,6 +126,7 @@ class SchedulesState(DatasetState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def set_schedule_enabled(self, schedule_id: str, enabled: bool) -> None:
         """Enable or disable a schedule."""
         update = analysis_pb2.Schedule(id=schedule_id, enabled=enabled)
@@ -138,6 +141,7 @@ class SchedulesState(DatasetState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def delete_schedule(self, schedule_id: str) -> None:
         """Delete a schedule."""
         try:

@@ -9,8 +9,9 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.auth.v1.access_pb2 import ROLE_ANALYST
 from mesh_runtime.errors import MeshError
-from mesh_web.auth_state import redirect_when_signed_out
+from mesh_web.auth_state import redirect_when_signed_out, requires_role
 from mesh_web.display import MAX_CSV_BYTES, create_dataset_errors, import_report, upload_percent
 from mesh_web.pages.dataset.state import DatasetState
 from mesh_web.service_clients import import_csv_timeout, rpc
@@ -73,6 +74,7 @@ class CsvUploadState(DatasetState):
 
     @rx.event(background=True)
     @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def import_pending_csv(self) -> None:
         """Send the uploaded CSV to ImportCsv and report what was stored and rejected."""
         async with self:
