@@ -159,20 +159,33 @@ class BlockingRunner:
 
     ``await runner.run(fn, ...)`` runs ``fn`` in a pool thread inside a
     connection context; a lost or refused database connection becomes
-    ``Unavailable`` so callers see a retryable status, not INTERNAL.
+    ``Unavailable`` so callers see a retryable status, not INTERNAL. The
+    outage is logged once when it starts (with the driver's reason) and once
+    when the database answers again, not at every failed call.
     """
 
     def __init__(self, db: peewee.Database, workers: int = 4, name: str = "db") -> None:
         self.db = db
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._failing_since: float | None = None
 
     def _call(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             with self.db.connection_context():
-                return fn(*args, **kwargs)
-        except peewee.OperationalError as exc:
-            logger.warning("database unavailable", extra={"error": str(exc).strip()})
+                result = fn(*args, **kwargs)
+        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            # A connection the server dropped mid-transaction fails again on the
+            # rollback ("connection already closed"): the same outage, not a bug.
+            if isinstance(exc, peewee.InterfaceError) and "connection already closed" not in str(exc):
+                raise
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+                logger.warning("database unavailable", extra={"error": str(exc).strip()})
             raise Unavailable("the database is unavailable; retry shortly", retry_after=1.0) from exc
+        if self._failing_since is not None:
+            down, self._failing_since = time.monotonic() - self._failing_since, None
+            logger.info("database available again", extra={"down_seconds": round(down, 1)})
+        return result
 
     async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` off the event loop and return its result."""

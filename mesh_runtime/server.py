@@ -45,28 +45,46 @@ class ServiceBinding:
 
 @dataclass
 class RunningServer:
-    """A started server, the port it listens on, and its health servicer."""
+    """A started server, the port it listens on, and its health servicer.
+
+    The whole server ("") is SERVING from start to shutdown: the process is
+    up (liveness). A service can say on its own that it cannot serve well
+    for now (``set_service_serving``, e.g. while its reads may be stale):
+    its own name is then NOT_SERVING (readiness) until it says otherwise.
+    """
 
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
     service_names: list[str] = field(default_factory=list)
+    degraded: set[str] = field(default_factory=set)
+    stopping: bool = False
+
+    def _report(self, name: str, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        # The aio health servicer's set() is a coroutine in some releases.
+        result = self.health.set(name, status)
+        if asyncio.iscoroutine(result):
+            asyncio.ensure_future(result)
 
     def set_serving(self, serving: bool) -> None:
-        """Report every service (and the whole server, "") as (not) serving."""
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
+        """Report every service (and the whole server, "") as (not) serving;
+        a degraded service stays NOT_SERVING."""
         for name in ["", *self.service_names]:
-            # The aio health servicer's set() is a coroutine in some releases.
-            result = self.health.set(name, status)
-            if asyncio.iscoroutine(result):
-                asyncio.ensure_future(result)
+            self._report(name, serving and name not in self.degraded)
+
+    def set_service_serving(self, name: str, serving: bool) -> None:
+        """Whether service ``name`` can serve for now; ignored once stopping."""
+        if serving:
+            self.degraded.discard(name)
+        else:
+            self.degraded.add(name)
+        if not self.stopping:
+            self._report(name, serving)
 
     async def stop(self, grace: float) -> None:
         """Refuse new calls at once; let calls in flight finish within ``grace``."""
+        self.stopping = True
         self.set_serving(False)
         await self.server.stop(grace)
 

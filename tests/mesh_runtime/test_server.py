@@ -188,6 +188,27 @@ async def test_graceful_stop_finishes_in_flight_calls_and_refuses_new_ones(
         await asyncio.wait_for(stopping, 15)
 
 
+async def test_a_service_can_be_not_serving_while_the_server_lives(
+    server: tuple[RunningServer, ScriptedProvider],
+) -> None:
+    running, _ = server
+
+    async def statuses(health: health_pb2_grpc.HealthStub) -> tuple[int, int]:
+        whole = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+        service = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5)
+        return whole.status, service.status
+
+    serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+    async with open_channel(f"127.0.0.1:{running.port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        running.set_service_serving(SERVICE_NAME, False)  # e.g. its reads may be stale for now
+        assert await statuses(health) == (serving, not_serving)  # liveness holds, readiness does not
+        running.set_serving(True)  # a server-wide report keeps the service's own state
+        assert await statuses(health) == (serving, not_serving)
+        running.set_service_serving(SERVICE_NAME, True)
+        assert await statuses(health) == (serving, serving)
+
+
 async def _until_refusing(health: health_pb2_grpc.HealthStub, timeout: float = 5) -> None:
     """Wait until the server has begun stopping: it answers nothing any more."""
 
