@@ -1,7 +1,8 @@
 """A private deployment for reliability tests: a nats-server and service
 processes of its own, and a database of its own on the session stack's
-PostgreSQL, so a test can stop or kill any of them without touching the
-shared stack. Each suite subclasses ``ProcessRig`` with its own services."""
+PostgreSQL (or on a PostgreSQL server of its own, for tests that kill it),
+so a test can stop or kill any of them without touching the shared stack.
+Each suite subclasses ``ProcessRig`` with its own services."""
 
 from __future__ import annotations
 
@@ -55,21 +56,36 @@ class ProcessRig:
     nats_port: int = field(default_factory=free_port)
     nats_monitor_port: int = field(default_factory=free_port)
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    # Set by start_postgres: the rig's own PostgreSQL instead of the session stack's.
+    own_postgres_port: int | None = None
 
     @property
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 
     @property
+    def postgres_port(self) -> int:
+        return self.own_postgres_port or self.mesh.settings.postgres_port
+
+    @property
     def database_url(self) -> str:
-        return infra.postgres_dsn(self.mesh.settings.postgres_port, self.database)
+        return infra.postgres_dsn(self.postgres_port, self.database)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = STOP_SECONDS) -> T:
         """Run ``coro`` on the loop that supervises the processes, from a sync test."""
         return self.mesh.runner.run(coro, timeout)
 
     def create_database(self) -> None:
-        recreate_database(self.mesh.settings.postgres_port, self.database)
+        recreate_database(self.postgres_port, self.database)
+
+    def start_postgres(self) -> ManagedProcess:
+        """A PostgreSQL server of the rig's own, named "postgres", on a port it
+        keeps; started again (after ``kill``) it keeps its data."""
+        data = self.root / "postgres"
+        user = infra.prepare_postgres(data)
+        port = self.own_postgres_port = self.own_postgres_port or free_port()
+        # Durable commits: a SIGKILL must not take back what was acknowledged.
+        return self.launch(infra.postgres_spec(data, port, user), lambda: infra.postgres_ready(port))
 
     def launch(self, spec: ProcessSpec, ready: Callable[[], object]) -> ManagedProcess:
         """Start ``spec`` as the process named ``spec.name`` and wait until ``ready`` is truthy."""

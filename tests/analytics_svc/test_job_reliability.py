@@ -9,60 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import grpc
 import nats
-import numpy as np
 import pytest
 
 from local_stack.ports import free_port
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
-from mesh.analytics.v1 import dataset_pb2
 from mesh.events.v1 import events_pb2
 from mesh_runtime import streams
+from tests.analytics_svc.deployment import Deployment, create_dataset, wait_all_finished
 from tests.clients import authed_channel
 from tests.conftest import RunningStack
 from tests.eventually import eventually
-from tests.rig import ProcessRig
-
-LEASE_SECONDS = 3
-
-
-@dataclass
-class Deployment(ProcessRig):
-    """A separate analytics deployment: processes by name ("nats", "api",
-    "scheduler-<n>", "worker-<n>"), its NATS and database."""
-
-    api_port: int = field(default_factory=free_port)
-
-    @property
-    def env(self) -> dict[str, str]:
-        """What every analytics process of the deployment runs with."""
-        return {
-            "ANALYTICS_DATABASE_URL": self.database_url,
-            "ANALYTICS_GRPC_PORT": str(self.api_port),
-            "NATS_URL": self.nats_url,
-            "LLM_ADDR": "off",  # no insights here: events go out at once
-            "ANALYTICS_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
-            "ANALYTICS_JOB_REQUEUE_SECONDS": "30",
-            "ANALYTICS_SCHEDULER_TICK_SECONDS": "0.2",
-            "MESH_LOG_FORMAT": "json",
-        }
-
-    def start_analytics(self, name: str, module: str, **env: str) -> None:
-        """``python -m module`` (the API, a scheduler or a worker) with ``env`` over the deployment's."""
-        health = free_port()
-        port = self.api_port if module == "analytics_svc" else health
-        self.start_service(name, module, {**self.env, **env, "MESH_HEALTH_PORT": str(health)}, ready_port=port)
-
-    def stub(self, channel: grpc.Channel) -> pb_grpc.AnalyticsServiceStub:
-        return pb_grpc.AnalyticsServiceStub(channel)
 
 
 @pytest.fixture(scope="module")
@@ -84,38 +47,6 @@ def deployment(mesh: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> 
 def channel(deployment: Deployment) -> Iterator[grpc.Channel]:
     with authed_channel(f"127.0.0.1:{deployment.api_port}", deployment.mesh.tokens["analyst"]) as channel:
         yield channel
-
-
-def _dataset(stub: pb_grpc.AnalyticsServiceStub, points: int = 200) -> str:
-    dataset = stub.CreateDataset(
-        pb.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=f"rel-{uuid.uuid4().hex[:10]}")), timeout=10
-    ).dataset
-    ts = 1_700_000_000_000_000 + np.arange(points, dtype=np.int64) * 1_000_000
-    values = np.random.default_rng(1).normal(0, 1, points)
-    for start in range(0, points, 100_000):
-        stub.AppendPoints(
-            pb.AppendPointsRequest(
-                dataset_id=dataset.id,
-                timestamps_us=ts[start : start + 100_000].tolist(),
-                values=values[start : start + 100_000].tolist(),
-            ),
-            timeout=60,
-        )
-    return str(dataset.id)
-
-
-def _finished_count(d: Deployment, ids: list[str]) -> int:
-    statement = "SELECT count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status IN (3, 4)"
-    return int(d.query(statement, (ids,))[0][0])
-
-
-def _wait_all_finished(d: Deployment, ids: list[str], timeout: float = 90) -> None:
-    eventually(
-        lambda: _finished_count(d, ids) == len(ids),
-        timeout,
-        lambda: f"all {len(ids)} results to finish (finished: {_finished_count(d, ids)})",
-        interval=0.3,
-    )
 
 
 def _pending_outbox(d: Deployment, min_attempts: int = 0) -> int:
@@ -174,8 +105,8 @@ def _run(stub: pb_grpc.AnalyticsServiceStub, dataset_id: str, count: int) -> lis
 
 def test_two_workers_share_the_jobs_and_none_runs_twice(deployment: Deployment, channel: grpc.Channel) -> None:
     stub = deployment.stub(channel)
-    ids = _run(stub, _dataset(stub), 60)
-    _wait_all_finished(deployment, ids)
+    ids = _run(stub, create_dataset(stub), 60)
+    wait_all_finished(deployment, ids)
     attempts = deployment.query(
         "SELECT attempts, status, count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) GROUP BY 1, 2", (ids,)
     )
@@ -190,7 +121,7 @@ def test_two_workers_share_the_jobs_and_none_runs_twice(deployment: Deployment, 
 
 def test_two_schedulers_fire_every_tick_exactly_once(deployment: Deployment, channel: grpc.Channel) -> None:
     stub = deployment.stub(channel)
-    dataset_id = _dataset(stub)
+    dataset_id = create_dataset(stub)
     schedules = [
         stub.CreateSchedule(
             pb.CreateScheduleRequest(
@@ -239,7 +170,7 @@ def test_nats_killed_mid_stream_loses_and_duplicates_no_event(
     deployment: Deployment, channel: grpc.Channel
 ) -> None:
     stub = deployment.stub(channel)
-    dataset_id = _dataset(stub)
+    dataset_id = create_dataset(stub)
     first = _run(stub, dataset_id, 30)
     deployment.kill("nats")
     # While NATS is down the API still takes work: it goes to the outbox.
@@ -249,7 +180,7 @@ def test_nats_killed_mid_stream_loses_and_duplicates_no_event(
     assert _pending_outbox(deployment) >= 20
     deployment.start_nats()  # same store: JetStream keeps what it had
     ids = first + second
-    _wait_all_finished(deployment, ids, timeout=120)
+    wait_all_finished(deployment, ids, timeout=120)
     _wait_outbox_empty(deployment)
     mine = set(ids)
     succeeded = Counter(i for i in _succeeded_ids(_events(deployment)) if i in mine)
@@ -258,7 +189,7 @@ def test_nats_killed_mid_stream_loses_and_duplicates_no_event(
 
 def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment, channel: grpc.Channel) -> None:
     stub = deployment.stub(channel)
-    big = _dataset(stub, points=2_000_000)  # long enough to kill the worker mid-run
+    big = create_dataset(stub, points=2_000_000)  # long enough to kill the worker mid-run
     result_id = stub.RunAnalysis(
         pb.RunAnalysisRequest(dataset_id=big, kind=apb.ANALYSIS_KIND_REPORT), timeout=10
     ).result.id
@@ -272,7 +203,7 @@ def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment,
         deployment.kill("worker-1")
         deployment.kill("worker-2")
         deployment.start_analytics("worker-3", "analytics_svc.worker")
-        _wait_all_finished(deployment, [result_id], timeout=120)
+        wait_all_finished(deployment, [result_id], timeout=120)
         status, attempts = deployment.query(
             "SELECT status, attempts FROM analysis_result WHERE id = %s", (result_id,)
         )[0]
@@ -287,7 +218,7 @@ def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment,
 
 def test_an_llm_outage_neither_fails_nor_delays_an_analysis(deployment: Deployment, channel: grpc.Channel) -> None:
     stub = deployment.stub(channel)
-    dataset_id = _dataset(stub)
+    dataset_id = create_dataset(stub)
     try:
         deployment.kill("worker-1")
         deployment.kill("worker-2")
@@ -301,7 +232,7 @@ def test_an_llm_outage_neither_fails_nor_delays_an_analysis(deployment: Deployme
             ANALYTICS_INSIGHT_RETRY_SECONDS="0.5",
         )
         (result_id,) = _run(stub, dataset_id, 1)
-        _wait_all_finished(deployment, [result_id], timeout=30)
+        wait_all_finished(deployment, [result_id], timeout=30)
         result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
         assert result.status == apb.RESULT_STATUS_SUCCEEDED
         assert result.output.summary.count == 200
