@@ -105,9 +105,10 @@ class JobSettings(BackgroundSettings):
     nats_url: str = setting("NATS_URL", "nats://127.0.0.1:4222", parse_nats_url, "NATS server(s) with JetStream.")
     job_lease_seconds: float = setting(
         "ANALYTICS_JOB_LEASE_SECONDS",
-        60.0,
+        10.0,
         positive(parse_float),
-        "A running analysis whose worker sent no heartbeat for this long is handed to another worker.",
+        "Lease on a running analysis, renewed by its worker's heartbeat every third of it (at most 5 s); "
+        "a job whose worker sent none for this long is handed to another worker.",
     )
 
 

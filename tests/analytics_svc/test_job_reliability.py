@@ -22,7 +22,7 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.events.v1 import events_pb2
 from mesh_runtime import streams
-from tests.analytics_svc.deployment import Deployment, create_dataset, wait_all_finished
+from tests.analytics_svc.deployment import LEASE_SECONDS, Deployment, create_dataset, wait_all_finished
 from tests.clients import authed_channel
 from tests.conftest import RunningStack
 from tests.eventually import eventually
@@ -213,6 +213,42 @@ def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment,
         assert result.output.summary.count == 2_000_000
     finally:
         _restore_workers(deployment, "worker-3")
+
+
+def test_a_killed_workers_jobs_are_taken_over_by_the_other_after_the_lease(
+    deployment: Deployment, channel: grpc.Channel
+) -> None:
+    """Both workers busy; one is SIGKILLed and not restarted. The jobs it was
+    running are run again by the other once their lease (3 s here) has run
+    out since the dead worker's last heartbeat, not before."""
+    stub = deployment.stub(channel)
+    big = create_dataset(stub, points=1_000_000)
+    request = pb.RunAnalysisRequest(dataset_id=big, kind=apb.ANALYSIS_KIND_REPORT)
+    ids = [str(stub.RunAnalysis(request, timeout=10).result.id) for _ in range(6)]
+
+    def running() -> dict[str, dt.datetime]:
+        """Running results and their last heartbeat."""
+        statement = "SELECT id::text, heartbeat_time FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status = 2"
+        return {str(i): t for i, t in deployment.query(statement, (ids,))}
+
+    eventually(lambda: len(running()) >= 3, 60, "both workers running jobs", interval=0.05)
+    try:
+        deployment.kill("worker-1")
+        at_kill = running()
+        # Recovery is bounded by the lease: lease + a sweep (5 s) + the runs themselves, with room for a busy machine.
+        wait_all_finished(deployment, ids, timeout=10 * LEASE_SECONDS + 180)
+        rows = deployment.query(
+            "SELECT id::text, status, attempts, start_time FROM analysis_result WHERE id = ANY(%s::uuid[])", (ids,)
+        )
+        assert {status for _, status, _, _ in rows} == {3}  # every job succeeded
+        taken_over = [(i, start) for i, _, attempts, start in rows if attempts == 2]
+        assert taken_over, "none of the killed worker's jobs was run again"
+        assert all(attempts <= 2 for _, _, attempts, _ in rows)
+        for result_id, started in taken_over:
+            # Claimed again only once the dead worker's last heartbeat was a lease old.
+            assert started >= at_kill[result_id] + dt.timedelta(seconds=LEASE_SECONDS), result_id
+    finally:
+        _restore_workers(deployment)
 
 
 
