@@ -12,6 +12,7 @@ import ctypes
 import os
 import pwd
 import signal
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ class ManagedProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self._pump: asyncio.Task[None] | None = None
         self.last_lines: list[str] = []
+        self.started_at = 0.0  # time.monotonic() of the last start
 
     @property
     def pid(self) -> int | None:
@@ -90,6 +92,7 @@ class ManagedProcess:
             start_new_session=True,
             **as_user(self.spec.user),
         )
+        self.started_at = time.monotonic()
         self._pump = asyncio.create_task(self._copy_output())
 
     async def _copy_output(self) -> None:
@@ -131,6 +134,23 @@ class ManagedProcess:
             except TimeoutError:
                 self._pump.cancel()
         return self.proc.returncode
+
+
+class RestartBackoff:
+    """When to restart a process that keeps exiting: after ``first`` seconds,
+    doubling with every exit up to ``longest``; a process that ran for
+    ``stable`` seconds before it exited starts over at ``first``."""
+
+    def __init__(self, first: float = 1.0, longest: float = 30.0, stable: float = 60.0) -> None:
+        self.first, self.longest, self.stable = first, longest, stable
+        self.delay = 0.0
+        self.restarts = 0
+
+    def next_delay(self, ran_for: float) -> float:
+        """The wait before the next restart of a process that ran ``ran_for`` seconds."""
+        self.delay = self.first if ran_for >= self.stable or not self.delay else min(self.delay * 2, self.longest)
+        self.restarts += 1
+        return self.delay
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from gateway import envoy_config
 from local_stack import infra
 from local_stack.paths import DESCRIPTOR_SET, ROOT, STATE_DIR
 from local_stack.ports import free_port, port_in_use
-from local_stack.processes import COLOURS, ManagedProcess, ProcessSpec, wait_until
+from local_stack.processes import COLOURS, ManagedProcess, ProcessSpec, RestartBackoff, wait_until
 from mesh_runtime.auth_keys import KeyFolder
 from mesh_runtime.config import parse_bool, parse_int, parse_port, positive, setting
 
@@ -123,6 +124,8 @@ class Stack:
         self.extra_env = dict(extra_env or {})
         self.processes: list[ManagedProcess] = []
         self.logs_dir = settings.state_dir / "logs"
+        self._backoffs: dict[str, RestartBackoff] = {}
+        self._restart_due: dict[str, float] = {}
 
     def _say(self, message: str) -> None:
         if self.console is not None:
@@ -311,9 +314,28 @@ class Stack:
             "API docs portal",
         )
 
-    def exited_process(self) -> ManagedProcess | None:
-        """A process of the stack that ended on its own, if any."""
-        return next((p for p in self.processes if p.exited()), None)
+    async def restart_crashed(self) -> None:
+        """Restart each process that ended on its own, after a backoff that
+        grows while it keeps crashing (``RestartBackoff``), saying so each time."""
+        now = time.monotonic()
+        for process in self.processes:
+            if not process.exited():
+                continue
+            name = process.spec.name
+            due = self._restart_due.get(name)
+            if due is None:
+                backoff = self._backoffs.setdefault(name, RestartBackoff())
+                delay = backoff.next_delay(now - process.started_at)
+                self._restart_due[name] = now + delay
+                status = process.proc.returncode if process.proc else "?"
+                self._say(
+                    f"{name} exited unexpectedly (status {status}); restarting it in {delay:.0f} s "
+                    f"(restart {backoff.restarts}; log: {process.log_path})"
+                )
+            elif now >= due:
+                del self._restart_due[name]
+                await process.start()
+                self._say(f"{name} restarted (pid {process.pid})")
 
     async def stop(self) -> None:
         """Stop every process, the last started first."""

@@ -39,25 +39,15 @@ async def run_until_stopped(stack: Stack, sign_in_hint: SignInHint) -> int:
     except Exception as exc:  # noqa: BLE001 - the stack runs anyway; say why sign-in help is missing
         sign_in = f"could not check for an admin: {exc}"
     print_table(stack, sign_in)
-    code = 0
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), 0.5)
         except TimeoutError:
-            dead = stack.exited_process()
-            if dead is not None:
-                print(
-                    f"mesh up: {dead.spec.name} exited unexpectedly (status "
-                    f"{dead.proc.returncode if dead.proc else '?'}); see {dead.log_path}. "
-                    "Stopping everything.",
-                    file=sys.stderr,
-                )
-                code = 1
-                break
+            await stack.restart_crashed()
     print("\nmesh: stopping...", flush=True)
     await stack.stop()
     print("mesh: everything stopped.", flush=True)
-    return code
+    return 0
 
 
 def print_table(stack: Stack, sign_in: str) -> None:
@@ -65,7 +55,7 @@ def print_table(stack: Stack, sign_in: str) -> None:
     rows = [*stack.endpoints(), ("sign in", sign_in)]
     width = max(len(name) for name, _ in rows)
     s = stack.settings
-    lines = ["", "Analytics Mesh is running. Ctrl-C stops everything.", ""]
+    lines = ["", "Analytics Mesh is running. A process that crashes is restarted; Ctrl-C stops everything.", ""]
     lines += [f"  {name:<{width}}  {where}" for name, where in rows]
     lines += [
         "",

@@ -8,14 +8,18 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import grpc
 import httpx
 import psutil
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from local_stack.paths import ROOT
+from tests.eventually import eventually
 
 PORT_VARIABLES = [
     "MESH_POSTGRES_PORT", "MESH_NATS_PORT", "MESH_NATS_MONITOR_PORT", "MESH_SMTP_PORT",
@@ -122,3 +126,33 @@ def test_killed_supervisor_leaves_no_orphans(tmp_path: Path) -> None:
     gone, alive = psutil.wait_procs(children, timeout=30)
     assert alive == [], f"orphans: {[p.pid for p in alive]}"
     assert processes_using(state) == []
+
+
+def test_a_crashed_service_is_restarted_and_the_supervisor_says_so(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    proc, _, seen = start_mesh(state)
+    assert proc.stdout is not None
+    output: list[str] = []
+    stdout = proc.stdout
+    reader = threading.Thread(target=lambda: output.extend(iter(stdout.readline, "")), daemon=True)
+    reader.start()
+    try:
+        (llm_port,) = [int(m.group(1)) for line in seen if (m := re.search(r"llm gRPC\s+127\.0\.0\.1:(\d+)", line))]
+        (llm,) = [c for c in psutil.Process(proc.pid).children(recursive=True) if "llm_svc" in " ".join(c.cmdline())]
+        llm.kill()
+        eventually(lambda: any("llm restarted" in line for line in output), 60, lambda: "".join(output[-20:]))
+        assert any("llm exited unexpectedly" in line and "restarting it in" in line for line in output)
+        assert eventually(lambda: grpc_serving(llm_port), 60, "llm serving again", retry_on=(grpc.RpcError,))
+        assert proc.poll() is None, "the rest of the stack keeps running"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(120)
+        reader.join(10)
+    assert proc.returncode == 0, "".join(output[-40:])
+    assert processes_using(state) == []
+
+
+def grpc_serving(port: int) -> bool:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
