@@ -12,6 +12,7 @@ from mesh_runtime.config import (
     parse_float,
     parse_int,
     parse_nats_url,
+    parse_networks,
     parse_port,
     parse_postgres_url,
     positive,
@@ -88,6 +89,43 @@ class AnalyticsSettings(RuntimeSettings):
     )
     refresh_token_ttl_seconds: int = setting(
         "AUTH_REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600, positive(parse_int), "Lifetime of a session."
+    )
+    refresh_reuse_grace_seconds: float = setting(
+        "AUTH_REFRESH_REUSE_GRACE_SECONDS",
+        10.0,
+        non_negative(parse_float),
+        "A refresh token rotated this recently is honoured once more (two tabs refreshing together);"
+        " used later, its whole session ends.",
+    )
+    login_failure_window_seconds: int = setting(
+        "AUTH_LOGIN_FAILURE_WINDOW_SECONDS", 900, positive(parse_int), "Failed sign-ins count this long."
+    )
+    login_account_free_failures: int = setting(
+        "AUTH_LOGIN_ACCOUNT_FREE_FAILURES",
+        5,
+        non_negative(parse_int),
+        "Failures for one account (from addresses it is not known at) before each further one doubles the wait.",
+    )
+    login_address_free_failures: int = setting(
+        "AUTH_LOGIN_ADDRESS_FREE_FAILURES",
+        20,
+        non_negative(parse_int),
+        "Failures from one client address before each further one doubles the wait.",
+    )
+    login_first_delay_seconds: float = setting(
+        "AUTH_LOGIN_FIRST_DELAY_SECONDS",
+        1.0,
+        positive(parse_float),
+        "Wait after the first failure past the free ones; each further failure doubles it.",
+    )
+    login_max_delay_seconds: int = setting(
+        "AUTH_LOGIN_MAX_DELAY_SECONDS", 300, positive(parse_int), "Longest wait a throttled sign-in is told."
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        "AUTH_TRUSTED_PROXIES",
+        ("127.0.0.1/32", "::1/128"),
+        parse_networks,
+        "Peers (CIDRs, comma-separated) whose x-forwarded-for names the client: the mesh's Envoy and web app.",
     )
     bootstrap_admin_username: str = setting(
         "AUTH_BOOTSTRAP_ADMIN_USERNAME", "", doc="On a start with no admin yet, create this admin user."

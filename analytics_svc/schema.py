@@ -210,6 +210,33 @@ CREATE INDEX "analysis_result_dataset_anomalous"
 """
 
 
+_REVOCATIONS_V10 = """
+ALTER TABLE "app_user" ADD COLUMN "token_generation" BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE "refresh_token" ADD COLUMN "session_id" UUID;
+UPDATE "refresh_token" SET "session_id" = "id";
+ALTER TABLE "refresh_token" ALTER COLUMN "session_id" SET NOT NULL;
+ALTER TABLE "refresh_token" ADD COLUMN "rotate_time" TIMESTAMPTZ;
+CREATE INDEX "refreshtokenrow_session_id" ON "refresh_token" ("session_id");
+CREATE TABLE "token_revocation" (
+    "key" TEXT NOT NULL PRIMARY KEY,
+    "min_generation" BIGINT NOT NULL,
+    "expire_time" TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX "tokenrevocationrow_expire_time" ON "token_revocation" ("expire_time");
+"""
+
+_LOGIN_ATTEMPTS_V11 = """
+CREATE TABLE "login_attempt" (
+    "id" BIGSERIAL PRIMARY KEY,
+    "username" TEXT NOT NULL,
+    "address" TEXT NOT NULL,
+    "succeeded" BOOLEAN NOT NULL,
+    "attempt_time" TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX "loginattemptrow_username_attempt_time" ON "login_attempt" ("username", "attempt_time");
+CREATE INDEX "loginattemptrow_address_attempt_time" ON "login_attempt" ("address", "attempt_time");
+"""
+
 _SCHEDULE_ERRORS_V14 = """
 ALTER TABLE "analysis_schedule" ADD COLUMN "error" TEXT NOT NULL DEFAULT '';
 UPDATE "analysis_schedule"
@@ -229,5 +256,7 @@ MIGRATIONS = [
     sql_migration(4, "create analysis schedule, result and outbox tables", _SCHEMA_V4),
     Migration(5, "store result outputs as protobuf", _outputs_as_protobuf),
     sql_migration(6, "index a dataset's results by kind, status and anomalies", _DATASET_FILTER_INDEXES_V6),
+    sql_migration(10, "access token revocation: user token generations, sessions, revocations", _REVOCATIONS_V10),
+    sql_migration(11, "sign-in attempts for throttling shared by every replica", _LOGIN_ATTEMPTS_V11),
     sql_migration(14, "schedules say why the scheduler disabled them", _SCHEDULE_ERRORS_V14),
 ]

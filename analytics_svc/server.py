@@ -12,6 +12,8 @@ from analytics_svc import schema
 from analytics_svc.auth import store as auth_store
 from analytics_svc.auth.accounts import Accounts
 from analytics_svc.auth.api import AuthServicer
+from analytics_svc.auth.revocations import RevocationFeed
+from analytics_svc.auth.throttle import LoginThrottle, ThrottlePolicy
 from analytics_svc.config import AnalyticsSettings
 from analytics_svc.datasets.api import DatasetsApi
 from analytics_svc.points.api import PointsApi
@@ -62,10 +64,22 @@ def accounts_from_settings(settings: AnalyticsSettings) -> Accounts:
         signer = TokenSigner.from_file(Path(settings.signing_key_file), settings.issuer, settings.audience)
     except ValueError as exc:
         raise ConfigError(f"AUTH_SIGNING_KEY_FILE: {exc}") from None
+    throttle = LoginThrottle(
+        ThrottlePolicy(
+            window=dt.timedelta(seconds=settings.login_failure_window_seconds),
+            account_free_failures=settings.login_account_free_failures,
+            address_free_failures=settings.login_address_free_failures,
+            first_delay=dt.timedelta(seconds=settings.login_first_delay_seconds),
+            max_delay=dt.timedelta(seconds=settings.login_max_delay_seconds),
+        )
+    )
     return Accounts(
         signer,
         dt.timedelta(seconds=settings.access_token_ttl_seconds),
         dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
+        throttle=throttle,
+        refresh_grace=dt.timedelta(seconds=settings.refresh_reuse_grace_seconds),
+        max_token_ttl=dt.timedelta(seconds=settings.max_token_ttl_seconds),
     )
 
 
@@ -91,7 +105,10 @@ async def build(settings: AnalyticsSettings) -> Built:
     llm_channel = open_channel(settings.llm_addr) if settings.llm_addr else None
     hubs: list[ResultHub] = []
 
+    runners: list[BlockingRunner] = []
+
     def bindings(runner: BlockingRunner) -> list[ServiceBinding]:
+        runners.append(runner)
         hubs.append(
             ResultHub(
                 runner,
@@ -109,7 +126,7 @@ async def build(settings: AnalyticsSettings) -> Built:
             ServiceBinding(
                 AUTH_SERVICE_NAME,
                 auth_service_pb2_grpc.add_AuthServiceServicer_to_server,
-                AuthServicer(runner, accounts),
+                AuthServicer(runner, accounts, settings.trusted_proxies),
             ),
         ]
 
@@ -129,8 +146,11 @@ async def build(settings: AnalyticsSettings) -> Built:
         ),
     )
     await hubs[0].start()
+    revocation_feed = RevocationFeed(runners[0], settings.database_url, verifier.revocations)
+    await revocation_feed.start()
 
     async def cleanup() -> None:
+        await revocation_feed.close()
         await hubs[0].close()
         if llm_channel is not None:
             await llm_channel.close()

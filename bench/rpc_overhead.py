@@ -4,9 +4,12 @@ Both servers run the same LlmService servicer with the offline provider, in
 this process, on loopback: the baseline is a plain ``grpc.aio.server()``; ours
 is ``mesh_runtime.server.create_server`` with the full interceptor chain
 (request id + access log, error mapping, JWT verification and access rule,
-protovalidate validation), called with a signed access token. Clients
+protovalidate validation), called with a signed access token; a third server
+is ours again with 10,000 token revocations in force (none of them the
+bench's token, which carries a generation and a session id, so every call
+looks both up): the cost of checking revocation on every call. Clients
 call ``Complete`` at a fixed concurrency; the report gives calls per second and
-latency percentiles for each, and the ratio.
+latency percentiles for each, and the ratios.
 
 Run: ./mesh bench rpc_overhead [--calls 20000 --concurrency 50]
 """
@@ -20,6 +23,7 @@ import logging
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import grpc
@@ -30,7 +34,7 @@ from llm_svc.providers import OfflineProvider
 from llm_svc.server import SERVICE_NAME
 from mesh.auth.v1 import access_pb2
 from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
-from mesh_runtime.auth import KeySet, Principal, TokenVerifier
+from mesh_runtime.auth import EVERY_TOKEN, KeySet, Principal, Revocation, TokenVerifier
 from mesh_runtime.auth_keys import KeyFolder, TokenSigner
 from mesh_runtime.server import ServiceBinding, create_server
 
@@ -79,27 +83,36 @@ async def run(calls: int, concurrency: int) -> None:
         keys = KeyFolder(Path(scratch))
         keys.ensure()
         verifier = TokenVerifier(KeySet.from_file(keys.jwks), "bench", "bench")
+        revoking = TokenVerifier(KeySet.from_file(keys.jwks), "bench", "bench")
         signer = TokenSigner.from_file(keys.signing_key, "bench", "bench")
-    token = signer.mint(Principal("bench", "bench", access_pb2.ROLE_VIEWER), dt.timedelta(hours=1)).token
-    auth: Metadata = (("authorization", f"Bearer {token}"),)
-    ours = await create_server(
-        "127.0.0.1:0",
-        [ServiceBinding(SERVICE_NAME, llm_service_pb2_grpc.add_LlmServiceServicer_to_server, servicer)],
-        verifier=verifier,
+    expire = time.time() + 3600
+    revoking.revocations.replace(
+        [Revocation(str(uuid.uuid4()), EVERY_TOKEN, expire) for _ in range(5000)]
+        + [Revocation(str(uuid.uuid4()), 3, expire) for _ in range(5000)]
     )
+    principal = Principal("bench", "bench", access_pb2.ROLE_VIEWER, generation=2, session_id=str(uuid.uuid4()))
+    token = signer.mint(principal, dt.timedelta(hours=1)).token
+    auth: Metadata = (("authorization", f"Bearer {token}"),)
+    binding = ServiceBinding(SERVICE_NAME, llm_service_pb2_grpc.add_LlmServiceServicer_to_server, servicer)
+    ours = await create_server("127.0.0.1:0", [binding], verifier=verifier)
+    checked = await create_server("127.0.0.1:0", [binding], verifier=revoking)
+    servers = {
+        "bare grpc.aio": (bare_port, ()),
+        "mesh runtime": (ours.port, auth),
+        "mesh runtime, 10k revocations": (checked.port, auth),
+    }
     try:
-        # Alternate the two, twice, so warm-up and drift hit both alike.
-        results: dict[str, list[dict[str, float]]] = {"bare grpc.aio": [], "mesh runtime": []}
+        # Alternate them, twice, so warm-up and drift hit all alike.
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
         for _ in range(2):
-            results["bare grpc.aio"].append(await _measure(bare_port, calls // 2, concurrency, ()))
-            results["mesh runtime"].append(await _measure(ours.port, calls // 2, concurrency, auth))
+            for name, (port, metadata) in servers.items():
+                results[name].append(await _measure(port, calls // 2, concurrency, metadata))
     finally:
         await bare.stop(0)
         await ours.server.stop(0)
+        await checked.server.stop(0)
 
-    summary = {
-        name: {k: statistics.mean(r[k] for r in runs) for k in runs[0]} for name, runs in results.items()
-    }
+    summary = {name: {k: statistics.mean(r[k] for r in runs) for k in runs[0]} for name, runs in results.items()}
     print(f"Unary Complete, {calls} calls at concurrency {concurrency}, client and server in one process\n")
     print("| server | calls/s | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|")
@@ -107,6 +120,14 @@ async def run(calls: int, concurrency: int) -> None:
         print(f"| {name} | {row['qps']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |")
     ratio = summary["mesh runtime"]["qps"] / summary["bare grpc.aio"]["qps"]
     print(f"\nmesh runtime throughput = {ratio:.0%} of the bare server")
+    revoking_ratio = summary["mesh runtime, 10k revocations"]["qps"] / summary["mesh runtime"]["qps"]
+    print(f"with 10,000 revocations in force = {revoking_ratio:.0%} of the mesh runtime without")
+    started = time.perf_counter()
+    rounds = 200_000
+    for _ in range(rounds):
+        revoking.revocations.revoked(principal)
+    per_check = (time.perf_counter() - started) / rounds * 1e9
+    print(f"one revocation check: {per_check:.0f} ns")
 
 
 def main() -> None:

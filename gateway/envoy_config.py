@@ -273,6 +273,9 @@ def render(
         "stat_prefix": "mesh",
         "codec_type": "AUTO",
         "generate_request_id": True,
+        # The edge: x-forwarded-for gets the client's own address appended, the
+        # last entry, which the services trust (AUTH_TRUSTED_PROXIES) to throttle sign-ins.
+        "use_remote_address": True,
         "route_config": {
             "name": "mesh",
             "virtual_hosts": [

@@ -57,7 +57,16 @@ def apikey_create(args: argparse.Namespace) -> int:
 
 def token(args: argparse.Namespace) -> int:
     """Print an access token for an existing user (for grpcurl and curl)."""
-    print(account_admin().mint_token(args.username, dt.timedelta(seconds=args.ttl)))
+    asked = dt.timedelta(seconds=args.ttl)
+    minted = account_admin().mint_token(args.username, asked)
+    valid = minted.expires - dt.datetime.now(dt.UTC)
+    if valid < asked - dt.timedelta(seconds=5):
+        seconds = round(valid.total_seconds())
+        print(
+            f"mesh: --ttl {args.ttl} is over AUTH_MAX_TOKEN_TTL_SECONDS; this token is valid for {seconds} s",
+            file=sys.stderr,
+        )
+    print(minted.token)
     return 0
 
 
@@ -72,7 +81,7 @@ def rotate_key(args: argparse.Namespace) -> int:
 def sample_data(args: argparse.Namespace) -> int:
     """Load sample series into the running local stack as ``--user``."""
     settings = load_settings(StackSettings)
-    access = account_admin(settings).mint_token(args.user, dt.timedelta(hours=1))
+    access = account_admin(settings).mint_token(args.user, dt.timedelta(hours=1)).token
     try:
         names = loader.load(
             f"127.0.0.1:{settings.analytics_port}",
@@ -115,7 +124,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     key.set_defaults(func=apikey_create)
     tok = sub.add_parser("token", help="print an access token for a user, for grpcurl and curl")
     tok.add_argument("username")
-    tok.add_argument("--ttl", type=int, default=3600, help="seconds the token is valid (default 3600)")
+    tok.add_argument(
+        "--ttl",
+        type=_bounded(1, 10**9),
+        default=3600,
+        help="seconds the token is valid (default 3600; at most AUTH_MAX_TOKEN_TTL_SECONDS, a day by default)",
+    )
     tok.set_defaults(func=token)
     cmd = sub.add_parser("sample-data", help="load realistic sample time series into the running mesh")
     cmd.add_argument("--user", required=True, help="an analyst or admin; the data is loaded as this user")

@@ -50,6 +50,10 @@ class Principal:
     name: str
     role: int
     service_account: bool = False
+    # The user's token generation when the token was minted, and the session
+    # (refresh-token chain) it belongs to: what revocations name.
+    generation: int = 0
+    session_id: str = ""
 
     @property
     def role_name(self) -> str:
@@ -89,22 +93,92 @@ class KeySet:
         return cls(keys)
 
 
+# A revocation's generation for "every token of this subject or session".
+EVERY_TOKEN = 2**62
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """Tokens that stopped working before they expire.
+
+    ``key`` is a user's or API key's id (the token's ``sub``) or a session id
+    (its ``sid``); tokens of that key with a generation below
+    ``min_generation`` are refused. After ``expire_time`` (epoch seconds) no
+    token it covers is still valid, so it can be forgotten.
+    """
+
+    key: str
+    min_generation: int
+    expire_time: float
+
+    def payload(self) -> str:
+        """The text form a database notification carries."""
+        return f"{self.key} {self.min_generation} {self.expire_time:.0f}"
+
+    @classmethod
+    def from_payload(cls, text: str) -> Revocation:
+        """The revocation of ``payload()``'s text; ValueError if it is not one."""
+        key, generation, expire = text.split(" ")
+        return cls(key, int(generation), float(expire))
+
+
+class Revocations:
+    """The revocations a service knows of, checked on every call (two dict
+    look-ups): kept current by whoever owns them (the analytics service
+    loads them from its database and follows its notifications)."""
+
+    def __init__(self) -> None:
+        self._min_generation: dict[str, tuple[int, float]] = {}
+
+    def replace(self, revocations: list[Revocation]) -> None:
+        """Know exactly these (a full reload)."""
+        now = time.time()
+        self._min_generation = {r.key: (r.min_generation, r.expire_time) for r in revocations if r.expire_time > now}
+
+    def add(self, revocation: Revocation) -> None:
+        """Know one more (a notification); the highest generation per key wins."""
+        known = self._min_generation.get(revocation.key)
+        if known is None or known[0] < revocation.min_generation:
+            self._min_generation[revocation.key] = (revocation.min_generation, revocation.expire_time)
+
+    def __len__(self) -> int:
+        return len(self._min_generation)
+
+    def revoked(self, principal: Principal) -> bool:
+        """Whether ``principal``'s token was revoked."""
+        if not self._min_generation:
+            return False
+        by_subject = self._min_generation.get(principal.id)
+        if by_subject is not None and principal.generation < by_subject[0]:
+            return True
+        return bool(principal.session_id) and principal.session_id in self._min_generation
+
+
 class TokenVerifier:
-    """Checks access tokens: signature by a known key, issuer, audience, expiry.
+    """Checks access tokens: signature by a known key, issuer, audience, expiry,
+    and that nobody revoked them since (``revocations``).
 
     A client sends the same token on every call until it expires, so tokens
     that verified are remembered (bounded) with their expiry: the signature
     check, most of the cost, runs once per token rather than once per call.
+    The revocation check runs on every call.
     """
 
     def __init__(
-        self, keys: KeySet, issuer: str, audience: str, leeway_seconds: float = 5, cache_size: int = 4096
+        self,
+        keys: KeySet,
+        issuer: str,
+        audience: str,
+        leeway_seconds: float = 5,
+        cache_size: int = 4096,
+        revocations: Revocations | None = None,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway_seconds
         self.cache_size = cache_size
+        self.revocations = revocations if revocations is not None else Revocations()
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -115,12 +189,17 @@ class TokenVerifier:
             hit = self._verified.get(token)
             if hit is not None and hit[1] + self.leeway > now:
                 self._verified.move_to_end(token)
-                return hit[0]
-        principal, expires = self._verify_signature(token)
-        with self._lock:
-            self._verified[token] = (principal, expires)
-            while len(self._verified) > self.cache_size:
-                self._verified.popitem(last=False)
+                principal = hit[0]
+            else:
+                principal = None
+        if principal is None:
+            principal, expires = self._verify_signature(token)
+            with self._lock:
+                self._verified[token] = (principal, expires)
+                while len(self._verified) > self.cache_size:
+                    self._verified.popitem(last=False)
+        if self.revocations.revoked(principal):
+            raise _unauthenticated("token revoked (signed out, disabled, changed or revoked); sign in again")
         return principal
 
     def _verify_signature(self, token: str) -> tuple[Principal, float]:
@@ -150,6 +229,8 @@ class TokenVerifier:
             name=str(claims.get("name", "")),
             role=role,
             service_account=bool(claims.get("svc", False)),
+            generation=int(claims.get("gen", 0)),
+            session_id=str(claims.get("sid", "")),
         )
         return principal, float(claims["exp"])
 

@@ -144,5 +144,10 @@ class TokenSigner:
             "exp": int(expires.timestamp()),
             "jti": uuid.uuid4().hex,
         }
+        # What revocation is checked against (see mesh_runtime.auth.Revocations).
+        if principal.generation:
+            claims["gen"] = principal.generation
+        if principal.session_id:
+            claims["sid"] = principal.session_id
         token = jwt.encode(claims, self.key, algorithm=ALGORITHM, headers={"kid": self.kid})
         return MintedToken(token, expires)

@@ -109,6 +109,20 @@ def one_of(*choices: str) -> Callable[[str], str]:
     return parse_choice
 
 
+def parse_networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated IP networks (CIDR, or a bare address), e.g. "10.0.0.0/8,::1"."""
+    import ipaddress
+
+    networks = []
+    for part in raw.split(","):
+        if part.strip():
+            try:
+                networks.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{part.strip()!r} is not an IP network (e.g. 10.0.0.0/8)") from None
+    return tuple(networks)
+
+
 def parse_postgres_url(raw: str) -> str:
     """A ``postgresql://user[:password]@host[:port]/database`` URL."""
     parts = urlsplit(raw.strip())
@@ -207,3 +221,9 @@ class RuntimeSettings:
     )
     issuer: str = setting("AUTH_ISSUER", "analytics-mesh", doc="Issuer (iss) of access tokens.")
     audience: str = setting("AUTH_AUDIENCE", "analytics-mesh", doc="Audience (aud) of access tokens.")
+    max_token_ttl_seconds: int = setting(
+        "AUTH_MAX_TOKEN_TTL_SECONDS",
+        86_400,
+        positive(parse_int),
+        "Longest lifetime of any access token (./mesh token --ttl is capped to it); revocations are kept this long.",
+    )

@@ -8,6 +8,7 @@ client side, after google-api-core's exceptions module.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -152,6 +153,9 @@ class _Retryable(MeshError):
     ) -> None:
         hint = [retry_info(retry_after)] if retry_after is not None else []
         super().__init__(message, details=[*details, *hint])
+        if retry_after is not None:
+            # HTTP clients read the wait from Retry-After (whole seconds, rounded up).
+            self.metadata = (("retry-after", str(max(1, math.ceil(retry_after)))),)
 
 
 class ResourceExhausted(_Retryable):

@@ -1,8 +1,11 @@
 """Accounts: signing in, sessions, users and API keys (blocking; run off the loop).
 
 Passwords are hashed with argon2; a login for an unknown user still verifies
-a dummy hash so timing does not reveal which usernames exist. Repeated
-failures for a username are throttled. Refresh tokens rotate on every use.
+a dummy hash so timing does not reveal which usernames exist. Failures are
+throttled by account and by address (throttle.py). Refresh tokens rotate on
+every use; a rotated token used again after a short grace ends its whole
+session. Disabling, a role change, a new password, logging out and revoking
+an API key revoke the access tokens already issued (mesh_runtime.auth.Revocations).
 """
 
 from __future__ import annotations
@@ -11,10 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 
 import peewee
@@ -23,10 +23,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from analytics_svc.auth import store as auth_store
 from analytics_svc.auth.store import ApiKeyRow, RefreshTokenRow, UserRow
+from analytics_svc.auth.throttle import LoginThrottle
 from analytics_svc.schema import database_proxy
-from mesh_runtime.auth import Principal
+from mesh_runtime.auth import EVERY_TOKEN, Principal
 from mesh_runtime.auth_keys import MintedToken, TokenSigner
-from mesh_runtime.errors import AlreadyExists, NotFound, ResourceExhausted, Unauthenticated
+from mesh_runtime.errors import AlreadyExists, NotFound, Unauthenticated
 
 API_KEY_PREFIX = "mk"
 _hasher = PasswordHasher()
@@ -46,44 +47,14 @@ class Session:
     principal: Principal
 
 
-class LoginThrottle:
-    """At most ``limit`` failed logins per username within ``window`` seconds."""
-
-    def __init__(self, limit: int = 5, window: float = 300.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, username: str) -> None:
-        """Raise ResourceExhausted (with a retry delay) while ``username`` is locked out."""
-        with self._lock:
-            recent = self._recent(username)
-            if len(recent) >= self.limit:
-                wait = self.window - (time.monotonic() - recent[0])
-                raise ResourceExhausted(
-                    f"too many failed sign-ins; try again in {int(wait) + 1} s", retry_after=max(wait, 1.0)
-                )
-
-    def failed(self, username: str) -> None:
-        """Record a failed login."""
-        with self._lock:
-            self._recent(username).append(time.monotonic())
-
-    def succeeded(self, username: str) -> None:
-        """Forget the failures of a username that signed in."""
-        with self._lock:
-            self._failures.pop(username, None)
-
-    def _recent(self, username: str) -> deque[float]:
-        failures = self._failures.setdefault(username, deque())
-        while failures and time.monotonic() - failures[0] > self.window:
-            failures.popleft()
-        return failures
-
-
-def _principal(user: UserRow) -> Principal:
-    return Principal(id=str(user.id), name=user.username, role=user.role)
+def _principal(user: UserRow, session_id: uuid.UUID | None = None) -> Principal:
+    return Principal(
+        id=str(user.id),
+        name=user.username,
+        role=user.role,
+        generation=user.token_generation,
+        session_id=str(session_id) if session_id else "",
+    )
 
 
 class Accounts:
@@ -95,65 +66,97 @@ class Accounts:
         access_ttl: dt.timedelta,
         refresh_ttl: dt.timedelta,
         throttle: LoginThrottle | None = None,
+        refresh_grace: dt.timedelta = dt.timedelta(seconds=10),
+        max_token_ttl: dt.timedelta = dt.timedelta(days=1),
     ) -> None:
         self.signer = signer
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.throttle = throttle or LoginThrottle()
+        self.refresh_grace = refresh_grace
+        # The longest any access token lives (./mesh token included): how long
+        # a revocation must be remembered.
+        self.max_token_ttl = max(max_token_ttl, access_ttl)
 
-    def _new_session(self, user: UserRow) -> Session:
+    def _new_session(self, user: UserRow, session_id: uuid.UUID | None = None) -> Session:
         secret = secrets.token_urlsafe(32)
         now = dt.datetime.now(dt.UTC)
-        RefreshTokenRow.create(user=user, token_digest=_digest(secret), expire_time=now + self.refresh_ttl)
-        principal = _principal(user)
+        session_id = session_id or uuid.uuid4()
+        RefreshTokenRow.create(
+            user=user, token_digest=_digest(secret), expire_time=now + self.refresh_ttl, session_id=session_id
+        )
+        principal = _principal(user, session_id)
         return Session(self.signer.mint(principal, self.access_ttl), secret, principal)
 
-    def login(self, username: str, password: str) -> Session:
-        """Sign in; Unauthenticated for a wrong username or password."""
+    def _revoke(self, key: str, min_generation: int) -> None:
+        now = dt.datetime.now(dt.UTC)
+        auth_store.revoke(key, min_generation, now + self.max_token_ttl + dt.timedelta(minutes=1))
+
+    def login(self, username: str, password: str, address: str = "") -> Session:
+        """Sign in; Unauthenticated for a wrong username or password,
+        ResourceExhausted while the account or address must wait."""
         key = username.strip().lower()
-        self.throttle.check(key)
+        now = dt.datetime.now(dt.UTC)
+        self.throttle.check(key, address, now)
         user = auth_store.user_by_name(key)
         try:
             _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
             ok = user is not None and not user.disabled
         except (VerificationError, InvalidHashError):
             ok = False
+        self.throttle.record(key, address, ok, now)
         if not ok or user is None:
-            self.throttle.failed(key)
             raise Unauthenticated("wrong username or password")
-        self.throttle.succeeded(key)
         if _hasher.check_needs_rehash(user.password_hash):
             user.password_hash = _hasher.hash(password)
             user.save()
         return self._new_session(user)
 
     def refresh(self, refresh_token: str) -> Session:
-        """Trade a refresh token for a new session; the old token stops working."""
+        """Trade a refresh token for a new one in the same session; the old one stops working.
+
+        A token rotated moments ago (within ``refresh_grace``: two tabs
+        refreshing at once) is honoured once more with a token of its own in
+        the same session. Used again later, someone else may hold the session:
+        all of it ends, its access tokens included (OAuth 2.0 security BCP).
+        """
+        reused = False
         with database_proxy.atomic():
             row = auth_store.refresh_token(_digest(refresh_token))
             now = dt.datetime.now(dt.UTC)
             if (
                 row is None
-                or row.revoked
                 or row.expire_time <= now
                 or row.user.disabled
                 or row.create_time < row.user.sessions_valid_after
             ):
                 raise Unauthenticated("the session has ended; sign in again")
-            updated = (
-                RefreshTokenRow.update(revoked=True)
+            rotated = (
+                RefreshTokenRow.update(revoked=True, rotate_time=now)
                 .where(RefreshTokenRow.id == row.id, ~RefreshTokenRow.revoked)
                 .execute()
             )
-            if updated != 1:  # used twice at once: only one use wins
-                raise Unauthenticated("the session has ended; sign in again")
-            return self._new_session(row.user)
+            if rotated != 1:
+                rotate_time = RefreshTokenRow.get_by_id(row.id).rotate_time
+                if rotate_time is None:  # ended by a sign-out, not by a refresh
+                    raise Unauthenticated("the session has ended; sign in again")
+                if now - rotate_time > self.refresh_grace:
+                    auth_store.end_session(row.session_id)
+                    self._revoke(str(row.session_id), EVERY_TOKEN)
+                    reused = True
+            if not reused:
+                return self._new_session(row.user, row.session_id)
+        raise Unauthenticated("this refresh token was already used, so its session has ended; sign in again")
 
     def logout(self, refresh_token: str, principal: Principal) -> None:
-        """Revoke a refresh token of the caller."""
-        row = auth_store.refresh_token(_digest(refresh_token))
-        if row is not None and str(row.user.id) == principal.id:
-            RefreshTokenRow.update(revoked=True).where(RefreshTokenRow.id == row.id).execute()
+        """End the caller's session: its refresh tokens and its access tokens."""
+        with database_proxy.atomic():
+            row = auth_store.refresh_token(_digest(refresh_token))
+            if row is not None and str(row.user.id) == principal.id:
+                auth_store.end_session(row.session_id)
+                self._revoke(str(row.session_id), EVERY_TOKEN)
+            elif principal.session_id:
+                self._revoke(principal.session_id, EVERY_TOKEN)
 
     def exchange_api_key(self, api_key: str) -> Session:
         """An access token for a valid API key."""
@@ -189,15 +192,22 @@ class Accounts:
         if user is None:
             raise NotFound("user", user_id)
         with database_proxy.atomic():
+            # The tokens issued so far carry the old role or belong to a
+            # session that must end: a new generation revokes them.
+            revoke = bool(disabled) or password is not None or (role is not None and role != user.role)
             if role is not None:
                 user.role = role
             if disabled is not None:
                 user.disabled = disabled
             if password is not None:
                 user.password_hash = _hasher.hash(password)
+            if revoke:
+                user.token_generation += 1
             user.save()
             if disabled or password is not None:
                 auth_store.expire_sessions(user, dt.datetime.now(dt.UTC))
+            if revoke:
+                self._revoke(str(user.id), user.token_generation)
         return user
 
     def create_api_key(self, name: str, role: int) -> tuple[ApiKeyRow, str]:
@@ -219,6 +229,8 @@ class Accounts:
             row = None
         if row is None:
             raise NotFound("API key", key_id)
-        row.revoked = True
-        row.save()
+        with database_proxy.atomic():
+            row.revoked = True
+            row.save()
+            self._revoke(str(row.id), EVERY_TOKEN)
         return row

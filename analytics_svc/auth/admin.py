@@ -17,7 +17,7 @@ from analytics_svc.auth import store as auth_store
 from analytics_svc.auth.accounts import Accounts
 from analytics_svc.auth.store import ApiKeyRow, UserRow
 from mesh_runtime.auth import Principal
-from mesh_runtime.auth_keys import TokenSigner
+from mesh_runtime.auth_keys import MintedToken, TokenSigner
 from mesh_runtime.config import ConfigError, RuntimeSettings, load_settings
 from mesh_runtime.database import connect
 
@@ -43,7 +43,12 @@ class AccountAdmin:
         schema.bind(db)
         runtime = load_settings(RuntimeSettings)
         signer = TokenSigner.from_file(self.signing_key, runtime.issuer, runtime.audience)
-        accounts = Accounts(signer, dt.timedelta(minutes=15), dt.timedelta(days=14))
+        accounts = Accounts(
+            signer,
+            dt.timedelta(minutes=15),
+            dt.timedelta(days=14),
+            max_token_ttl=dt.timedelta(seconds=runtime.max_token_ttl_seconds),
+        )
         try:
             with db.connection_context():
                 return action(accounts)
@@ -63,14 +68,16 @@ class AccountAdmin:
         """Create an API key; returns it and its secret (shown once)."""
         return self.run(lambda accounts: accounts.create_api_key(name, role))
 
-    def mint_token(self, username: str, ttl: dt.timedelta) -> str:
-        """An access token for an existing, enabled user."""
+    def mint_token(self, username: str, ttl: dt.timedelta) -> MintedToken:
+        """An access token for an existing, enabled user, valid for ``ttl`` but
+        at most AUTH_MAX_TOKEN_TTL_SECONDS (its ``expires`` says which)."""
 
-        def mint(accounts: Accounts) -> str:
+        def mint(accounts: Accounts) -> MintedToken:
             user = auth_store.user_by_name(username.lower())
             if user is None or user.disabled:
                 raise ConfigError(f"no enabled user {username!r}; create one with ./mesh user create")
-            return accounts.signer.mint(Principal(str(user.id), user.username, user.role), ttl).token
+            principal = Principal(str(user.id), user.username, user.role, generation=user.token_generation)
+            return accounts.signer.mint(principal, min(ttl, accounts.max_token_ttl))
 
         return self.run(mint)
 

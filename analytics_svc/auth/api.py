@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 
 from analytics_svc.auth.accounts import Accounts, Session
@@ -10,6 +12,7 @@ from mesh.auth.v1 import auth_service_pb2 as pb
 from mesh.auth.v1 import auth_service_pb2_grpc as pb_grpc
 from mesh.auth.v1 import principal_pb2
 from mesh_runtime.auth import Principal, current_principal
+from mesh_runtime.client_address import client_address
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
 from mesh_runtime.wire import timestamp_or_none
@@ -70,12 +73,16 @@ def _username_key(after: list[object]) -> str:
 class AuthServicer(pb_grpc.AuthServiceServicer):
     """Signs callers in and manages users and API keys."""
 
-    def __init__(self, runner: BlockingRunner, accounts: Accounts) -> None:
+    def __init__(
+        self, runner: BlockingRunner, accounts: Accounts, trusted_proxies: Sequence[str] = ("127.0.0.1/32", "::1/128")
+    ) -> None:
         self.runner = runner
         self.accounts = accounts
+        self.trusted_proxies = tuple(trusted_proxies)
 
     async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext) -> pb.LoginResponse:
-        session = await self.runner.run(self.accounts.login, request.username, request.password)
+        address = client_address(context.peer(), context.invocation_metadata(), self.trusted_proxies)
+        session = await self.runner.run(self.accounts.login, request.username, request.password, address)
         return pb.LoginResponse(session=session_to_proto(session))
 
     async def Refresh(self, request: pb.RefreshRequest, context: grpc.aio.ServicerContext) -> pb.RefreshResponse:

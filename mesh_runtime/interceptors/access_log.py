@@ -18,6 +18,13 @@ from mesh_runtime.structured_logging import REQUEST_ID_HEADER, request_id_var
 logger = logging.getLogger("mesh.rpc")
 
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Sign-in calls fail with headers HTTP clients act on (Retry-After on a
+# throttled sign-in, WWW-Authenticate): headers sent ahead of the answer would
+# push those into trailers, which Envoy's REST transcoding drops. Their
+# headers go out with the answer instead, error or not.
+ANSWER_WITH_HEADERS = frozenset(
+    f"/mesh.auth.v1.AuthService/{name}" for name in ("Login", "Refresh", "ExchangeApiKey")
+)
 
 
 def _incoming_request_id(context: grpc.aio.ServicerContext) -> tuple[str, bool]:
@@ -71,7 +78,7 @@ class _CallLog:
         self.peer = context.peer()
         try:
             context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-            if supplied and not streaming_response.get():
+            if supplied and not streaming_response.get() and self.method not in ANSWER_WITH_HEADERS:
                 await send_headers(context)
         except BaseException as exc:
             self._finish(exc)

@@ -73,6 +73,7 @@ def test_upgrading_keeps_the_data_of_the_older_schema(fresh_dsn: str) -> None:
         assert (output.summary.count, output.summary.max, output.quantiles[0].value) == (2, 2.5, 2.0)
         # The migrated schema is what the models declare: columns and every index.
         models = (dataset_store.DatasetRow, auth_store.UserRow, auth_store.RefreshTokenRow, auth_store.ApiKeyRow,
+                  auth_store.TokenRevocationRow, auth_store.LoginAttemptRow,
                   schedule_store.ScheduleRow, result_store.ResultRow, outbox.OutboxRow)
         for model in models:
             table = model._meta.table_name

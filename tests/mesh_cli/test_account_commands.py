@@ -8,6 +8,7 @@ import sys
 import uuid
 
 import grpc
+import jwt
 
 from local_stack import infra
 from local_stack.paths import ROOT
@@ -79,3 +80,17 @@ def test_bad_account_commands_fail_in_one_line(mesh: RunningStack) -> None:
         assert result.returncode == 1, result.stdout
         assert needle in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_token_lifetime_is_capped_by_the_setting_and_says_so(mesh: RunningStack) -> None:
+    # Found by probing the stack: --ttl minted tokens of any lifetime (a year, a century).
+    week = mesh_cli(mesh, "token", "test-viewer", "--ttl", str(7 * 86_400))
+    assert week.returncode == 0, week.stderr
+    assert "AUTH_MAX_TOKEN_TTL_SECONDS" in week.stderr and "valid for 86400 s" in week.stderr
+    claims = jwt.decode(week.stdout.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 86_400
+    assert whoami(mesh, week.stdout.strip()).name == "test-viewer"
+    hour = mesh_cli(mesh, "token", "test-viewer", "--ttl", "3600")
+    assert hour.returncode == 0 and hour.stderr == ""
+    never = mesh_cli(mesh, "token", "test-viewer", "--ttl", "0")
+    assert never.returncode != 0 and "--ttl" in never.stderr and "Traceback" not in never.stderr
