@@ -28,6 +28,7 @@ from typing import Any
 import jinja2
 
 from mesh.events.v1 import events_pb2
+from mesh_runtime.wire import TimestampOutOfRange, us_to_datetime
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 SUBJECT_PREFIX = "[Analytics Mesh]"
@@ -105,7 +106,11 @@ def number(value: float) -> str:
 
 
 def _time(us: int) -> str:
-    return dt.datetime.fromtimestamp(us / 1e6, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    # Exact from epoch µs (a float conversion of 9999-12-31 lands in year 10000 and raises).
+    try:
+        return us_to_datetime(us).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except TimestampOutOfRange:
+        return f"{us} µs since 1970-01-01 UTC"
 
 
 def _window(start: Any, end: Any) -> str:

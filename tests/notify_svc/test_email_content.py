@@ -108,6 +108,18 @@ def test_multipart_text_and_html_with_the_links() -> None:
     assert unsubscribe in text and "https://app.example/results/" in html
 
 
+def test_anomalies_at_the_ends_of_the_timestamp_range_are_written_out() -> None:
+    # A float conversion of 9999-12-31T23:59:59.999999Z raised "year 10000 is out of range".
+    event = ev.anomaly(str(uuid.uuid4()), 2)
+    detected = event.anomaly_detected
+    del detected.anomalies[:]
+    detected.anomalies.add(timestamp_us=-62_135_596_800_000_000, value=1.0, score=9.0)
+    detected.anomalies.add(timestamp_us=253_402_300_799_999_999, value=2.0, score=9.0)
+    context = email_message.event_context(event)
+    text = str(context)
+    assert "9999-12-31 23:59:59 UTC" in text and "1-01-01 00:00:00 UTC" in text
+
+
 def test_unsubscribe_tokens_are_signed() -> None:
     sub_id = str(uuid.uuid4())
     token = links.unsubscribe_token(SECRET, sub_id)
