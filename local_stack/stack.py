@@ -277,7 +277,7 @@ class Stack:
             health_port = free_port()
             name = f"analytics-{role}" + (f"-{index + 1}" if index else "")
             env = {**self.service_env(), "MESH_HEALTH_PORT": str(health_port)}
-            specs.append((ProcessSpec(name, [sys.executable, "-m", f"analytics_svc.{role}"], env=env, cwd=ROOT),
+            specs.append((ProcessSpec(name, [sys.executable, "-m", f"analytics_svc.jobs.{role}"], env=env, cwd=ROOT),
                           health_port, name))
         await asyncio.gather(
             *(self._start_and_wait(spec, _grpc_ready(port), name) for spec, port, name in specs)

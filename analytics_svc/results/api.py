@@ -12,11 +12,10 @@ from collections.abc import AsyncIterator
 import grpc
 from google.protobuf import json_format
 
-from analytics_svc import insights
 from analytics_svc.analyses import checks, compute
 from analytics_svc.conversions import result_to_proto
 from analytics_svc.datasets import store as dataset_store
-from analytics_svc.jobs import messages
+from analytics_svc.jobs import insights, messages
 from analytics_svc.points import store as point_store
 from analytics_svc.results import store as result_store
 from analytics_svc.results.watch import ResultHub

@@ -37,7 +37,7 @@ def deployment(mesh: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> 
         d.start_analytics("api", "analytics_svc")
         for role in ("scheduler", "worker"):
             for n in (1, 2):
-                d.start_analytics(f"{role}-{n}", f"analytics_svc.{role}")
+                d.start_analytics(f"{role}-{n}", f"analytics_svc.jobs.{role}")
         yield d
     finally:
         d.close()
@@ -64,7 +64,7 @@ def _restore_workers(d: Deployment, *temporary: str) -> None:
         d.stop(name)
     for name in ("worker-1", "worker-2"):
         if name not in d.processes:
-            d.start_analytics(name, "analytics_svc.worker")
+            d.start_analytics(name, "analytics_svc.jobs.worker")
 
 
 def _events(d: Deployment) -> list[events_pb2.Event]:
@@ -202,7 +202,7 @@ def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment,
     try:
         deployment.kill("worker-1")
         deployment.kill("worker-2")
-        deployment.start_analytics("worker-3", "analytics_svc.worker")
+        deployment.start_analytics("worker-3", "analytics_svc.jobs.worker")
         wait_all_finished(deployment, [result_id], timeout=120)
         status, attempts = deployment.query(
             "SELECT status, attempts FROM analysis_result WHERE id = %s", (result_id,)
@@ -261,7 +261,7 @@ def test_an_llm_outage_neither_fails_nor_delays_an_analysis(deployment: Deployme
         # The only worker now reaches an LLM service that is down.
         deployment.start_analytics(
             "worker-llm-down",
-            "analytics_svc.worker",
+            "analytics_svc.jobs.worker",
             LLM_ADDR=f"127.0.0.1:{free_port()}",
             ANALYTICS_INSIGHT_TIMEOUT_SECONDS="1",
             ANALYTICS_INSIGHT_MAX_ATTEMPTS="2",

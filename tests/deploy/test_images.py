@@ -151,7 +151,7 @@ def test_service_image_packages_start_every_process(tmp_path: Path) -> None:
         "llm_svc.server",
         "notify_svc.server",
         "gateway.docs_portal.app",
-        *present("analytics_svc.scheduler", "analytics_svc.worker"),
+        *present("analytics_svc.jobs.scheduler", "analytics_svc.jobs.worker"),
     ]
     result = imports_with_only(ROOT / "deploy" / "requirements" / "services.txt", modules, tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]

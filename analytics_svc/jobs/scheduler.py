@@ -1,4 +1,4 @@
-"""The analytics scheduler: ``python -m analytics_svc.scheduler``.
+"""The analytics scheduler: ``python -m analytics_svc.jobs.scheduler``.
 
 Three loops in one process, each safe to run in several replicas at once:
 
@@ -23,7 +23,7 @@ import peewee
 from analytics_svc import conversions, schema
 from analytics_svc.config import SchedulerSettings
 from analytics_svc.jobs import leases, messages, outbox
-from analytics_svc.relay import OutboxRelay
+from analytics_svc.jobs.relay import OutboxRelay
 from analytics_svc.results import store as result_store
 from analytics_svc.schedules import store as schedule_store
 from analytics_svc.schedules import timing

@@ -1,4 +1,4 @@
-"""An analytics worker: ``python -m analytics_svc.worker``.
+"""An analytics worker: ``python -m analytics_svc.jobs.worker``.
 
 Workers share one durable pull consumer of the ``ANALYSIS_JOBS`` work queue,
 so each job message goes to one worker. Before running, a worker claims the
@@ -31,12 +31,12 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from analytics_svc import conversions, insights, schema
+from analytics_svc import conversions, schema
 from analytics_svc.analyses import compute
 from analytics_svc.config import WorkerSettings
 from analytics_svc.conversions import output_to_stored, result_to_proto
 from analytics_svc.datasets import store as dataset_store
-from analytics_svc.jobs import leases, messages, outbox
+from analytics_svc.jobs import insights, leases, messages, outbox
 from analytics_svc.points import store as point_store
 from analytics_svc.results import store as result_store
 from mesh.analytics.v1 import analysis_pb2 as apb
