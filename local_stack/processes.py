@@ -32,8 +32,10 @@ def as_user(user: str | None) -> dict[str, Any]:
 COLOURS = [36, 32, 33, 35, 34, 91, 92, 93, 94, 95, 96]
 
 
-def _die_with_parent() -> None:
-    """preexec_fn: ask Linux to SIGTERM this child when the supervisor dies."""
+def _child_setup() -> None:
+    """preexec_fn: files the child creates are its user's alone (umask 077),
+    and Linux SIGTERMs it when the supervisor dies."""
+    os.umask(0o077)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -80,7 +82,9 @@ class ManagedProcess:
     async def start(self) -> None:
         """Start the process; its output is pumped until it exits."""
         env = {**os.environ, **self.spec.env, "PYTHONUNBUFFERED": "1"}
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Logs may hold what a process printed about its callers: its user's alone.
+        os.close(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         self.proc = await asyncio.create_subprocess_exec(
             *self.spec.argv,
             cwd=self.spec.cwd,
@@ -88,7 +92,7 @@ class ManagedProcess:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_child_setup,
             start_new_session=True,
             **as_user(self.spec.user),
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -88,6 +89,25 @@ def resolve_ports(settings: StackSettings) -> StackSettings:
             raise StackError(f"port {port} is configured twice; give {_PORT_ENV[name]} its own port")
         chosen[name] = port
     return replace(settings, **chosen)
+
+
+def keep_private(folder: Path) -> None:
+    """Take every group and other permission off ``folder`` and everything in
+    it (logs, captured mail, keys, data of an older run): its user's alone.
+    The stack's children run with umask 077, so what they write stays so.
+    As root, others keep passing through folders (never reading them): PostgreSQL
+    runs as its own system user and reaches its data under the state folder."""
+    keep = 0o001 if os.geteuid() == 0 else 0
+    for path in [folder, *folder.rglob("*")]:
+        try:
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                continue
+            allowed = keep if stat.S_ISDIR(mode) else 0
+            if stat.S_IMODE(mode) & 0o077 & ~allowed:
+                path.chmod(stat.S_IMODE(mode) & ~(0o077 & ~allowed))
+        except FileNotFoundError:  # removed meanwhile (a temporary file)
+            continue
 
 
 def service_database_url(settings: StackSettings, service: str) -> str:
@@ -201,7 +221,9 @@ class Stack:
             # The web app's pages may call the API from the browser (grpc-web, REST).
             cors_origins=[f"http://127.0.0.1:{s.web_port}", f"http://localhost:{s.web_port}"],
         )
-        return envoy_config.write(config, self.envoy_config_path())
+        path = envoy_config.write(config, self.envoy_config_path())
+        path.chmod(0o600)
+        return path
 
     async def start(self) -> None:
         """Start everything, in order, each healthy before the next; on failure
@@ -217,8 +239,9 @@ class Stack:
     async def _start(self) -> None:
         s = self.settings
         state = s.state_dir
-        state.mkdir(parents=True, exist_ok=True)
+        state.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.keys.ensure()
+        await asyncio.to_thread(keep_private, state)
 
         self._say("preparing PostgreSQL...")
         pg_user = await asyncio.to_thread(infra.prepare_postgres, state / "postgres")
@@ -264,6 +287,8 @@ class Stack:
             lambda: infra.envoy_ready(s.envoy_admin_port),
             "Envoy",
         )
+        # What the supervisor wrote meanwhile (the link secret, Envoy's config).
+        await asyncio.to_thread(keep_private, state)
         if s.web:
             await self.start_web()
 
