@@ -1,6 +1,7 @@
 """Reflex configuration of the Analytics Mesh web app (run from this folder)."""
 
 import reflex as rx
+from mesh_web.http_security import web_origin
 
 config = rx.Config(
     app_name="mesh_web",
@@ -11,4 +12,7 @@ config = rx.Config(
     disable_plugins=[rx.plugins.SitemapPlugin],
     # The production badge would float over the tables.
     show_built_with_reflex=False,
+    # Only the app's own origin (WEB_BASE_URL) may call the backend with the
+    # user's cookies: CORS and the event websocket alike.
+    cors_allowed_origins=[web_origin()],
 )

@@ -1,11 +1,16 @@
-"""The web app as an attacker with an account would try it, in a real browser
-against the real mesh: events the page hides from a viewer sent anyway over
-the page's own websocket."""
+"""The web app as an attacker would try it, against the real mesh: events the
+page hides from a viewer sent anyway over the page's own websocket (in a real
+browser); another site's origin asking for the websocket or for CORS with
+credentials; the headers every answer carries."""
 
 from __future__ import annotations
 
+import base64
+import os
 import smtplib
+import socket
 import sys
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -40,6 +45,8 @@ from mesh_web.pages.mailbox import MailboxState  # noqa: E402
 from mesh_web.pages.notifications import NotificationsState  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+EVIL_ORIGIN = "http://evil.example"
 
 STATE_CHANGING_EVENTS = {
     (DatasetsState, "create_dataset"),
@@ -195,3 +202,44 @@ def test_a_viewer_sending_hidden_events_over_the_websocket_changes_nothing(
         assert f"forged-{email}" not in emails
         deliveries = notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(page_size=1000), timeout=10).deliveries
         assert not [d for d in deliveries if d.email == email]
+
+
+def _websocket_handshake_status(web: str, origin: str) -> int:
+    """The HTTP status the event websocket's handshake answers with ``Origin: origin`` (101: upgraded)."""
+    parts = urllib.parse.urlsplit(web)
+    request = (
+        f"GET /_event/?EIO=4&transport=websocket&token={uuid.uuid4()} HTTP/1.1\r\n"
+        f"Host: {parts.netloc}\r\nOrigin: {origin}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n\r\n"
+    )
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=10) as conn:
+        conn.sendall(request.encode())
+        status_line = conn.makefile("rb").readline().decode()
+    return int(status_line.split()[1])
+
+
+def test_only_the_web_origin_gets_the_websocket_and_cors_with_credentials(web: str) -> None:
+    assert _websocket_handshake_status(web, web) == 101
+    assert _websocket_handshake_status(web, EVIL_ORIGIN) != 101
+
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    with httpx.Client(base_url=web, timeout=10) as http:
+        own = http.options("/_upload", headers={"Origin": web, **preflight})
+        assert own.headers.get("access-control-allow-origin") == web
+        evil = http.options("/_upload", headers={"Origin": EVIL_ORIGIN, **preflight})
+        assert "access-control-allow-origin" not in evil.headers
+        ping = http.get("/ping", headers={"Origin": EVIL_ORIGIN})
+        assert "access-control-allow-origin" not in ping.headers
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/datasets", "/ping"])
+def test_answers_tell_the_browser_not_to_sniff_frame_or_leak_the_referrer(web: str, path: str) -> None:
+    response = httpx.get(f"{web}{path}", timeout=10, follow_redirects=True)
+    assert response.status_code == 200
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "same-origin"
+    policy = response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "default-src 'self'" in policy
+    assert "object-src 'none'" in policy

@@ -2,9 +2,11 @@
 
 import reflex as rx
 
+from mesh_web.http_security import SecurityHeaders
 from mesh_web.pages import dashboard, dataset, datasets, login, mailbox, notifications, result, results
 
-app = rx.App()
+# Security headers on every HTTP answer (pages, uploads, the session routes); see http_security.py.
+app = rx.App(api_transformer=SecurityHeaders)
 
 app.add_page(
     login.login_page,

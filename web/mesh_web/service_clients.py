@@ -9,6 +9,8 @@ not at import):
     LLM_ADDR                   host:port of llm_svc, for its health (default 127.0.0.1:50052)
     REST_BASE_URL              Envoy's REST listener, for its health (default http://127.0.0.1:18080)
     MAIL_API_URL               the mail catcher's (or mailpit's) HTTP API (default http://127.0.0.1:18025)
+    WEB_BASE_URL               the web app's public address; its origin is the only one allowed
+                               (http_security.py; default http://127.0.0.1:3000)
     MESH_CALL_TIMEOUT_SECONDS  deadline of each call in seconds (default 5)
 
 Every unary call goes through ``call(service, method, request, metadata)``
@@ -83,6 +85,12 @@ class ServiceSettings:
     llm_addr: str = setting("LLM_ADDR", "127.0.0.1:50052", parse_grpc_target, "host:port of the LLM gRPC service.")
     rest_base_url: str = setting(
         "REST_BASE_URL", "http://127.0.0.1:18080", parse_http_url, "Envoy's REST listener (its health is shown)."
+    )
+    web_base_url: str = setting(
+        "WEB_BASE_URL",
+        "http://127.0.0.1:3000",
+        parse_http_url,
+        "The web app's public address: its origin is the only one given the event websocket and CORS.",
     )
     mail_api_url: str = setting(
         "MAIL_API_URL", "http://127.0.0.1:18025", parse_http_url, "The mail catcher's (mailpit-compatible) HTTP API."
