@@ -54,6 +54,8 @@ class ProcessSpec:
     stop_signal: signal.Signals = signal.SIGTERM
     stop_timeout: float = 15.0
     user: str | None = None
+    # Variables taken out of the environment the process would get (secrets it does not read).
+    withhold: frozenset[str] = frozenset()
 
 
 class ManagedProcess:
@@ -81,7 +83,12 @@ class ManagedProcess:
 
     async def start(self) -> None:
         """Start the process; its output is pumped until it exits."""
-        env = {**os.environ, **self.spec.env, "PYTHONUNBUFFERED": "1"}
+        env = {
+            name: value
+            for name, value in {**os.environ, **self.spec.env}.items()
+            if name not in self.spec.withhold
+        }
+        env["PYTHONUNBUFFERED"] = "1"
         self.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Logs may hold what a process printed about its callers: its user's alone.
         os.close(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))

@@ -25,6 +25,7 @@ from gateway import envoy_config
 from local_stack import infra
 from local_stack.paths import DESCRIPTOR_SET, ROOT, STATE_DIR
 from local_stack.ports import free_port, port_in_use
+from local_stack.process_env import withheld_from
 from local_stack.processes import COLOURS, ManagedProcess, ProcessSpec, RestartBackoff, wait_until
 from mesh_runtime.auth_keys import KeyFolder
 from mesh_runtime.config import parse_bool, parse_int, parse_port, positive, setting
@@ -153,6 +154,7 @@ class Stack:
             self.console.flush()
 
     async def _launch(self, spec: ProcessSpec) -> ManagedProcess:
+        spec = replace(spec, withhold=withheld_from(spec.name))
         process = ManagedProcess(spec, self.logs_dir, self.console, COLOURS[len(self.processes) % len(COLOURS)])
         self.processes.append(process)
         await process.start()

@@ -3,8 +3,9 @@ compose and Kubernetes give it."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from local_stack import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,23 +16,5 @@ NOT_YET_IN_ENV_EXAMPLE: dict[str, str] = {}
 
 
 def settings_classes() -> dict[str, type]:
-    """The settings each of our containers loads at start."""
-    from analytics_svc.config import AnalyticsSettings, SchedulerSettings, WorkerSettings
-    from gateway.docs_portal.config import DocsSettings
-    from llm_svc.config import LlmSettings
-    from notify_svc.config import NotifySettings
-
-    web_dir = str(ROOT / "web")
-    if web_dir not in sys.path:
-        sys.path.insert(0, web_dir)
-    from mesh_web.service_clients import ServiceSettings
-
-    return {
-        "analytics": AnalyticsSettings,
-        "analytics-scheduler": SchedulerSettings,
-        "analytics-worker": WorkerSettings,
-        "llm": LlmSettings,
-        "notify": NotifySettings,
-        "docs": DocsSettings,
-        "web": ServiceSettings,
-    }
+    """The settings each of our containers loads at start (the local stack's processes load the same)."""
+    return process_env.settings_classes()

@@ -121,6 +121,9 @@ def test_killed_supervisor_leaves_no_orphans(tmp_path: Path) -> None:
     names = " ".join(" ".join(c.cmdline()) for c in children)
     for server in ("postgres", "nats-server", "mail_catcher", "analytics_svc", "llm_svc", "notify_svc", "envoy"):
         assert server in names, f"{server} should be running"
+    # The exported first-admin password reaches the analytics API alone.
+    holders = [" ".join(c.cmdline()) for c in children if "AUTH_BOOTSTRAP_ADMIN_PASSWORD" in c.environ()]
+    assert [h.split()[-2:] for h in holders] == [["-m", "analytics_svc"]], holders
     proc.kill()  # no chance to clean up: the children must still go
     proc.wait(10)
     gone, alive = psutil.wait_procs(children, timeout=30)
