@@ -18,15 +18,6 @@ from mesh_runtime.structured_logging import REQUEST_ID_HEADER, request_id_var
 logger = logging.getLogger("mesh.rpc")
 
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# Sign-in calls fail with headers HTTP clients act on (Retry-After on a
-# throttled sign-in, WWW-Authenticate): headers sent ahead of the answer would
-# push those into trailers, which Envoy's REST transcoding drops. Their
-# headers go out with the answer instead, error or not.
-ANSWER_WITH_HEADERS = frozenset(
-    f"/mesh.auth.v1.AuthService/{name}" for name in ("Login", "Refresh", "ExchangeApiKey")
-)
-
-
 def _incoming_request_id(context: grpc.aio.ServicerContext) -> tuple[str, bool]:
     """The caller's request id (and True), or a new one (and False)."""
     for key, value in context.invocation_metadata() or ():
@@ -45,7 +36,13 @@ class RequestLoggingInterceptor(MeshInterceptor):
     (REST calls through Envoy always do). A unary call's headers can only go
     out on their own before the response, a separate write that cost a
     quarter of a cached read's time, so a caller who did not ask to correlate
-    does not pay for it.
+    does not pay for it. They go out when the call has its answer, not as it
+    starts: a server that dies in between has then sent nothing, and Envoy
+    can still tell the caller UNAVAILABLE (after response headers it could
+    only reset the stream, which clients read as INTERNAL). An error is one
+    trailers-only frame, so headers a failed call sets for HTTP clients
+    (Retry-After, WWW-Authenticate) reach them through Envoy's transcoding,
+    which drops trailers that follow headers.
     """
 
     def applies_to(self, method: str) -> bool:
@@ -62,7 +59,7 @@ class _CallLog:
     call, and this is several microseconds cheaper.
     """
 
-    __slots__ = ("context", "method", "peer", "started", "token")
+    __slots__ = ("context", "method", "peer", "started", "supplied", "token")
 
     def __init__(self, method: str, context: grpc.aio.ServicerContext) -> None:
         self.method = method
@@ -76,16 +73,19 @@ class _CallLog:
         # Read now: once a call is cancelled its context must not be touched
         # (grpc may have released the call; reading it crashed the process).
         self.peer = context.peer()
+        self.supplied = supplied
         try:
             context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-            if supplied and not streaming_response.get() and self.method not in ANSWER_WITH_HEADERS:
-                await send_headers(context)
         except BaseException as exc:
             self._finish(exc)
             raise
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, traceback: Any) -> bool:
-        self._finish(exc)
+        try:
+            if exc is None and self.supplied and not streaming_response.get():
+                await send_headers(self.context)
+        finally:
+            self._finish(exc)
         return False
 
     def _finish(self, exc: BaseException | None) -> None:

@@ -33,7 +33,7 @@ _headers_sent: contextvars.ContextVar[bool] = contextvars.ContextVar("headers_se
 async def send_headers(context: grpc.aio.ServicerContext) -> None:
     """Send the response headers (with the request id) now, once.
 
-    Unary calls whose caller sent an id send them as they start. A server stream sends them with its
+    Unary calls whose caller sent an id send them with their answer. A server stream sends them with its
     first message, so a stream that fails before any message is a plain
     error (an HTTP error status through Envoy, not "200" and an error
     body); a servicer whose stream may stay quiet calls this once it is
