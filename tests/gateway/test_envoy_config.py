@@ -4,13 +4,18 @@ service, and lets only public RPCs through without a token."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
+
+import pytest
+from google.protobuf import descriptor_pool
 
 from gateway import envoy_config
 from local_stack import infra
 from local_stack.paths import DESCRIPTOR_SET
 from local_stack.stack import StackSettings, local_upstreams
+from mesh_runtime.auth import rule_table
 from mesh_runtime.auth_keys import KeyFolder
 
 
@@ -56,15 +61,74 @@ def test_envoy_rejects_a_broken_config(tmp_path: Path) -> None:
     assert infra.validate_envoy_config(path).returncode != 0
 
 
+def routes(config: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = connection_manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+    return found
+
+
 def test_every_service_is_routed_and_transcoded(tmp_path: Path) -> None:
     upstreams = local_upstreams(StackSettings())
     hcm = connection_manager(local_config(tmp_path, "/x.binpb"))
     transcoder = next(f for f in hcm["http_filters"] if "transcoder" in f["name"])["typed_config"]
-    prefixes = [r["match"]["prefix"] for r in hcm["route_config"]["virtual_hosts"][0]["routes"]]
+    prefixes = [r["match"].get("prefix") for r in hcm["route_config"]["virtual_hosts"][0]["routes"]]
     for upstream in upstreams:
         for service in upstream.services:
             assert service in transcoder["services"]
             assert f"/{service}/" in prefixes
+
+
+def test_every_rpc_has_a_route_with_its_deadline(tmp_path: Path) -> None:
+    limits = envoy_config.EdgeLimits(route_timeout_seconds=7, stream_timeout_seconds=70)
+    by_path = {r["match"]["path"]: r for r in routes(local_config(tmp_path, limits=limits)) if "path" in r["match"]}
+    for grpc_path, _rule in rule_table():
+        method = descriptor_pool.Default().FindMethodByName(grpc_path.strip("/").replace("/", "."))
+        route = by_path[grpc_path]
+        checks = route["metadata"]["filter_metadata"]["mesh.call_checks"]
+        streaming = (method.client_streaming or method.server_streaming) and not grpc_path.startswith(
+            envoy_config.LLM_ROUTES
+        )
+        assert checks["deadline_ms"] == (70_000 if streaming else 7_000), grpc_path
+        # Envoy's own limit is a backstop a moment after the service's deadline.
+        assert route["route"]["timeout"] == ("71s" if streaming else "8s"), grpc_path
+        assert checks["check_frames"] is not method.client_streaming
+        assert {"header": {"key": "cache-control", "value": "no-store"}} in [
+            {"header": h["header"]} for h in route["response_headers_to_add"]
+        ]
+    assert by_path["/mesh.analytics.v1.AnalyticsService/WatchResults"]["route"]["timeout"] == "71s"
+    # An LLM answer streams, but it is one answer: the route limit.
+    assert by_path["/mesh.llm.v1.LlmService/StreamComplete"]["route"]["timeout"] == "8s"
+
+
+def test_sign_in_and_the_llm_routes_are_rate_limited(tmp_path: Path) -> None:
+    limited = {
+        r["match"]["path"]
+        for r in routes(local_config(tmp_path))
+        if "envoy.filters.http.local_ratelimit" in r.get("typed_per_filter_config", {})
+    }
+    assert {
+        "/mesh.auth.v1.AuthService/Login",
+        "/mesh.auth.v1.AuthService/ExchangeApiKey",
+        "/mesh.llm.v1.LlmService/Complete",
+        "/mesh.llm.v1.LlmService/StreamComplete",
+        "/mesh.analytics.v1.AnalyticsService/AskAboutResult",
+    } <= limited
+    assert "/mesh.analytics.v1.AnalyticsService/ListDatasets" not in limited
+
+
+@pytest.mark.parametrize(
+    ("template", "matching", "other"),
+    [
+        ("/v1/datasets", "/v1/datasets", "/v1/datasets/x"),
+        ("/v1/datasets/{id}", "/v1/datasets/0a1b", "/v1/datasets:ingest"),
+        ("/v1/results/{id}", "/v1/results/abc", "/v1/results/abc:ask"),
+        ("/v1/results/{result_id}:ask", "/v1/results/abc:ask", "/v1/results/abc"),
+        ("/v1/{name=shelves/*/books/*}", "/v1/shelves/a/books/b", "/v1/shelves/a"),
+    ],
+)
+def test_rest_path_templates_become_regexes(template: str, matching: str, other: str) -> None:
+    regex = re.compile(envoy_config.path_regex(template))
+    assert regex.fullmatch(matching)
+    assert not regex.fullmatch(other)
 
 
 def test_only_public_rpcs_skip_the_token_check(tmp_path: Path) -> None:
