@@ -210,6 +210,110 @@ CREATE INDEX "analysis_result_dataset_anomalous"
 """
 
 
+# A dataset's points as time-aligned chunks of pcodec bytes with their
+# summaries (analytics_svc.points). The bytes are compressed already:
+# STORAGE EXTERNAL keeps TOAST from trying again. A dataset's chunk width is
+# chosen from its density on its first write (points.chunks).
+_POINT_CHUNKS_V7 = """
+CREATE TABLE point_chunk (
+    dataset_id uuid NOT NULL REFERENCES dataset (id) ON DELETE CASCADE,
+    start_us bigint NOT NULL,
+    end_us bigint NOT NULL,
+    point_count integer NOT NULL,
+    first_us bigint NOT NULL,
+    last_us bigint NOT NULL,
+    first_value double precision NOT NULL,
+    last_value double precision NOT NULL,
+    min_value double precision NOT NULL,
+    max_value double precision NOT NULL,
+    value_sum double precision NOT NULL,
+    ts_data bytea NOT NULL,
+    value_data bytea NOT NULL,
+    PRIMARY KEY (dataset_id, start_us),
+    CHECK (start_us <= first_us AND first_us <= last_us AND last_us < end_us AND point_count > 0)
+);
+ALTER TABLE point_chunk ALTER COLUMN ts_data SET STORAGE EXTERNAL, ALTER COLUMN value_data SET STORAGE EXTERNAL;
+ALTER TABLE dataset ADD COLUMN chunk_width_us bigint;
+"""
+
+# Points of the one-row-per-point table are read per dataset in slices of this many.
+_CONVERT_SLICE = 1 << 22
+
+
+def _points_into_chunks(db: peewee.Database) -> None:
+    """Move every point of the point table into chunks, dataset by dataset, then drop the table.
+
+    Each dataset's points are read in time order in bounded slices (binary
+    COPY), cut into chunks of the width its density calls for, and written
+    with binary COPY; a slice ends on a chunk edge so no window is written
+    twice. Fails (and the migration with it) unless every point moved.
+    """
+    import io
+    import uuid
+
+    import numpy as np
+
+    from analytics_svc.points import chunks, pgcopy
+
+    # A binary COPY row of (timestamptz, float8); timestamptz counts µs from 2000-01-01.
+    row = np.dtype([("fields", ">i2"), ("ts_len", ">i4"), ("ts", ">i8"), ("value_len", ">i4"), ("value", ">f8")])
+    since_2000 = 946_684_800_000_000
+    cursor = db.cursor()
+    cursor.execute(
+        "SELECT dataset_id, count(*), (extract(epoch FROM min(ts)) * 1000000)::bigint,"
+        " (extract(epoch FROM max(ts)) * 1000000)::bigint FROM point GROUP BY dataset_id"
+    )
+    for dataset_id, count, first_us, last_us in cursor.fetchall():
+        key = uuid.UUID(str(dataset_id))
+        width = chunks.width_for_density(count, last_us - first_us)
+        narrowest, moved = width, 0
+        carry_ts, carry_values = np.empty(0, np.int64), np.empty(0, np.float64)
+        after_us = first_us - 1
+        while True:
+            seconds, micros = divmod(after_us, 1_000_000)
+            buffer = io.BytesIO()
+            cursor.copy_expert(
+                cursor.mogrify(
+                    "COPY (SELECT ts, value FROM point WHERE dataset_id = %s"
+                    " AND ts > to_timestamp(%s) + %s * interval '1 microsecond' ORDER BY ts LIMIT %s)"
+                    " TO STDOUT WITH BINARY",
+                    [str(key), seconds, micros, _CONVERT_SLICE],
+                ).decode(),
+                buffer,
+            )
+            rows = np.frombuffer(buffer.getbuffer()[19:-2], dtype=row)  # past the header, before the trailer
+            final = rows.size < _CONVERT_SLICE
+            ts = np.concatenate([carry_ts, rows["ts"].astype(np.int64) + since_2000])
+            values = np.concatenate([carry_values, rows["value"].astype(np.float64)])
+            if rows.size:
+                after_us = int(ts[-1])
+            # All but the last window's points, unless this is the last slice.
+            cut = ts.size if final else int(np.searchsorted(ts, ts[-1] // width * width))
+            carry_ts, carry_values = ts[cut:], values[cut:]
+            if cut:
+                first, starts, ends = chunks.new_windows(ts[:cut], width, np.empty(0, np.int64), np.empty(0, np.int64))
+                stops = np.append(first[1:], cut)
+                windows = zip(first.tolist(), stops.tolist(), starts.tolist(), ends.tolist(), strict=True)
+                encoded, cut_width = chunks.encode_pieces([(ts[a:b], values[a:b], lo, hi) for a, b, lo, hi in windows])
+                narrowest = min(narrowest, cut_width or narrowest)
+                cursor.copy_expert(
+                    f"COPY point_chunk ({pgcopy.CHUNK_COLUMNS}) FROM STDIN WITH BINARY",
+                    io.BytesIO(pgcopy.chunk_rows(key, encoded)),
+                )
+                moved += cut
+            if final:
+                break
+        if moved != count:
+            raise RuntimeError(f"dataset {key}: moved {moved} of {count} points")
+        cursor.execute(
+            "UPDATE dataset SET point_count = %s, chunk_width_us = %s,"
+            " first_point_time = (SELECT min(ts) FROM point WHERE dataset_id = %s),"
+            " last_point_time = (SELECT max(ts) FROM point WHERE dataset_id = %s) WHERE id = %s",
+            (count, narrowest, str(key), str(key), str(key)),
+        )
+    cursor.execute("DROP TABLE point")
+
+
 _REVOCATIONS_V10 = """
 ALTER TABLE "app_user" ADD COLUMN "token_generation" BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE "refresh_token" ADD COLUMN "session_id" UUID;
@@ -245,7 +349,6 @@ UPDATE "analysis_schedule"
     WHERE "interval_seconds" IS NOT NULL AND "interval_seconds" < 1;
 """
 
-
 # Version numbers taken by work in progress, so two changes never pick the same one:
 # 7-8 the chunked point store, 9 dataset retention, 10-11 auth revocation and
 # throttling, 12-13 job leases, 14 schedule errors. The next free number after those is 15.
@@ -256,6 +359,8 @@ MIGRATIONS = [
     sql_migration(4, "create analysis schedule, result and outbox tables", _SCHEMA_V4),
     Migration(5, "store result outputs as protobuf", _outputs_as_protobuf),
     sql_migration(6, "index a dataset's results by kind, status and anomalies", _DATASET_FILTER_INDEXES_V6),
+    sql_migration(7, "create point_chunk table and dataset chunk width", _POINT_CHUNKS_V7),
+    Migration(8, "move points into chunks and drop the point table", _points_into_chunks),
     sql_migration(10, "access token revocation: user token generations, sessions, revocations", _REVOCATIONS_V10),
     sql_migration(11, "sign-in attempts for throttling shared by every replica", _LOGIN_ATTEMPTS_V11),
     sql_migration(14, "schedules say why the scheduler disabled them", _SCHEDULE_ERRORS_V14),

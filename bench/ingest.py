@@ -3,8 +3,8 @@
 Starts a throwaway local stack (PostgreSQL, the services) in a temporary
 folder, then loads the same N points into three fresh datasets:
 
-- **raw COPY**: psycopg2 ``COPY point FROM STDIN`` straight into the table,
-  the fastest way in (the baseline);
+- **raw COPY**: psycopg2 ``COPY FROM STDIN`` straight into a table of the
+  one-row-per-point layout the store had before its chunks (the baseline);
 - **IngestPoints**: the real path a client takes — gRPC client stream in
   batches of 100,000, validation, per-point checks, COPY into a staging table,
   upsert, dataset counters — end to end;
@@ -39,6 +39,12 @@ from mesh.analytics.v1 import dataset_pb2
 from mesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 
 BATCH = 100_000
+# The one-row-per-point layout the baselines write into (the store's before its chunks).
+ROW_TABLE = "point_rows"
+ROW_TABLE_SQL = (
+    f"CREATE TABLE {ROW_TABLE} (dataset_id uuid NOT NULL REFERENCES dataset (id) ON DELETE CASCADE,"
+    " ts timestamptz NOT NULL, value double precision NOT NULL, PRIMARY KEY (dataset_id, ts))"
+)
 
 
 def points(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +59,7 @@ def raw_copy(dsn: str, dataset_id: str, ts: np.ndarray, vs: np.ndarray) -> float
     stamps = np.datetime_as_string(ts.astype("datetime64[us]"), unit="us")
     text = "".join(f"{dataset_id}\t{s}Z\t{v!r}\n" for s, v in zip(stamps, vs.tolist(), strict=True))
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.copy_expert("COPY point (dataset_id, ts, value) FROM STDIN", io.StringIO(text))
+        cur.copy_expert(f"COPY {ROW_TABLE} (dataset_id, ts, value) FROM STDIN", io.StringIO(text))
     return time.perf_counter() - started
 
 
@@ -89,7 +95,7 @@ def insert_many(dsn: str, dataset_id: str, ts: np.ndarray, vs: np.ndarray) -> fl
 
         class Meta:
             database = db
-            table_name = "point"
+            table_name = ROW_TABLE
             primary_key = False
 
     stamps = ts.astype("datetime64[us]").astype(object)
@@ -131,6 +137,8 @@ async def run(n: int) -> None:
                     ).dataset.id
                     for _ in range(3)
                 ]
+            with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+                cur.execute(ROW_TABLE_SQL)
             ts, vs = points(n)
             small = max(n // 5, 1000)
             seconds = {

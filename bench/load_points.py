@@ -4,12 +4,13 @@ Starts a throwaway PostgreSQL (through the local stack, without the web app),
 fills one dataset with N points in SQL, then reads them back as numpy arrays
 four ways in the same run:
 
-- **load_points** (analytics_svc.points.store): binary COPY of chunks of points, each
-  chunk one bytea parsed by a numpy dtype (no Python object per point), the
-  time range split over two connections reading one exported snapshot;
+- **load_points** (analytics_svc.points.store): binary COPY of the dataset's
+  chunk rows, pcodec-decoded into numpy (no Python object per point), the
+  chunks split over two connections reading one exported snapshot;
 - **load_points on one connection**: the same with ``readers=1``, to show what
   the second connection adds;
-- **pandas.read_sql** (the issue's baseline): the same SELECT through pandas
+- **pandas.read_sql** (the issue's baseline): a SELECT of the same points in
+  the one-row-per-point layout (the store's before its chunks) through pandas
   on a psycopg2 connection, the DataFrame's columns taken as arrays;
 - **fetchall**: a plain psycopg2 SELECT, rows turned into arrays afterwards
   (what an ORM or ``pandas.read_sql`` does underneath).
@@ -44,28 +45,43 @@ READ_SQL, FETCHALL = "pandas.read_sql", "fetchall"
 ROUNDS = 3  # the machine may be shared: keep each way's best round
 
 
+# The one-row-per-point layout the baselines read (the store's before its chunks).
+ROW_TABLE = "point_rows"
+
+
 def fill(dsn: str, n: int) -> str:
-    """A dataset with n minute-spaced random points, made in SQL and analyzed; its id."""
+    """A dataset with n minute-spaced random points, made in SQL in the row layout and
+    analyzed, and stored by the point store too; its id."""
     dataset_id = str(uuid.uuid4())
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(
             "INSERT INTO dataset (id, name, description, unit, labels, point_count, create_time, update_time)"
-            " VALUES (%s, %s, '', '', '{}', %s, now(), now())",
-            (dataset_id, f"bench-{dataset_id[:8]}", n),
+            " VALUES (%s, %s, '', '', '{}', 0, now(), now())",
+            (dataset_id, f"bench-{dataset_id[:8]}"),
         )
         cur.execute(
-            "INSERT INTO point (dataset_id, ts, value) SELECT %s,"
+            f"CREATE TABLE {ROW_TABLE} (dataset_id uuid NOT NULL, ts timestamptz NOT NULL,"
+            " value double precision NOT NULL, PRIMARY KEY (dataset_id, ts))"
+        )
+        cur.execute(
+            f"INSERT INTO {ROW_TABLE} (dataset_id, ts, value) SELECT %s,"  # noqa: S608
             " timestamptz '2020-01-01' + g * interval '1 minute', random() * 100"
             " FROM generate_series(0, %s - 1) AS g",
             (dataset_id, n),
         )
+    db = connect(dsn, max_connections=1)
+    schema.bind(db)
+    with db.connection_context():
+        ts, values = by_fetchall(dsn, dataset_id)
+        for start in range(0, n, 1_000_000):
+            store.append_points(dataset_id, ts[start : start + 1_000_000], values[start : start + 1_000_000])
     # Statistics as autovacuum would soon gather them: without, the planner
     # expects a few rows and sorts the 10M on disk instead of walking the index.
     conn = psycopg2.connect(dsn)
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute("VACUUM ANALYZE point")
+            cur.execute(f"VACUUM ANALYZE {ROW_TABLE}")
             # Write the fill's dirty pages out now, not in the background of the first timed round.
             cur.execute("CHECKPOINT")
     finally:
@@ -74,7 +90,8 @@ def fill(dsn: str, n: int) -> str:
 
 
 SELECT_POINTS = (
-    "SELECT (extract(epoch FROM ts) * 1e6)::bigint AS ts, value FROM point WHERE dataset_id = %s ORDER BY ts"
+    f"SELECT (extract(epoch FROM ts) * 1e6)::bigint AS ts, value FROM {ROW_TABLE}"  # noqa: S608
+    " WHERE dataset_id = %s ORDER BY ts"
 )
 
 

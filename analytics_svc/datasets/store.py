@@ -35,6 +35,8 @@ class DatasetRow(BaseModel):
     last_point_time = DateTimeTZField(null=True)
     create_time = DateTimeTZField(default=utc_now)
     update_time = DateTimeTZField(default=utc_now)
+    # Width of the dataset's new point chunks (analytics_svc.points.chunks), chosen from its density.
+    chunk_width_us = peewee.BigIntegerField(null=True)
 
     class Meta:
         table_name = "dataset"

@@ -59,8 +59,13 @@ def width_for(timestamps_us: np.ndarray) -> int | None:
     """The chunk width for points as dense as these (sorted, distinct); None for fewer than two."""
     if timestamps_us.size < 2:
         return None
-    span = int(timestamps_us[-1]) - int(timestamps_us[0])
-    per_us = (timestamps_us.size - 1) / span
+    return width_for_density(int(timestamps_us.size), int(timestamps_us[-1]) - int(timestamps_us[0]))
+
+
+def width_for_density(count: int, span_us: int) -> int:
+    """The widest width whose expected points per chunk, for ``count`` points over
+    ``span_us``, stay at or under TARGET_POINTS."""
+    per_us = (count - 1) / max(span_us, 1)
     for width in reversed(WIDTHS_US):
         if per_us * width <= TARGET_POINTS:
             return width
@@ -295,7 +300,8 @@ def partials_of_points(timestamps_us: np.ndarray, values: np.ndarray, step_us: i
 def combine(parts: list[Partials], step_us: int, origin_us: int) -> Buckets:
     """Buckets from time-disjoint partial aggregates (whole-chunk summaries and decoded pieces)."""
     if parts:
-        joined = Partials(*(np.concatenate([getattr(p, name) for p in parts]) for name in Partials.__dataclass_fields__))
+        names = Partials.__dataclass_fields__
+        joined = Partials(*(np.concatenate([getattr(p, name) for p in parts]) for name in names))
     else:
         joined = partials_of_points(np.empty(0, np.int64), np.empty(0, np.float64), step_us, origin_us)
     order = np.argsort(joined.first_us, kind="stable")

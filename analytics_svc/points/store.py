@@ -1,211 +1,381 @@
-"""A dataset's points: appending them (bulk COPY) and loading them back as numpy arrays.
+"""A dataset's points, kept in PostgreSQL as time-aligned chunks of pcodec bytes.
 
-The point table is created by migration 3 (``analytics_svc.schema``). All
-functions here block; the servicer runs them through a BlockingRunner.
+Each row of ``point_chunk`` (migration 7, ``analytics_svc.schema``) holds the
+points of one dataset in one time window ``[start_us, end_us)``: their
+timestamps and values encoded with pcodec (``points.chunks``) as two ``bytea``
+columns with ``STORAGE EXTERNAL`` (already compressed: TOAST stores them as
+they are), and their summary (count, first/last time and value, min, max,
+sum). Chunks of a dataset never overlap. Bytes travel in binary COPY both
+ways (``points.pgcopy``), never as hex text.
+
+Writers of one dataset are serialised by a row lock on the dataset (the one
+row whose count and time range every write updates anyway), so concurrent
+writers never lose a point and the count stays exact. All functions here
+block; the servicer runs them through a BlockingRunner. Timestamps are epoch
+microseconds (negative before 1970), ranges are half-open ``[start, end)``.
 """
 
 from __future__ import annotations
 
 import io
-import itertools
 import logging
 import queue
-import struct
 import threading
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import psycopg2
 
 from analytics_svc.datasets.store import DatasetRow
+from analytics_svc.points import chunks as ch
+from analytics_svc.points import pgcopy
+from analytics_svc.points.chunks import Buckets
 from analytics_svc.schema import database_proxy
 from mesh_runtime.errors import NotFound
 
+__all__ = [
+    "Buckets", "append_points", "delete_points", "drop_points_before", "load_points", "query_buckets", "query_raw",
+]  # fmt: skip
 
-def _last_occurrences(timestamps_us: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The batch with one point per timestamp, the later occurrence winning, sorted by time."""
-    reversed_ts = timestamps_us[::-1]
-    unique_ts, first_in_reversed = np.unique(reversed_ts, return_index=True)
-    keep = len(timestamps_us) - 1 - first_in_reversed
-    return unique_ts, values[keep]
+logger = logging.getLogger("analytics.points")
+
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+_SUMMARY_COLUMNS = (
+    "start_us, end_us, point_count, first_us, last_us, first_value, last_value, min_value, max_value, value_sum"
+)
+# The chunks that overlap [lo, hi): the one holding lo (the latest starting at or
+# before it; chunks never overlap) and those starting inside. Index range scans.
+_OVERLAPPING = (
+    "dataset_id = %s AND start_us >= coalesce("
+    "(SELECT max(start_us) FROM point_chunk WHERE dataset_id = %s AND start_us <= %s), %s)"
+    " AND start_us < %s AND end_us > %s"
+)
 
 
-def _copy_text(timestamps_us: np.ndarray, values: np.ndarray) -> io.StringIO:
-    """COPY text rows "ISO timestamp<TAB>value" (repr keeps every double exact)."""
-    stamps = np.datetime_as_string(timestamps_us.astype("datetime64[us]"), unit="us")
-    lines = [f"{stamp}Z\t{value!r}\n" for stamp, value in zip(stamps, values.tolist(), strict=True)]
-    return io.StringIO("".join(lines))
+def _overlapping_params(key: uuid.UUID, lo: int, hi: int) -> list[Any]:
+    return [str(key), str(key), lo, lo, hi, lo]
+
+
+def _key(dataset_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(dataset_id)
+    except ValueError:
+        raise NotFound("dataset", dataset_id) from None
+
+
+def _seconds_micros(us: int | None) -> list[int | None]:
+    """Parameters of ``to_timestamp(%s) + %s * interval '1 microsecond'``, the timestamptz
+    at epoch microseconds ``us`` (NULL for None).
+
+    Exact: whole seconds and microseconds apart, where ``to_timestamp(us / 1e6)``
+    is a microsecond off for many instants after 2033 (a double's precision).
+    """
+    if us is None:
+        return [None, None]
+    seconds, micros = divmod(int(us), 1_000_000)
+    return [seconds, micros]
+
+
+class _Summaries:
+    """The summary columns of chunk rows, as arrays in time order."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        table = np.array(rows, dtype=object).reshape(len(rows), 10)
+        ints = table[:, :5].astype(np.int64)
+        floats = table[:, 5:].astype(np.float64)
+        self.start_us, self.end_us, self.count, self.first_us, self.last_us = (ints[:, i] for i in range(5))
+        self.first_value, self.last_value, self.min, self.max, self.sum = (floats[:, i] for i in range(5))
+
+    def __len__(self) -> int:
+        return int(self.start_us.size)
+
+
+def _summaries(cursor: Any, key: uuid.UUID, lo: int, hi: int) -> _Summaries:
+    """Summaries of the dataset's chunks overlapping [lo, hi), in time order."""
+    cursor.execute(
+        f"SELECT {_SUMMARY_COLUMNS} FROM point_chunk WHERE {_OVERLAPPING} ORDER BY start_us",  # noqa: S608
+        _overlapping_params(key, lo, hi),
+    )
+    return _Summaries(cursor.fetchall())
+
+
+def _copy_out(cursor: Any, query: str, params: Sequence[Any]) -> memoryview:
+    """The binary COPY output of a query, as one buffer."""
+    sql = cursor.mogrify(f"COPY ({query}) TO STDOUT WITH BINARY", params).decode()
+    messages: list[bytes] = []
+    cursor.copy_expert(sql, pgcopy.Appender(messages))
+    return pgcopy.joined(messages)
+
+
+def _decoded(data: memoryview) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each chunk of a COPY of (point_count, ts_data, value_data) rows, decoded."""
+    decoded = []
+    for count, ts_data, value_data in pgcopy.rows(data):
+        if count is None or ts_data is None or value_data is None:
+            raise RuntimeError("a chunk row has NULL fields")
+        decoded.append(ch.decode(ts_data, value_data, int.from_bytes(count, "big", signed=True)))
+    return decoded
+
+
+def _read_chunks(cursor: Any, key: uuid.UUID, starts: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The points of the dataset's chunks starting at ``starts`` (sorted), decoded, in time order."""
+    if starts.size == 0:
+        return []
+    data = _copy_out(
+        cursor,
+        "SELECT point_count, ts_data, value_data FROM point_chunk"
+        " WHERE dataset_id = %s AND start_us = ANY(%s) ORDER BY start_us",
+        [str(key), starts.tolist()],
+    )
+    return _decoded(data)
+
+
+def _copy_in(cursor: Any, key: uuid.UUID, encoded: ch.EncodedChunks) -> None:
+    """Insert chunk rows with one binary COPY."""
+    data = pgcopy.chunk_rows(key, encoded)
+    cursor.copy_expert(
+        f"COPY point_chunk ({pgcopy.CHUNK_COLUMNS}) FROM STDIN WITH BINARY", io.BytesIO(data), size=len(data)
+    )
+
+
+def _lock_dataset(cursor: Any, dataset_id: str, key: uuid.UUID) -> int | None:
+    """Lock the dataset's row for this transaction; its chunk width (None until chosen). NotFound if absent."""
+    cursor.execute("SELECT chunk_width_us FROM dataset WHERE id = %s FOR UPDATE", (str(key),))
+    row = cursor.fetchone()
+    if row is None:
+        raise NotFound("dataset", dataset_id)
+    return None if row[0] is None else int(row[0])
 
 
 def append_points(
     dataset_id: str, timestamps_us: Sequence[int] | np.ndarray, values: Sequence[float] | np.ndarray
 ) -> DatasetRow:
-    """Store points into a dataset: one transaction, bulk-loaded with COPY.
+    """Store points into a dataset, in one transaction.
 
     The caller has screened the points (finite values, timestamps in range).
     A timestamp already stored gets the new value; within the batch the later
-    occurrence wins. The dataset's point_count and first/last point times are
-    updated in the same transaction. NotFound if the dataset does not exist.
+    occurrence wins. Chunks that receive points are decoded, merged and
+    written again; points outside every chunk start new chunks. The dataset's
+    point_count and first/last point times are updated in the same
+    transaction. NotFound if the dataset does not exist.
     """
     ts = np.asarray(timestamps_us, dtype=np.int64)
     vals = np.asarray(values, dtype=np.float64)
-    try:
-        key = uuid.UUID(dataset_id)
-    except ValueError:
-        raise NotFound("dataset", dataset_id) from None
+    key = _key(dataset_id)
     with database_proxy.atomic():
-        # Locking the dataset row serialises writers of one dataset, so the
-        # count of new timestamps below stays exact.
-        locked = DatasetRow.select().where(DatasetRow.id == key).for_update().first()
-        if locked is None:
-            raise NotFound("dataset", dataset_id)
-        if len(ts) == 0:
-            return locked
-        ts, vals = _last_occurrences(ts, vals)
-        cursor = database_proxy.connection().cursor()
-        cursor.execute(
-            "CREATE TEMP TABLE point_staging (ts timestamptz NOT NULL, value double precision NOT NULL)"
-            " ON COMMIT DROP"
-        )
-        cursor.copy_expert("COPY point_staging (ts, value) FROM STDIN", _copy_text(ts, vals))
-        cursor.execute(
-            "SELECT count(*) FROM point_staging s JOIN point p ON p.dataset_id = %s AND p.ts = s.ts",
-            (str(key),),
-        )
-        (replaced,) = cursor.fetchone()
-        cursor.execute(
-            "INSERT INTO point (dataset_id, ts, value) SELECT %s, ts, value FROM point_staging"
-            " ON CONFLICT (dataset_id, ts) DO UPDATE SET value = EXCLUDED.value",
-            (str(key),),
-        )
+        cursor = database_proxy.cursor()
+        stored_width = _lock_dataset(cursor, dataset_id, key)
+        if ts.size == 0:
+            return DatasetRow.get_by_id(key)
+        ts, vals = ch.last_occurrences(ts, vals)
+        chosen = stored_width or ch.width_for(ts)  # from the first batch with two points or more
+        width = chosen or ch.DEFAULT_WIDTH_US
+        lo = int(ts[0]) // width * width
+        hi = min(int(ts[-1]) // width * width + width, _INT64_MAX)
+        existing = _summaries(cursor, key, lo, hi)
+        where = ch.containing(ts, existing.start_us, existing.end_us)
+        touched = np.unique(where[where >= 0])
+        pieces: list[ch.Piece] = []
+        replaced = 0
+        for index, (old_ts, old_vals) in zip(touched.tolist(), _read_chunks(cursor, key, existing.start_us[touched]),
+                                             strict=True):
+            a, b = np.searchsorted(ts, [existing.start_us[index], existing.end_us[index]])
+            merged_ts, merged_vals, overwritten = ch.overwrite(old_ts, old_vals, ts[a:b], vals[a:b])
+            replaced += overwritten
+            pieces.append((merged_ts, merged_vals, int(existing.start_us[index]), int(existing.end_us[index])))
+        outside = where < 0
+        new_ts, new_vals = ts[outside], vals[outside]
+        first, starts, ends = ch.new_windows(new_ts, width, existing.start_us, existing.end_us)
+        stops = np.append(first[1:], new_ts.size)[: first.size]
+        for a, b, start, end in zip(first.tolist(), stops.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            pieces.append((new_ts[a:b], new_vals[a:b], start, end))
+        encoded, narrowest = ch.encode_pieces(pieces)
+        if chosen is not None and narrowest is not None:
+            chosen = min(chosen, narrowest)  # denser than the width was chosen for: cut new chunks narrower too
+        if touched.size:
+            cursor.execute(
+                "DELETE FROM point_chunk WHERE dataset_id = %s AND start_us = ANY(%s)",
+                (str(key), existing.start_us[touched].tolist()),
+            )
+        _copy_in(cursor, key, encoded)
         cursor.execute(
             "UPDATE dataset SET point_count = point_count + %s,"
-            " first_point_time = LEAST(first_point_time, (SELECT min(ts) FROM point_staging)),"
-            " last_point_time = GREATEST(last_point_time, (SELECT max(ts) FROM point_staging))"
-            " WHERE id = %s",
-            (len(ts) - replaced, str(key)),
+            " first_point_time = LEAST(first_point_time, to_timestamp(%s) + %s * interval '1 microsecond'),"
+            " last_point_time = GREATEST(last_point_time, to_timestamp(%s) + %s * interval '1 microsecond'),"
+            " chunk_width_us = %s WHERE id = %s",
+            [ts.size - replaced, *_seconds_micros(int(ts[0])), *_seconds_micros(int(ts[-1])), chosen, str(key)],
         )
-        cursor.execute("DROP TABLE point_staging")
         return DatasetRow.get_by_id(key)
 
 
-# Reading points back. PostgreSQL's binary COPY is a 19-byte header, then per
-# row a field count and (length, value) pairs in network byte order, then a
-# 2-byte trailer; timestamptz travels as microseconds since 2000-01-01 UTC,
-# float8 as an IEEE double. Row by row that costs a CopyData message on the
-# server and a Python call in psycopg2 per point, so a chunk of points travels
-# as one bytea of (timestamptz, float8) pairs instead: one COPY row per chunk.
-_COPY_HEADER_BYTES = 19
-_COPY_TRAILER = b"\xff\xff"
-_POSTGRES_EPOCH_US = 946_684_800_000_000
-_POINT_ROW = np.dtype(
-    [("fields", ">i2"), ("ts_len", ">i4"), ("ts", ">i8"), ("value_len", ">i4"), ("value", ">f8")]
-)
-_POINT_PAIR = np.dtype([("ts", ">i8"), ("value", ">f8")])
-# 4 MB per chunk: bounded however the points are spread in time (a bytea
-# holds at most 1 GB), large enough that the per-chunk round trip is noise.
-_CHUNK_POINTS = 1 << 18
-# Connections reading one load: PostgreSQL producing the COPY is most of the
-# time, so two backends halve it; a third was no faster on the 2-core bench.
+def delete_points(dataset_id: str, start_us: int, end_us: int) -> int:
+    """Delete the dataset's points in [start_us, end_us); how many there were.
+
+    Chunks wholly inside the range are dropped without decoding them; the (at
+    most two) chunks the range cuts are written again without the range. The
+    dataset's count and first/last point times stay exact. NotFound for an
+    unknown dataset.
+    """
+    key = _key(dataset_id)
+    with database_proxy.atomic():
+        cursor = database_proxy.cursor()
+        _lock_dataset(cursor, dataset_id, key)
+        if start_us >= end_us:
+            return 0
+        existing = _summaries(cursor, key, start_us, end_us)
+        whole = (existing.first_us >= start_us) & (existing.last_us < end_us)
+        cut = np.flatnonzero(~whole & (existing.last_us >= start_us) & (existing.first_us < end_us))
+        removed = int(existing.count[whole].sum())
+        kept: list[ch.Piece] = []
+        for index, (ts, vals) in zip(cut.tolist(), _read_chunks(cursor, key, existing.start_us[cut]), strict=True):
+            keep = (ts < start_us) | (ts >= end_us)
+            removed += int(ts.size - keep.sum())
+            if keep.any():
+                kept.append((ts[keep], vals[keep], int(existing.start_us[index]), int(existing.end_us[index])))
+        if removed == 0:
+            return 0
+        gone = existing.start_us[whole | np.isin(np.arange(len(existing)), cut)]
+        cursor.execute(
+            "DELETE FROM point_chunk WHERE dataset_id = %s AND start_us = ANY(%s)", (str(key), gone.tolist())
+        )
+        if kept:
+            _copy_in(cursor, key, ch.encode_pieces(kept)[0])
+        # The dataset's time range from its first and last chunks (chunks never overlap).
+        cursor.execute(
+            "SELECT (SELECT first_us FROM point_chunk WHERE dataset_id = %s ORDER BY start_us LIMIT 1),"
+            " (SELECT last_us FROM point_chunk WHERE dataset_id = %s ORDER BY start_us DESC LIMIT 1)",
+            (str(key), str(key)),
+        )
+        first_us, last_us = cursor.fetchone()
+        cursor.execute(
+            "UPDATE dataset SET point_count = point_count - %s,"
+            " first_point_time = to_timestamp(%s) + %s * interval '1 microsecond',"
+            " last_point_time = to_timestamp(%s) + %s * interval '1 microsecond' WHERE id = %s",
+            [removed, *_seconds_micros(first_us), *_seconds_micros(last_us), str(key)],
+        )
+        return removed
+
+
+def drop_points_before(dataset_id: str, cutoff_us: int) -> int:
+    """Retention: delete the dataset's points before ``cutoff_us``; how many there were.
+
+    Chunks that end at or before the cutoff go whole (no decoding, no row per
+    point); the one chunk straddling it is trimmed. NotFound for an unknown dataset.
+    """
+    return delete_points(dataset_id, _INT64_MIN, cutoff_us)
+
+
+def query_buckets(dataset_id: str, start_us: int, end_us: int, step_us: int, origin_us: int = 0) -> Buckets:
+    """Aggregates of the dataset's points in [start_us, end_us) per bucket
+    ``[origin + k * step, origin + (k + 1) * step)``, non-empty buckets only.
+
+    A chunk whose points all fall in one bucket inside the range is answered
+    by its summary; only the chunks that straddle a bucket edge or an end of
+    the range are decoded. NotFound for an unknown dataset.
+    """
+    if step_us <= 0:
+        raise ValueError("step_us must be positive")
+    key = _key(dataset_id)
+    with database_proxy.atomic():
+        cursor = database_proxy.cursor()
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        _check_exists(cursor, dataset_id, key)
+        if start_us >= end_us:
+            return ch.combine([], step_us, origin_us)
+        found = _summaries(cursor, key, start_us, end_us)
+        first_bucket = ch.bucket_numbers(found.first_us, step_us, origin_us)
+        whole = (
+            (found.first_us >= start_us) & (found.last_us < end_us)
+            & (first_bucket == ch.bucket_numbers(found.last_us, step_us, origin_us))
+        )  # fmt: skip
+        parts = [
+            ch.Partials(
+                first_bucket[whole], found.first_us[whole], found.count[whole], found.min[whole], found.max[whole],
+                found.sum[whole], found.first_value[whole], found.last_value[whole],
+            )  # fmt: skip
+        ]
+        for ts, vals in _read_chunks(cursor, key, found.start_us[~whole]):
+            a, b = np.searchsorted(ts, [start_us, end_us])
+            parts.append(ch.partials_of_points(ts[a:b], vals[a:b], step_us, origin_us))
+    return ch.combine(parts, step_us, origin_us)
+
+
+def query_raw(dataset_id: str, start_us: int, end_us: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``limit`` points with start_us <= ts < end_us, in time order. NotFound for an unknown dataset."""
+    key = _key(dataset_id)
+    got_ts: list[np.ndarray] = []
+    got_vals: list[np.ndarray] = []
+    with database_proxy.atomic():
+        cursor = database_proxy.cursor()
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        _check_exists(cursor, dataset_id, key)
+        if start_us >= end_us or limit <= 0:
+            return np.empty(0, np.int64), np.empty(0, np.float64)
+        found = _summaries(cursor, key, start_us, end_us)
+        wanted, index = limit, 0
+        while wanted > 0 and index < len(found):
+            # Enough chunks for the points still wanted, if every point of them is in range.
+            stop = index + 1 + int(np.searchsorted(np.cumsum(found.count[index:]), wanted))
+            for ts, vals in _read_chunks(cursor, key, found.start_us[index:stop]):
+                a, b = np.searchsorted(ts, [start_us, end_us])
+                b = min(b, a + wanted)
+                got_ts.append(ts[a:b])
+                got_vals.append(vals[a:b])
+                wanted -= b - a
+            index = stop
+    if not got_ts:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    return np.concatenate(got_ts), np.concatenate(got_vals)
+
+
+def _check_exists(cursor: Any, dataset_id: str, key: uuid.UUID) -> None:
+    cursor.execute("SELECT 1 FROM dataset WHERE id = %s", (str(key),))
+    if cursor.fetchone() is None:
+        raise NotFound("dataset", dataset_id)
+
+
+# Reading many points back (analyses load millions): the chunks of the window
+# are cut into ranges of about equal point counts on chunk edges, read by up
+# to _READERS connections on one exported snapshot, each decoding its chunks.
+# Connections reading one load: PostgreSQL producing the COPY is a good part of
+# the time, so two backends overlap it with decoding.
 _READERS = 2
-# Disjoint time ranges handed out to the readers in turn: several per reader,
-# so points bunched in time still spread over the readers.
+# Ranges handed out to the readers in turn: several per reader, so a slow range
+# does not leave the other reader idle.
 _RANGES_PER_READER = 4
-# Below this many expected points a second connection costs more than it saves.
+# Below this many points a second connection costs more than it saves.
 _PARALLEL_MIN_POINTS = 1_000_000
-# First and last epoch µs of the points matching a condition: two index probes.
-_SPAN_SQL = (
-    "SELECT (extract(epoch FROM min(ts)) * 1000000)::bigint, (extract(epoch FROM max(ts)) * 1000000)::bigint"
-    " FROM point WHERE "
-)
-
-logger = logging.getLogger("analytics.store")
 
 
-def _at(us: int) -> tuple[str, list[int]]:
-    """SQL for the timestamptz at epoch microseconds ``us`` and its parameters.
-
-    Exact: whole seconds and microseconds apart, where ``to_timestamp(us / 1e6)``
-    is a microsecond off for many instants after 2033 (a double's precision).
-    """
-    seconds, micros = divmod(us, 1_000_000)
-    return "(to_timestamp(%s) + %s * interval '1 microsecond')", [seconds, micros]
-
-
-def _window_sql(key: uuid.UUID, start_us: int | None, end_us: int | None) -> tuple[str, list[Any]]:
-    """The WHERE condition (and its parameters) of a dataset's points in [start_us, end_us)."""
-    conditions = ["dataset_id = %s"]
-    params: list[Any] = [str(key)]
-    for bound, op in ((start_us, ">="), (end_us, "<")):
-        if bound is not None:
-            at, at_params = _at(int(bound))
-            conditions.append(f"ts {op} {at}")
-            params.extend(at_params)
-    return " AND ".join(conditions), params
+def _ranges(found: _Summaries, lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
+    """[lo, hi) cut into up to ``parts`` contiguous, disjoint ranges on chunk edges, of about equal point counts."""
+    if parts <= 1 or len(found) <= 1:
+        return [(lo, hi)]
+    before = np.cumsum(found.count) - found.count  # points in the chunks before each chunk
+    total = int(found.count.sum())
+    firsts = np.searchsorted(before, [total * i // parts for i in range(1, parts)], side="left")
+    edges = sorted({int(found.start_us[i]) for i in firsts.tolist() if 0 < i < len(found)} - {lo})
+    bounds = [lo, *(edge for edge in edges if lo < edge < hi), hi]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
-def _split(start_us: int, end_us: int, parts: int) -> list[tuple[int, int]]:
-    """[start_us, end_us) cut into up to ``parts`` contiguous, disjoint, equally long ranges."""
-    bounds = sorted({start_us + (end_us - start_us) * i // parts for i in range(parts + 1)})
-    return list(itertools.pairwise(bounds))
-
-
-@dataclass
-class _Appender:
-    """A file for psycopg2's copy_expert that keeps each message it writes (4 MB, not copied again)."""
-
-    messages: list[bytes]
-
-    def write(self, data: bytes) -> None:
-        self.messages.append(data)
-
-
-def _chunk_from_copy(messages: list[bytes]) -> np.ndarray | None:
-    """The big-endian pairs in a binary COPY of one bytea row, None for a NULL (no point left)."""
-    if len(messages) == 2 and messages[1] == _COPY_TRAILER:  # header and row, trailer: used as sent
-        data: bytes | memoryview = messages[0]
-    else:
-        data = memoryview(b"".join(messages))[: -len(_COPY_TRAILER)]
-    # The row: a field count of 1, the bytea's length (-1: NULL), the bytea.
-    fields, length = struct.unpack_from(">hi", data, _COPY_HEADER_BYTES)
-    start = _COPY_HEADER_BYTES + 6
-    if fields != 1 or len(data) != start + max(length, 0) or max(length, 0) % _POINT_PAIR.itemsize:
-        raise RuntimeError(f"unexpected COPY output: {fields} fields, {length} bytes of {len(data)}")
-    if length < 0:
-        return None
-    return np.frombuffer(data, dtype=_POINT_PAIR, count=length // _POINT_PAIR.itemsize, offset=start)
-
-
-def _read_range(cursor: Any, key: uuid.UUID, start_us: int, end_us: int) -> list[np.ndarray]:
-    """The dataset's points in [start_us, end_us), chunk by chunk, as arrays of big-endian pairs.
-
-    Each chunk is the next _CHUNK_POINTS points after the previous chunk's
-    last, so the caller's transaction must hold one snapshot (REPEATABLE READ).
-    """
-    chunks: list[np.ndarray] = []
-    while start_us < end_us:
-        where, params = _window_sql(key, start_us, end_us)
-        query = cursor.mogrify(
-            # Only fixed condition strings are joined; values go through mogrify.
-            "COPY (SELECT string_agg(timestamptz_send(ts) || float8send(value), ''::bytea ORDER BY ts)"  # noqa: S608
-            f" FROM (SELECT ts, value FROM point WHERE {where} ORDER BY ts LIMIT %s) AS chunk)"
-            " TO STDOUT WITH BINARY",
-            [*params, _CHUNK_POINTS],
-        ).decode()
-        messages: list[bytes] = []
-        cursor.copy_expert(query, _Appender(messages))
-        chunk = _chunk_from_copy(messages)
-        if chunk is None:
-            break
-        chunks.append(chunk)
-        if chunk.size < _CHUNK_POINTS:
-            break
-        start_us = int(chunk["ts"][-1]) + _POSTGRES_EPOCH_US + 1
-    return chunks
+def _read_range(cursor: Any, key: uuid.UUID, start_us: int, end_us: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The dataset's points in [start_us, end_us), chunk by chunk, decoded and trimmed to the range."""
+    data = _copy_out(
+        cursor,
+        f"SELECT point_count, ts_data, value_data FROM point_chunk WHERE {_OVERLAPPING} ORDER BY start_us",  # noqa: S608
+        _overlapping_params(key, start_us, end_us),
+    )
+    pieces = _decoded(data)
+    for i in (0, len(pieces) - 1)[: len(pieces)]:
+        ts, vals = pieces[i]
+        if ts.size and (ts[0] < start_us or ts[-1] >= end_us):
+            a, b = np.searchsorted(ts, [start_us, end_us])
+            pieces[i] = (ts[a:b], vals[a:b])
+    return pieces
 
 
 def _reader_connection() -> Any:
@@ -219,14 +389,16 @@ def _reader_connection() -> Any:
     return psycopg2.connect(**params)
 
 
-def _read_ranges(cursor: Any, key: uuid.UUID, ranges: list[tuple[int, int]], readers: int) -> list[np.ndarray]:
-    """The chunks of all ``ranges`` in order, read by this cursor and ``readers - 1`` more connections.
+def _read_ranges(
+    cursor: Any, key: uuid.UUID, ranges: list[tuple[int, int]], readers: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The pieces of all ``ranges`` in order, read by this cursor and ``readers - 1`` more connections.
 
     The other connections import this transaction's snapshot (as pg_dump's
     parallel mode does), so every range is read as of the same moment. A
     connection that cannot be opened, or fails, leaves its ranges to this one.
     """
-    results: list[list[np.ndarray] | None] = [None] * len(ranges)
+    results: list[list[tuple[np.ndarray, np.ndarray]] | None] = [None] * len(ranges)
     pending: queue.SimpleQueue[int] = queue.SimpleQueue()
     for index in range(len(ranges)):
         pending.put(index)
@@ -273,7 +445,7 @@ def _read_ranges(cursor: Any, key: uuid.UUID, ranges: list[tuple[int, int]], rea
             for helper in helpers:
                 helper.result()
     drain(cursor)  # whatever a failed helper gave back
-    return [chunk for chunks in results if chunks is not None for chunk in chunks]
+    return [piece for pieces in results if pieces is not None for piece in pieces]
 
 
 def load_points(
@@ -282,71 +454,38 @@ def load_points(
     """A dataset's points in ``[start_us, end_us)`` as numpy arrays (epoch µs
     int64, float64), in time order, as of one moment.
 
-    Analyses load millions of points: they come as binary COPY chunks parsed
-    by a numpy dtype, no Python object per point, and a load of at least
-    _PARALLEL_MIN_POINTS splits its time range over ``readers`` connections
-    (this one and fresh ones with the same parameters, closed before it
-    returns) reading one exported snapshot. Inside a caller's transaction it
-    reads with one COPY in that transaction instead. NotFound for an unknown
-    dataset.
+    Chunk bytes come in binary COPY and are decoded by pcodec straight into
+    numpy: no Python object per point. A load of at least
+    _PARALLEL_MIN_POINTS splits its chunks over ``readers`` connections (this
+    one and fresh ones with the same parameters, closed before it returns)
+    reading one exported snapshot. Inside a caller's transaction it reads in
+    that transaction instead. NotFound for an unknown dataset.
     """
     if readers < 1:
         raise ValueError("readers must be at least 1")
-    try:
-        key = uuid.UUID(dataset_id)
-    except ValueError:
-        raise NotFound("dataset", dataset_id) from None
+    key = _key(dataset_id)
+    lo = _INT64_MIN if start_us is None else int(start_us)
+    hi = _INT64_MAX if end_us is None else int(end_us)
     if database_proxy.in_transaction():
-        return _load_in_callers_transaction(dataset_id, key, start_us, end_us)
+        cursor = database_proxy.cursor()
+        _check_exists(cursor, dataset_id, key)
+        return _joined(_read_range(cursor, key, lo, hi) if lo < hi else [])
     with database_proxy.atomic():
         cursor = database_proxy.cursor()
-        # One snapshot for the chunks, ranges and connections of this load.
+        # One snapshot for the summaries, ranges and connections of this load.
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        cursor.execute("SELECT point_count FROM dataset WHERE id = %s", (str(key),))
-        row = cursor.fetchone()
-        if row is None:
-            raise NotFound("dataset", dataset_id)
-        where, params = _window_sql(key, start_us, end_us)
-        cursor.execute(_SPAN_SQL + where, params)
-        first_us, last_us = cursor.fetchone()
-        if first_us is None:
-            return np.empty(0, np.int64), np.empty(0, np.float64)
-        expected = row[0]
-        if (start_us is not None or end_us is not None) and expected >= _PARALLEL_MIN_POINTS:
-            # The window's share of the dataset's time span, as if points were even in time.
-            cursor.execute(_SPAN_SQL + "dataset_id = %s", (str(key),))
-            all_first_us, all_last_us = cursor.fetchone()
-            expected = expected * (last_us - first_us + 1) // (all_last_us - all_first_us + 1)
-        if expected < _PARALLEL_MIN_POINTS:
+        _check_exists(cursor, dataset_id, key)
+        if lo >= hi:
+            return _joined([])
+        found = _summaries(cursor, key, lo, hi)
+        if int(found.count.sum()) < _PARALLEL_MIN_POINTS:
             readers = 1
-        ranges = _split(first_us, last_us + 1, readers * _RANGES_PER_READER if readers > 1 else 1)
-        chunks = _read_ranges(cursor, key, ranges, readers)
-    total = sum(chunk.size for chunk in chunks)
-    timestamps, values = np.empty(total, np.int64), np.empty(total, np.float64)
-    offset = 0
-    for chunk in chunks:  # network to native byte order, into place (a cast, then an add: np.add of both was slower)
-        part = timestamps[offset : offset + chunk.size]
-        part[...] = chunk["ts"]
-        part += _POSTGRES_EPOCH_US
-        values[offset : offset + chunk.size] = chunk["value"]
-        offset += chunk.size
-    return timestamps, values
+        ranges = _ranges(found, lo, hi, readers * _RANGES_PER_READER if readers > 1 else 1)
+        pieces = _read_ranges(cursor, key, ranges, readers)
+    return _joined(pieces)
 
 
-def _load_in_callers_transaction(
-    dataset_id: str, key: uuid.UUID, start_us: int | None, end_us: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """load_points inside the caller's transaction: one COPY, one row per point."""
-    if DatasetRow.select().where(DatasetRow.id == key).count() == 0:
-        raise NotFound("dataset", dataset_id)
-    cursor = database_proxy.cursor()
-    where, params = _window_sql(key, start_us, end_us)
-    query = cursor.mogrify(
-        # Only fixed condition strings are joined; values go through mogrify.
-        f"COPY (SELECT ts, value FROM point WHERE {where} ORDER BY ts) TO STDOUT WITH BINARY",  # noqa: S608
-        params,
-    ).decode()
-    buffer = io.BytesIO()
-    cursor.copy_expert(query, buffer)
-    rows = np.frombuffer(buffer.getbuffer()[_COPY_HEADER_BYTES:-2], dtype=_POINT_ROW)
-    return rows["ts"].astype(np.int64) + _POSTGRES_EPOCH_US, rows["value"].astype(np.float64)
+def _joined(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if not pieces:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])

@@ -177,7 +177,7 @@ def _create(stub: pb_grpc.AnalyticsServiceStub, **fields: object) -> dataset_pb2
 
 def _point_rows(mesh: RunningStack, dataset_id: str) -> int:
     with psycopg2.connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics")) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM point WHERE dataset_id = %s", (dataset_id,))
+        cur.execute("SELECT coalesce(sum(point_count), 0) FROM point_chunk WHERE dataset_id = %s", (dataset_id,))
         row = cur.fetchone()
     assert row is not None
     return int(row[0])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ import pytest
 
 from analytics_svc import schema
 from analytics_svc.datasets import store as dataset_store
-from analytics_svc.points import store
+from analytics_svc.points import chunks, store
 from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
@@ -26,7 +25,8 @@ from tests.conftest import RunningStack
 
 @pytest.fixture(scope="module")
 def bound_store(mesh: RunningStack) -> Iterator[None]:
-    db = connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics"), max_connections=1)
+    # Two: a test's writer thread commits on its own connection while a load is under way.
+    db = connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics"), max_connections=2)
     schema.bind(db)
     with db.connection_context():
         yield
@@ -79,9 +79,11 @@ def _dataset_with(ts: np.ndarray, values: np.ndarray) -> str:
 
 @pytest.fixture
 def split_small_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every load splits over connections, in chunks small enough to chain within a range."""
+    """Every load splits over connections, and points are stored in chunks of at most 700,
+    so a range holds several chunks."""
     monkeypatch.setattr(store, "_PARALLEL_MIN_POINTS", 0)
-    monkeypatch.setattr(store, "_CHUNK_POINTS", 700)
+    monkeypatch.setattr(chunks, "TARGET_POINTS", 300)
+    monkeypatch.setattr(chunks, "MAX_POINTS", 700)
 
 
 @pytest.fixture
@@ -106,29 +108,36 @@ def readers_seen(monkeypatch: pytest.MonkeyPatch, bound_store: None) -> set[int]
     return seen
 
 
-def test_split_covers_the_span_with_disjoint_ranges() -> None:
-    for start, end, parts in [(0, 10, 3), (5, 6, 8), (-7, 1_000_003, 8), (10**15, 10**15 + 7, 4)]:
-        ranges = store._split(start, end, parts)
+def _chunk_starts(dataset_id: str) -> list[int]:
+    cursor = store.database_proxy.cursor()
+    cursor.execute("SELECT start_us FROM point_chunk WHERE dataset_id = %s ORDER BY start_us", (dataset_id,))
+    return [row[0] for row in cursor.fetchall()]
+
+
+def test_ranges_cover_the_window_on_chunk_edges_with_even_point_counts(
+    bound_store: None, split_small_loads: None
+) -> None:
+    ts = 1_600_000_000_000_000 + np.arange(20_000, dtype=np.int64) * 1000
+    ts[15_000:] += 10**12  # a gap: the last quarter of the points far later
+    dataset_id = _dataset_with(ts, np.ones(ts.size))
+    starts = _chunk_starts(dataset_id)
+    assert len(starts) > 20
+    for lo, hi, parts in [(int(ts[0]), int(ts[-1]) + 1, 8), (-(2**63), 2**63 - 1, 3), (int(ts[100]), int(ts[101]), 4)]:
+        found = store._summaries(store.database_proxy.cursor(), uuid.UUID(dataset_id), lo, hi)
+        ranges = store._ranges(found, lo, hi, parts)
         assert 1 <= len(ranges) <= parts
-        assert ranges[0][0] == start and ranges[-1][1] == end
-        assert all(lo < hi for lo, hi in ranges)
-        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        assert ranges[0][0] == lo and ranges[-1][1] == hi
+        assert all(a[1] == b[0] and a[1] in starts for a, b in zip(ranges, ranges[1:], strict=False))
+        counts = [int(((ts >= a) & (ts < b)).sum()) for a, b in ranges]
+        assert sum(counts) == int(((ts >= lo) & (ts < hi)).sum())
+        if len(ranges) == parts:
+            assert max(counts) <= 2 * sum(counts) / parts  # about even, though the points are not even in time
 
 
-def test_a_chunk_is_parsed_however_copy_cuts_its_messages() -> None:
-    pairs = np.array([(5, 1.5), (-7, -0.0), (2**62, 5e-324)], dtype=[("ts", ">i8"), ("value", ">f8")])
-    header = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-    row = struct.pack(">hi", 1, pairs.nbytes) + pairs.tobytes()
-    for messages in (
-        [header + row, b"\xff\xff"],
-        [header + row + b"\xff\xff"],
-        [header, row[:3], row[3:], b"\xff\xff"],
-    ):
-        chunk = store._chunk_from_copy(messages)
-        assert chunk is not None and chunk.tobytes() == pairs.tobytes()
-    assert store._chunk_from_copy([header + struct.pack(">hi", 1, -1), b"\xff\xff"]) is None
-    with pytest.raises(RuntimeError):
-        store._chunk_from_copy([header + row[:-1], b"\xff\xff"])  # a torn pair
+def _range_starts(dataset_id: str, lo: int, hi: int) -> list[int]:
+    """Where the ranges of a split load of [lo, hi) start."""
+    found = store._summaries(store.database_proxy.cursor(), uuid.UUID(dataset_id), lo, hi)
+    return [start for start, _ in store._ranges(found, lo, hi, 3 * store._RANGES_PER_READER)]
 
 
 def test_a_split_load_equals_one_read_for_skewed_points_and_windows_on_range_boundaries(
@@ -151,17 +160,19 @@ def test_a_split_load_equals_one_read_for_skewed_points_and_windows_on_range_bou
     np.testing.assert_array_equal(got_ts, ts)
     np.testing.assert_array_equal(got_values, values)
     # The whole span's range boundaries, and windows on them, a microsecond either side.
-    edges = [lo for lo, _ in store._split(int(ts[0]), int(ts[-1]) + 1, 3 * store._RANGES_PER_READER)]
+    edges = _range_starts(dataset_id, int(ts[0]), int(ts[-1]) + 1)
+    assert len(edges) >= 5
     windows: list[tuple[int | None, int | None]] = [(None, None), (None, edges[3]), (edges[2], None)]
     windows += [(edges[i] + d, edges[j] + e) for i, j in [(0, 1), (1, 4), (3, -1)] for d in (-1, 0, 1) for e in (-1, 0)]
     # Windows split within the dense run, each of its range boundaries a point.
     first, last = int(dense[0]), int(dense[-1])
-    inner = [lo for lo, _ in store._split(first, last, 3 * store._RANGES_PER_READER)]
+    inner = _range_starts(dataset_id, first, last)
+    assert len(inner) >= 3
     windows += [
         (first, last),
         (first + 1, last),
-        (inner[1], inner[4]),
-        (inner[5], inner[5] + 1),
+        (inner[1], inner[-1]),
+        (inner[-1], inner[-1] + 1),
         (first, int(cluster[-1])),
     ]
     for start, end in windows:
@@ -199,20 +210,20 @@ def test_a_writer_committing_during_a_split_load_is_not_seen_by_any_part(
         return read_range(cursor, key, start_us, end_us)
 
     def write() -> None:
-        with psycopg2.connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics")) as conn:
-            with conn.cursor() as cur:
-                # Every point changes, one in ten goes, new points land between the old ones.
-                cur.execute("UPDATE point SET value = -value - 1 WHERE dataset_id = %s", (dataset_id,))
-                cur.execute(
-                    "DELETE FROM point WHERE dataset_id = %s AND extract(epoch FROM ts)::bigint %% 10 = 3",
-                    (dataset_id,),
-                )
-                cur.execute(
-                    "INSERT INTO point (dataset_id, ts, value) SELECT dataset_id, ts + interval '1 microsecond', 7"
-                    " FROM point WHERE dataset_id = %s",
-                    (dataset_id,),
-                )
-        conn.close()
+        # Every point changes, one in ten goes, new points land between the old ones:
+        # one transaction on another connection of the pool, in another thread.
+        kept = np.arange(ts.size) % 10 != 3
+        new_ts = np.concatenate([ts[kept], ts[kept] + 1])
+        new_values = np.concatenate([-values[kept] - 1, np.full(int(kept.sum()), 7.0)])
+
+        def commit() -> None:
+            with schema.database_proxy.connection_context(), schema.database_proxy.atomic():
+                assert store.delete_points(dataset_id, int(ts[0]), int(ts[-1]) + 1) == ts.size
+                store.append_points(dataset_id, new_ts, new_values)
+
+        writer = threading.Thread(target=commit)
+        writer.start()
+        writer.join(60)
 
     monkeypatch.setattr(store, "_read_range", write_first)
     got_ts, got_values = store.load_points(dataset_id, readers=2)

@@ -12,7 +12,7 @@ import httpx
 import psycopg2
 import pytest
 
-from analytics_svc.points import ingest
+from analytics_svc.points import chunks, ingest
 from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
@@ -35,12 +35,17 @@ def new_dataset(stub: pb_grpc.AnalyticsServiceStub) -> str:
 
 
 def stored_points(mesh: RunningStack, dataset_id: str) -> dict[int, float]:
-    """The point table's rows of a dataset, epoch microseconds -> value."""
+    """The points stored for a dataset, read from its chunk rows: epoch microseconds -> value."""
     with psycopg2.connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics")) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT (extract(epoch FROM ts) * 1000000)::bigint, value FROM point WHERE dataset_id = %s", (dataset_id,)
+            "SELECT point_count, ts_data, value_data FROM point_chunk WHERE dataset_id = %s ORDER BY start_us",
+            (dataset_id,),
         )
-        return {int(ts): float(value) for ts, value in cur.fetchall()}
+        points: dict[int, float] = {}
+        for count, ts_data, value_data in cur.fetchall():
+            ts, values = chunks.decode(bytes(ts_data), bytes(value_data), count)
+            points.update(zip(ts.tolist(), values.tolist(), strict=True))
+        return points
 
 
 def micros(stamp: object) -> int:
