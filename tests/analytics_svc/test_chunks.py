@@ -110,7 +110,7 @@ def test_chunk_summaries_describe_their_points() -> None:
 
 def _numpy_buckets(ts: np.ndarray, values: np.ndarray, step: int, origin: int) -> dict[int, tuple[float, ...]]:
     """Per-bucket aggregates the plain way: a mask per bucket."""
-    out = {}
+    out: dict[int, tuple[float, ...]] = {}
     for k in np.unique((ts - origin) // step).tolist():
         mask = (ts - origin) // step == k
         v = values[mask]
