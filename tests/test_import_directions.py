@@ -28,6 +28,9 @@ OTHER_ENTRY_POINTS = {"analytics_svc": {"jobs.worker", "jobs.scheduler"}}
 OTHER_SERVICERS = {"analytics_svc": {"auth.admin"}}
 # Stores not named store.py: the outbox and the lease protocol on result rows.
 OTHER_STORES = {"analytics_svc": {"jobs.outbox", "jobs.leases"}}
+# Beside schema and config at the bottom: the stored format of points (chunk layout
+# and codec, binary COPY rows), which the schema's migrations write as the store does.
+OTHER_BASE = {"analytics_svc": {"points.chunks", "points.pgcopy"}}
 
 MAIN, ENTRY, SERVICERS, DOMAIN, STORES, BASE = 5, 4, 3, 2, 1, 0
 LAYER_NAMES = {
@@ -107,7 +110,7 @@ def layer(service: str, name: str) -> int:
         return SERVICERS
     if last == "store" or name in OTHER_STORES.get(service, set()):
         return STORES
-    if name in {"schema", "config"}:
+    if name in {"schema", "config"} or name in OTHER_BASE.get(service, set()):
         return BASE
     return DOMAIN
 
