@@ -14,6 +14,7 @@ from mesh_runtime.config import (
     RuntimeSettings,
     parse_float,
     parse_int,
+    parse_nats_url,
     parse_port,
     positive,
     redact_url,
@@ -83,6 +84,12 @@ class LlmSettings(RuntimeSettings):
     """Where the LLM service listens, which provider answers, and its limits."""
 
     grpc_port: int = setting("LLM_GRPC_PORT", 50052, parse_port, "gRPC port (0: any free port).")
+    nats_url: str = setting(
+        "NATS_URL",
+        "nats://127.0.0.1:4222",
+        parse_nats_url,
+        "NATS server(s) with JetStream: where revoked access tokens are announced.",
+    )
 
     # Providers: the first one configured answers.
     base_url: str = setting(

@@ -11,6 +11,7 @@ from llm_svc.openai_provider import OpenAICompatibleProvider
 from llm_svc.providers import OfflineProvider, Provider
 from mesh.llm.v1 import llm_service_pb2, llm_service_pb2_grpc
 from mesh_runtime.auth import verifier_from_settings
+from mesh_runtime.revocation_follower import RevocationFollower
 from mesh_runtime.server import ServiceBinding, create_server
 from mesh_runtime.service_main import Built
 
@@ -64,6 +65,7 @@ async def build(settings: LlmSettings) -> Built:
         "provider",
         extra={"provider": provider.name, "endpoint": where, "default_model": provider.models()[0]},
     )
+    revocations = RevocationFollower(settings.nats_url, verifier.revocations, "llm")
     try:
         running = await create_server(
             f"{settings.grpc_host}:{settings.grpc_port}",
@@ -74,4 +76,10 @@ async def build(settings: LlmSettings) -> Built:
     except BaseException:
         await servicer.guarded.aclose()
         raise
-    return running, servicer.guarded.aclose
+    revocations.start()
+
+    async def cleanup() -> None:
+        await revocations.close()
+        await servicer.guarded.aclose()
+
+    return running, cleanup

@@ -4,6 +4,9 @@
   for a week; consumers (notify) read them through durable consumers.
 - ``ANALYSIS_JOBS`` is a work queue of analysis jobs: each message is taken by
   exactly one worker of the shared durable consumer and removed when acked.
+- ``AUTH_REVOCATIONS`` keeps access-token revocations (protobuf
+  ``mesh.auth.v1.TokenRevocation``) for a week; every service reads the whole
+  stream when it starts and follows it (mesh_runtime/revocation_follower.py).
 
 Every message is published with ``Nats-Msg-Id`` set to its id (the event id,
 or the result id of a job), so a message published twice within the duplicate
@@ -37,6 +40,8 @@ JOBS_CONSUMER = "analysis-workers"
 # crashed between publishing and marking the row) is stored once.
 DUPLICATE_WINDOW_SECONDS = 600.0
 WEEK_SECONDS = 7 * 24 * 3600.0
+REVOCATIONS_STREAM = "AUTH_REVOCATIONS"
+REVOCATION_SUBJECT = "mesh.auth.v1.revocations"
 
 STREAMS = (
     StreamConfig(
@@ -57,6 +62,17 @@ STREAMS = (
         storage=StorageType.FILE,
         max_age=WEEK_SECONDS,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
+    ),
+    StreamConfig(
+        name=REVOCATIONS_STREAM,
+        description="Access-token revocations (mesh.auth.v1.TokenRevocation protobuf messages)",
+        subjects=[REVOCATION_SUBJECT],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        # Longer than any token lives (AUTH_MAX_TOKEN_TTL_SECONDS, a day by default).
+        max_age=WEEK_SECONDS,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        discard=DiscardPolicy.OLD,
     ),
 )
 

@@ -14,6 +14,7 @@ from mesh_runtime import streams
 from mesh_runtime.auth import verifier_from_settings
 from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner
+from mesh_runtime.revocation_follower import RevocationFollower
 from mesh_runtime.server import ServiceBinding
 from mesh_runtime.service_main import Built, start_database_service
 from notify_svc import email_message, store
@@ -122,6 +123,8 @@ async def build(settings: NotifySettings) -> Built:
     dispatcher = wired["dispatcher"]
     assert isinstance(runner, BlockingRunner) and isinstance(dispatcher, Dispatcher)
     consumer = EventConsumer(runner, settings.nats_url, consumer_policy, on_queued=dispatcher.wake)
+    revocations = RevocationFollower(settings.nats_url, verifier.revocations, "notify")
+    revocations.start()
     stop = asyncio.Event()
     loops = [
         asyncio.create_task(consumer.run(stop), name="notify-consumer"),
@@ -142,6 +145,7 @@ async def build(settings: NotifySettings) -> Built:
         with contextlib.suppress(Exception):
             await asyncio.gather(*loops, return_exceptions=True)
         await asyncio.to_thread(mailer.close)
+        await revocations.close()
         close_database()
 
     return running, cleanup

@@ -24,10 +24,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from analytics_svc.auth import store as auth_store
 from analytics_svc.auth.store import ApiKeyRow, RefreshTokenRow, UserRow
 from analytics_svc.auth.throttle import LoginThrottle
+from analytics_svc.jobs import outbox
 from analytics_svc.schema import database_proxy
+from mesh_runtime import revocation_follower
 from mesh_runtime.auth import EVERY_TOKEN, Principal
 from mesh_runtime.auth_keys import MintedToken, TokenSigner
 from mesh_runtime.errors import AlreadyExists, NotFound, Unauthenticated
+from mesh_runtime.streams import REVOCATION_SUBJECT
 
 API_KEY_PREFIX = "mk"
 _hasher = PasswordHasher()
@@ -89,8 +92,12 @@ class Accounts:
         return Session(self.signer.mint(principal, self.access_ttl), secret, principal)
 
     def _revoke(self, key: str, min_generation: int) -> None:
+        """Revoke in the caller's transaction: analytics replicas hear of it by
+        pg_notify, the other services through the outbox and NATS."""
         now = dt.datetime.now(dt.UTC)
-        auth_store.revoke(key, min_generation, now + self.max_token_ttl + dt.timedelta(minutes=1))
+        revocation = auth_store.revoke(key, min_generation, now + self.max_token_ttl + dt.timedelta(minutes=1))
+        payload = revocation_follower.to_message(revocation).SerializeToString()
+        outbox.add_to_outbox([outbox.OutgoingMessage(REVOCATION_SUBJECT, uuid.uuid4().hex, payload)])
 
     def login(self, username: str, password: str, address: str = "") -> Session:
         """Sign in; Unauthenticated for a wrong username or password,
@@ -149,14 +156,13 @@ class Accounts:
         raise Unauthenticated("this refresh token was already used, so its session has ended; sign in again")
 
     def logout(self, refresh_token: str, principal: Principal) -> None:
-        """End the caller's session: its refresh tokens and its access tokens."""
+        """End the session of a refresh token of the caller: its refresh tokens
+        and its access tokens (a token that is not the caller's changes nothing)."""
         with database_proxy.atomic():
             row = auth_store.refresh_token(_digest(refresh_token))
             if row is not None and str(row.user.id) == principal.id:
                 auth_store.end_session(row.session_id)
                 self._revoke(str(row.session_id), EVERY_TOKEN)
-            elif principal.session_id:
-                self._revoke(principal.session_id, EVERY_TOKEN)
 
     def exchange_api_key(self, api_key: str) -> Session:
         """An access token for a valid API key."""

@@ -100,9 +100,10 @@ class LoginAttemptRow(BaseModel):
 REVOCATION_CHANNEL = "auth_revocations"
 
 
-def revoke(key: str, min_generation: int, expire_time: dt.datetime) -> None:
+def revoke(key: str, min_generation: int, expire_time: dt.datetime) -> Revocation:
     """Revoke the access tokens of ``key`` below ``min_generation`` (in the
-    caller's transaction), and tell every replica when it commits."""
+    caller's transaction), and tell every replica when it commits; returns
+    the revocation as stored (merged with an earlier one of the same key)."""
     row = (
         TokenRevocationRow.insert(key=key, min_generation=min_generation, expire_time=expire_time)
         .on_conflict(
@@ -120,8 +121,9 @@ def revoke(key: str, min_generation: int, expire_time: dt.datetime) -> None:
         .execute()
     )
     stored = next(iter(row))
-    payload = Revocation(key, stored.min_generation, stored.expire_time.timestamp()).payload()
-    database_proxy.execute_sql("SELECT pg_notify(%s, %s)", (REVOCATION_CHANNEL, payload))
+    revocation = Revocation(key, stored.min_generation, stored.expire_time.timestamp())
+    database_proxy.execute_sql("SELECT pg_notify(%s, %s)", (REVOCATION_CHANNEL, revocation.payload()))
+    return revocation
 
 
 def active_revocations(now: dt.datetime) -> list[Revocation]:

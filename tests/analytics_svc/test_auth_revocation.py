@@ -46,12 +46,14 @@ def admin(mesh: RunningStack) -> Iterator[pb_grpc.AuthServiceStub]:
         yield pb_grpc.AuthServiceStub(channel)
 
 
-def new_user(
-    admin: pb_grpc.AuthServiceStub, role: access_pb2.Role.ValueType = access_pb2.ROLE_ANALYST
-) -> tuple[str, str, str]:
+def new_user(admin: pb_grpc.AuthServiceStub, role: int = access_pb2.ROLE_ANALYST) -> tuple[str, str, str]:
     username, password = f"rev-{uuid.uuid4().hex[:10]}", secrets.token_urlsafe(16)
     user = admin.CreateUser(
-        pb.CreateUserRequest(user=principal_pb2.User(username=username, role=role), password=password), timeout=10
+        pb.CreateUserRequest(
+            user=principal_pb2.User(username=username, role=role),  # type: ignore[arg-type]
+            password=password,
+        ),
+        timeout=10,
     ).user
     return user.id, username, password
 
@@ -117,6 +119,51 @@ def test_an_admin_change_revokes_the_users_access_tokens(
     assert create_dataset_rest(mesh, session.access_token) == 200
     REVOCATIONS[change](admin, user_id, session)
     assert_revoked(mesh, session.access_token)
+
+
+def _other_services(mesh: RunningStack, token: str) -> dict[str, grpc.StatusCode]:
+    """What the LLM and notify services answer a read with ``token``."""
+    from mesh.llm.v1 import llm_service_pb2, llm_service_pb2_grpc
+    from mesh.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
+
+    calls = {
+        "llm": (
+            mesh.llm,
+            lambda ch: llm_service_pb2_grpc.LlmServiceStub(ch).ListModels(
+                llm_service_pb2.ListModelsRequest(), timeout=10
+            ),
+        ),
+        "notify": (
+            mesh.notify,
+            lambda ch: notify_service_pb2_grpc.NotifyServiceStub(ch).ListSubscriptions(
+                notify_service_pb2.ListSubscriptionsRequest(), timeout=10
+            ),
+        ),
+    }
+    answers = {}
+    for name, (address, call) in calls.items():
+        with authed_channel(address, token) as channel:
+            try:
+                call(channel)
+                answers[name] = grpc.StatusCode.OK
+            except grpc.RpcError as error:
+                answers[name] = error.code()
+    return answers
+
+
+def test_revocations_reach_the_llm_and_notify_services(
+    mesh: RunningStack, public: pb_grpc.AuthServiceStub, admin: pb_grpc.AuthServiceStub
+) -> None:
+    # They have no analytics database: revocations reach them over NATS (AUTH_REVOCATIONS).
+    user_id, username, password = new_user(admin)
+    session = public.Login(pb.LoginRequest(username=username, password=password), timeout=10).session
+    assert set(_other_services(mesh, session.access_token).values()) == {grpc.StatusCode.OK}
+    _disable(admin, user_id, session)
+    eventually(
+        lambda: set(_other_services(mesh, session.access_token).values()) == {grpc.StatusCode.UNAUTHENTICATED},
+        REVOKED_WITHIN,
+        "the llm and notify services to refuse the revoked token",
+    )
 
 
 def test_a_demoted_user_signs_in_again_with_the_new_role(
