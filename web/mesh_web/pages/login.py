@@ -44,9 +44,14 @@ class LoginState(AuthState):
                 self.error, self.banner = MISSING_CREDENTIALS_TEXT, ""
                 return None
             self.submitting, self.error, self.banner = True, "", ""
+            # The analytics service throttles sign-ins per client address: name
+            # the browser's, or every web user would share the web app's.
+            client = self.router.session.client_ip
         request = auth_service_pb2.LoginRequest(username=username, password=password)
         try:
-            response = await service_clients.call("auth", "Login", request)
+            response = await service_clients.call(
+                "auth", "Login", request, (("x-forwarded-for", client),) if client else ()
+            )
         except MeshError as error:
             problem = login_problem(error)
             async with self:
