@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from mesh_runtime.errors import FieldViolation, InvalidArgument
@@ -31,10 +31,32 @@ def page_size(requested: int) -> int:
     return min(requested, MAX_PAGE_SIZE)
 
 
+def next_page(rows: Sequence[T], limit: int, query: str, sort_key: Callable[[T], list[Any]]) -> tuple[list[T], str]:
+    """One page of ``rows`` (fetched as ``limit + 1`` to learn whether more follow) and
+    the token to the next page, "" after the last; ``sort_key`` gives a row's key."""
+    if len(rows) <= limit:
+        return list(rows), ""
+    page = list(rows[:limit])
+    return page, encode_page_token(sort_key(page[-1]), query)
+
+
+def time_and_id(time: dt.datetime, row_id: object) -> list[Any]:
+    """The ``[ISO time, id]`` sort key of a row ordered by a time and its id."""
+    return [time.isoformat(), str(row_id)]
+
+
 def time_and_id_key(after: list[Any]) -> tuple[dt.datetime, uuid.UUID]:
     """A ``[ISO time, UUID]`` sort key from a token, parsed (``parse`` of decode_page_token)."""
     time, key = after
     return dt.datetime.fromisoformat(time), uuid.UUID(key)
+
+
+def text_key(after: list[Any]) -> str:
+    """A one-string sort key (a name) from a token, parsed (``parse`` of decode_page_token)."""
+    (text,) = after
+    if not isinstance(text, str):
+        raise TypeError("a name expected")
+    return text
 
 
 def _fingerprint(query: str) -> str:

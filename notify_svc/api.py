@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from typing import Any
 
 import grpc
@@ -13,7 +11,7 @@ from mesh.notify.v1 import notify_service_pb2_grpc as pb_grpc
 from mesh.notify.v1 import subscription_pb2
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import FieldViolation, InvalidArgument, NotFound
-from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
+from mesh_runtime.pagination import decode_page_token, next_page, page_size, time_and_id, time_and_id_key
 from mesh_runtime.wire import timestamp_or_none
 from notify_svc import links, store
 from notify_svc.delivery import Dispatcher
@@ -63,18 +61,8 @@ def _email_required() -> InvalidArgument:
     )
 
 
-def _page_key(after: list[Any]) -> tuple[dt.datetime, uuid.UUID]:
-    created, row_id = after
-    return dt.datetime.fromisoformat(created), uuid.UUID(row_id)
-
-
-def _page(rows: list[Any], limit: int, query: str) -> tuple[list[Any], str]:
-    """The page's rows and the token for the next page (rows were fetched limit + 1)."""
-    if len(rows) <= limit:
-        return rows, ""
-    rows = rows[:limit]
-    last = rows[-1]
-    return rows, encode_page_token([last.create_time.isoformat(), str(last.id)], query)
+def _created_then_id(row: Any) -> list[Any]:
+    return time_and_id(row.create_time, row.id)
 
 
 class NotifyServicer(pb_grpc.NotifyServiceServicer):
@@ -133,10 +121,10 @@ class NotifyServicer(pb_grpc.NotifyServiceServicer):
     async def ListSubscriptions(
         self, request: pb.ListSubscriptionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSubscriptionsResponse:
-        after = decode_page_token(request.page_token, _LIST_QUERY, _page_key)
+        after = decode_page_token(request.page_token, _LIST_QUERY, time_and_id_key)
         limit = page_size(request.page_size)
         rows = await self.runner.run(store.list_subscriptions, limit + 1, after)
-        rows, next_token = _page(rows, limit, _LIST_QUERY)
+        rows, next_token = next_page(rows, limit, _LIST_QUERY, _created_then_id)
         return pb.ListSubscriptionsResponse(
             subscriptions=[subscription_to_proto(r) for r in rows], next_page_token=next_token
         )
@@ -145,7 +133,7 @@ class NotifyServicer(pb_grpc.NotifyServiceServicer):
         self, request: pb.ListDeliveriesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDeliveriesResponse:
         query = f"deliveries|{request.subscription_id.lower()}|{request.event_id}|{request.status}"
-        after = decode_page_token(request.page_token, query, _page_key)
+        after = decode_page_token(request.page_token, query, time_and_id_key)
         limit = page_size(request.page_size)
         rows = await self.runner.run(
             store.list_deliveries,
@@ -155,7 +143,7 @@ class NotifyServicer(pb_grpc.NotifyServiceServicer):
             event_id=request.event_id,
             status=request.status,
         )
-        rows, next_token = _page(rows, limit, query)
+        rows, next_token = next_page(rows, limit, query, _created_then_id)
         return pb.ListDeliveriesResponse(
             deliveries=[delivery_to_proto(r) for r in rows], next_page_token=next_token
         )

@@ -12,16 +12,9 @@ from analytics_svc.results.watch import ResultHub
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import FieldViolation, InvalidArgument
-from mesh_runtime.pagination import decode_page_token, encode_page_token, page_size
+from mesh_runtime.pagination import decode_page_token, next_page, page_size, text_key
 
 _LIST_QUERY = "datasets"
-
-
-def _page_key(after: list[Any]) -> str:
-    (name,) = after
-    if not isinstance(name, str):
-        raise TypeError("dataset name expected")
-    return name
 
 
 def _name_required() -> InvalidArgument:
@@ -55,13 +48,10 @@ class DatasetsApi:
     async def ListDatasets(
         self, request: pb.ListDatasetsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDatasetsResponse:
-        after = decode_page_token(request.page_token, _LIST_QUERY, _page_key)
+        after = decode_page_token(request.page_token, _LIST_QUERY, text_key)
         limit = page_size(request.page_size)
         rows, total = await self.runner.run(dataset_store.list_datasets, limit + 1, after)
-        next_token = ""
-        if len(rows) > limit:
-            rows = rows[:limit]
-            next_token = encode_page_token([rows[-1].name], _LIST_QUERY)
+        rows, next_token = next_page(rows, limit, _LIST_QUERY, lambda r: [r.name])
         return pb.ListDatasetsResponse(
             datasets=[dataset_to_proto(r) for r in rows],
             next_page_token=next_token,

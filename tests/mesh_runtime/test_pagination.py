@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from mesh_runtime.errors import InvalidArgument
-from mesh_runtime.pagination import MAX_PAGE_SIZE, decode_page_token, encode_page_token, page_size
+from mesh_runtime.pagination import (
+    MAX_PAGE_SIZE,
+    decode_page_token,
+    encode_page_token,
+    next_page,
+    page_size,
+    text_key,
+)
 
 
 def test_round_trip() -> None:
@@ -37,3 +44,10 @@ def test_page_size_defaults_and_caps() -> None:
     assert page_size(0) == 50
     assert page_size(7) == 7
     assert page_size(10**6) == MAX_PAGE_SIZE
+
+
+def test_next_page_cuts_the_extra_row_and_resumes_after_the_last_one_shown() -> None:
+    names = ["a", "b", "c", "d"]
+    page, token = next_page(names, 3, "datasets", lambda name: [name])
+    assert page == ["a", "b", "c"] and decode_page_token(token, "datasets", text_key) == "c"
+    assert next_page(names[:3], 3, "datasets", lambda name: [name]) == (["a", "b", "c"], "")  # the last page
