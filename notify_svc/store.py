@@ -20,14 +20,18 @@ from typing import Any
 import peewee
 from playhouse.postgres_ext import ArrayField, DateTimeTZField
 
+from mesh.notify.v1 import subscription_pb2
 from mesh_runtime.database import Migration, save_changes, utc_now
 from mesh_runtime.errors import AlreadyExists, NotFound
 
 database_proxy = peewee.DatabaseProxy()
 
-# Event types and delivery statuses, as numbered in mesh.notify.v1.
-RESULT_SUCCEEDED, RESULT_FAILED, ANOMALY_DETECTED = 1, 2, 3
-QUEUED, SENT, FAILED, DEAD = 1, 2, 3, 4
+# Event types and delivery statuses as stored: the values of the mesh.notify.v1 enums.
+RESULT_SUCCEEDED = subscription_pb2.EVENT_TYPE_RESULT_SUCCEEDED
+RESULT_FAILED = subscription_pb2.EVENT_TYPE_RESULT_FAILED
+ANOMALY_DETECTED = subscription_pb2.EVENT_TYPE_ANOMALY_DETECTED
+QUEUED, SENT = subscription_pb2.DELIVERY_STATUS_QUEUED, subscription_pb2.DELIVERY_STATUS_SENT
+FAILED, DEAD = subscription_pb2.DELIVERY_STATUS_FAILED, subscription_pb2.DELIVERY_STATUS_DEAD
 
 
 class BaseModel(peewee.Model):

@@ -21,14 +21,17 @@ from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 from analytics_svc.datasets.store import DatasetRow
 from analytics_svc.schedules.store import ScheduleRow
 from analytics_svc.schema import BaseModel, database_proxy
+from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh_runtime.database import utc_now
 from mesh_runtime.errors import NotFound
 
-# Result statuses and insight states: the numbers of the proto enums.
-PENDING, RUNNING, SUCCEEDED, FAILED = 1, 2, 3, 4
+# Result statuses and insight states as stored: the values of the proto enums.
+PENDING, RUNNING = apb.RESULT_STATUS_PENDING, apb.RESULT_STATUS_RUNNING
+SUCCEEDED, FAILED = apb.RESULT_STATUS_SUCCEEDED, apb.RESULT_STATUS_FAILED
 
 
-INSIGHT_NONE, INSIGHT_PENDING, INSIGHT_READY, INSIGHT_UNAVAILABLE = 0, 1, 2, 3
+INSIGHT_NONE, INSIGHT_PENDING = apb.INSIGHT_STATUS_UNSPECIFIED, apb.INSIGHT_STATUS_PENDING
+INSIGHT_READY, INSIGHT_UNAVAILABLE = apb.INSIGHT_STATUS_READY, apb.INSIGHT_STATUS_UNAVAILABLE
 
 
 # Channel of the pg_notify sent whenever a result is created or changes;

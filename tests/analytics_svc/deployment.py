@@ -12,6 +12,7 @@ import grpc
 import numpy as np
 
 from local_stack.ports import free_port
+from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
@@ -74,8 +75,8 @@ def create_dataset(stub: pb_grpc.AnalyticsServiceStub, points: int = 200) -> str
 
 def finished_count(d: Deployment, ids: list[str]) -> int:
     """How many results of ``ids`` have succeeded or failed (read from the database)."""
-    statement = "SELECT count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status IN (3, 4)"
-    return int(d.query(statement, (ids,))[0][0])
+    statement = "SELECT count(*) FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status = ANY(%s)"
+    return int(d.query(statement, (ids, [apb.RESULT_STATUS_SUCCEEDED, apb.RESULT_STATUS_FAILED]))[0][0])
 
 
 def wait_all_finished(d: Deployment, ids: list[str], timeout: float = 90) -> None:

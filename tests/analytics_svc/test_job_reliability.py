@@ -207,8 +207,10 @@ def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment,
         status, attempts = deployment.query(
             "SELECT status, attempts FROM analysis_result WHERE id = %s", (result_id,)
         )[0]
-        assert not deployment.query("SELECT 1 FROM analysis_result WHERE insight_status <> 0")  # insights off
-        assert (status, attempts) == (3, 2)  # the sweeper handed it back; the new worker finished it
+        off = apb.INSIGHT_STATUS_UNSPECIFIED
+        assert not deployment.query("SELECT 1 FROM analysis_result WHERE insight_status <> %s", (off,))  # insights off
+        # The sweeper handed it back; the new worker finished it.
+        assert (status, attempts) == (apb.RESULT_STATUS_SUCCEEDED, 2)
         result = stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result
         assert result.output.summary.count == 2_000_000
     finally:
@@ -228,8 +230,8 @@ def test_a_killed_workers_jobs_are_taken_over_by_the_other_after_the_lease(
 
     def running() -> dict[str, dt.datetime]:
         """Running results and their last heartbeat."""
-        statement = "SELECT id::text, heartbeat_time FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status = 2"
-        return {str(i): t for i, t in deployment.query(statement, (ids,))}
+        statement = "SELECT id::text, heartbeat_time FROM analysis_result WHERE id = ANY(%s::uuid[]) AND status = %s"
+        return {str(i): t for i, t in deployment.query(statement, (ids, apb.RESULT_STATUS_RUNNING))}
 
     eventually(lambda: len(running()) >= 3, 60, "both workers running jobs", interval=0.05)
     try:

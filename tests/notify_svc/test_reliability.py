@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from mesh.events.v1 import events_pb2
+from mesh.notify.v1 import subscription_pb2 as sub_pb
 from mesh_runtime import streams
 from notify_svc import email_message
 from tests.conftest import RunningStack
@@ -27,7 +28,9 @@ from tests.eventually import eventually
 from tests.notify_svc import event_publishing as ev
 from tests.notify_svc.reliability_rig import LEASE_SECONDS, Rig
 
-SENT, FAILED = 2, 3
+SENT, FAILED = sub_pb.DELIVERY_STATUS_SENT, sub_pb.DELIVERY_STATUS_FAILED
+# Deliveries still to be sent: queued, or failed and waiting for a retry.
+UNFINISHED = [sub_pb.DELIVERY_STATUS_QUEUED, FAILED]
 EVENTS = 1000
 SUBSCRIPTIONS = 3
 # Deliveries one notify process holds at once: claimed ahead of its 4 SMTP connections.
@@ -72,8 +75,8 @@ def sent_pairs(rig: Rig, subscription_ids: Sequence[str], events: Sequence[event
     """Distinct (event, subscription) pairs of these events recorded as sent."""
     ((pairs,),) = rig.query(
         "SELECT count(DISTINCT (event_id, subscription_id)) FROM delivery"
-        " WHERE subscription_id = ANY (%s::uuid[]) AND event_id = ANY (%s) AND status = 2",
-        (list(subscription_ids), [e.event_id for e in events]),
+        " WHERE subscription_id = ANY (%s::uuid[]) AND event_id = ANY (%s) AND status = %s",
+        (list(subscription_ids), [e.event_id for e in events], SENT),
     )
     return int(pairs)
 
@@ -169,10 +172,10 @@ def test_notify_killed_mid_burst_and_restarted(rig: Rig, empty_mailbox: int) -> 
     # was still landing can only make the difference smaller).
     accepted_at_kill = ev.message_count(rig.mail_api)
     ((recorded_at_kill, held_at_kill),) = rig.query(
-        "SELECT count(*) FILTER (WHERE status = 2),"
-        " count(*) FILTER (WHERE status IN (1, 3) AND lease_until > now())"
+        "SELECT count(*) FILTER (WHERE status = %s),"
+        " count(*) FILTER (WHERE status = ANY (%s) AND lease_until > now())"
         " FROM delivery WHERE subscription_id = ANY (%s::uuid[])",
-        (subs,),
+        (SENT, UNFINISHED, subs),
     )
     rig.start_notify("notify-1")
     expected = EVENTS * SUBSCRIPTIONS
@@ -201,7 +204,7 @@ def test_a_killed_replicas_emails_are_taken_over_by_the_other_after_its_lease(ri
         subs = rig.subscribe(2, dataset)
         events = burst(dataset, 300)
         ev.publish(rig.nats_url, events)
-        ev.wait_for(lambda: ev.message_count(rig.mail_api) >= 100, 60, "the burst under way", interval=0.02)
+        eventually(lambda: ev.message_count(rig.mail_api) >= 100, 60, "the burst under way", interval=0.02)
         owners = rig.query("SELECT DISTINCT lease_owner FROM delivery WHERE lease_until > now()")
         assert len(owners) == 2, owners  # both replicas are sending
         victim = owners[0][0]
@@ -210,9 +213,9 @@ def test_a_killed_replicas_emails_are_taken_over_by_the_other_after_its_lease(ri
         rig.kill(name)
         held = dict(
             rig.query(
-                "SELECT id, lease_until FROM delivery WHERE lease_owner = %s AND status IN (1, 3)"
+                "SELECT id, lease_until FROM delivery WHERE lease_owner = %s AND status = ANY (%s)"
                 " AND lease_until IS NOT NULL AND subscription_id = ANY (%s::uuid[])",
-                (victim, subs),
+                (victim, UNFINISHED, subs),
             )
         )
         expected = len(events) * len(subs)
@@ -254,12 +257,12 @@ def test_an_email_sent_longer_than_its_lease_stays_with_its_sender(rig: Rig, emp
                 # Held since the claim (update_time), and renewed more than two leases later.
                 ((count,),) = rig.query(
                     "SELECT count(*) FROM delivery WHERE subscription_id = ANY (%s::uuid[])"
-                    " AND status = 1 AND lease_until > update_time + interval '7 seconds'",
-                    (subs,),
+                    " AND status = %s AND lease_until > update_time + interval '7 seconds'",
+                    (subs, sub_pb.DELIVERY_STATUS_QUEUED),
                 )
                 return int(count) >= 8
 
-            ev.wait_for(renewed_twice, 60, "e-mails held over two leases past their claim", interval=0.2)
+            eventually(renewed_twice, 60, "e-mails held over two leases past their claim", interval=0.2)
         finally:
             rig.resume("mail")
         wait_all_sent(rig, subs, len(events) * len(subs))
@@ -284,9 +287,9 @@ def test_an_email_accepted_but_not_recorded_is_sent_again_and_kept_once(rig: Rig
     ev.publish(rig.nats_url, events)
     wait_all_sent(rig, subs, 1)
     rig.query(
-        "UPDATE delivery SET status = 1, sent_time = NULL, next_attempt_time = now(), lease_until = NULL"
+        "UPDATE delivery SET status = %s, sent_time = NULL, next_attempt_time = now(), lease_until = NULL"
         " WHERE subscription_id = %s RETURNING id",
-        (subs[0],),
+        (sub_pb.DELIVERY_STATUS_QUEUED, subs[0]),
     )
     wait_all_sent(rig, subs, 1, timeout=60)
     assert rig.query("SELECT attempts FROM delivery WHERE subscription_id = %s", (subs[0],)) == [(2,)]
@@ -303,8 +306,8 @@ def test_smtp_down_for_a_while_retries_until_all_arrive(rig: Rig, empty_mailbox:
     # Every delivery failed at least twice while the server was away.
     eventually(
         lambda: rig.query(
-            "SELECT count(*) FROM delivery WHERE subscription_id = ANY (%s::uuid[]) AND attempts >= 2 AND status = 3",
-            (subs,),
+            "SELECT count(*) FROM delivery WHERE subscription_id = ANY (%s::uuid[]) AND attempts >= 2 AND status = %s",
+            (subs, FAILED),
         )
         == [(expected,)],
         60,
@@ -338,7 +341,7 @@ def test_unreadable_events_are_dead_and_the_rest_is_mailed(rig: Rig, empty_mailb
     dead = rig.query(
         "SELECT event_id, status, subscription_id FROM delivery WHERE event_id = ANY (%s)", ([p[0] for p in poison],)
     )
-    assert sorted(dead) == sorted((msg_id, 4, None) for msg_id, _ in poison)
+    assert sorted(dead) == sorted((msg_id, sub_pb.DELIVERY_STATUS_DEAD, None) for msg_id, _ in poison)
 
 
 def test_a_deleted_consumer_is_declared_again(rig: Rig, empty_mailbox: int) -> None:
@@ -375,15 +378,15 @@ def test_old_sent_and_dead_deliveries_are_pruned_pending_ones_kept(rig: Rig) -> 
     (sub_id,) = rig.subscribe(1, str(uuid.uuid4()))
     event_id = f"old-{uuid.uuid4()}"
     rig.query(
-        "INSERT INTO event (event_id, event_type, payload, create_time) VALUES (%s, 1, '', now() - interval '40 days')"
-        " RETURNING event_id",
-        (event_id,),
+        "INSERT INTO event (event_id, event_type, payload, create_time)"
+        " VALUES (%s, %s, '', now() - interval '40 days') RETURNING event_id",
+        (event_id, sub_pb.EVENT_TYPE_RESULT_SUCCEEDED),
     )
-    for status in (2, 4, 3):
+    for status in (SENT, sub_pb.DELIVERY_STATUS_DEAD, FAILED):
         rig.query(
             "INSERT INTO delivery (id, event_id, subscription_id, status, create_time, update_time)"
             " VALUES (%s, %s, %s, %s, now() - interval '40 days', now()) RETURNING id",
-            (str(uuid.uuid4()), event_id if status == 3 else f"{event_id}-{status}", sub_id, status),
+            (str(uuid.uuid4()), event_id if status == FAILED else f"{event_id}-{status}", sub_id, status),
         )
     db = connect(rig.database_url, max_connections=1)
     store.bind(db)
@@ -391,9 +394,9 @@ def test_old_sent_and_dead_deliveries_are_pruned_pending_ones_kept(rig: Rig) -> 
     with db.connection_context():
         assert store.prune(cutoff) == 2
         remaining = rig.query("SELECT status FROM delivery WHERE subscription_id = %s", (sub_id,))
-        assert remaining == [(3,)]  # still being retried
+        assert remaining == [(FAILED,)]  # still being retried
         assert rig.query("SELECT count(*) FROM event WHERE event_id = %s", (event_id,)) == [(1,)]
-        rig.query("UPDATE delivery SET status = 2 WHERE subscription_id = %s RETURNING id", (sub_id,))
+        rig.query("UPDATE delivery SET status = %s WHERE subscription_id = %s RETURNING id", (SENT, sub_id))
         assert store.prune(cutoff) == 1
         assert rig.query("SELECT count(*) FROM event WHERE event_id = %s", (event_id,)) == [(0,)]
     db.close_all()
