@@ -8,6 +8,7 @@ from typing import Any
 from mesh_runtime.background import BackgroundSettings
 from mesh_runtime.config import (
     RuntimeSettings,
+    Secret,
     non_negative,
     parse_float,
     parse_int,
@@ -15,6 +16,7 @@ from mesh_runtime.config import (
     parse_networks,
     parse_port,
     parse_postgres_url,
+    parse_secret,
     positive,
     setting,
 )
@@ -130,8 +132,11 @@ class AnalyticsSettings(RuntimeSettings):
     bootstrap_admin_username: str = setting(
         "AUTH_BOOTSTRAP_ADMIN_USERNAME", "", doc="On a start with no admin yet, create this admin user."
     )
-    bootstrap_admin_password: str = setting(
-        "AUTH_BOOTSTRAP_ADMIN_PASSWORD", "", doc="Password of that first admin (at least 12 characters)."
+    bootstrap_admin_password: Secret = setting(
+        "AUTH_BOOTSTRAP_ADMIN_PASSWORD",
+        Secret(),
+        parse_secret,
+        "Password of that first admin (at least 12 characters).",
     )
 
 
@@ -187,5 +192,5 @@ class WorkerSettings(JobSettings):
         "ANALYTICS_INSIGHT_RETRY_SECONDS",
         5.0,
         positive(parse_float),
-        "Wait before the first insight retry; doubles with each attempt (at most 10 minutes).",
+        "Wait before the first insight retry; doubles with each attempt (at most 10 minutes), +-20% jitter.",
     )

@@ -142,7 +142,7 @@ async def build(settings: AnalyticsSettings) -> Built:
         thread_name="analytics-db",
         verifier=verifier,
         prepare=lambda: bootstrap_admin(
-            accounts, settings.bootstrap_admin_username, settings.bootstrap_admin_password
+            accounts, settings.bootstrap_admin_username, settings.bootstrap_admin_password.reveal()
         ),
     )
     await hubs[0].start()

@@ -8,54 +8,19 @@ offline provider, so the mesh works with no key at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from mesh_runtime.config import (
     RuntimeSettings,
+    Secret,
     parse_float,
+    parse_http_url,
     parse_int,
     parse_nats_url,
     parse_port,
+    parse_secret,
     positive,
-    redact_url,
     setting,
 )
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A credential: never shown by repr, str or a log line; ``reveal()`` gives it."""
-
-    _value: str = ""
-
-    def reveal(self) -> str:
-        """The credential itself, to hand to a client and nowhere else."""
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('***')" if self._value else "Secret('')"
-
-    __str__ = __repr__
-
-
-def parse_secret(raw: str) -> Secret:
-    """A credential, surrounding whitespace removed."""
-    return Secret(raw.strip())
-
-
-def parse_http_url(raw: str) -> str:
-    """An ``http://`` or ``https://`` base URL, without a trailing slash."""
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected http(s)://HOST[:PORT]/PATH, got {redact_url(raw)!r}")
-    try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise ValueError(f"bad port in {redact_url(raw)!r}") from None
-    return raw.strip().rstrip("/")
 
 
 def non_negative_int(raw: str) -> int:

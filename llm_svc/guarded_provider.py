@@ -39,6 +39,7 @@ from llm_svc.providers import (
 )
 from llm_svc.response_cache import ResponseCache, cache_key
 from llm_svc.usage import UsageLedger
+from mesh_runtime.backoff import backoff_seconds
 from mesh_runtime.errors import (
     DeadlineExceeded,
     FailedPrecondition,
@@ -208,8 +209,9 @@ class GuardedProvider:
         """Delay before retry number ``retry`` (0 first): exponential, half of it random,
         and at least what the provider asked for."""
         s = self.settings
-        ceiling = min(s.retry_max_seconds, s.retry_base_seconds * 2**retry)
-        delay = ceiling / 2 + self._random() * ceiling / 2
+        delay = backoff_seconds(
+            retry, s.retry_base_seconds, s.retry_max_seconds, spread=(0.5, 1.0), random_fraction=self._random
+        )
         asked = getattr(failure, "retry_after", None)
         return max(delay, asked) if asked is not None else delay
 

@@ -138,6 +138,18 @@ def parse_postgres_url(raw: str) -> str:
     return raw.strip()
 
 
+def parse_http_url(raw: str) -> str:
+    """An ``http://`` or ``https://`` base URL, without a trailing slash."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected http(s)://HOST[:PORT]/PATH, got {redact_url(raw)!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"bad port in {redact_url(raw)!r}") from None
+    return raw.strip().rstrip("/")
+
+
 def parse_nats_url(raw: str) -> str:
     """A ``nats://host:port`` URL (several may be given, comma-separated)."""
     for url in raw.split(","):
@@ -154,6 +166,30 @@ def redact_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+@dataclasses.dataclass(frozen=True)
+class Secret:
+    """A credential: never shown by repr, str or a log line; ``reveal()`` gives it."""
+
+    _value: str = ""
+
+    def reveal(self) -> str:
+        """The credential itself, to hand to a client and nowhere else."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+def parse_secret(raw: str) -> Secret:
+    """A credential, surrounding whitespace removed."""
+    return Secret(raw.strip())
 
 
 S = TypeVar("S")

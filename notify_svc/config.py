@@ -5,27 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.utils import parseaddr
-from urllib.parse import urlsplit
 
 from mesh_runtime.config import (
     RuntimeSettings,
+    Secret,
     one_of,
     parse_float,
+    parse_http_url,
     parse_int,
     parse_nats_url,
     parse_port,
     parse_postgres_url,
+    parse_secret,
     positive,
     setting,
 )
-
-
-def parse_http_url(raw: str) -> str:
-    """An http(s) base URL, without a trailing slash."""
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected http(s)://HOST[:PORT][/PATH], got {raw!r}")
-    return raw.strip().rstrip("/")
 
 
 def parse_sender(raw: str) -> str:
@@ -40,13 +34,13 @@ def parse_sender(raw: str) -> str:
     return raw.strip()
 
 
-def parse_secret(raw: str) -> str:
+def parse_link_secret(raw: str) -> Secret:
     """A secret of at least 32 characters."""
     if len(raw.strip()) < 32:
         raise ValueError(
             "expected at least 32 characters (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
         )
-    return raw.strip()
+    return Secret(raw.strip())
 
 
 def parse_seconds_list(raw: str) -> tuple[float, ...]:
@@ -97,8 +91,11 @@ class NotifySettings(RuntimeSettings):
         parse_http_url,
         "Public REST address (Envoy) for the unsubscribe links in e-mails.",
     )
-    link_secret: str = setting(
-        "NOTIFY_LINK_SECRET", "", parse_secret, "Signs unsubscribe links (HMAC); at least 32 characters. Required."
+    link_secret: Secret = setting(
+        "NOTIFY_LINK_SECRET",
+        Secret(),
+        parse_link_secret,
+        "Signs unsubscribe links (HMAC); at least 32 characters. Required.",
     )
     sender: str = setting(
         "NOTIFY_SENDER", "Analytics Mesh <notify@localhost>", parse_sender, "From address of the e-mails."
@@ -109,7 +106,7 @@ class NotifySettings(RuntimeSettings):
         "SMTP_SECURITY", "none", one_of("none", "starttls", "tls"), "none, starttls or tls (implicit TLS)."
     )
     smtp_username: str = setting("SMTP_USERNAME", "", doc="SMTP login; empty: no authentication.")
-    smtp_password: str = setting("SMTP_PASSWORD", "", doc="SMTP password (with SMTP_USERNAME).")
+    smtp_password: Secret = setting("SMTP_PASSWORD", Secret(), parse_secret, "SMTP password (with SMTP_USERNAME).")
     smtp_ca_file: str = setting(
         "SMTP_CA_FILE", "", doc="CA certificates (PEM) that verify the SMTP server's certificate; empty: the system's."
     )

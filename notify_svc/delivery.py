@@ -28,7 +28,6 @@ import collections
 import contextlib
 import datetime as dt
 import logging
-import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from email.headerregistry import Address
 from google.protobuf.message import DecodeError
 
 from mesh.events.v1 import events_pb2
+from mesh_runtime.backoff import backoff_seconds
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import Unavailable
 from notify_svc import email_message, links, store
@@ -73,8 +73,7 @@ class DeliveryPolicy:
         """Seconds until the next attempt after ``attempts`` failed ones; None: give up."""
         if attempts >= self.max_attempts:
             return None
-        wait = min(self.retry_max, self.retry_base * 2 ** max(0, attempts - 1))
-        return wait * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+        return backoff_seconds(attempts - 1, self.retry_base, self.retry_max)
 
 
 class SentRecorder:

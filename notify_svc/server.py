@@ -46,7 +46,7 @@ def check_settings(settings: NotifySettings) -> None:
         raise ConfigError(
             "NOTIFY_MAX_DELIVER: must be larger than the number of NOTIFY_REDELIVERY_BACKOFF_SECONDS steps"
         )
-    if (settings.smtp_username == "") != (settings.smtp_password == ""):
+    if bool(settings.smtp_username) != bool(settings.smtp_password):
         raise ConfigError("SMTP_USERNAME and SMTP_PASSWORD: set both or neither")
     if settings.smtp_username and settings.smtp_security == "none" and settings.smtp_host not in _LOOPBACK:
         raise ConfigError(
@@ -60,7 +60,7 @@ def _policies(settings: NotifySettings) -> tuple[DeliveryPolicy, ConsumerPolicy,
         sender=email_message.sender_address(settings.sender),
         web_base_url=settings.web_base_url,
         rest_base_url=settings.rest_base_url,
-        link_secret=settings.link_secret,
+        link_secret=settings.link_secret.reveal(),
         connections=settings.smtp_connections,
         max_attempts=settings.max_attempts,
         retry_base=settings.retry_base,
@@ -80,7 +80,7 @@ def _policies(settings: NotifySettings) -> tuple[DeliveryPolicy, ConsumerPolicy,
         port=settings.smtp_port,
         security=settings.smtp_security,
         username=settings.smtp_username,
-        password=settings.smtp_password,
+        password=settings.smtp_password.reveal(),
         timeout=settings.smtp_timeout,
         ca_file=settings.smtp_ca_file,
     )
@@ -103,7 +103,7 @@ async def build(settings: NotifySettings) -> Built:
             ServiceBinding(
                 SERVICE_NAME,
                 notify_service_pb2_grpc.add_NotifyServiceServicer_to_server,
-                NotifyServicer(runner, dispatcher, settings.link_secret),
+                NotifyServicer(runner, dispatcher, settings.link_secret.reveal()),
             )
         ]
 

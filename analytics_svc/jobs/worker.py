@@ -45,6 +45,7 @@ from mesh_runtime import streams
 from mesh_runtime.auth import Principal
 from mesh_runtime.auth_keys import TokenSigner
 from mesh_runtime.background import Health, run_background
+from mesh_runtime.backoff import backoff_seconds
 from mesh_runtime.clients import open_channel
 from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner, open_database, utc_now
@@ -222,7 +223,7 @@ class Worker:
         await self.runner.run(self._store_insight, row, changes, reply.text, unit)
 
     def _retry_delay(self, attempts: int) -> dt.timedelta:
-        return dt.timedelta(seconds=min(600.0, self.settings.insight_retry_seconds * 2 ** (attempts - 1)))
+        return dt.timedelta(seconds=backoff_seconds(attempts - 1, self.settings.insight_retry_seconds, 600.0))
 
     @staticmethod
     def _store_insight(row: result_store.ResultRow, changes: dict[str, object], insight: str | None, unit: str) -> None:

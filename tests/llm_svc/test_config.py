@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from llm_svc.config import LlmSettings, Secret
+from llm_svc.config import LlmSettings
 from llm_svc.openai_provider import OpenAICompatibleProvider
 from llm_svc.providers import OfflineProvider
 from llm_svc.server import provider_from_settings
-from mesh_runtime.config import ConfigError, load_settings
+from mesh_runtime.config import ConfigError, Secret, load_settings
 
 
 async def test_no_key_means_the_offline_provider() -> None:

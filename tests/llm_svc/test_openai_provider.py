@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from google.rpc import error_details_pb2
 
-from llm_svc.config import LlmSettings, Secret
+from llm_svc.config import LlmSettings
 from llm_svc.guarded_provider import Call, GuardedProvider
 from llm_svc.providers import Completion, Message
 from llm_svc.server import provider_from_settings
+from mesh_runtime.config import Secret
 from mesh_runtime.errors import (
     DeadlineExceeded,
     FailedPrecondition,

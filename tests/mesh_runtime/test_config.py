@@ -12,6 +12,7 @@ from mesh_runtime.config import (
     describe_settings,
     load_settings,
     parse_bool,
+    parse_http_url,
     redact_url,
     setting,
 )
@@ -62,6 +63,29 @@ def test_passwords_never_appear_in_errors() -> None:
     assert "hunter2" not in str(caught.value)
     assert redact_url("postgresql://u:s3cret@h:5432/d") == "postgresql://u:***@h:5432/d"
 
+
+
+def test_secret_settings_never_show_in_a_repr_or_log_line() -> None:
+    from notify_svc.config import NotifySettings
+
+    analytics = load_settings(AnalyticsSettings, {"AUTH_BOOTSTRAP_ADMIN_PASSWORD": "hunter2-hunter2"})
+    notify = load_settings(NotifySettings, {"SMTP_PASSWORD": "smtp-s3cret", "NOTIFY_LINK_SECRET": "k" * 40})
+    shown = f"{analytics!r} {notify!r} {notify.smtp_password}"
+    assert "hunter2" not in shown and "smtp-s3cret" not in shown and "k" * 40 not in shown
+    assert (analytics.bootstrap_admin_password.reveal(), notify.smtp_password.reveal()) == (
+        "hunter2-hunter2", "smtp-s3cret"
+    )
+    assert not load_settings(NotifySettings, {}).smtp_password  # unset: empty
+
+
+def test_http_urls_are_checked_and_lose_their_trailing_slash() -> None:
+    assert parse_http_url(" https://api.example.com:8443/v1/ ") == "https://api.example.com:8443/v1"
+    for bad in ("api.example.com", "ftp://host", "http://", "http://host:99999"):
+        with pytest.raises(ValueError, match="http|port"):
+            parse_http_url(bad)
+    with pytest.raises(ValueError) as caught:
+        parse_http_url("ftp://user:hunter2@host")
+    assert "hunter2" not in str(caught.value)
 
 def test_bool_words() -> None:
     assert [parse_bool(v) for v in ("yes", "ON", "1", "false", "no", "0")] == [True] * 3 + [False] * 3

@@ -46,7 +46,7 @@ from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2, analytics_ser
 from mesh.auth.v1 import auth_service_pb2_grpc
 from mesh.notify.v1 import notify_service_pb2_grpc
 from mesh_runtime.clients import open_channel
-from mesh_runtime.config import ConfigError, load_settings, parse_float, parse_port, positive, setting
+from mesh_runtime.config import ConfigError, load_settings, parse_float, parse_http_url, parse_port, positive, setting
 from mesh_runtime.errors import DeadlineExceeded, FailedPrecondition, MeshError, Unavailable, from_rpc_error
 
 
@@ -60,15 +60,6 @@ def parse_grpc_target(raw: str) -> str:
         parse_port(port)
     except ValueError:
         raise ValueError(f"expected HOST:PORT with a numeric port, got {raw!r}") from None
-    return value
-
-
-def parse_http_url(raw: str) -> str:
-    """An http(s) URL without a trailing slash."""
-    value = raw.strip().rstrip("/")
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
     return value
 
 
