@@ -14,11 +14,13 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from mesh_runtime.errors import FieldViolation, InvalidArgument
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -95,3 +97,27 @@ def decode_page_token(
                 )
             ],
         ) from None
+
+
+@dataclass(frozen=True)
+class PageRequest(Generic[K]):
+    """What a List request asks for: the sort key to resume after (None: the
+    first page), how many rows a page shows, and the query its tokens belong to."""
+
+    after: K | None
+    limit: int
+    query: str
+
+    @classmethod
+    def of(cls, page_token: str, requested_size: int, query: str, parse: Callable[[list[Any]], K]) -> PageRequest[K]:
+        """The request's page_token (checked against ``query``) and page_size, read."""
+        return cls(decode_page_token(page_token, query, parse), page_size(requested_size), query)
+
+    @property
+    def fetch(self) -> int:
+        """Rows to fetch: one more than a page shows, to learn whether another follows."""
+        return self.limit + 1
+
+    def cut(self, rows: Sequence[T], sort_key: Callable[[T], list[Any]]) -> tuple[list[T], str]:
+        """The page of ``rows`` (fetched as ``fetch``) and the token to the next one."""
+        return next_page(rows, self.limit, self.query, sort_key)

@@ -11,7 +11,7 @@ from mesh.notify.v1 import notify_service_pb2_grpc as pb_grpc
 from mesh.notify.v1 import subscription_pb2
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import FieldViolation, InvalidArgument, NotFound
-from mesh_runtime.pagination import decode_page_token, next_page, page_size, time_and_id, time_and_id_key
+from mesh_runtime.pagination import PageRequest, time_and_id, time_and_id_key
 from mesh_runtime.wire import timestamp_or_none
 from notify_svc import links, store
 from notify_svc.delivery import Dispatcher
@@ -121,10 +121,9 @@ class NotifyServicer(pb_grpc.NotifyServiceServicer):
     async def ListSubscriptions(
         self, request: pb.ListSubscriptionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSubscriptionsResponse:
-        after = decode_page_token(request.page_token, _LIST_QUERY, time_and_id_key)
-        limit = page_size(request.page_size)
-        rows = await self.runner.run(store.list_subscriptions, limit + 1, after)
-        rows, next_token = next_page(rows, limit, _LIST_QUERY, _created_then_id)
+        page = PageRequest.of(request.page_token, request.page_size, _LIST_QUERY, time_and_id_key)
+        rows = await self.runner.run(store.list_subscriptions, page.fetch, page.after)
+        rows, next_token = page.cut(rows, _created_then_id)
         return pb.ListSubscriptionsResponse(
             subscriptions=[subscription_to_proto(r) for r in rows], next_page_token=next_token
         )
@@ -133,17 +132,16 @@ class NotifyServicer(pb_grpc.NotifyServiceServicer):
         self, request: pb.ListDeliveriesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDeliveriesResponse:
         query = f"deliveries|{request.subscription_id.lower()}|{request.event_id}|{request.status}"
-        after = decode_page_token(request.page_token, query, time_and_id_key)
-        limit = page_size(request.page_size)
+        page = PageRequest.of(request.page_token, request.page_size, query, time_and_id_key)
         rows = await self.runner.run(
             store.list_deliveries,
-            limit + 1,
-            after,
+            page.fetch,
+            page.after,
             subscription_id=request.subscription_id,
             event_id=request.event_id,
             status=request.status,
         )
-        rows, next_token = next_page(rows, limit, query, _created_then_id)
+        rows, next_token = page.cut(rows, _created_then_id)
         return pb.ListDeliveriesResponse(
             deliveries=[delivery_to_proto(r) for r in rows], next_page_token=next_token
         )

@@ -14,7 +14,7 @@ from mesh.auth.v1 import principal_pb2
 from mesh_runtime.auth import Principal, current_principal
 from mesh_runtime.client_address import client_address
 from mesh_runtime.database import BlockingRunner
-from mesh_runtime.pagination import decode_page_token, next_page, page_size, text_key
+from mesh_runtime.pagination import PageRequest, text_key
 from mesh_runtime.wire import timestamp_or_none
 
 _USERS_QUERY = "users"
@@ -103,10 +103,9 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         return pb.CreateUserResponse(user=user_to_proto(row))
 
     async def ListUsers(self, request: pb.ListUsersRequest, context: grpc.aio.ServicerContext) -> pb.ListUsersResponse:
-        after = decode_page_token(request.page_token, _USERS_QUERY, text_key)
-        limit = page_size(request.page_size)
-        rows = await self.runner.run(self.accounts.list_users, limit + 1, after)
-        rows, token = next_page(rows, limit, _USERS_QUERY, lambda r: [r.username])
+        page = PageRequest.of(request.page_token, request.page_size, _USERS_QUERY, text_key)
+        rows = await self.runner.run(self.accounts.list_users, page.fetch, page.after)
+        rows, token = page.cut(rows, lambda r: [r.username])
         return pb.ListUsersResponse(users=[user_to_proto(r) for r in rows], next_page_token=token)
 
     async def UpdateUser(

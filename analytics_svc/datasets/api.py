@@ -12,7 +12,7 @@ from analytics_svc.results.watch import ResultHub
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import FieldViolation, InvalidArgument
-from mesh_runtime.pagination import decode_page_token, next_page, page_size, text_key
+from mesh_runtime.pagination import PageRequest, text_key
 
 _LIST_QUERY = "datasets"
 
@@ -48,10 +48,9 @@ class DatasetsApi:
     async def ListDatasets(
         self, request: pb.ListDatasetsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDatasetsResponse:
-        after = decode_page_token(request.page_token, _LIST_QUERY, text_key)
-        limit = page_size(request.page_size)
-        rows, total = await self.runner.run(dataset_store.list_datasets, limit + 1, after)
-        rows, next_token = next_page(rows, limit, _LIST_QUERY, lambda r: [r.name])
+        page = PageRequest.of(request.page_token, request.page_size, _LIST_QUERY, text_key)
+        rows, total = await self.runner.run(dataset_store.list_datasets, page.fetch, page.after)
+        rows, next_token = page.cut(rows, lambda r: [r.name])
         return pb.ListDatasetsResponse(
             datasets=[dataset_to_proto(r) for r in rows],
             next_page_token=next_token,

@@ -25,7 +25,7 @@ from mesh_runtime.auth import current_principal
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import InvalidArgument, ResourceExhausted, from_rpc_error
 from mesh_runtime.interceptors import send_headers
-from mesh_runtime.pagination import decode_page_token, next_page, page_size, time_and_id, time_and_id_key
+from mesh_runtime.pagination import PageRequest, time_and_id, time_and_id_key
 
 ASK_TIMEOUT_SECONDS = 120.0
 
@@ -122,12 +122,9 @@ class ResultsApi:
             ),
             sort_keys=True,
         )
-        after = decode_page_token(request.page_token, query, time_and_id_key)
-        limit = page_size(request.page_size)
-        rows = await self.runner.run(result_store.list_results, where, order_by, limit + 1, after)
-        rows, token = next_page(
-            rows, limit, query, lambda r: time_and_id(result_store.sort_time(r, order_by), r.id)
-        )
+        page = PageRequest.of(request.page_token, request.page_size, query, time_and_id_key)
+        rows = await self.runner.run(result_store.list_results, where, order_by, page.fetch, page.after)
+        rows, token = page.cut(rows, lambda r: time_and_id(result_store.sort_time(r, order_by), r.id))
         return pb.ListResultsResponse(
             results=[result_to_proto(r, with_anomalies=False) for r in rows], next_page_token=token
         )

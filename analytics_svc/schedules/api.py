@@ -17,7 +17,7 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.database import BlockingRunner, utc_now
 from mesh_runtime.errors import InvalidArgument
 from mesh_runtime.interceptors import violations_of
-from mesh_runtime.pagination import decode_page_token, next_page, page_size, time_and_id, time_and_id_key
+from mesh_runtime.pagination import PageRequest, time_and_id, time_and_id_key
 
 SCHEDULE_FIELDS = ("kind", "parameters", "interval_seconds", "cron", "time_zone", "enabled")
 
@@ -81,10 +81,9 @@ class SchedulesApi:
         self, request: pb.ListSchedulesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSchedulesResponse:
         query = f"schedules:{request.dataset_id}"
-        after = decode_page_token(request.page_token, query, time_and_id_key)
-        limit = page_size(request.page_size)
-        rows = await self.runner.run(schedule_store.list_schedules, request.dataset_id or None, limit + 1, after)
-        rows, token = next_page(rows, limit, query, lambda r: time_and_id(r.create_time, r.id))
+        page = PageRequest.of(request.page_token, request.page_size, query, time_and_id_key)
+        rows = await self.runner.run(schedule_store.list_schedules, request.dataset_id or None, page.fetch, page.after)
+        rows, token = page.cut(rows, lambda r: time_and_id(r.create_time, r.id))
         return pb.ListSchedulesResponse(schedules=[schedule_to_proto(r) for r in rows], next_page_token=token)
 
     async def UpdateSchedule(

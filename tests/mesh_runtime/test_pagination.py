@@ -7,6 +7,7 @@ import pytest
 from mesh_runtime.errors import InvalidArgument
 from mesh_runtime.pagination import (
     MAX_PAGE_SIZE,
+    PageRequest,
     decode_page_token,
     encode_page_token,
     next_page,
@@ -51,3 +52,18 @@ def test_next_page_cuts_the_extra_row_and_resumes_after_the_last_one_shown() -> 
     page, token = next_page(names, 3, "datasets", lambda name: [name])
     assert page == ["a", "b", "c"] and decode_page_token(token, "datasets", text_key) == "c"
     assert next_page(names[:3], 3, "datasets", lambda name: [name]) == (["a", "b", "c"], "")  # the last page
+
+
+def test_a_page_request_walks_a_list_page_by_page() -> None:
+    names = [f"n{i:02}" for i in range(7)]
+    shown, token = [], ""
+    while True:
+        page = PageRequest.of(token, 3, "datasets", text_key)
+        fetched = [n for n in names if page.after is None or n > page.after][: page.fetch]
+        rows, token = page.cut(fetched, lambda name: [name])
+        shown.append(rows)
+        if not token:
+            break
+    assert shown == [names[0:3], names[3:6], names[6:7]]
+    with pytest.raises(InvalidArgument):
+        PageRequest.of(token or encode_page_token(["n01"], "results"), 3, "datasets", text_key)
