@@ -510,3 +510,22 @@ def test_a_page_url_ends_with_the_id_it_shows() -> None:
 
     assert last_path_segment("/results/8f3e0c0a-1111-4111-8111-111111111111") == "8f3e0c0a-1111-4111-8111-111111111111"
     assert last_path_segment("/datasets/abc/") == "abc"
+
+
+# --- what never reaches a log -------------------------------------------------
+
+
+def test_a_failed_event_is_logged_by_its_handler_without_headers_or_payload() -> None:
+    from mesh_web.log_redaction import redact
+
+    logged = (
+        "Error processing event queue entry for \nEvent(name='state.mailbox_state.open_message', router_data="
+        "{'pathname': '/mailbox', 'sid': 'S', 'headers': \n{'host': 'h', 'cookie': 'mesh_refresh_token=SECRET}, "
+        "more', 'authorization': 'Bearer eyJ.x'}, 'ip': '127.0.0.1', 'query': {}, 'token': 'T'}, "
+        "payload={'form_data': {'password': 'hunter2'}}) [txid=7]:"
+    )
+    text = redact(logged)
+    assert "state.mailbox_state.open_message" in text
+    for secret in ("SECRET", "Bearer", "hunter2", "cookie", "more'"):
+        assert secret not in text
+    assert redact("{'headers': {'cookie': 'a=b'}, 'ip': 'x'}") == "{'headers': <not logged>, 'ip': 'x'}"

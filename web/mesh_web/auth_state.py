@@ -4,9 +4,12 @@ tokens that prove it, and the one way a page calls a service as that user.
 Where each piece lives:
 
 - the access token (a JWT living ~15 minutes) and when to renew it: backend
-  vars (``_``-prefixed), kept on the server and never sent to the browser;
-- the refresh token: a strict same-site cookie on ``/``, so a reload or a new
-  tab resumes the session with AuthService.Refresh;
+  vars (``_``-prefixed), kept on the server (in the shared state store) and
+  never sent to the browser;
+- the refresh token: an ``HttpOnly`` ``SameSite=Strict`` cookie that only the
+  session routes set and read (session_cookie.py), never page JavaScript nor
+  the event websocket; a reload or a new tab resumes the session through
+  them;
 - the user's name and role: ordinary vars, shown in the navigation bar.
 
 A page's State subclasses ``AuthState`` and makes every call through
@@ -18,23 +21,23 @@ when there is no session left to renew. Its event handlers are decorated with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 import reflex as rx
-from reflex.event import EventSpec
+from reflex.event import Event, EventSpec
+from reflex.istate.manager.token import BaseStateToken
+from reflex_base.event.context import EventContext
 
 from mesh.auth.v1 import auth_service_pb2
-from mesh_runtime.errors import InvalidArgument, MeshError, PermissionDenied, Unauthenticated
-from mesh_web import service_clients
+from mesh_runtime.errors import DeadlineExceeded, MeshError, Unauthenticated, Unavailable
 from mesh_web.service_clients import CallMetadata, bearer_metadata
 from mesh_web.session import (
-    REFRESH_COOKIE,
-    REFRESH_COOKIE_MAX_AGE_SECONDS,
     call_all_with_renewal,
     call_with_renewal,
     can_edit_datasets,
@@ -42,6 +45,7 @@ from mesh_web.session import (
     renewal_time,
     role_name,
 )
+from mesh_web.session_cookie import COOKIE_PATH, SIGNED_OUT, TAB_HEADER
 
 LOGIN_ROUTE = "/login"
 HOME_ROUTE = "/"
@@ -51,9 +55,10 @@ T = TypeVar("T")
 
 _logger = logging.getLogger(__name__)
 
-# Refresh answers these when the refresh token is spent, revoked, expired or
-# malformed, or the user was disabled: the session is over, not the service.
-_SESSION_OVER = (Unauthenticated, InvalidArgument, PermissionDenied)
+RENEWAL_WAIT_SECONDS = 10.0
+"""How long an event waits for the browser to renew the session through /auth/refresh."""
+RENEWAL_POLL_SECONDS = 0.05
+"""How often a waiting event looks whether the renewed access token has arrived."""
 
 
 def last_path_segment(path: str) -> str:
@@ -126,20 +131,19 @@ def requires_role(
 
 
 class AuthState(rx.State):
-    """Who is signed in in this browser tab, and the tokens that prove it."""
+    """Who is signed in in this browser tab, and the access token that proves it."""
 
-    refresh_token: str = rx.Cookie(
-        "",
-        name=REFRESH_COOKIE,
-        path="/",
-        same_site="strict",
-        max_age=REFRESH_COOKIE_MAX_AGE_SECONDS,
-    )
     user_name: str = ""
     role: int = 0
 
     _access_token: str = ""
     _renew_at: float = 0.0
+    # The refresh token Login gave this tab, until /auth/cookie puts it in the cookie.
+    _cookie_refresh_token: str = ""
+    # When this tab asked its browser to renew the session through /auth/refresh
+    # (0: no renewal pending), and what came of the last renewal ('' when it worked).
+    _renewal_asked_at: float = 0.0
+    _renewal_outcome: str = ""
 
     @rx.var
     def signed_in(self) -> bool:
@@ -157,45 +161,58 @@ class AuthState(rx.State):
         return can_edit_datasets(self.role)
 
     def _start_session(self, session: auth_service_pb2.Session) -> None:
-        """Keep a session from Login or Refresh. Call inside ``async with self``."""
+        """Keep the access token and the user of a session from Login or
+        Refresh (its refresh token goes to the cookie, not here). Call inside
+        ``async with self``, or on a state from ``modify_tab_state``."""
         received_at = time.time()
         expires_at = session.access_token_expire_time.ToNanoseconds() / 1e9
         self._access_token = session.access_token
         self._renew_at = renewal_time(received_at, expires_at)
-        self.refresh_token = session.refresh_token
         self.user_name = session.principal.name
         self.role = session.principal.role
 
     async def _end_session(self) -> None:
-        """Forget the session and what the pages showed with it (the refresh
-        cookie is emptied too). Call inside ``async with self``."""
+        """Forget the session and what the pages showed with it. Call inside ``async with self``."""
         auth = await self.get_state(AuthState)
         auth.reset()
 
+    def _browser_fetch(self, route: str) -> str:
+        """JavaScript that POSTs to one of the session routes for this tab and gives the answer's status."""
+        tab = self.router.session.client_token
+        return f"fetch('{route}', {{method: 'POST', headers: {{'{TAB_HEADER}': '{tab}'}}}}).then(r => r.status)"
+
     async def _access_token_for_call(self, rejected: str = "") -> str:
-        """The access token to call with, renewed first through Refresh when it
-        is missing, due, or is ``rejected`` (the token a call was just refused
-        with). SignedOut when there is no session to renew; Unavailable and
-        the like when analytics cannot answer (the session is kept)."""
-        async with self:
-            if not needs_renewal(self._access_token, self._renew_at, time.time(), rejected):
-                return self._access_token
-            refresh_token = self.refresh_token
-            if not refresh_token:
-                await self._end_session()
-                raise SignedOut
-            # Renewed while holding the state: a refresh token works once, so two
-            # events renewing at the same time would sign the user out. The
-            # other events wait, then find the fresh token and use it.
-            try:
-                response = await service_clients.call(
-                    "auth", "Refresh", auth_service_pb2.RefreshRequest(refresh_token=refresh_token)
-                )
-            except _SESSION_OVER:
-                await self._end_session()
-                raise SignedOut from None
-            self._start_session(response.session)
-            return str(response.session.access_token)
+        """The access token to call with, renewed first when it is missing, due,
+        or is ``rejected`` (the token a call was just refused with).
+
+        A renewal is the browser's: only it holds the refresh token's cookie.
+        The tab asks its page to POST /auth/refresh, which renews the session
+        and hands this state the new access token, and waits for it (other
+        events renewing at the same time wait for the same answer). SignedOut
+        when there is no session left; Unavailable and the like when analytics
+        cannot answer (the session is kept); DeadlineExceeded when the page
+        does not answer."""
+        deadline = time.monotonic() + RENEWAL_WAIT_SECONDS
+        while True:
+            ask = False
+            async with self:
+                if not needs_renewal(self._access_token, self._renew_at, time.time(), rejected):
+                    return self._access_token
+                outcome = self._renewal_outcome
+                if not self._renewal_asked_at and outcome == SIGNED_OUT:
+                    await self._end_session()
+                    raise SignedOut
+                if not self._renewal_asked_at and outcome:
+                    self._renewal_outcome = ""
+                    raise Unavailable(f"could not renew the session: {outcome}")
+                if time.time() - self._renewal_asked_at > RENEWAL_WAIT_SECONDS:
+                    self._renewal_asked_at, self._renewal_outcome, ask = time.time(), "", True
+                fetch = self._browser_fetch(f"{COOKIE_PATH}/refresh")
+            if ask:
+                await EventContext.get().emit_event(*Event.from_event_type(rx.call_script(fetch)))
+            if time.monotonic() >= deadline:
+                raise DeadlineExceeded(f"the browser did not renew the session within {RENEWAL_WAIT_SECONDS:g} s")
+            await asyncio.sleep(RENEWAL_POLL_SECONDS)
 
     async def _call_signed_in(self, call: Callable[[CallMetadata], Awaitable[T]]) -> T:
         """The result of ``call(metadata)``, made with the session's bearer token
@@ -259,22 +276,27 @@ class AuthState(rx.State):
                 await self._end_session()
             raise SignedOut from None
 
-    @rx.event(background=True)
-    async def log_out(self) -> EventSpec:
-        """End the session at analytics, forget it here and go to the login page."""
-        try:
-            token = await self._access_token_for_call()
-            async with self:
-                refresh_token = self.refresh_token
-            request = auth_service_pb2.LogoutRequest(refresh_token=refresh_token)
-            await service_clients.call("auth", "Logout", request, bearer_metadata(token))
-        except (SignedOut, MeshError):
-            # Signed out here either way; a session analytics could not end
-            # expires on its own, and its token is gone from the browser.
-            pass
-        async with self:
-            # Empties the refresh cookie. Not rx.remove_cookie: the cookie
-            # follows its var, and the re-hydrate that removal triggers would
-            # write the var's value back anyway.
-            await self._end_session()
+    @rx.event
+    def log_out(self) -> EventSpec:
+        """End the session: the browser's POST /auth/logout ends it at analytics
+        and deletes the cookie; then forget it here and go to the login page."""
+        return rx.call_script(self._browser_fetch(f"{COOKIE_PATH}/logout"), callback=AuthState.signed_out)
+
+    @rx.event
+    async def signed_out(self, _status: int) -> EventSpec:
+        """After /auth/logout: forget the session and what the pages showed with it."""
+        await self._end_session()
         return rx.redirect(LOGIN_ROUTE)
+
+
+@contextlib.asynccontextmanager
+async def modify_tab_state(tab: str) -> AsyncIterator[AuthState]:
+    """The AuthState of the browser tab ``tab`` (its Reflex client token), to
+    read and change from outside an event (the session routes), on whichever
+    replica; the page gets the changes as after an event."""
+    from mesh_web.mesh_web import app  # the app module; loaded long before a route runs
+
+    async with app.modify_state(BaseStateToken(ident=tab, cls=AuthState)) as state:
+        auth = await state.get_state(AuthState)
+        assert isinstance(auth, AuthState)
+        yield auth

@@ -2,11 +2,17 @@
 
 import reflex as rx
 
+from mesh_web import log_redaction
 from mesh_web.http_security import SecurityHeaders
 from mesh_web.pages import dashboard, dataset, datasets, login, mailbox, notifications, result, results
+from mesh_web.session_cookie import session_routes
 
-# Security headers on every HTTP answer (pages, uploads, the session routes); see http_security.py.
-app = rx.App(api_transformer=SecurityHeaders)
+# No header, cookie or form value of a failed event in the log (log_redaction.py).
+log_redaction.install()
+
+# The session cookie's routes (session_cookie.py) beside Reflex's, and security
+# headers on every HTTP answer (http_security.py).
+app = rx.App(api_transformer=[session_routes(), SecurityHeaders])
 
 app.add_page(
     login.login_page,

@@ -11,8 +11,11 @@ from mesh_web import service_clients
 from mesh_web.auth_state import HOME_ROUTE, LOGIN_ROUTE, AuthState
 from mesh_web.components.service_banner import service_banner
 from mesh_web.display import MISSING_CREDENTIALS_TEXT, login_problem
+from mesh_web.session_cookie import COOKIE_PATH
 
 ROUTE = LOGIN_ROUTE
+HTTP_NO_CONTENT = 204
+COOKIE_REFUSED_TEXT = "Signed in, but the browser did not keep the session cookie: allow cookies for this site"
 
 
 class LoginState(AuthState):
@@ -58,9 +61,21 @@ class LoginState(AuthState):
                 self.submitting, self.error, self.banner = False, problem.form_error, problem.banner
             return None
         async with self:
-            self.submitting = False
             self._start_session(response.session)
-        return rx.redirect(HOME_ROUTE)
+            self._cookie_refresh_token = response.session.refresh_token
+            fetch = self._browser_fetch(f"{COOKIE_PATH}/cookie")
+        # The refresh token goes into its cookie through a backend route, never through this websocket.
+        return rx.call_script(fetch, callback=LoginState.kept_session)
+
+    @rx.event
+    async def kept_session(self, status: int) -> EventSpec | None:
+        """After /auth/cookie: go to the dashboard once the browser keeps the session's cookie."""
+        self.submitting = False
+        if status == HTTP_NO_CONTENT:
+            return rx.redirect(HOME_ROUTE)
+        await self._end_session()
+        self.banner = COOKIE_REFUSED_TEXT
+        return None
 
 
 def _field(label: str, control: rx.Component) -> rx.Component:
