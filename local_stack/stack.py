@@ -54,6 +54,9 @@ class StackSettings:
     llm_port: int = setting("LLM_GRPC_PORT", 50052, parse_port, "llm gRPC port.")
     notify_port: int = setting("NOTIFY_GRPC_PORT", 50053, parse_port, "notify gRPC port.")
     web_port: int = setting("WEB_PORT", 3000, parse_port, "Web app port.")
+    valkey_port: int = setting(
+        "MESH_VALKEY_PORT", 16379, parse_port, "Local Valkey port: the web app's sessions, shared by its replicas."
+    )
     web: bool = setting("MESH_WEB", True, parse_bool, "Start the web app with `mesh up`.")
     analytics_workers: int = setting(
         "MESH_ANALYTICS_WORKERS", 1, positive(parse_int), "Analytics worker processes `mesh up` runs."
@@ -75,7 +78,7 @@ def resolve_ports(settings: StackSettings) -> StackSettings:
     chosen: dict[str, Any] = {}
     for name in _PORT_FIELDS:
         port = getattr(settings, name)
-        if name == "web_port" and not settings.web and port != 0:
+        if name in ("web_port", "valkey_port") and not settings.web and port != 0:
             continue
         if port == 0:
             port = free_port()
@@ -310,18 +313,24 @@ class Stack:
             *(self._start_and_wait(spec, _grpc_ready(port), name) for spec, port, name in specs)
         )
 
-    async def start_web(self) -> None:
-        """Start the web app (a production build of the Reflex frontend)."""
+    async def start_web(self, port: int | None = None, name: str = "web") -> None:
+        """Start the web app (a production build of the Reflex frontend) on
+        ``port`` (default: the web port), after the Valkey server that keeps
+        its sessions, so that any number of replicas share them."""
         s = self.settings
-        env = self.service_env()
+        port = s.web_port if port is None else port
+        if not any(p.spec.name == "valkey" and not p.exited() for p in self.processes):
+            await self._start_and_wait(
+                infra.valkey_spec(s.state_dir / "valkey", s.valkey_port),
+                lambda: infra.valkey_ready(s.valkey_port),
+                "Valkey (web sessions)",
+            )
+        env = {**self.service_env(), "REFLEX_REDIS_URL": f"redis://127.0.0.1:{s.valkey_port}"}
         await self._start_and_wait(
             ProcessSpec(
-                "web",
-                [sys.executable, str(ROOT / "web" / "launch.py"), "--port", str(s.web_port)],
-                env=env,
-                cwd=ROOT / "web",
+                name, [sys.executable, str(ROOT / "web" / "launch.py"), "--port", str(port)], env=env, cwd=ROOT / "web"
             ),
-            lambda: infra.http_ok(f"http://127.0.0.1:{s.web_port}/"),
+            lambda: infra.http_ok(f"http://127.0.0.1:{port}/"),
             "web app (the first start builds the frontend: a minute or two)",
             timeout=600,
         )
@@ -378,6 +387,7 @@ class Stack:
         rows = []
         if s.web:
             rows.append(("web app", f"http://127.0.0.1:{s.web_port}/"))
+            rows.append(("web sessions", f"redis://127.0.0.1:{s.valkey_port} (Valkey)"))
         rows += [
             ("REST API (Envoy)", f"http://127.0.0.1:{s.envoy_port}/v1/datasets"),
             ("API docs", f"http://127.0.0.1:{s.envoy_port}/docs/ (services, grpcurl and curl: /docs/services)"),

@@ -14,6 +14,8 @@ What it does, so the stack supervisor does not have to:
   and the checkout and generated code on PYTHONPATH;
 - turns Reflex's telemetry, update check and npm-mirror probe off and makes it
   use npm (``REFLEX_USE_NPM``), keeping a registry the environment already sets;
+- points the pages at ``WEB_BASE_URL`` for the backend (``REFLEX_API_URL``),
+  so replicas behind one address all send their pages' events there;
 - runs ``reflex run --env prod --single-port`` from ``web/``. The first run on
   a fresh clone (no ``web/.web``) installs the npm packages pinned in
   ``web/reflex.lock/`` (~80 MB downloaded) and builds the frontend: measured
@@ -81,6 +83,10 @@ def reflex_env(base: Mapping[str, str]) -> dict[str, str]:
     # With a registry set, Reflex skips timing its mirrors over the network.
     env.setdefault("NPM_CONFIG_REGISTRY", DEFAULT_NPM_REGISTRY)
     env["PYTHONUNBUFFERED"] = "1"
+    # The pages reach the backend at the app's public address: behind a proxy
+    # or a load balancer over several replicas, that is not this process's port.
+    if env.get("WEB_BASE_URL", "").strip():
+        env.setdefault("REFLEX_API_URL", env["WEB_BASE_URL"].strip().rstrip("/"))
     return env
 
 
