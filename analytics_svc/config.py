@@ -171,6 +171,12 @@ class SchedulerSettings(JobSettings):
     max_job_attempts: int = setting(
         "ANALYTICS_JOB_MAX_ATTEMPTS", 3, positive(parse_int), "Workers lost on one result before it is failed."
     )
+    retention_interval_seconds: float = setting(
+        "ANALYTICS_RETENTION_INTERVAL_SECONDS",
+        60.0,
+        positive(parse_float),
+        "How often points past their dataset's retention are deleted.",
+    )
 
 
 @dataclass(frozen=True)

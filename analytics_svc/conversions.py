@@ -6,15 +6,20 @@ scheduler speak protos. Everything that turns one into the other is here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from google.protobuf import json_format
 
 from analytics_svc.datasets import store as dataset_store
+from analytics_svc.points import query as point_query
+from analytics_svc.points import store as point_store
 from analytics_svc.results import store as result_store
 from analytics_svc.schedules import store as schedule_store
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import dataset_pb2
+from mesh.analytics.v1 import points_pb2 as ppb
+from mesh_runtime.wire import duration_to_us, us_to_duration
 from mesh_runtime.wire import timestamp_or_none as _timestamp
 
 
@@ -43,7 +48,13 @@ def dataset_to_proto(row: dataset_store.DatasetRow) -> dataset_pb2.Dataset:
         last_point_time=_timestamp(row.last_point_time),
         create_time=_timestamp(row.create_time),
         update_time=_timestamp(row.update_time),
+        retention=us_to_duration(row.retention_us) if row.retention_us is not None else None,
     )
+
+
+def retention_us(dataset: dataset_pb2.Dataset) -> int | None:
+    """A dataset message's retention in microseconds; None when unset (points kept until deleted)."""
+    return duration_to_us(dataset.retention) if dataset.HasField("retention") else None
 
 
 def schedule_to_proto(row: schedule_store.ScheduleRow) -> apb.Schedule:
@@ -110,3 +121,24 @@ def result_to_proto(row: result_store.ResultRow | result_store.StoredResult, wit
 def output_to_stored(output: apb.ResultOutput) -> bytes:
     """A result's numbers as stored (serialized ResultOutput)."""
     return output.SerializeToString()
+
+
+# Which array of PointBuckets each aggregation fills, and from what.
+_AGGREGATES: dict[int, tuple[str, Callable[[point_store.Buckets], Any]]] = {
+    ppb.AGGREGATION_COUNT: ("count", lambda b: b.count),
+    ppb.AGGREGATION_MIN: ("min", lambda b: b.min),
+    ppb.AGGREGATION_MAX: ("max", lambda b: b.max),
+    ppb.AGGREGATION_MEAN: ("mean", lambda b: point_query.mean(b.sum, b.count)),
+    ppb.AGGREGATION_SUM: ("sum", lambda b: b.sum),
+    ppb.AGGREGATION_FIRST: ("first", lambda b: b.first),
+    ppb.AGGREGATION_LAST: ("last", lambda b: b.last),
+}
+
+
+def buckets_to_proto(buckets: point_store.Buckets, aggregations: Sequence[int]) -> ppb.PointBuckets:
+    """The wire form of a query's buckets: the start times and the requested aggregates."""
+    message = ppb.PointBuckets(start_times_us=buckets.start_us.tolist())
+    for aggregation in aggregations:
+        name, pick = _AGGREGATES[aggregation]
+        getattr(message, name).extend(pick(buckets).tolist())
+    return message

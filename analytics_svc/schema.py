@@ -314,6 +314,12 @@ def _points_into_chunks(db: peewee.Database) -> None:
     cursor.execute("DROP TABLE point")
 
 
+# How long a dataset keeps its points (DatasetRow.retention_us); NULL: until deleted.
+_DATASET_RETENTION_V9 = """
+ALTER TABLE "dataset" ADD COLUMN "retention_us" BIGINT CHECK ("retention_us" > 0);
+"""
+
+
 _REVOCATIONS_V10 = """
 ALTER TABLE "app_user" ADD COLUMN "token_generation" BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE "refresh_token" ADD COLUMN "session_id" UUID;
@@ -361,6 +367,7 @@ MIGRATIONS = [
     sql_migration(6, "index a dataset's results by kind, status and anomalies", _DATASET_FILTER_INDEXES_V6),
     sql_migration(7, "create point_chunk table and dataset chunk width", _POINT_CHUNKS_V7),
     Migration(8, "move points into chunks and drop the point table", _points_into_chunks),
+    sql_migration(9, "add a dataset's retention", _DATASET_RETENTION_V9),
     sql_migration(10, "access token revocation: user token generations, sessions, revocations", _REVOCATIONS_V10),
     sql_migration(11, "sign-in attempts for throttling shared by every replica", _LOGIN_ATTEMPTS_V11),
     sql_migration(14, "schedules say why the scheduler disabled them", _SCHEDULE_ERRORS_V14),

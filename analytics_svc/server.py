@@ -17,6 +17,7 @@ from analytics_svc.auth.throttle import LoginThrottle, ThrottlePolicy
 from analytics_svc.config import AnalyticsSettings
 from analytics_svc.datasets.api import DatasetsApi
 from analytics_svc.points.api import PointsApi
+from analytics_svc.points.query_api import PointQueriesApi
 from analytics_svc.results.api import ResultsApi
 from analytics_svc.results.watch import ResultHub
 from analytics_svc.schedules.api import DEFAULT_MIN_SCHEDULE_INTERVAL_SECONDS, SchedulesApi
@@ -39,9 +40,15 @@ AUTH_SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].
 
 
 class AnalyticsServicer(
-    DatasetsApi, PointsApi, SchedulesApi, ResultsApi, analytics_service_pb2_grpc.AnalyticsServiceServicer
+    DatasetsApi,
+    PointsApi,
+    PointQueriesApi,
+    SchedulesApi,
+    ResultsApi,
+    analytics_service_pb2_grpc.AnalyticsServiceServicer,
 ):
-    """AnalyticsService: one servicer made of each capability's RPCs (``<capability>/api.py``)."""
+    """AnalyticsService: one servicer made of each capability's RPCs (``<capability>/api.py``,
+    and ``points/query_api.py`` for reading points)."""
 
     def __init__(
         self,

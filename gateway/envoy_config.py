@@ -679,6 +679,9 @@ def render(
             # requests, browsers' URLSearchParams and curl --data-urlencode send a space as "+".
             "query_param_unescape_plus": True,
             "max_request_body_size": limits.max_request_bytes,
+            # A unary answer is held whole while it becomes JSON (a page of points):
+            # up to what the services send.
+            "max_response_body_size": MAX_REQUEST_BYTES,
             "print_options": {
                 "add_whitespace": False,
                 "always_print_primitive_fields": True,

@@ -31,6 +31,11 @@ from mesh.auth.v1 import access_pb2
 OPENAPI_VERSION = "3.0.3"
 SECURITY_SCHEME = "bearerAuth"
 STATUS_SCHEMA = "google.rpc.Status"
+# A google.api.HttpBody request body or response is the raw HTTP body, in any
+# media type (its content_type field is the Content-Type header).
+HTTP_BODY = ".google.api.HttpBody"
+RAW_MEDIA = "*/*"
+_RAW_SCHEMA: dict[str, Any] = {"type": "string", "format": "binary"}
 
 _FD = descriptor_pb2.FieldDescriptorProto
 Schema = dict[str, Any]
@@ -148,12 +153,14 @@ class _Catalog:
 
 
 def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], str]:
-    """The leading comment of each element of ``file``, by source path."""
+    """The leading comment of each element of ``file``, by source path, without
+    the lines that speak to buf (``buf:lint:ignore RULE``)."""
     found = {}
     for location in file.source_code_info.location:
         text = location.leading_comments or location.trailing_comments
-        if text.strip():
-            lines = [line[1:] if line.startswith(" ") else line for line in text.strip("\n").split("\n")]
+        lines = [line[1:] if line.startswith(" ") else line for line in text.strip("\n").split("\n")]
+        lines = [line for line in lines if not line.startswith("buf:lint:")]
+        if "".join(lines).strip():
             found[tuple(location.path)] = "\n".join(lines).strip()
     return found
 
@@ -577,6 +584,7 @@ def _operation(catalog: _Catalog, op: _Operation, operation_id: str) -> tuple[st
         operation["parameters"] = parameters
 
     if binding.body:
+        body_type = request
         if binding.body == "*":
             body = message_schema(catalog, request, omit=top_level_path_fields)
             if "required" in body and not body["required"]:
@@ -584,13 +592,19 @@ def _operation(catalog: _Catalog, op: _Operation, operation_id: str) -> tuple[st
         else:
             body_field = _field_path(catalog, request, binding.body)[-1]
             body = field_schema(catalog, body_field, "")
-        if method.client_streaming:
-            body = {
-                "type": "array",
-                "items": body,
-                "description": "A client stream: a JSON array of request messages, sent in order.",
-            }
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+            body_type = body_field.type_name
+        if body_type == HTTP_BODY:
+            # Envoy passes the raw body through (and the Content-Type header).
+            raw = {**_RAW_SCHEMA, **({"description": body["description"]} if "description" in body else {})}
+            operation["requestBody"] = {"required": True, "content": {RAW_MEDIA: {"schema": raw}}}
+        else:
+            if method.client_streaming:
+                body = {
+                    "type": "array",
+                    "items": body,
+                    "description": "A client stream: a JSON array of request messages, sent in order.",
+                }
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
         # Which request field the body fills ("*": the whole request), for gRPC examples.
         operation["x-grpc-body"] = (
             "*" if binding.body == "*" else ".".join(json_name(f) for f in _field_path(catalog, request, binding.body))
@@ -600,13 +614,19 @@ def _operation(catalog: _Catalog, op: _Operation, operation_id: str) -> tuple[st
     if binding.response_body:
         response = field_schema(catalog, _field_path(catalog, method.output_type, binding.response_body)[-1], "")
     ok: Schema = {"description": "OK"}
-    if method.server_streaming:
-        response = {"type": "array", "items": response}
-        ok["description"] = (
-            "A server stream: a JSON array whose elements arrive one by one as the "
-            "RPC sends its messages (`[` first, then each message, `]` when the stream ends)."
+    if method.output_type == HTTP_BODY:
+        ok["description"] = "The raw body, with the Content-Type the RPC chose" + (
+            ", arriving piece by piece as the RPC streams it." if method.server_streaming else "."
         )
-    ok["content"] = {"application/json": {"schema": response}}
+        ok["content"] = {RAW_MEDIA: {"schema": dict(_RAW_SCHEMA)}}
+    else:
+        if method.server_streaming:
+            response = {"type": "array", "items": response}
+            ok["description"] = (
+                "A server stream: a JSON array whose elements arrive one by one as the "
+                "RPC sends its messages (`[` first, then each message, `]` when the stream ends)."
+            )
+        ok["content"] = {"application/json": {"schema": response}}
     operation["responses"] = {
         "200": ok,
         "default": {

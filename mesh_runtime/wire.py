@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -74,3 +75,16 @@ def datetime_to_us(value: dt.datetime) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return (value - _EPOCH) // _MICROSECOND
+
+
+def duration_to_us(value: Duration) -> int:
+    """Microseconds of a Duration (nanoseconds below a microsecond dropped, towards zero)."""
+    whole_micros = abs(value.nanos) // 1000
+    return value.seconds * 1_000_000 + (whole_micros if value.nanos >= 0 else -whole_micros)
+
+
+def us_to_duration(micros: int) -> Duration:
+    """The Duration of ``micros`` microseconds."""
+    seconds, rest = divmod(abs(int(micros)), 1_000_000)
+    sign = -1 if micros < 0 else 1
+    return Duration(seconds=sign * seconds, nanos=sign * rest * 1000)

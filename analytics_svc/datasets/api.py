@@ -6,7 +6,7 @@ from typing import Any
 
 import grpc
 
-from analytics_svc.conversions import dataset_to_proto
+from analytics_svc.conversions import dataset_to_proto, retention_us
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.results.watch import ResultHub
 from mesh.analytics.v1 import analytics_service_pb2 as pb
@@ -15,6 +15,8 @@ from mesh_runtime.errors import FieldViolation, InvalidArgument
 from mesh_runtime.pagination import PageRequest, text_key
 
 _LIST_QUERY = "datasets"
+# The store's name of an update_mask path, where the two differ.
+_COLUMNS = {"retention": "retention_us"}
 
 
 def _name_required() -> InvalidArgument:
@@ -35,7 +37,7 @@ class DatasetsApi:
         d = request.dataset
         if not d.name:
             raise _name_required()
-        new = dataset_store.NewDataset(d.name, d.description, d.unit, dict(d.labels))
+        new = dataset_store.NewDataset(d.name, d.description, d.unit, dict(d.labels), retention_us(d))
         row = await self.runner.run(dataset_store.create_dataset, new)
         return pb.CreateDatasetResponse(dataset=dataset_to_proto(row))
 
@@ -65,9 +67,13 @@ class DatasetsApi:
         if "name" in paths and not d.name:
             raise _name_required()
         new_values: dict[str, Any] = {
-            "name": d.name, "description": d.description, "unit": d.unit, "labels": dict(d.labels)
+            "name": d.name,
+            "description": d.description,
+            "unit": d.unit,
+            "labels": dict(d.labels),
+            "retention": retention_us(d),
         }
-        changes = {name: new_values[name] for name in paths}
+        changes = {_COLUMNS.get(path, path): new_values[path] for path in paths}
         row = await self.runner.run(dataset_store.update_dataset, d.id, changes)
         return pb.UpdateDatasetResponse(dataset=dataset_to_proto(row))
 

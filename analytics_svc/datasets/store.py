@@ -37,6 +37,8 @@ class DatasetRow(BaseModel):
     update_time = DateTimeTZField(default=utc_now)
     # Width of the dataset's new point chunks (analytics_svc.points.chunks), chosen from its density.
     chunk_width_us = peewee.BigIntegerField(null=True)
+    # How long points are kept, in microseconds (migration 9); None: until deleted.
+    retention_us = peewee.BigIntegerField(null=True)
 
     class Meta:
         table_name = "dataset"
@@ -50,7 +52,7 @@ class NewDataset:
     description: str = ""
     unit: str = ""
     labels: dict[str, str] = field(default_factory=dict)
-
+    retention_us: int | None = None
 
 
 def create_dataset(new: NewDataset) -> DatasetRow:
@@ -58,7 +60,11 @@ def create_dataset(new: NewDataset) -> DatasetRow:
     try:
         with database_proxy.atomic():
             return DatasetRow.create(
-                name=new.name, description=new.description, unit=new.unit, labels=new.labels
+                name=new.name,
+                description=new.description,
+                unit=new.unit,
+                labels=new.labels,
+                retention_us=new.retention_us,
             )
     except peewee.IntegrityError:
         raise AlreadyExists("dataset", new.name) from None
@@ -81,7 +87,7 @@ def list_datasets(limit: int, after_name: str | None) -> tuple[list[DatasetRow],
     return rows, DatasetRow.select().count()
 
 
-UPDATABLE_FIELDS = ("name", "description", "unit", "labels")
+UPDATABLE_FIELDS = ("name", "description", "unit", "labels", "retention_us")
 
 
 def update_dataset(dataset_id: str, changes: dict[str, Any]) -> DatasetRow:
@@ -113,3 +119,8 @@ def delete_dataset(dataset_id: str) -> None:
         # Its results went with it: caches of finished results drop them.
         database_proxy.execute_sql("SELECT pg_notify(%s, %s)", (RESULTS_OF_DATASET_CHANNEL, str(key)))
 
+
+def retained_datasets() -> list[tuple[str, int]]:
+    """(id, retention in µs) of every dataset that has a retention."""
+    query = DatasetRow.select(DatasetRow.id, DatasetRow.retention_us).where(DatasetRow.retention_us.is_null(False))
+    return [(str(row.id), row.retention_us) for row in query.order_by(DatasetRow.id) if row.retention_us is not None]

@@ -1,6 +1,6 @@
 """The analytics scheduler: ``python -m analytics_svc.jobs.scheduler``.
 
-Three loops in one process, each safe to run in several replicas at once:
+Four loops in one process, each safe to run in several replicas at once:
 
 - **ticks**: due schedules are taken with ``FOR UPDATE SKIP LOCKED`` and each
   due time gets one result (unique per schedule and due time) plus its job in
@@ -9,7 +9,11 @@ Three loops in one process, each safe to run in several replicas at once:
 - **relay**: publishes the outbox to JetStream (see relay.py);
 - **sweeper**: re-queues results whose job looks lost (worker stopped
   heartbeating, or still pending long after it was queued), and fails a
-  result once ``ANALYTICS_JOB_MAX_ATTEMPTS`` workers were lost on it.
+  result once ``ANALYTICS_JOB_MAX_ATTEMPTS`` workers were lost on it;
+- **retention**: deletes the points older than their dataset's retention
+  (``drop_points_before``: whole old chunks), every
+  ``ANALYTICS_RETENTION_INTERVAL_SECONDS``; a second replica finds nothing
+  left to delete.
 """
 
 from __future__ import annotations
@@ -22,16 +26,19 @@ import peewee
 
 from analytics_svc import conversions, schema
 from analytics_svc.config import SchedulerSettings
+from analytics_svc.datasets import store as dataset_store
 from analytics_svc.jobs import leases, messages, outbox
 from analytics_svc.jobs.relay import OutboxRelay
+from analytics_svc.points import store as point_store
 from analytics_svc.results import store as result_store
 from analytics_svc.schedules import store as schedule_store
 from analytics_svc.schedules import timing
 from mesh_runtime import streams
 from mesh_runtime.background import Health, run_background
 from mesh_runtime.database import BlockingRunner, open_database, utc_now
-from mesh_runtime.errors import MeshError, Unavailable
+from mesh_runtime.errors import MeshError, NotFound, Unavailable
 from mesh_runtime.pg_listen import PgListener
+from mesh_runtime.wire import datetime_to_us
 
 logger = logging.getLogger("analytics.scheduler")
 
@@ -111,6 +118,20 @@ def sweep_lost_jobs(lease: dt.timedelta, requeue_after: dt.timedelta, max_attemp
     return len(stale)
 
 
+def apply_retention(now: dt.datetime | None = None) -> int:
+    """Delete every point older than its dataset's retention at ``now``; return how many."""
+    now_us = datetime_to_us(now or utc_now())
+    removed = 0
+    for dataset_id, retention_us in dataset_store.retained_datasets():
+        try:
+            removed += point_store.drop_points_before(dataset_id, now_us - retention_us)
+        except NotFound:
+            continue  # deleted since it was listed
+    if removed:
+        logger.info("deleted points past their retention", extra={"count": removed})
+    return removed
+
+
 async def _every(stop: asyncio.Event, seconds: float, what: str, run: object) -> None:
     assert callable(run)
     while not stop.is_set():
@@ -152,11 +173,15 @@ async def main(settings: SchedulerSettings, stop: asyncio.Event, health: Health)
         async def sweep() -> None:
             await runner.run(sweep_lost_jobs, lease, requeue, settings.max_job_attempts)
 
+        async def retain() -> None:
+            await runner.run(apply_retention)
+
         tasks = [
             asyncio.create_task(relay.run(stop)),
             asyncio.create_task(listener.run(stop)),
             asyncio.create_task(_every(stop, settings.tick_seconds, "firing schedules", tick)),
             asyncio.create_task(_every(stop, SWEEP_SECONDS, "sweeping lost jobs", sweep)),
+            asyncio.create_task(_every(stop, settings.retention_interval_seconds, "applying retention", retain)),
         ]
         await health.set(True)
         await stop.wait()

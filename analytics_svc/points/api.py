@@ -1,21 +1,28 @@
-"""The point RPCs of AnalyticsService (AppendPoints, IngestPoints, ImportCsv): thin adapters
-between protos, screening (``ingest``) and the point store.
+"""The point-writing RPCs of AnalyticsService (AppendPoints, IngestPoints, ImportCsv,
+UploadCsv, DeletePoints): thin adapters between protos, screening (``ingest``)
+and the point store. Reading points back is ``query_api``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
 
 from analytics_svc.conversions import dataset_to_proto
+from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import ingest
 from analytics_svc.points import store as point_store
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import ERROR_DOMAIN, FieldViolation, InvalidArgument, MeshError
+from mesh_runtime.wire import timestamp_to_us
+
+# ImportCsv and UploadCsv answer alike.
+CsvReply = TypeVar("CsvReply", pb.ImportCsvResponse, pb.UploadCsvResponse)
 
 
 def _rejected_points(rejections: list[ingest.Rejection]) -> list[pb.RejectedPoint]:
@@ -52,7 +59,7 @@ def _say_what_is_stored(exc: MeshError, batches: int, stored: int, rejected: int
 
 
 class PointsApi:
-    """AppendPoints, IngestPoints, ImportCsv (a part of AnalyticsServicer)."""
+    """AppendPoints, IngestPoints, ImportCsv, UploadCsv, DeletePoints (a part of AnalyticsServicer)."""
 
     runner: BlockingRunner
 
@@ -99,13 +106,21 @@ class PointsApi:
     async def ImportCsv(
         self, request: pb.ImportCsvRequest, context: grpc.aio.ServicerContext
     ) -> pb.ImportCsvResponse:
+        return await self._import_csv(request.dataset_id, request.csv, pb.ImportCsvResponse)
+
+    async def UploadCsv(
+        self, request: pb.UploadCsvRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UploadCsvResponse:
+        return await self._import_csv(request.dataset_id, request.csv.data, pb.UploadCsvResponse)
+
+    async def _import_csv(self, dataset_id: str, data: bytes, reply: type[CsvReply]) -> CsvReply:
         try:
             # Off the event loop, and off the database threads other calls wait for.
-            parsed = await asyncio.to_thread(ingest.parse_csv, request.csv)
+            parsed = await asyncio.to_thread(ingest.parse_csv, data)
         except ValueError as exc:
             raise InvalidArgument(str(exc), violations=[FieldViolation("csv", str(exc))]) from None
-        row = await self.runner.run(point_store.append_points, request.dataset_id, parsed.timestamps_us, parsed.values)
-        return pb.ImportCsvResponse(
+        row = await self.runner.run(point_store.append_points, dataset_id, parsed.timestamps_us, parsed.values)
+        return reply(
             accepted_count=len(parsed.timestamps_us),
             rejected_count=len(parsed.bad_lines),
             rejected_lines=[
@@ -115,3 +130,11 @@ class PointsApi:
             dataset=dataset_to_proto(row),
             header=parsed.header,
         )
+
+    async def DeletePoints(
+        self, request: pb.DeletePointsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeletePointsResponse:
+        start_us, end_us = timestamp_to_us(request.start_time), timestamp_to_us(request.end_time)
+        deleted = await self.runner.run(point_store.delete_points, request.dataset_id, start_us, end_us)
+        row = await self.runner.run(dataset_store.get_dataset, request.dataset_id)
+        return pb.DeletePointsResponse(deleted_count=deleted, dataset=dataset_to_proto(row))

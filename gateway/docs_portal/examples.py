@@ -17,6 +17,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 PROTOSET = "mesh.protoset"
+# Raw bodies (google.api.HttpBody) in examples: a file, its type, and its base64 over gRPC.
+_RAW_FILE = "FILE"
+_RAW_TYPE = "application/octet-stream"
+_RAW_DATA = "BASE64_OF_FILE"
 _SAMPLE_TIME = "2024-05-01T12:00:00Z"
 
 
@@ -139,7 +143,11 @@ def examples(document: dict[str, Any], rest_base_url: str, grpc_address: str) ->
                     query[parameter["name"]] = value
                     _set_path(request, parameter["name"], value)
             body: Any = None
-            if "requestBody" in op:
+            raw_body = "requestBody" in op and "application/json" not in op["requestBody"]["content"]
+            if raw_body:
+                # A google.api.HttpBody: the file itself over REST, base64 in "data" over gRPC.
+                _set_path(request, op.get("x-grpc-body", "body"), {"contentType": _RAW_TYPE, "data": _RAW_DATA})
+            elif "requestBody" in op:
                 body_schema = op["requestBody"]["content"]["application/json"]["schema"]
                 body = sampler.sample(body_schema, "body")
                 message = body[0] if isinstance(body, list) else body
@@ -166,6 +174,10 @@ def examples(document: dict[str, Any], rest_base_url: str, grpc_address: str) ->
             curl += [*auth, url]
             if body is not None:
                 curl += ["-d", _json(body)]
+            if raw_body:
+                curl += ["-H", f"content-type: {_RAW_TYPE}", "--data-binary", f"@{_RAW_FILE}"]
+            if _response_type(op) == "raw":
+                curl += ["-o", _RAW_FILE]
             services.setdefault(service_name, ServiceExamples(service_name, "")).methods.append(
                 MethodExample(
                     grpc_method=grpc_method,
@@ -186,12 +198,19 @@ def examples(document: dict[str, Any], rest_base_url: str, grpc_address: str) ->
 
 
 def _body_type(op: dict[str, Any]) -> str | None:
-    kind = op["requestBody"]["content"]["application/json"]["schema"].get("type")
+    content = op["requestBody"]["content"]
+    if "application/json" not in content:
+        return "raw"
+    kind = content["application/json"]["schema"].get("type")
     return str(kind) if kind else None
 
 
 def _response_type(op: dict[str, Any]) -> str | None:
-    kind = op["responses"]["200"]["content"]["application/json"]["schema"].get("type")
+    """The kind of a 200 response: "array" for a JSON server stream, "raw" for a raw body (google.api.HttpBody)."""
+    content = op["responses"]["200"]["content"]
+    if "application/json" not in content:
+        return "raw"
+    kind = content["application/json"]["schema"].get("type")
     return str(kind) if kind else None
 
 

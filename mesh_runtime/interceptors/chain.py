@@ -30,19 +30,21 @@ streaming_response: contextvars.ContextVar[bool] = contextvars.ContextVar("strea
 _headers_sent: contextvars.ContextVar[bool] = contextvars.ContextVar("headers_sent", default=False)
 
 
-async def send_headers(context: grpc.aio.ServicerContext) -> None:
-    """Send the response headers (with the request id) now, once.
+async def send_headers(context: grpc.aio.ServicerContext, extra: Sequence[tuple[str, str]] = ()) -> None:
+    """Send the response headers (with the request id, and ``extra``) now, once.
 
     Unary calls whose caller sent an id send them with their answer. A server stream sends them with its
     first message, so a stream that fails before any message is a plain
     error (an HTTP error status through Envoy, not "200" and an error
     body); a servicer whose stream may stay quiet calls this once it is
-    established (e.g. WatchResults after subscribing).
+    established (e.g. WatchResults after subscribing), and one with headers
+    of its own sends them here before its first message (Envoy passes them
+    on to REST clients, e.g. ExportPoints' Content-Disposition).
     """
     if _headers_sent.get():
         return
     _headers_sent.set(True)
-    await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id_var.get() or ""),))
+    await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id_var.get() or ""), *extra))
 
 
 _NO_REQUEST = object()  # a stream's requests are checked one by one as they arrive

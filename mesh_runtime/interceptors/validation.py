@@ -33,10 +33,21 @@ def _field_path(violation: Any) -> str:
     return ".".join(parts)
 
 
+def _message_rule_field(message: Message, rule_id: str) -> str:
+    """The field a message-level rule is about: the first part of its id when
+    that names a field of the message (``end_time.after_start_time``), else
+    "(message)"."""
+    name = rule_id.split(".", 1)[0]
+    return name if name in message.DESCRIPTOR.fields_by_name else "(message)"
+
+
 def violations_of(message: Message) -> list[FieldViolation]:
     """The protovalidate rule violations of ``message``, as field violations."""
     return [
-        FieldViolation(field=_field_path(v) or "(message)", description=v.proto.message or v.proto.rule_id)
+        FieldViolation(
+            field=_field_path(v) or _message_rule_field(message, v.proto.rule_id),
+            description=v.proto.message or v.proto.rule_id,
+        )
         for v in protovalidate.collect_violations(message)
     ]
 

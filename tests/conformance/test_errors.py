@@ -10,12 +10,13 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import duration_pb2, timestamp_pb2
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as analytics_grpc
-from mesh.analytics.v1 import dataset_pb2
+from mesh.analytics.v1 import dataset_pb2, points_pb2
 from mesh.auth.v1 import auth_service_pb2 as auth_pb
 from mesh.auth.v1 import auth_service_pb2_grpc as auth_grpc
 from mesh.notify.v1 import notify_service_pb2 as notify_pb
@@ -72,6 +73,44 @@ CASES = {
         lambda ch, _: _analytics(ch).GetResult(pb.GetResultRequest(id="not-a-uuid"), timeout=10),
         "GET",
         "/v1/results/not-a-uuid",
+    ),
+    "invalid argument in a query string": Case(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "viewer",
+        lambda ch, _: _analytics(ch).QueryPoints(
+            pb.QueryPointsRequest(
+                dataset_id=MISSING,
+                start_time=timestamp_pb2.Timestamp(seconds=1_714_608_000),
+                end_time=timestamp_pb2.Timestamp(seconds=1_714_521_600),
+            ),
+            timeout=10,
+        ),
+        "GET",
+        f"/v1/datasets/{MISSING}/points?startTime=2024-05-02T00:00:00Z&endTime=2024-05-01T00:00:00Z",
+    ),
+    "too many buckets": Case(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "viewer",
+        lambda ch, _: _analytics(ch).QueryPoints(
+            pb.QueryPointsRequest(
+                dataset_id=MISSING,
+                start_time=timestamp_pb2.Timestamp(seconds=1_714_521_600),
+                end_time=timestamp_pb2.Timestamp(seconds=1_714_608_000),
+                step=duration_pb2.Duration(seconds=1),
+                aggregations=[points_pb2.AGGREGATION_MAX],
+            ),
+            timeout=10,
+        ),
+        "GET",
+        f"/v1/datasets/{MISSING}/points?startTime=2024-05-01T00:00:00Z&endTime=2024-05-02T00:00:00Z"
+        "&step=1s&aggregations=AGGREGATION_MAX",
+    ),
+    "not found before a CSV download starts": Case(
+        grpc.StatusCode.NOT_FOUND,
+        "viewer",
+        lambda ch, _: list(_analytics(ch).ExportPoints(pb.ExportPointsRequest(dataset_id=MISSING), timeout=10)),
+        "GET",
+        f"/v1/datasets/{MISSING}/points:export",
     ),
     "permission denied": Case(
         grpc.StatusCode.PERMISSION_DENIED,

@@ -122,6 +122,20 @@ def test_ask_about_result_arrives_as_a_json_array_of_the_grpc_messages(
     assert "400" in "".join(e["text"] for e in elements)
 
 
+def test_a_csv_export_downloads_as_the_bytes_the_grpc_stream_sends(
+    analytics: analytics_grpc.AnalyticsServiceStub, rest: httpx.Client
+) -> None:
+    dataset_id = _dataset_with_points(analytics)
+    messages = list(analytics.ExportPoints(pb.ExportPointsRequest(dataset_id=dataset_id), timeout=30))
+    with rest.stream("GET", f"/v1/datasets/{dataset_id}/points:export") as response:
+        assert response.status_code == 200
+        # Not a JSON array: google.api.HttpBody messages are the body itself, typed by the first one.
+        assert response.headers["content-type"] == messages[0].content_type == "text/csv; charset=utf-8"
+        downloaded = b"".join(response.iter_bytes())
+    assert downloaded == b"".join(m.data for m in messages)
+    assert downloaded.count(b"\n") == 101
+
+
 def _settled(source: queue.Queue[Any], result_id: str, read: Any) -> Any:
     """The first item of ``source`` showing ``result_id`` finished with its insight settled, or None."""
     while True:

@@ -8,13 +8,14 @@ import uuid
 from typing import Any
 
 import httpx
-from google.protobuf import field_mask_pb2
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as analytics_grpc
 from mesh.analytics.v1 import dataset_pb2
+from mesh.analytics.v1 import points_pb2 as ppb
 from mesh.llm.v1 import completion_pb2
 from mesh.llm.v1 import llm_service_pb2 as llm_pb
 from mesh.llm.v1 import llm_service_pb2_grpc as llm_grpc
@@ -26,6 +27,11 @@ from tests.eventually import eventually
 
 START_US = 1_700_000_000_000_000
 STEP_US = 60_000_000
+
+
+def timestamp(us: int) -> timestamp_pb2.Timestamp:
+    seconds, micros = divmod(us, 1_000_000)
+    return timestamp_pb2.Timestamp(seconds=seconds, nanos=micros * 1000)
 
 
 def conforms(response: httpx.Response, reply_type: type[Message], print_options: dict[str, bool]) -> dict[str, Any]:
@@ -119,6 +125,92 @@ def test_appending_points_answers_the_same_through_grpc_and_rest(
     expected["dataset"] = as_rest_json(dataset, print_options)
     assert body == expected
     assert body["dataset"]["firstPointTime"] == "2023-11-14T22:13:20Z"
+
+
+def test_points_read_and_delete_the_same_through_grpc_and_rest(
+    analytics: analytics_grpc.AnalyticsServiceStub, rest: httpx.Client, print_options: dict[str, bool]
+) -> None:
+    def fresh() -> str:
+        request = pb.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=f"conf-{uuid.uuid4().hex[:10]}"))
+        return str(analytics.CreateDataset(request, timeout=10).dataset.id)
+
+    first, second = fresh(), fresh()
+    for dataset_id, shift in ((first, 0.0), (second, 0.5)):
+        analytics.AppendPoints(
+            pb.AppendPointsRequest(
+                dataset_id=dataset_id,
+                timestamps_us=[START_US + i * STEP_US for i in range(30)],
+                values=[i * 1.25 + shift for i in range(30)],
+            ),
+            timeout=10,
+        )
+    start, end = "2023-11-14T22:13:20Z", "2023-11-14T22:33:20Z"  # START_US and 20 minutes on
+    window = {"start_time": timestamp(START_US), "end_time": timestamp(START_US + 20 * STEP_US)}
+
+    # Raw points, a page at a time: int64 timestamps as strings, the token the same.
+    body = conforms(
+        rest.get(f"/v1/datasets/{first}/points", params={"startTime": start, "endTime": end, "pageSize": 8}),
+        pb.QueryPointsResponse,
+        print_options,
+    )
+    by_grpc = analytics.QueryPoints(pb.QueryPointsRequest(dataset_id=first, page_size=8, **window), timeout=10)
+    assert body == as_rest_json(by_grpc, print_options)
+    assert body["points"]["timestampsUs"][0] == str(START_US) and body["nextPageToken"]
+    assert "buckets" not in body  # the other member of the oneof is absent
+
+    # Buckets: enums by name in the query string, a Duration as "600s".
+    query = [("step", "600s"), ("aggregations", "AGGREGATION_MEAN"), ("aggregations", "AGGREGATION_COUNT")]
+    body = conforms(rest.get(f"/v1/datasets/{first}/points", params=query), pb.QueryPointsResponse, print_options)
+    aggregations = [ppb.AGGREGATION_MEAN, ppb.AGGREGATION_COUNT]
+    step = duration_pb2.Duration(seconds=600)
+    by_grpc = analytics.QueryPoints(
+        pb.QueryPointsRequest(dataset_id=first, step=step, aggregations=aggregations), timeout=10
+    )
+    assert body == as_rest_json(by_grpc, print_options)
+    assert body["buckets"]["min"] == [] and len(body["buckets"]["mean"]) == len(body["buckets"]["startTimesUs"])
+
+    body = conforms(
+        rest.get("/v1/datasets:batchQueryPoints", params=[("datasetIds", second), ("datasetIds", first), *query]),
+        pb.BatchQueryPointsResponse,
+        print_options,
+    )
+    by_grpc = analytics.BatchQueryPoints(
+        pb.BatchQueryPointsRequest(dataset_ids=[second, first], step=step, aggregations=aggregations), timeout=10
+    )
+    assert body == as_rest_json(by_grpc, print_options)
+
+    body = conforms(
+        rest.delete(f"/v1/datasets/{first}/points", params={"startTime": start, "endTime": end}),
+        pb.DeletePointsResponse,
+        print_options,
+    )
+    by_grpc = analytics.DeletePoints(pb.DeletePointsRequest(dataset_id=second, **window), timeout=10)
+    assert body["deletedCount"] == "20" and by_grpc.deleted_count == 20
+    got = analytics.GetDataset(pb.GetDatasetRequest(id=first), timeout=10).dataset
+    assert body == as_rest_json(pb.DeletePointsResponse(deleted_count=20, dataset=got), print_options)
+
+
+def test_a_csv_upload_answers_like_its_json_form(
+    analytics: analytics_grpc.AnalyticsServiceStub, rest: httpx.Client, print_options: dict[str, bool]
+) -> None:
+    def fresh() -> str:
+        request = pb.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=f"conf-{uuid.uuid4().hex[:10]}"))
+        return str(analytics.CreateDataset(request, timeout=10).dataset.id)
+
+    csv = b"time,value\n2024-05-01T12:00:00Z,1.5\nnoon,2\n1714564801,2.5\n"
+    uploaded_id, imported_id = fresh(), fresh()
+    uploaded = conforms(
+        rest.post(f"/v1/datasets/{uploaded_id}/points:uploadCsv", content=csv, headers={"content-type": "text/csv"}),
+        pb.UploadCsvResponse,
+        print_options,
+    )
+    imported = analytics.ImportCsv(pb.ImportCsvRequest(dataset_id=imported_id, csv=csv), timeout=10)
+    assert (uploaded["acceptedCount"], uploaded["header"]) == ("2", "time,value")
+    assert uploaded["rejectedLines"] == as_rest_json(imported, print_options)["rejectedLines"]
+    dataset = analytics.GetDataset(pb.GetDatasetRequest(id=uploaded_id), timeout=10).dataset
+    expected = pb.UploadCsvResponse.FromString(imported.SerializeToString())  # the same fields, numbered alike
+    expected.dataset.CopyFrom(dataset)
+    assert uploaded == as_rest_json(expected, print_options)
 
 
 def test_a_finished_result_reads_the_same_through_grpc_and_rest(

@@ -17,7 +17,7 @@ from google.protobuf import descriptor_pb2
 from openapi_spec_validator import validate
 
 from gateway.docs_portal.config import DocsSettings
-from gateway.docs_portal.examples import PROTOSET, placeholder
+from gateway.docs_portal.examples import PROTOSET, examples, placeholder
 from local_stack.paths import DESCRIPTOR_SET, ROOT, VENV_BIN
 from mesh_cli.codegen import OPENAPI
 from mesh_runtime.config import describe_settings
@@ -130,6 +130,17 @@ def test_the_grpcurl_example_works(mesh: RunningStack, rest: httpx.Client, tmp_p
         [str(VENV_BIN / "grpcurl"), *anonymous[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=30
     )
     assert refused.returncode != 0 and "Unauthenticated" in refused.stderr
+
+
+def test_raw_body_examples_send_and_save_files() -> None:
+    document = json.loads(OPENAPI.read_text())
+    methods = {m.name: m for service in examples(document, "http://gw", "gw:1") for m in service.methods}
+    upload = shlex.split(methods["UploadCsv"].curl)
+    assert upload[upload.index("--data-binary") + 1] == "@FILE" and "-d" not in upload
+    grpc_request = json.loads(shlex.split(methods["UploadCsv"].grpcurl)[-3])
+    assert grpc_request["csv"] == {"contentType": "application/octet-stream", "data": "BASE64_OF_FILE"}
+    export = shlex.split(methods["ExportPoints"].curl)
+    assert export[export.index("-o") + 1] == "FILE" and "-N" not in export
 
 
 def test_every_setting_of_the_portal_is_documented() -> None:

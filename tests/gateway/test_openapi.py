@@ -159,6 +159,20 @@ def test_streams_are_json_arrays(document: dict[str, Any]) -> None:
     assert reply == {"type": "array", "items": {"$ref": "#/components/schemas/mesh.llm.v1.StreamCompleteResponse"}}
 
 
+def test_http_bodies_are_raw(document: dict[str, Any]) -> None:
+    # google.api.HttpBody: Envoy passes the body through as it is, typed by its Content-Type.
+    upload = operation(document, "/mesh.analytics.v1.AnalyticsService/UploadCsv")
+    assert list(upload["requestBody"]["content"]) == ["*/*"]
+    assert upload["requestBody"]["content"]["*/*"]["schema"]["format"] == "binary"
+    assert upload["x-grpc-body"] == "csv"
+    export = operation(document, "/mesh.analytics.v1.AnalyticsService/ExportPoints")
+    ok = export["responses"]["200"]
+    assert ok["content"] == {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    assert "piece by piece" in ok["description"]
+    # A comment line meant for buf does not reach the docs.
+    assert "buf:lint" not in export["description"] and "text/csv" in export["description"]
+
+
 def test_oneofs_allow_one_member(document: dict[str, Any]) -> None:
     schedule = schema(document, "mesh.analytics.v1.Schedule")
     assert schedule["x-oneofs"] == {"trigger": ["intervalSeconds", "cron"]}

@@ -3,10 +3,13 @@ import datetime
 from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from mesh.analytics.v1 import analysis_pb2 as _analysis_pb2
 from mesh.analytics.v1 import dataset_pb2 as _dataset_pb2
+from mesh.analytics.v1 import points_pb2 as _points_pb2
 from mesh.auth.v1 import access_pb2 as _access_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -165,6 +168,108 @@ class ImportCsvResponse(_message.Message):
     dataset: _dataset_pb2.Dataset
     header: str
     def __init__(self, accepted_count: _Optional[int] = ..., rejected_count: _Optional[int] = ..., rejected_lines: _Optional[_Iterable[_Union[RejectedCsvLine, _Mapping]]] = ..., dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ..., header: _Optional[str] = ...) -> None: ...
+
+class UploadCsvRequest(_message.Message):
+    __slots__ = ("dataset_id", "csv")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    CSV_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    csv: _httpbody_pb2.HttpBody
+    def __init__(self, dataset_id: _Optional[str] = ..., csv: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class UploadCsvResponse(_message.Message):
+    __slots__ = ("accepted_count", "rejected_count", "rejected_lines", "dataset", "header")
+    ACCEPTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_LINES_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    accepted_count: int
+    rejected_count: int
+    rejected_lines: _containers.RepeatedCompositeFieldContainer[RejectedCsvLine]
+    dataset: _dataset_pb2.Dataset
+    header: str
+    def __init__(self, accepted_count: _Optional[int] = ..., rejected_count: _Optional[int] = ..., rejected_lines: _Optional[_Iterable[_Union[RejectedCsvLine, _Mapping]]] = ..., dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ..., header: _Optional[str] = ...) -> None: ...
+
+class QueryPointsRequest(_message.Message):
+    __slots__ = ("dataset_id", "start_time", "end_time", "step", "aggregations", "origin", "page_size", "page_token")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATIONS_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    step: _duration_pb2.Duration
+    aggregations: _containers.RepeatedScalarFieldContainer[_points_pb2.Aggregation]
+    origin: _timestamp_pb2.Timestamp
+    page_size: int
+    page_token: str
+    def __init__(self, dataset_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., aggregations: _Optional[_Iterable[_Union[_points_pb2.Aggregation, str]]] = ..., origin: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class QueryPointsResponse(_message.Message):
+    __slots__ = ("points", "buckets", "next_page_token")
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    points: _points_pb2.PointSeries
+    buckets: _points_pb2.PointBuckets
+    next_page_token: str
+    def __init__(self, points: _Optional[_Union[_points_pb2.PointSeries, _Mapping]] = ..., buckets: _Optional[_Union[_points_pb2.PointBuckets, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class BatchQueryPointsRequest(_message.Message):
+    __slots__ = ("dataset_ids", "start_time", "end_time", "step", "aggregations", "origin")
+    DATASET_IDS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATIONS_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    dataset_ids: _containers.RepeatedScalarFieldContainer[str]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    step: _duration_pb2.Duration
+    aggregations: _containers.RepeatedScalarFieldContainer[_points_pb2.Aggregation]
+    origin: _timestamp_pb2.Timestamp
+    def __init__(self, dataset_ids: _Optional[_Iterable[str]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., step: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., aggregations: _Optional[_Iterable[_Union[_points_pb2.Aggregation, str]]] = ..., origin: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class BatchQueryPointsResponse(_message.Message):
+    __slots__ = ("datasets",)
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    datasets: _containers.RepeatedCompositeFieldContainer[_points_pb2.DatasetBuckets]
+    def __init__(self, datasets: _Optional[_Iterable[_Union[_points_pb2.DatasetBuckets, _Mapping]]] = ...) -> None: ...
+
+class ExportPointsRequest(_message.Message):
+    __slots__ = ("dataset_id", "start_time", "end_time")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, dataset_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeletePointsRequest(_message.Message):
+    __slots__ = ("dataset_id", "start_time", "end_time")
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    dataset_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, dataset_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeletePointsResponse(_message.Message):
+    __slots__ = ("deleted_count", "dataset")
+    DELETED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    deleted_count: int
+    dataset: _dataset_pb2.Dataset
+    def __init__(self, deleted_count: _Optional[int] = ..., dataset: _Optional[_Union[_dataset_pb2.Dataset, _Mapping]] = ...) -> None: ...
 
 class CreateScheduleRequest(_message.Message):
     __slots__ = ("schedule",)

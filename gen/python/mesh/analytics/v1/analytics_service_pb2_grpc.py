@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from mesh.analytics.v1 import analytics_service_pb2 as mesh_dot_analytics_dot_v1_dot_analytics__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -76,6 +77,31 @@ class AnalyticsServiceStub:
                 '/mesh.analytics.v1.AnalyticsService/ImportCsv',
                 request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvRequest.SerializeToString,
                 response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvResponse.FromString,
+                _registered_method=True)
+        self.UploadCsv = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/UploadCsv',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UploadCsvRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UploadCsvResponse.FromString,
+                _registered_method=True)
+        self.QueryPoints = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/QueryPoints',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.QueryPointsRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.QueryPointsResponse.FromString,
+                _registered_method=True)
+        self.BatchQueryPoints = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/BatchQueryPoints',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchQueryPointsRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchQueryPointsResponse.FromString,
+                _registered_method=True)
+        self.ExportPoints = channel.unary_stream(
+                '/mesh.analytics.v1.AnalyticsService/ExportPoints',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ExportPointsRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.DeletePoints = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/DeletePoints',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeletePointsRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeletePointsResponse.FromString,
                 _registered_method=True)
         self.CreateSchedule = channel.unary_unary(
                 '/mesh.analytics.v1.AnalyticsService/CreateSchedule',
@@ -205,7 +231,59 @@ class AnalyticsServiceServicer:
         2024-05-01T14:00:00+02:00; without an offset it is taken as UTC) or epoch
         seconds, integer or decimal (e.g. 1714564800 or 1714564800.25). Malformed
         rows are reported by line number with a reason; the good rows are stored
-        with the same rules as AppendPoints.
+        with the same rules as AppendPoints. Over REST the CSV travels base64 in
+        a JSON body; UploadCsv takes the file itself.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadCsv(self, request, context):
+        """ImportCsv with the CSV file as the raw request body: over REST, POST the
+        file itself (any Content-Type, e.g. text/csv). Same rules, same answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryPoints(self, request, context):
+        """Reads a dataset's points in a time range: either the raw points, one page
+        at a time (AIP-158), or, with a step, aggregates of the points in each
+        time bucket of that length (at most 10,000 buckets). Fails with NOT_FOUND
+        when the dataset does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchQueryPoints(self, request, context):
+        """Aggregates the points of several datasets over one time range into the
+        same time buckets (for charts that overlay them): at most 10,000 buckets
+        over all datasets together. Fails with NOT_FOUND when a dataset does not
+        exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportPoints(self, request, context):
+        """Streams a dataset's points in a time range as CSV text, rows
+        "timestamp,value" after a header row, in time order: a timestamp is
+        ISO-8601 UTC with microseconds, a value the shortest text that reads back
+        as the same double, so ImportCsv takes the file back unchanged. Over REST
+        the response is the CSV file itself (Content-Type text/csv). The points
+        are read page by page: points written during the export may or may not be
+        in it. Fails with NOT_FOUND when the dataset does not exist.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePoints(self, request, context):
+        """Deletes a dataset's points in a time range and returns how many there
+        were; the dataset's point count and time range follow. Fails with
+        NOT_FOUND when the dataset does not exist.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -332,6 +410,31 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.ImportCsv,
                     request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvRequest.FromString,
                     response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvResponse.SerializeToString,
+            ),
+            'UploadCsv': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadCsv,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UploadCsvRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UploadCsvResponse.SerializeToString,
+            ),
+            'QueryPoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryPoints,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.QueryPointsRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.QueryPointsResponse.SerializeToString,
+            ),
+            'BatchQueryPoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchQueryPoints,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchQueryPointsRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchQueryPointsResponse.SerializeToString,
+            ),
+            'ExportPoints': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportPoints,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ExportPointsRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'DeletePoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePoints,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeletePointsRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeletePointsResponse.SerializeToString,
             ),
             'CreateSchedule': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSchedule,
@@ -603,6 +706,141 @@ class AnalyticsService:
             '/mesh.analytics.v1.AnalyticsService/ImportCsv',
             mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvRequest.SerializeToString,
             mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ImportCsvResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadCsv(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/UploadCsv',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UploadCsvRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.UploadCsvResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/QueryPoints',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.QueryPointsRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.QueryPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchQueryPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/BatchQueryPoints',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchQueryPointsRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.BatchQueryPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/ExportPoints',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ExportPointsRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/DeletePoints',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeletePointsRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.DeletePointsResponse.FromString,
             options,
             channel_credentials,
             insecure,

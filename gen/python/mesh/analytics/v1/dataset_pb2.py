@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmesh/analytics/v1/dataset.proto\x12\x11mesh.analytics.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x05\n\x07\x44\x61taset\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x43\n\x04name\x18\x02 \x01(\tB/\xe2\x41\x01\x02\xbaH(r#\x10\x01\x18\x80\x01\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\xd8\x01\x01R\x04name\x12*\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0fR\x0b\x64\x65scription\x12\x1b\n\x04unit\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18 R\x04unit\x12l\n\x06labels\x18\x05 \x03(\x0b\x32&.mesh.analytics.v1.Dataset.LabelsEntryB,\xbaH)\x9a\x01&\x10@\"\x1br\x19\x10\x01\x18?2\x13^[a-z][a-z0-9_.-]*$*\x05r\x03\x18\x80\x02R\x06labels\x12%\n\x0bpoint_count\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03R\npointCount\x12J\n\x10\x66irst_point_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x0e\x66irstPointTime\x12H\n\x0flast_point_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\rlastPointTime\x12\x41\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmesh/analytics/v1/dataset.proto\x12\x11mesh.analytics.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x05\n\x07\x44\x61taset\x12\x14\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03R\x02id\x12\x43\n\x04name\x18\x02 \x01(\tB/\xe2\x41\x01\x02\xbaH(r#\x10\x01\x18\x80\x01\x32\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$\xd8\x01\x01R\x04name\x12*\n\x0b\x64\x65scription\x18\x03 \x01(\tB\x08\xbaH\x05r\x03\x18\xd0\x0fR\x0b\x64\x65scription\x12\x1b\n\x04unit\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18 R\x04unit\x12l\n\x06labels\x18\x05 \x03(\x0b\x32&.mesh.analytics.v1.Dataset.LabelsEntryB,\xbaH)\x9a\x01&\x10@\"\x1br\x19\x10\x01\x18?2\x13^[a-z][a-z0-9_.-]*$*\x05r\x03\x18\x80\x02R\x06labels\x12%\n\x0bpoint_count\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03R\npointCount\x12J\n\x10\x66irst_point_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\x0e\x66irstPointTime\x12H\n\x0flast_point_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\rlastPointTime\x12\x41\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\ncreateTime\x12\x41\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03R\nupdateTime\x12K\n\tretention\x18\x0b \x01(\x0b\x32\x19.google.protobuf.DurationB\x12\xbaH\x0f\xaa\x01\x0c\"\x06\x08\x80\xa7\xe4\xe0\x0b\x32\x02\x08<R\tretention\x1a\x39\n\x0bLabelsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,8 +57,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DATASET'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_DATASET'].fields_by_name['update_time']._loaded_options = None
   _globals['_DATASET'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
-  _globals['_DATASET']._serialized_start=150
-  _globals['_DATASET']._serialized_end=815
-  _globals['_DATASET_LABELSENTRY']._serialized_start=758
-  _globals['_DATASET_LABELSENTRY']._serialized_end=815
+  _globals['_DATASET'].fields_by_name['retention']._loaded_options = None
+  _globals['_DATASET'].fields_by_name['retention']._serialized_options = b'\272H\017\252\001\014\"\006\010\200\247\344\340\0132\002\010<'
+  _globals['_DATASET']._serialized_start=182
+  _globals['_DATASET']._serialized_end=924
+  _globals['_DATASET_LABELSENTRY']._serialized_start=867
+  _globals['_DATASET_LABELSENTRY']._serialized_end=924
 # @@protoc_insertion_point(module_scope)
