@@ -11,14 +11,20 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from analytics_svc.auth.accounts import Session
+from analytics_svc.auth.store import ApiKeyRow, UserRow
 from analytics_svc.datasets import store as dataset_store
+from analytics_svc.points import ingest
 from analytics_svc.points import query as point_query
 from analytics_svc.points import store as point_store
 from analytics_svc.results import store as result_store
 from analytics_svc.schedules import store as schedule_store
 from mesh.analytics.v1 import analysis_pb2 as apb
+from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import dataset_pb2
 from mesh.analytics.v1 import points_pb2 as ppb
+from mesh.auth.v1 import auth_service_pb2, principal_pb2
+from mesh_runtime.auth import Principal
 from mesh_runtime.wire import duration_to_us, us_to_duration
 from mesh_runtime.wire import timestamp_or_none as _timestamp
 
@@ -142,3 +148,54 @@ def buckets_to_proto(buckets: point_store.Buckets, aggregations: Sequence[int]) 
         name, pick = _AGGREGATES[aggregation]
         getattr(message, name).extend(pick(buckets).tolist())
     return message
+
+
+def rejections_to_proto(rejections: list[ingest.Rejection]) -> list[pb.RejectedPoint]:
+    """The wire form of screened-out points, at most MAX_REPORTED_REJECTIONS of them."""
+    return [
+        pb.RejectedPoint(index=r.index, timestamp_us=r.timestamp_us, reason=r.reason)
+        for r in rejections[: ingest.MAX_REPORTED_REJECTIONS]
+    ]
+
+
+def principal_to_proto(principal: Principal) -> auth_service_pb2.Principal:
+    """The wire form of a principal."""
+    return auth_service_pb2.Principal(
+        id=principal.id,
+        name=principal.name,
+        role=principal.role,  # type: ignore[arg-type]
+        service_account=principal.service_account,
+    )
+
+
+def session_to_proto(session: Session) -> auth_service_pb2.Session:
+    """The wire form of a session."""
+    return auth_service_pb2.Session(
+        access_token=session.access.token,
+        access_token_expire_time=_timestamp(session.access.expires),
+        refresh_token=session.refresh_token,
+        principal=principal_to_proto(session.principal),
+    )
+
+
+def user_to_proto(row: UserRow) -> principal_pb2.User:
+    """The wire form of a user (never the password hash)."""
+    return principal_pb2.User(
+        id=str(row.id),
+        username=row.username,
+        role=row.role,  # type: ignore[arg-type]
+        disabled=row.disabled,
+        create_time=_timestamp(row.create_time),
+    )
+
+
+def api_key_to_proto(row: ApiKeyRow) -> principal_pb2.ApiKey:
+    """The wire form of an API key (never its secret)."""
+    return principal_pb2.ApiKey(
+        id=str(row.id),
+        name=row.name,
+        role=row.role,  # type: ignore[arg-type]
+        prefix=row.prefix,
+        revoked=row.revoked,
+        create_time=_timestamp(row.create_time),
+    )

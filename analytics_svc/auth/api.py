@@ -6,61 +6,16 @@ from collections.abc import Sequence
 
 import grpc
 
-from analytics_svc.auth.accounts import Accounts, Session
-from analytics_svc.auth.store import ApiKeyRow, UserRow
+from analytics_svc.auth.accounts import Accounts
+from analytics_svc.conversions import api_key_to_proto, principal_to_proto, session_to_proto, user_to_proto
 from mesh.auth.v1 import auth_service_pb2 as pb
 from mesh.auth.v1 import auth_service_pb2_grpc as pb_grpc
-from mesh.auth.v1 import principal_pb2
-from mesh_runtime.auth import Principal, current_principal
+from mesh_runtime.auth import current_principal
 from mesh_runtime.client_address import client_address
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.pagination import PageRequest, text_key
-from mesh_runtime.wire import timestamp_or_none
 
 _USERS_QUERY = "users"
-
-
-def principal_to_proto(principal: Principal) -> pb.Principal:
-    """The wire form of a principal."""
-    return pb.Principal(
-        id=principal.id,
-        name=principal.name,
-        role=principal.role,  # type: ignore[arg-type]
-        service_account=principal.service_account,
-    )
-
-
-def session_to_proto(session: Session) -> pb.Session:
-    """The wire form of a session."""
-    return pb.Session(
-        access_token=session.access.token,
-        access_token_expire_time=timestamp_or_none(session.access.expires),
-        refresh_token=session.refresh_token,
-        principal=principal_to_proto(session.principal),
-    )
-
-
-def user_to_proto(row: UserRow) -> principal_pb2.User:
-    """The wire form of a user (never the password hash)."""
-    return principal_pb2.User(
-        id=str(row.id),
-        username=row.username,
-        role=row.role,  # type: ignore[arg-type]
-        disabled=row.disabled,
-        create_time=timestamp_or_none(row.create_time),
-    )
-
-
-def api_key_to_proto(row: ApiKeyRow) -> principal_pb2.ApiKey:
-    """The wire form of an API key (never its secret)."""
-    return principal_pb2.ApiKey(
-        id=str(row.id),
-        name=row.name,
-        role=row.role,  # type: ignore[arg-type]
-        prefix=row.prefix,
-        revoked=row.revoked,
-        create_time=timestamp_or_none(row.create_time),
-    )
 
 
 class AuthServicer(pb_grpc.AuthServiceServicer):

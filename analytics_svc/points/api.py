@@ -12,7 +12,7 @@ from typing import TypeVar
 import grpc
 from google.rpc import error_details_pb2
 
-from analytics_svc.conversions import dataset_to_proto
+from analytics_svc.conversions import dataset_to_proto, rejections_to_proto
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import ingest
 from analytics_svc.points import store as point_store
@@ -23,14 +23,6 @@ from mesh_runtime.wire import timestamp_to_us
 
 # ImportCsv and UploadCsv answer alike.
 CsvReply = TypeVar("CsvReply", pb.ImportCsvResponse, pb.UploadCsvResponse)
-
-
-def _rejected_points(rejections: list[ingest.Rejection]) -> list[pb.RejectedPoint]:
-    return [
-        pb.RejectedPoint(index=r.index, timestamp_us=r.timestamp_us, reason=r.reason)
-        for r in rejections[: ingest.MAX_REPORTED_REJECTIONS]
-    ]
-
 
 INGEST_STOPPED = "INGEST_STOPPED"
 """ErrorInfo reason of an IngestPoints stream that failed part-way."""
@@ -73,7 +65,7 @@ class PointsApi:
         return pb.AppendPointsResponse(
             accepted_count=len(screened.timestamps_us),
             rejected_count=len(screened.rejections),
-            rejected_points=_rejected_points(screened.rejections),
+            rejected_points=rejections_to_proto(screened.rejections),
             dataset=dataset_to_proto(row),
         )
 
@@ -99,7 +91,7 @@ class PointsApi:
         return pb.IngestPointsResponse(
             accepted_count=accepted,
             rejected_count=seen - accepted,
-            rejected_points=_rejected_points(rejections),
+            rejected_points=rejections_to_proto(rejections),
             batch_count=batches,
         )
 
