@@ -109,6 +109,15 @@ def one_of(*choices: str) -> Callable[[str], str]:
     return parse_choice
 
 
+def _at_most_a_week(raw: str) -> int:
+    # Revocations are announced on a NATS stream that keeps them a week
+    # (mesh_runtime.streams): no token may outlive that.
+    value = positive(parse_int)(raw)
+    if value > 7 * 24 * 3600:
+        raise ValueError(f"expected at most 604800 (a week: revocations are kept that long), got {raw!r}")
+    return value
+
+
 def parse_networks(raw: str) -> tuple[str, ...]:
     """Comma-separated IP networks (CIDR, or a bare address), e.g. "10.0.0.0/8,::1"."""
     import ipaddress
@@ -260,6 +269,6 @@ class RuntimeSettings:
     max_token_ttl_seconds: int = setting(
         "AUTH_MAX_TOKEN_TTL_SECONDS",
         86_400,
-        positive(parse_int),
+        _at_most_a_week,
         "Longest lifetime of any access token (./mesh token --ttl is capped to it); revocations are kept this long.",
     )

@@ -116,3 +116,11 @@ def test_custom_settings_class() -> None:
         listen: int = setting("EXAMPLE_PORT", 1, port)
 
     assert load_settings(Example, {"EXAMPLE_PORT": " 8080 "}).listen == 8080
+
+
+def test_no_token_may_outlive_the_revocations_stream() -> None:
+    from mesh_runtime.config import RuntimeSettings
+
+    assert load_settings(RuntimeSettings, {"AUTH_MAX_TOKEN_TTL_SECONDS": "604800"}).max_token_ttl_seconds == 604800
+    with pytest.raises(ConfigError, match="AUTH_MAX_TOKEN_TTL_SECONDS.*a week"):
+        load_settings(RuntimeSettings, {"AUTH_MAX_TOKEN_TTL_SECONDS": "604801"})
