@@ -106,7 +106,7 @@ def layer(service: str, name: str) -> int:
         return MAIN
     if name == "server" or name in OTHER_ENTRY_POINTS.get(service, set()):
         return ENTRY
-    if last == "api" or name in OTHER_SERVICERS.get(service, set()):
+    if last == "api" or last.endswith("_api") or name in OTHER_SERVICERS.get(service, set()):
         return SERVICERS
     if last == "store" or name in OTHER_STORES.get(service, set()):
         return STORES
