@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from mesh_runtime import wire
-from mesh_runtime.wire import timestamp_or_none
+from mesh_runtime.wire import duration_to_us, timestamp_or_none, us_to_duration
 
 CASES = [
     dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
@@ -67,3 +68,19 @@ def test_microseconds_outside_the_range_are_refused_naming_it(micros: int) -> No
 def test_timestamps_protobuf_does_not_allow_are_refused(stamp: Timestamp) -> None:
     with pytest.raises(wire.TimestampOutOfRange):
         wire.timestamp_to_us(stamp)
+
+
+@pytest.mark.parametrize(
+    ("duration", "micros"),
+    [
+        (Duration(seconds=60), 60_000_000),
+        (Duration(seconds=1, nanos=500_000_999), 1_500_000),  # below a microsecond: dropped
+        (Duration(seconds=-1, nanos=-500_000_999), -1_500_000),  # towards zero, as Duration's sign rules
+        (Duration(seconds=3_155_760_000), 3_155_760_000_000_000),  # 100 years
+    ],
+)
+def test_durations_in_microseconds(duration: Duration, micros: int) -> None:
+    assert duration_to_us(duration) == micros
+    back = us_to_duration(micros)
+    assert duration_to_us(back) == micros
+    assert back.ToMicroseconds() == micros  # protobuf's own reading agrees
