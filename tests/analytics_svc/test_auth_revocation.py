@@ -19,6 +19,7 @@ from analytics_svc import schema
 from analytics_svc.auth.store import LoginAttemptRow
 from analytics_svc.auth.throttle import LoginThrottle, ThrottlePolicy
 from local_stack import infra
+from local_stack.ports import free_port
 from mesh.analytics.v1 import analytics_service_pb2 as analytics_pb2
 from mesh.analytics.v1 import analytics_service_pb2_grpc as analytics_grpc
 from mesh.auth.v1 import access_pb2, principal_pb2
@@ -29,6 +30,7 @@ from mesh_runtime.errors import ResourceExhausted
 from tests.clients import authed_channel
 from tests.conftest import RunningStack
 from tests.eventually import eventually
+from tests.rig import ProcessRig
 
 # Revocations reach the service by a database notification; this is what "within seconds" allows.
 REVOKED_WITHIN = 10
@@ -163,6 +165,43 @@ def test_revocations_reach_the_llm_and_notify_services(
         lambda: set(_other_services(mesh, session.access_token).values()) == {grpc.StatusCode.UNAUTHENTICATED},
         REVOKED_WITHIN,
         "the llm and notify services to refuse the revoked token",
+    )
+
+
+@pytest.fixture(scope="module")
+def second_replica(mesh: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Another analytics API process on the shared stack's database: a second replica."""
+    rig = ProcessRig(mesh, tmp_path_factory.mktemp("replica"), "analytics")
+    port = free_port()
+    env = {"ANALYTICS_DATABASE_URL": rig.database_url, "ANALYTICS_GRPC_PORT": str(port), "LLM_ADDR": "off"}
+    try:
+        rig.start_service("analytics-2", "analytics_svc", env, ready_port=port)
+        yield f"127.0.0.1:{port}"
+    finally:
+        rig.close()
+
+
+def test_every_replica_refuses_a_revoked_token_within_seconds(
+    mesh: RunningStack, second_replica: str, public: pb_grpc.AuthServiceStub, admin: pb_grpc.AuthServiceStub
+) -> None:
+    # Found by probing the stack: each replica would have honoured the token for 15 minutes.
+    user_id, username, password = new_user(admin)
+    session = public.Login(pb.LoginRequest(username=username, password=password), timeout=10).session
+
+    def on_the_other_replica() -> grpc.StatusCode:
+        with authed_channel(second_replica, session.access_token) as channel:
+            try:
+                pb_grpc.AuthServiceStub(channel).WhoAmI(pb.WhoAmIRequest(), timeout=10)
+            except grpc.RpcError as error:
+                return error.code()  # type: ignore[no-any-return]
+        return grpc.StatusCode.OK
+
+    assert on_the_other_replica() == grpc.StatusCode.OK  # verified there, and remembered
+    _disable(admin, user_id, session)  # on the first replica
+    eventually(
+        lambda: on_the_other_replica() == grpc.StatusCode.UNAUTHENTICATED,
+        REVOKED_WITHIN,
+        "the second replica to refuse the token revoked on the first",
     )
 
 
