@@ -360,3 +360,27 @@ def test_rest_queries(stub: pb_grpc.AnalyticsServiceStub, rest: httpx.Client) ->
     assert both.status_code == 200, both.text
     only = {**{name: [] for name in body}, "startTimesUs": [str(T0)], "sum": [float(values.sum())]}
     assert both.json()["datasets"] == [{"datasetId": dataset_id, "buckets": only}]
+
+
+def test_the_largest_answers_come_through_envoy_whole(stub: pb_grpc.AnalyticsServiceStub, rest: httpx.Client) -> None:
+    # A full page (100,000 points) and 10,000 buckets of every aggregation are several MB of JSON,
+    # more than Envoy's default 1 MiB buffer for a transcoded answer.
+    dataset_id = new_dataset(stub)
+    n = 100_000
+    ts = T0 + np.arange(n, dtype=np.int64) * 1_000_000
+    values = np.random.default_rng(6).normal(0, 1e6, n)
+    append(stub, dataset_id, ts, values)
+    page = rest.get(f"/v1/datasets/{dataset_id}/points", params={"pageSize": n}, timeout=60)
+    assert page.status_code == 200, page.text[:300]
+    assert len(page.content) > 3 * 2**20
+    assert page.json()["points"]["values"] == values.tolist() and page.json()["nextPageToken"] == ""
+    names = [ppb.Aggregation.Name(a) for a in ALL]
+    buckets = rest.get(
+        f"/v1/datasets/{dataset_id}/points",
+        params=[("step", "10s"), *(("aggregations", name) for name in names)],
+        timeout=60,
+    )
+    assert buckets.status_code == 200, buckets.text[:300]
+    body = buckets.json()["buckets"]
+    assert len(body["startTimesUs"]) == len(body["mean"]) == len(body["last"]) == 10_000
+    assert body["count"] == ["10"] * 10_000
