@@ -49,7 +49,7 @@ from mesh_runtime.backoff import backoff_seconds
 from mesh_runtime.clients import open_channel
 from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner, open_database, utc_now
-from mesh_runtime.errors import MeshError, Unavailable
+from mesh_runtime.errors import MeshError, NotFound, Unavailable
 from mesh_runtime.wire import MIN_TIMESTAMP_US, datetime_to_us, timestamp_to_us, us_to_datetime
 
 logger = logging.getLogger("analytics.worker")
@@ -92,6 +92,16 @@ def execute(row: result_store.ResultRow) -> compute.Outcome:
         raise compute.AnalysisFailed(exc.message) from None
 
 
+def _retry_delay(msg: Msg) -> float:
+    """Seconds before a job that failed on the database is offered again:
+    2 s, doubling with each delivery, at most 30 s."""
+    try:
+        delivered = int(msg.metadata.num_delivered or 1)
+    except Exception:  # noqa: BLE001 - a message without JetStream metadata
+        delivered = 1
+    return min(30.0, 2.0 * 2 ** (delivered - 1))
+
+
 class Worker:
     """Runs analysis jobs and writes insights."""
 
@@ -102,6 +112,7 @@ class Worker:
         self.lease = dt.timedelta(seconds=settings.job_lease_seconds)
         self.llm = open_channel(settings.llm_addr) if settings.llm_addr and signer else None
         self.completed = 0
+        self._failing_on_database: set[str] = set()  # jobs whose last attempt failed on the database
 
     def _service_token(self) -> str:
         assert self.signer is not None
@@ -121,12 +132,22 @@ class Worker:
             row = await self.runner.run(leases.claim_result, result_id, self.lease)
             if row is None:
                 await msg.ack()
+                self._failing_on_database.discard(result_id)
                 return
             finished = await self._run_claimed(row, msg)
         except (Unavailable, OSError) as exc:
-            logger.warning("job failed on the database; it will be retried", extra={"error": str(exc)})
-            await msg.nak(delay=2)
+            # Held by us until the lease runs out (the database may not have
+            # heard otherwise); retried later, backing off while it stays away.
+            delay = _retry_delay(msg)
+            if result_id not in self._failing_on_database:  # one line per job and outage
+                self._failing_on_database.add(result_id)
+                logger.warning(
+                    "job failed on the database; it will be retried",
+                    extra={"result_id": result_id, "error": str(exc), "retry_in": delay},
+                )
+            await msg.nak(delay=delay)
             return
+        self._failing_on_database.discard(result_id)
         await msg.ack()
         if finished and self.llm is not None:
             await self.write_insight(row.id, first=True)
@@ -144,10 +165,17 @@ class Worker:
                 raise
             outcome, error = None, exc.message
         except Exception:
-            logger.exception("analysis crashed", extra=log)
+            logger.exception("analysis crashed", extra=log)  # a bug: the traceback is the point
             outcome, error = None, f"internal error while analysing (result {row.id}); see the worker log"
         finally:
             beating.cancel()
+        unit = ""
+        if outcome is not None:
+            try:
+                unit = await self.runner.run(lambda: dataset_store.get_dataset(str(row.dataset_id)).unit)
+            except NotFound:
+                logger.info("analysis dropped: its dataset was deleted while it ran", extra=log)
+                return False
         now = utc_now()
         if outcome is None:
             values = {"status": result_store.FAILED, "error": error}
@@ -163,13 +191,16 @@ class Worker:
                 "insight_status": result_store.INSIGHT_PENDING if self.llm is not None else result_store.INSIGHT_NONE,
                 "insight_next_attempt": now + dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5),
             }
-            unit = await self.runner.run(lambda: dataset_store.get_dataset(str(row.dataset_id)).unit)
             events = messages.outgoing(messages.success_events(row, outcome, unit, "", now))
             # Events wait for the first insight attempt, at most its deadline (plus slack).
             hold = dt.timedelta(seconds=self.settings.insight_timeout_seconds + 5) if self.llm else None
         finished = await self.runner.run(leases.finish_result, row.id, values, events, hold)
-        logger.info("analysis finished" if finished else "analysis outcome dropped (lease lost)",
-                    extra={**log, "status": values["status"], "error": error or None})
+        if finished:
+            logger.info("analysis finished", extra={**log, "status": values["status"], "error": error or None})
+        elif await self.runner.run(result_store.get_results, [str(row.id)]):
+            logger.info("analysis outcome dropped: another worker took the job over after the lease", extra=log)
+        else:
+            logger.info("analysis dropped: its dataset was deleted while it ran", extra=log)
         self.completed += 1
         return finished and outcome is not None
 
@@ -185,6 +216,12 @@ class Worker:
 
     async def write_insight(self, result_id: uuid.UUID, first: bool = False) -> None:
         """One insight attempt for a succeeded result; releases its held events."""
+        try:
+            await self._write_insight(result_id, first)
+        except NotFound:
+            logger.info("insight skipped: the result was deleted with its dataset", extra={"result_id": str(result_id)})
+
+    async def _write_insight(self, result_id: uuid.UUID, first: bool) -> None:
         assert self.llm is not None
         row = await self.runner.run(result_store.get_result, str(result_id))
         if row.insight_status != result_store.INSIGHT_PENDING:

@@ -217,6 +217,49 @@ def test_a_job_whose_worker_dies_is_run_again_by_another(deployment: Deployment,
         _restore_workers(deployment, "worker-3")
 
 
+def _jobs_in_flight(d: Deployment) -> int:
+    """Job messages JetStream still holds for the workers (queued or unacknowledged)."""
+
+    async def read() -> int:
+        nc = await nats.connect(d.nats_url)
+        try:
+            info = await nc.jetstream().consumer_info(streams.JOBS_STREAM, streams.JOBS_CONSUMER)
+            return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        finally:
+            await nc.close()
+
+    return d.run(read())
+
+
+def test_a_dataset_deleted_while_its_analysis_runs_ends_the_job_in_one_line(
+    deployment: Deployment, channel: grpc.Channel
+) -> None:
+    stub = deployment.stub(channel)
+    logs_before = {n: len(deployment.log(n)) for n in ("worker-1", "worker-2")}
+    big = create_dataset(stub, points=2_000_000)
+    request = pb.RunAnalysisRequest(dataset_id=big, kind=apb.ANALYSIS_KIND_REPORT)
+    result_id = str(stub.RunAnalysis(request, timeout=10).result.id)
+    status_now = "SELECT status FROM analysis_result WHERE id = %s"
+    eventually(lambda: deployment.query(status_now, (result_id,))[0][0] == 2, 30, "the job to start", interval=0.05)
+    stub.DeleteDataset(pb.DeleteDatasetRequest(id=big), timeout=30)
+
+    def new_log() -> str:
+        return "".join(deployment.log(n)[start:] for n, start in logs_before.items())
+
+    def lines_about_it() -> list[str]:
+        return [line for line in new_log().splitlines() if result_id in line]
+
+    (line,) = eventually(lines_about_it, 120, lambda: f"a log line about {result_id}:\n{new_log()[-2000:]}")
+    assert "its dataset was deleted" in line and '"level": "info"' in line, line
+    # The job is over: acknowledged, not retried, and nothing else was logged about it.
+    eventually(lambda: _jobs_in_flight(deployment) == 0, 60, "the job message acknowledged")
+    assert lines_about_it() == [line]
+    assert "Traceback" not in new_log()
+    # The workers carry on.
+    (next_id,) = _run(stub, create_dataset(stub), 1)
+    wait_all_finished(deployment, [next_id])
+
+
 def test_a_killed_workers_jobs_are_taken_over_by_the_other_after_the_lease(
     deployment: Deployment, channel: grpc.Channel
 ) -> None:
