@@ -152,7 +152,8 @@ async def build(settings: AnalyticsSettings) -> Built:
             accounts, settings.bootstrap_admin_username, settings.bootstrap_admin_password.reveal()
         ),
     )
-    await hubs[0].start()
+    # The service reads fresh (and watches see every change) only while the hub listens.
+    await hubs[0].start(lambda up: running.set_service_serving(SERVICE_NAME, up))
     revocation_feed = RevocationFeed(runners[0], settings.database_url, verifier.revocations)
     await revocation_feed.start()
 

@@ -4,7 +4,7 @@ One dedicated connection (outside the pool) listens on the given channels;
 its socket is watched by the event loop, so notifications cost no thread. A
 lost connection (PostgreSQL restarted, the network cut) is noticed at once,
 or within seconds by TCP keepalive, and opened again with backoff: the
-owner hears of both (``on_lost``, ``on_reconnect``) so it can stop trusting
+owner hears of both (``on_lost``, ``on_connect``) so it can stop trusting
 what notifications kept up to date and catch up on what it missed.
 """
 
@@ -37,8 +37,8 @@ class PgListener:
 
     ``connected`` is set while notifications arrive. ``on_lost`` is called
     when an open listen connection breaks (not when ``stop`` ends it), and
-    ``on_reconnect`` when a connection is open again after one was lost or
-    could not be opened: notifications sent in between were missed.
+    ``on_connect`` each time a connection is open (the first time too):
+    notifications arrive from then on, and any sent before may have been missed.
     """
 
     def __init__(
@@ -46,13 +46,13 @@ class PgListener:
         dsn: str,
         channels: Sequence[str],
         on_notify: Callable[[str, str], None],
-        on_reconnect: Callable[[], None] | None = None,
+        on_connect: Callable[[], None] | None = None,
         on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.dsn = dsn
         self.channels = list(channels)
         self.on_notify = on_notify
-        self.on_reconnect = on_reconnect
+        self.on_connect = on_connect
         self.on_lost = on_lost
         self.connected = asyncio.Event()
 
@@ -71,7 +71,6 @@ class PgListener:
     async def run(self, stop: asyncio.Event) -> None:
         """Listen until ``stop`` is set; a lost connection is opened again with backoff."""
         delay = FIRST_RETRY_SECONDS
-        missed = False  # whether notifications may have been missed since the last connection
         down_since: float | None = None
         while not stop.is_set():
             try:
@@ -80,7 +79,6 @@ class PgListener:
                 if down_since is None:
                     down_since = time.monotonic()
                     logger.warning("cannot listen to PostgreSQL; retrying", extra={"error": str(exc).strip()})
-                missed = True
                 await _sleep_or_stop(stop, delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
                 continue
@@ -90,11 +88,10 @@ class PgListener:
                     extra={"down_seconds": round(time.monotonic() - down_since, 1)},
                 )
             delay, down_since = FIRST_RETRY_SECONDS, None
-            if missed and self.on_reconnect is not None:
-                self.on_reconnect()
+            if self.on_connect is not None:
+                self.on_connect()
             if await self._listen(conn, stop):
                 continue
-            missed = True
             down_since = time.monotonic()
             logger.warning("lost the PostgreSQL listen connection; reconnecting")
             if self.on_lost is not None:

@@ -41,7 +41,7 @@ class RevocationFeed:
             dsn,
             [auth_store.REVOCATION_CHANNEL],
             self._notified,
-            on_reconnect=self._reload_soon,
+            on_connect=self._reload_soon,
             on_lost=self._reload_soon,
         )
         self._stop = asyncio.Event()

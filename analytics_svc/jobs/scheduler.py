@@ -162,7 +162,7 @@ async def main(settings: SchedulerSettings, stop: asyncio.Event, health: Health)
         await streams.wait_for_streams(js)
         relay = OutboxRelay(runner, js)
         listener = PgListener(
-            settings.database_url, [outbox.OUTBOX_CHANNEL], lambda _c, _p: relay.wake(), on_reconnect=relay.wake
+            settings.database_url, [outbox.OUTBOX_CHANNEL], lambda _c, _p: relay.wake(), on_connect=relay.wake
         )
         lease = dt.timedelta(seconds=settings.job_lease_seconds)
         requeue = dt.timedelta(seconds=settings.requeue_after_seconds)

@@ -23,7 +23,7 @@ from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.auth import current_principal
 from mesh_runtime.database import BlockingRunner
-from mesh_runtime.errors import InvalidArgument, ResourceExhausted, from_rpc_error
+from mesh_runtime.errors import InvalidArgument, MeshError, from_rpc_error
 from mesh_runtime.interceptors import send_headers
 from mesh_runtime.pagination import PageRequest, time_and_id, time_and_id_key
 
@@ -136,13 +136,10 @@ class ResultsApi:
             # The watch is established: tell the client now, before any change arrives.
             await send_headers(context)
             while True:
-                row = await updates.get()
-                if row is None:
-                    raise ResourceExhausted(
-                        "this watch fell too far behind the changes; list the results and watch again",
-                        retry_after=1.0,
-                    )
-                yield pb.WatchResultsResponse(result=result_to_proto(row, with_anomalies=False))
+                update = await updates.get()
+                if isinstance(update, MeshError):
+                    raise update  # fell behind, or the change feed was lost: list and watch again
+                yield pb.WatchResultsResponse(result=result_to_proto(update, with_anomalies=False))
 
     async def AskAboutResult(
         self, request: pb.AskAboutResultRequest, context: grpc.aio.ServicerContext

@@ -11,6 +11,7 @@ import psycopg2
 from local_stack import infra
 from mesh_runtime.pg_listen import PgListener
 from tests.conftest import RunningStack
+from tests.eventually import eventually_async
 
 
 def _sql(dsn: str, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -30,7 +31,7 @@ def test_a_dropped_listen_connection_is_reported_and_opened_again(mesh: RunningS
             dsn,
             [channel],
             lambda _c, payload: heard.put_nowait(payload),
-            on_reconnect=lambda: states.append("back"),
+            on_connect=lambda: states.append("up"),
             on_lost=lambda: states.append("lost"),
         )
         stop = asyncio.Event()
@@ -48,9 +49,11 @@ def test_a_dropped_listen_connection_is_reported_and_opened_again(mesh: RunningS
         )
         assert killed == (True,)
         # Lost and back again, with nobody restarting anything.
-        while states != ["lost", "back"] or not listener.connected.is_set():
+        async def back() -> bool:
             assert not task.done(), "the listener stopped instead of reconnecting"
-            await asyncio.sleep(0.05)
+            return states == ["up", "lost", "up"] and listener.connected.is_set()
+
+        await eventually_async(back, 60, lambda: f"the listener back (seen: {states})", interval=0.05)
         await asyncio.to_thread(_sql, dsn, "SELECT pg_notify(%s, 'two')", (channel,))
         assert await asyncio.wait_for(heard.get(), 30) == "two"
         stop.set()
@@ -58,4 +61,4 @@ def test_a_dropped_listen_connection_is_reported_and_opened_again(mesh: RunningS
         assert not listener.connected.is_set()
         return states
 
-    assert asyncio.run(asyncio.wait_for(scenario(), 120)) == ["lost", "back"]  # stopping is not a loss
+    assert asyncio.run(asyncio.wait_for(scenario(), 120)) == ["up", "lost", "up"]  # stopping is not a loss
