@@ -23,6 +23,7 @@ from local_stack.ports import free_port
 from local_stack.processes import ManagedProcess, ProcessSpec, wait_until
 from local_stack.stack import grpc_serving
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 
 T = TypeVar("T")
 
@@ -119,11 +120,23 @@ class ProcessRig:
             self.run(process.stop(), STOP_SECONDS)
 
     def kill(self, name: str) -> None:
-        """SIGKILL, no chance to clean up, then reap it."""
+        """SIGKILL to its whole process group, no chance to clean up; returns once
+        every process of the group is gone (PostgreSQL's backends too, so a new
+        server never finds the old one's shared memory still in use)."""
         process = self.processes.pop(name)
-        assert process.pid is not None
-        os.killpg(process.pid, signal.SIGKILL)
+        pid = process.pid
+        assert pid is not None
+        os.killpg(pid, signal.SIGKILL)
         self.run(process.stop(), STOP_SECONDS)
+
+        def group_gone() -> bool:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        eventually(group_gone, STOP_SECONDS, f"every process of {name} to exit", interval=0.05)
 
     def pause(self, name: str) -> None:
         """SIGSTOP: the process keeps its sockets but answers nothing until ``resume``."""

@@ -37,8 +37,8 @@ def deployment(mesh: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> 
         d.create_database()
         d.start_nats()
         d.start_analytics("api", "analytics_svc")
-        d.start_analytics("scheduler-1", "analytics_svc.scheduler")
-        d.start_analytics("worker-1", "analytics_svc.worker")
+        d.start_analytics("scheduler-1", "analytics_svc.jobs.scheduler")
+        d.start_analytics("worker-1", "analytics_svc.jobs.worker")
         yield d
     finally:
         d.close()
