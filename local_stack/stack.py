@@ -325,7 +325,12 @@ class Stack:
                 lambda: infra.valkey_ready(s.valkey_port),
                 "Valkey (web sessions)",
             )
-        env = {**self.service_env(), "REFLEX_REDIS_URL": f"redis://127.0.0.1:{s.valkey_port}"}
+        env = {
+            **self.service_env(),
+            "REFLEX_REDIS_URL": f"redis://127.0.0.1:{s.valkey_port}",
+            # One worker process a replica is plenty on a laptop (Reflex would start 2 x cores + 1).
+            "GRANIAN_WORKERS": "1",
+        }
         await self._start_and_wait(
             ProcessSpec(
                 name, [sys.executable, str(ROOT / "web" / "launch.py"), "--port", str(port)], env=env, cwd=ROOT / "web"

@@ -20,6 +20,7 @@ import grpc
 import httpx
 import pytest
 
+from local_stack.ports import free_port
 from local_stack.stack import Stack, StackSettings, resolve_ports
 from mesh.auth.v1 import auth_service_pb2 as auth_pb2
 from mesh.auth.v1 import auth_service_pb2_grpc as auth_pb2_grpc
@@ -27,6 +28,7 @@ from mesh.auth.v1 import principal_pb2
 from mesh_runtime.auth import ROLES_BY_NAME
 from mesh_runtime.auth_keys import KeyFolder
 from tests.clients import authed_channel
+from tests.web.proxy import RoundRobinProxy
 
 T = TypeVar("T")
 
@@ -197,10 +199,37 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     runner.close()
 
 
+@dataclass
+class WebReplicas:
+    """The web app's replicas behind the one origin the browser tests use."""
+
+    proxy: RoundRobinProxy
+    ports: list[int]
+    names: list[str]
+
+
+WEB_REPLICAS = 2
+
+
 @pytest.fixture(scope="session")
-def web(mesh: RunningStack) -> str:
-    """The web app, built for production and served against the test mesh."""
-    mesh.runner.run(mesh.stack.start_web(), timeout=900)
+def web_replicas(mesh: RunningStack) -> Iterator[WebReplicas]:
+    """The web app, built for production and served against the test mesh as
+    two replicas sharing their sessions (Valkey) behind one origin, the web
+    port, where a round-robin proxy sends each connection to the next one."""
+    ports = [free_port() for _ in range(WEB_REPLICAS)]
+    names = ["web", *(f"web-{i + 1}" for i in range(1, WEB_REPLICAS))]
+    proxy = RoundRobinProxy(ports)
+    mesh.runner.run(proxy.start(mesh.settings.web_port), timeout=10)
+    # One after the other: the first builds the frontend, the next finds it built.
+    for port, name in zip(ports, names, strict=True):
+        mesh.runner.run(mesh.stack.start_web(port=port, name=name), timeout=900)
+    yield WebReplicas(proxy, ports, names)
+    mesh.runner.run(proxy.stop(), timeout=10)
+
+
+@pytest.fixture(scope="session")
+def web(mesh: RunningStack, web_replicas: WebReplicas) -> str:
+    """The web app's one origin (two replicas behind it)."""
     return mesh.web_url
 
 

@@ -1,7 +1,8 @@
 """The web session in a real browser against the real mesh: where the refresh
 token lives (an HttpOnly, SameSite=Strict cookie only the session routes get),
 what never travels over the event websocket or lands in a log, and two tabs
-of one browser staying signed in."""
+of one browser staying signed in, and two web replicas behind one origin
+sharing the session."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, WebSocket, expect
 
-from tests.conftest import RunningStack
+from tests.conftest import RunningStack, WebReplicas
 from tests.web.browser import WAIT_MS, EventSender, fresh_page, launched_chromium, navigate, sign_in
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -137,3 +138,30 @@ def test_two_tabs_of_one_browser_stay_signed_in(mesh: RunningStack, web: str, br
         third = first.context.new_page()
         third.goto(f"{web}/datasets")
         expect(third.get_by_test_id("nav-user")).to_contain_text("viewer", timeout=WAIT_MS)
+
+
+def test_two_web_replicas_behind_one_origin_share_the_session(
+    mesh: RunningStack, web: str, web_replicas: WebReplicas, browser: Browser
+) -> None:
+    before = list(web_replicas.proxy.connections)
+    with fresh_page(browser) as page:
+        sign_in(page, web, mesh.credentials["analyst"])
+        navigate(page, "dashboard")
+        # The pages, the event websocket and the session routes were served by both replicas.
+        assert all(now > then for now, then in zip(web_replicas.proxy.connections, before, strict=True))
+
+        first = next(p for p in mesh.stack.processes if p.spec.name == web_replicas.names[0] and not p.exited())
+        mesh.runner.run(first.stop(), timeout=60)
+        try:
+            # Only the other replica is left: the tab's state and the cookie's session carry over.
+            page.reload()
+            expect(page.get_by_test_id("nav-user")).to_contain_text("analyst", timeout=WAIT_MS)
+            navigate(page, "datasets")
+            expect(page.get_by_test_id("new-dataset-form")).to_be_visible(timeout=WAIT_MS)
+            tab = page.context.new_page()
+            tab.goto(f"{web}/results")
+            expect(tab.get_by_test_id("nav-user")).to_contain_text("analyst", timeout=WAIT_MS)
+        finally:
+            mesh.runner.run(
+                mesh.stack.start_web(port=web_replicas.ports[0], name=web_replicas.names[0]), timeout=900
+            )

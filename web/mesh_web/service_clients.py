@@ -9,6 +9,7 @@ not at import):
     LLM_ADDR                   host:port of llm_svc, for its health (default 127.0.0.1:50052)
     REST_BASE_URL              Envoy's REST listener, for its health (default http://127.0.0.1:18080)
     MAIL_API_URL               the mail catcher's (or mailpit's) HTTP API (default http://127.0.0.1:18025)
+    REFLEX_REDIS_URL           Redis/Valkey keeping the sessions, shared by the replicas (Reflex reads it)
     WEB_BASE_URL               the web app's public address; its origin is the only one allowed
                                (http_security.py; default http://127.0.0.1:3000)
     MESH_CALL_TIMEOUT_SECONDS  deadline of each call in seconds (default 5)
@@ -63,6 +64,14 @@ def parse_grpc_target(raw: str) -> str:
     return value
 
 
+def parse_redis_url(raw: str) -> str:
+    """A redis:// or rediss:// URL, or '' (no shared store)."""
+    value = raw.strip()
+    if value and urllib.parse.urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"expected a redis:// or rediss:// URL, got {raw!r}")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class ServiceSettings:
     """Where the services are and how long the web app waits for them."""
@@ -82,6 +91,12 @@ class ServiceSettings:
         "http://127.0.0.1:3000",
         parse_http_url,
         "The web app's public address: its origin is the only one given the event websocket and CORS.",
+    )
+    redis_url: str = setting(
+        "REFLEX_REDIS_URL",
+        "",
+        parse_redis_url,
+        "Redis/Valkey keeping the web app's sessions (Reflex reads it); empty: the process's memory, one replica.",
     )
     mail_api_url: str = setting(
         "MAIL_API_URL", "http://127.0.0.1:18025", parse_http_url, "The mail catcher's (mailpit-compatible) HTTP API."
