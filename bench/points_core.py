@@ -240,11 +240,11 @@ def ingest(address: str, token: str, dataset_id: str, ts: np.ndarray, values: np
     return time.perf_counter() - started
 
 
-def append(dataset_id: str, ts: np.ndarray, values: np.ndarray) -> float:
-    """Seconds for the storage layer alone: append_points of the same batches."""
+def append(dataset_id: str, ts: np.ndarray, values: np.ndarray, batch: int) -> float:
+    """Seconds for the storage layer alone: append_points of the points in batches (each its own commit)."""
     started = time.perf_counter()
-    for start in range(0, ts.size, BATCH):
-        store.append_points(dataset_id, ts[start : start + BATCH], values[start : start + BATCH])
+    for start in range(0, ts.size, batch):
+        store.append_points(dataset_id, ts[start : start + batch], values[start : start + batch])
     return time.perf_counter() - started
 
 
@@ -354,19 +354,21 @@ async def run(n: int) -> None:
 def _measure(variant: Variant, dsn: str, address: str, token: str, new_dataset: Callable[[], str],
              ts: np.ndarray, values: np.ndarray, scratch: Path) -> None:  # fmt: skip
     n, s, size = ts.size, variant.seconds, variant.bytes_per_point
-    rows_id, grpc_id, layer_id = new_dataset(), new_dataset(), new_dataset()
+    rows_id, grpc_id, layer_id, big_id = new_dataset(), new_dataset(), new_dataset(), new_dataset()
     print(f"{variant.name}: ingest...", flush=True)
     s["row COPY"] = row_copy(dsn, rows_id, ts, values)
     _sql(dsn, "VACUUM ANALYZE point_rows", "CHECKPOINT")
     size["row layout"] = _pg_size(dsn, "point_rows") / n
     with schema.database_proxy.connection_context():
-        s["append_points"] = append(layer_id, ts, values)
+        s["append_points"] = append(layer_id, ts, values, BATCH)
     _sql(dsn, "VACUUM ANALYZE point_chunk")
     size["chunks as written"] = _pg_size(dsn, "point_chunk") / n
     _sql(dsn, "VACUUM FULL ANALYZE point_chunk", "CHECKPOINT")
     size["chunks"] = _pg_size(dsn, "point_chunk") / n
+    with schema.database_proxy.connection_context():
+        s["append_points 1M"] = append(big_id, ts, values, 1_000_000)
     s["IngestPoints"] = ingest(address, token, grpc_id, ts, values)
-    _sql(dsn, "VACUUM FULL ANALYZE point_chunk", "CHECKPOINT", drop=(grpc_id,))
+    _sql(dsn, "VACUUM FULL ANALYZE point_chunk", "CHECKPOINT", drop=(grpc_id, big_id))
     s["DuckDB ingest"], con = duck_ingest(scratch / f"{variant.name}.duckdb", ts, values)
     size["DuckDB"] = (scratch / f"{variant.name}.duckdb").stat().st_size / n
 
@@ -404,7 +406,10 @@ def _report(n: int, variants: list[Variant], load_before: float) -> None:
         print(f"| {label} | " + " | ".join(cell(v) for v in variants) + " |")
 
     line("ingest: IngestPoints over gRPC, batches of 100k (pts/s)", lambda v: f"{n / v.seconds['IngestPoints']:,.0f}")
-    line("ingest: storage layer alone, append_points (pts/s)", lambda v: f"{n / v.seconds['append_points']:,.0f}")
+    line("ingest: storage layer alone, append_points of 100k (pts/s)",
+         lambda v: f"{n / v.seconds['append_points']:,.0f}")  # fmt: skip
+    line("ingest: storage layer alone, append_points of 1M (pts/s)",
+         lambda v: f"{n / v.seconds['append_points 1M']:,.0f}")  # fmt: skip
     line("ingest: raw psycopg2 binary COPY, row layout (pts/s)", lambda v: f"{n / v.seconds['row COPY']:,.0f}")
     line("ingest: DuckDB INSERT + CHECKPOINT (pts/s)", lambda v: f"{n / v.seconds['DuckDB ingest']:,.0f}")
     line("IngestPoints vs raw COPY", lambda v: f"{v.seconds['row COPY'] / v.seconds['IngestPoints']:.2f}x")

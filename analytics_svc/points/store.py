@@ -22,8 +22,9 @@ import logging
 import queue
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -201,14 +202,14 @@ def append_points(
                 (str(key), existing.start_us[touched].tolist()),
             )
         _copy_in(cursor, key, encoded)
-        cursor.execute(
+        updated = DatasetRow.raw(
             "UPDATE dataset SET point_count = point_count + %s,"
             " first_point_time = LEAST(first_point_time, to_timestamp(%s) + %s * interval '1 microsecond'),"
             " last_point_time = GREATEST(last_point_time, to_timestamp(%s) + %s * interval '1 microsecond'),"
-            " chunk_width_us = %s WHERE id = %s",
-            [ts.size - replaced, *_seconds_micros(int(ts[0])), *_seconds_micros(int(ts[-1])), chosen, str(key)],
+            " chunk_width_us = %s WHERE id = %s RETURNING *",
+            ts.size - replaced, *_seconds_micros(int(ts[0])), *_seconds_micros(int(ts[-1])), chosen, str(key),
         )
-        return DatasetRow.get_by_id(key)
+        return next(iter(updated))
 
 
 def delete_points(dataset_id: str, start_us: int, end_us: int) -> int:
@@ -362,21 +363,41 @@ def _ranges(found: _Summaries, lo: int, hi: int, parts: int) -> list[tuple[int, 
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
-def _read_range(cursor: Any, key: uuid.UUID, start_us: int, end_us: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The dataset's points in [start_us, end_us), chunk by chunk, decoded and trimmed to the range."""
+# A chunk as read: its point count and its pcodec bytes (timestamps, values).
+_RawChunk = tuple[int, bytes, bytes]
+
+
+def _read_range(cursor: Any, key: uuid.UUID, start_us: int, end_us: int) -> list[_RawChunk]:
+    """The dataset's chunks overlapping [start_us, end_us), in time order, still encoded."""
     data = _copy_out(
         cursor,
         f"SELECT point_count, ts_data, value_data FROM point_chunk WHERE {_OVERLAPPING} ORDER BY start_us",  # noqa: S608
         _overlapping_params(key, start_us, end_us),
     )
-    pieces = _decoded(data)
-    for i in (0, len(pieces) - 1)[: len(pieces)]:
-        ts, vals = pieces[i]
-        if ts.size and (ts[0] < start_us or ts[-1] >= end_us):
-            a, b = np.searchsorted(ts, [start_us, end_us])
-            pieces[i] = (ts[a:b], vals[a:b])
-    return pieces
+    raw = []
+    for count, ts_data, value_data in pgcopy.rows(data):
+        if count is None or ts_data is None or value_data is None:
+            raise RuntimeError("a chunk row has NULL fields")
+        raw.append((int.from_bytes(count, "big", signed=True), bytes(ts_data), bytes(value_data)))
+    return raw
 
+
+@dataclass
+class _Destination:
+    """The arrays a load decodes its chunks into, each range at its own offset."""
+
+    timestamps_us: np.ndarray
+    values: np.ndarray
+
+    def decode(self, raw: list[_RawChunk], offset: int, expected: int) -> None:
+        """Decode one range's chunks in place from ``offset``; RuntimeError unless they hold ``expected`` points."""
+        if sum(count for count, _, _ in raw) != expected:
+            raise RuntimeError(f"chunks changed under a load: {len(raw)} chunks, not {expected} points")
+        for count, ts_data, value_data in raw:
+            ch.decode_into(
+                ts_data, value_data, self.timestamps_us[offset : offset + count], self.values[offset : offset + count]
+            )
+            offset += count
 
 def _reader_connection() -> Any:
     """A new psycopg2 connection with the parameters of the bound database (the caller closes it)."""
@@ -390,15 +411,16 @@ def _reader_connection() -> Any:
 
 
 def _read_ranges(
-    cursor: Any, key: uuid.UUID, ranges: list[tuple[int, int]], readers: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The pieces of all ``ranges`` in order, read by this cursor and ``readers - 1`` more connections.
+    cursor: Any, key: uuid.UUID, ranges: list[tuple[int, int]], readers: int,
+    decode: Callable[[int, list[_RawChunk]], None],
+) -> None:  # fmt: skip
+    """Read all ``ranges`` with this cursor and ``readers - 1`` more connections,
+    each reader calling ``decode(range index, its chunks)`` as it reads a range.
 
     The other connections import this transaction's snapshot (as pg_dump's
     parallel mode does), so every range is read as of the same moment. A
     connection that cannot be opened, or fails, leaves its ranges to this one.
     """
-    results: list[list[tuple[np.ndarray, np.ndarray]] | None] = [None] * len(ranges)
     pending: queue.SimpleQueue[int] = queue.SimpleQueue()
     for index in range(len(ranges)):
         pending.put(index)
@@ -411,10 +433,11 @@ def _read_ranges(
             except queue.Empty:
                 return
             try:
-                results[index] = _read_range(reader, key, *ranges[index])
+                raw = _read_range(reader, key, *ranges[index])
             except BaseException:
                 pending.put(index)  # another reader takes it (or fails the same way)
                 raise
+            decode(index, raw)
 
     def help_with(snapshot: str) -> None:
         try:
@@ -445,7 +468,6 @@ def _read_ranges(
             for helper in helpers:
                 helper.result()
     drain(cursor)  # whatever a failed helper gave back
-    return [piece for pieces in results if pieces is not None for piece in pieces]
 
 
 def load_points(
@@ -466,26 +488,32 @@ def load_points(
     key = _key(dataset_id)
     lo = _INT64_MIN if start_us is None else int(start_us)
     hi = _INT64_MAX if end_us is None else int(end_us)
-    if database_proxy.in_transaction():
-        cursor = database_proxy.cursor()
-        _check_exists(cursor, dataset_id, key)
-        return _joined(_read_range(cursor, key, lo, hi) if lo < hi else [])
+    in_callers = database_proxy.in_transaction()
     with database_proxy.atomic():
         cursor = database_proxy.cursor()
-        # One snapshot for the summaries, ranges and connections of this load.
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if not in_callers:  # one snapshot for the summaries, ranges and connections of this load
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         _check_exists(cursor, dataset_id, key)
         if lo >= hi:
-            return _joined([])
+            return np.empty(0, np.int64), np.empty(0, np.float64)
         found = _summaries(cursor, key, lo, hi)
-        if int(found.count.sum()) < _PARALLEL_MIN_POINTS:
+        if in_callers or int(found.count.sum()) < _PARALLEL_MIN_POINTS:
             readers = 1
         ranges = _ranges(found, lo, hi, readers * _RANGES_PER_READER if readers > 1 else 1)
-        pieces = _read_ranges(cursor, key, ranges, readers)
-    return _joined(pieces)
-
-
-def _joined(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    if not pieces:
-        return np.empty(0, np.int64), np.empty(0, np.float64)
-    return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])
+        # Each range's chunks decode straight into their place: the points of
+        # the chunks before it come first (only the window's first and last
+        # chunk can hold points outside it, cut off below).
+        before = np.concatenate([[0], np.cumsum(found.count)])
+        firsts = [max(int(np.searchsorted(found.start_us, start, side="right")) - 1, 0) for start, _ in ranges]
+        lasts = [*firsts[1:], len(found)]
+        total = int(before[-1])
+        into = _Destination(np.empty(total, np.int64), np.empty(total, np.float64))
+        _read_ranges(
+            cursor, key, ranges, readers,
+            lambda index, raw: into.decode(raw, int(before[firsts[index]]),
+                                           int(before[lasts[index]] - before[firsts[index]])),
+        )  # fmt: skip
+    a, b = np.searchsorted(into.timestamps_us, [lo, hi])
+    if a == 0 and b == total:
+        return into.timestamps_us, into.values
+    return into.timestamps_us[a:b].copy(), into.values[a:b].copy()
