@@ -47,6 +47,7 @@ from mesh_web.pages.notifications import NotificationsState  # noqa: E402
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 EVIL_ORIGIN = "http://evil.example"
+REFRESH_TOKEN_COOKIE = "mesh_refresh_token"
 
 STATE_CHANGING_EVENTS = {
     (DatasetsState, "create_dataset"),
@@ -243,3 +244,19 @@ def test_answers_tell_the_browser_not_to_sniff_frame_or_leak_the_referrer(web: s
     assert "frame-ancestors 'none'" in policy
     assert "default-src 'self'" in policy
     assert "object-src 'none'" in policy
+
+
+@pytest.mark.parametrize("route", ["/auth/cookie", "/auth/refresh", "/auth/logout"])
+def test_the_session_routes_answer_only_the_apps_own_tabs_and_are_never_cached(web: str, route: str) -> None:
+    tab = {"X-Mesh-Tab": str(uuid.uuid4())}
+    with httpx.Client(base_url=web, timeout=10) as http:
+        forged = http.post(route, headers={"Origin": EVIL_ORIGIN, **tab})
+        assert forged.status_code == 403
+        assert "set-cookie" not in forged.headers
+        no_tab = http.post(route, headers={"Origin": web})
+        assert no_tab.status_code == 403
+        own = http.post(route, headers={"Origin": web, **tab})
+    # A tab that asked for nothing gets nothing (logout only forgets a cookie it does not have).
+    assert own.status_code in (204, 409)
+    assert own.headers["cache-control"] == "no-store"
+    assert REFRESH_TOKEN_COOKIE not in {c.name for c in own.cookies.jar if c.value}
