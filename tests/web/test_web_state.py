@@ -529,3 +529,32 @@ def test_a_failed_event_is_logged_by_its_handler_without_headers_or_payload() ->
     for secret in ("SECRET", "Bearer", "hunter2", "cookie", "more'"):
         assert secret not in text
     assert redact("{'headers': {'cookie': 'a=b'}, 'ip': 'x'}") == "{'headers': <not logged>, 'ip': 'x'}"
+
+
+# --- the one origin the app answers -------------------------------------------
+
+
+def test_the_web_origin_is_web_base_urls_scheme_host_and_port() -> None:
+    from mesh_web.http_security import web_origin
+
+    assert web_origin({}) == "http://127.0.0.1:3000"
+    assert web_origin({"WEB_BASE_URL": "https://Analytics.Example.com/app/"}) == "https://analytics.example.com"
+    assert web_origin({"WEB_BASE_URL": "http://localhost:8000"}) == "http://localhost:8000"
+
+
+def test_a_web_base_url_that_is_not_http_is_refused_naming_it() -> None:
+    from mesh_web.http_security import web_origin
+
+    with pytest.raises(ConfigError, match="WEB_BASE_URL"):
+        web_origin({"WEB_BASE_URL": "analytics.example.com"})
+
+
+@pytest.mark.parametrize("url", ["", "redis://valkey:6379", "rediss://user:pw@cache.example.com:6380/0"])
+def test_the_session_store_is_a_redis_url_or_none(url: str) -> None:
+    settings = load_settings(service_clients.ServiceSettings, environ={"REFLEX_REDIS_URL": url})
+    assert settings.redis_url == url
+
+
+def test_a_session_store_that_is_not_redis_is_refused_naming_it() -> None:
+    with pytest.raises(ConfigError, match="REFLEX_REDIS_URL"):
+        load_settings(service_clients.ServiceSettings, environ={"REFLEX_REDIS_URL": "http://valkey:6379"})
