@@ -19,13 +19,25 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from buf.validate import validate_pb2
-from google.api import annotations_pb2, field_behavior_pb2
+from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
 
+from gateway.proto_json_schema import (
+    Catalog,
+    comments,
+    component_name,
+    enum_schema,
+    field_schema,
+    is_map,
+    is_required,
+    json_name,
+    message_schema,
+    ref,
+    referenced,
+)
 from mesh.auth.v1 import access_pb2
 
 OPENAPI_VERSION = "3.0.3"
@@ -41,414 +53,10 @@ _FD = descriptor_pb2.FieldDescriptorProto
 Schema = dict[str, Any]
 AccessRuleLookup = Callable[[str], "access_pb2.AccessRule | None"]
 
-# Proto3 JSON of the well-known types, as the transcoder reads and writes them.
-_WELL_KNOWN: dict[str, Schema] = {
-    ".google.protobuf.Timestamp": {"type": "string", "format": "date-time", "example": "2024-05-01T12:00:00Z"},
-    ".google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$", "example": "1.5s"},
-    ".google.protobuf.FieldMask": {
-        "type": "string",
-        "description": "Comma-separated field paths in lowerCamelCase, e.g. `description,labels`.",
-    },
-    ".google.protobuf.Empty": {"type": "object"},
-    ".google.protobuf.Struct": {"type": "object", "additionalProperties": True},
-    ".google.protobuf.Value": {"description": "Any JSON value."},
-    ".google.protobuf.ListValue": {"type": "array", "items": {}},
-    ".google.protobuf.Any": {
-        "type": "object",
-        "description": "A message of the type named by `@type`, with its fields beside it.",
-        "properties": {"@type": {"type": "string", "example": "type.googleapis.com/google.rpc.BadRequest"}},
-        "required": ["@type"],
-        "additionalProperties": True,
-    },
-    ".google.protobuf.DoubleValue": {"type": "number", "format": "double", "nullable": True},
-    ".google.protobuf.FloatValue": {"type": "number", "format": "float", "nullable": True},
-    ".google.protobuf.Int64Value": {"type": "string", "format": "int64", "nullable": True},
-    ".google.protobuf.UInt64Value": {"type": "string", "format": "uint64", "nullable": True},
-    ".google.protobuf.Int32Value": {"type": "integer", "format": "int32", "nullable": True},
-    ".google.protobuf.UInt32Value": {"type": "integer", "format": "int64", "minimum": 0, "nullable": True},
-    ".google.protobuf.BoolValue": {"type": "boolean", "nullable": True},
-    ".google.protobuf.StringValue": {"type": "string", "nullable": True},
-    ".google.protobuf.BytesValue": {"type": "string", "format": "byte", "nullable": True},
-}
-
-_INT32 = {_FD.TYPE_INT32, _FD.TYPE_SINT32, _FD.TYPE_SFIXED32}
-_UINT32 = {_FD.TYPE_UINT32, _FD.TYPE_FIXED32}
-_INT64 = {_FD.TYPE_INT64, _FD.TYPE_SINT64, _FD.TYPE_SFIXED64}
-_UINT64 = {_FD.TYPE_UINT64, _FD.TYPE_FIXED64}
-_FLOATS = {_FD.TYPE_DOUBLE: "double", _FD.TYPE_FLOAT: "float"}
-
-# buf.validate rules per scalar kind: the FieldRules field holding them.
-_NUMERIC_RULES = (
-    "int32",
-    "int64",
-    "uint32",
-    "uint64",
-    "sint32",
-    "sint64",
-    "fixed32",
-    "fixed64",
-    "sfixed32",
-    "sfixed64",
-    "float",
-    "double",
-)
-_STRING_FORMATS = {
-    "uuid": "uuid",
-    "email": "email",
-    "uri": "uri",
-    "hostname": "hostname",
-    "ipv4": "ipv4",
-    "ipv6": "ipv6",
-}
-
 _HTTP_METHODS = ("get", "put", "post", "delete", "patch")
-
-_MESSAGE_FIELDS, _NESTED_MESSAGES, _ENUMS, _SERVICES = 4, 3, 5, 6
-_FIELDS, _NESTED_ENUMS, _ENUM_VALUES, _METHODS = 2, 4, 2, 2
-
-
-@dataclass
-class _Message:
-    proto: descriptor_pb2.DescriptorProto
-    description: str
-    field_descriptions: dict[int, str]
-
-
-@dataclass
-class _Catalog:
-    """Every message, enum and comment of a descriptor set, by full name."""
-
-    messages: dict[str, _Message] = field(default_factory=dict)
-    enums: dict[str, tuple[descriptor_pb2.EnumDescriptorProto, str]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, files: list[descriptor_pb2.FileDescriptorProto]) -> _Catalog:
-        catalog = cls()
-        for file in files:
-            comments = _comments(file)
-            prefix = f".{file.package}" if file.package else ""
-            for index, message in enumerate(file.message_type):
-                catalog._add_message(message, prefix, (_MESSAGE_FIELDS, index), comments)
-            for index, enum in enumerate(file.enum_type):
-                catalog.enums[f"{prefix}.{enum.name}"] = (enum, comments.get((_ENUMS, index), ""))
-        return catalog
-
-    def _add_message(
-        self,
-        message: descriptor_pb2.DescriptorProto,
-        prefix: str,
-        path: tuple[int, ...],
-        comments: dict[tuple[int, ...], str],
-    ) -> None:
-        name = f"{prefix}.{message.name}"
-        self.messages[name] = _Message(
-            message,
-            comments.get(path, ""),
-            {i: comments.get((*path, _FIELDS, i), "") for i in range(len(message.field))},
-        )
-        for index, nested in enumerate(message.nested_type):
-            self._add_message(nested, name, (*path, _NESTED_MESSAGES, index), comments)
-        for index, enum in enumerate(message.enum_type):
-            self.enums[f"{name}.{enum.name}"] = (enum, comments.get((*path, _NESTED_ENUMS, index), ""))
-
-
-def _comments(file: descriptor_pb2.FileDescriptorProto) -> dict[tuple[int, ...], str]:
-    """The leading comment of each element of ``file``, by source path, without
-    the lines that speak to buf (``buf:lint:ignore RULE``)."""
-    found = {}
-    for location in file.source_code_info.location:
-        text = location.leading_comments or location.trailing_comments
-        lines = [line[1:] if line.startswith(" ") else line for line in text.strip("\n").split("\n")]
-        lines = [line for line in lines if not line.startswith("buf:lint:")]
-        if "".join(lines).strip():
-            found[tuple(location.path)] = "\n".join(lines).strip()
-    return found
-
-
-def component_name(full_name: str) -> str:
-    """The components/schemas key of a message or enum (its full proto name)."""
-    return full_name.lstrip(".")
-
-
-def _ref(full_name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{component_name(full_name)}"}
-
-
-def json_name(proto_field: descriptor_pb2.FieldDescriptorProto) -> str:
-    """The proto3 JSON (lowerCamelCase) name of a field."""
-    if proto_field.json_name:
-        return str(proto_field.json_name)
-    head, *rest = proto_field.name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def _behaviors(proto_field: descriptor_pb2.FieldDescriptorProto) -> set[int]:
-    return set(proto_field.options.Extensions[field_behavior_pb2.field_behavior])
-
-
-def _rules(proto_field: descriptor_pb2.FieldDescriptorProto) -> validate_pb2.FieldRules:
-    rules: validate_pb2.FieldRules = proto_field.options.Extensions[validate_pb2.field]
-    return rules
-
-
-def is_required(proto_field: descriptor_pb2.FieldDescriptorProto) -> bool:
-    """REQUIRED by its field behaviour or by a protovalidate ``required`` rule."""
-    return field_behavior_pb2.REQUIRED in _behaviors(proto_field) or _rules(proto_field).required
-
-
-def _is_map(catalog: _Catalog, proto_field: descriptor_pb2.FieldDescriptorProto) -> bool:
-    message = catalog.messages.get(proto_field.type_name)
-    return proto_field.label == _FD.LABEL_REPEATED and message is not None and message.proto.options.map_entry
-
-
-def _listed(rules: Any) -> list[Any]:
-    """The values of an ``in`` rule (a Python keyword, so not an attribute name)."""
-    return list(getattr(rules, "in"))  # noqa: B009
-
-
-def _numeric_bounds(rules: Any, schema: Schema, as_text: list[str]) -> None:
-    """Map gte/gt/lte/lt/const/in; on 64-bit integers (JSON strings) describe them instead."""
-    textual = schema.get("type") == "string"
-    bounds = (
-        ("gte", "minimum", False, "≥"),
-        ("gt", "minimum", True, ">"),
-        ("lte", "maximum", False, "≤"),
-        ("lt", "maximum", True, "<"),
-    )
-    for rule, keyword, exclusive, sign in bounds:
-        if not rules.HasField(rule):
-            continue
-        value = getattr(rules, rule)
-        if textual:
-            as_text.append(f"{sign} {value}")
-            continue
-        schema[keyword] = value
-        if exclusive:
-            schema["exclusiveMinimum" if keyword == "minimum" else "exclusiveMaximum"] = True
-    values = [*([rules.const] if rules.HasField("const") else []), *_listed(rules)]
-    if values:
-        schema["enum"] = [str(v) if textual else v for v in values]
-
-
-def _string_rules(rules: validate_pb2.StringRules, schema: Schema) -> None:
-    if rules.HasField("len"):
-        schema["minLength"] = schema["maxLength"] = rules.len
-    if rules.HasField("min_len"):
-        schema["minLength"] = rules.min_len
-    if rules.HasField("max_len"):
-        schema["maxLength"] = rules.max_len
-    if rules.HasField("pattern"):
-        schema["pattern"] = rules.pattern
-    for rule, fmt in _STRING_FORMATS.items():
-        if rules.HasField(rule) and getattr(rules, rule):
-            schema["format"] = fmt
-    values = [*([rules.const] if rules.HasField("const") else []), *_listed(rules)]
-    if values:
-        schema["enum"] = list(values)
-
-
-def _apply_rules(rules: validate_pb2.FieldRules, schema: Schema, catalog: _Catalog, notes: list[str]) -> None:
-    """Narrow ``schema`` (of one value, not a repeated field) by protovalidate rules."""
-    kind = rules.WhichOneof("type")
-    bounds: list[str] = []
-    if kind == "string":
-        _string_rules(rules.string, schema)
-    elif kind == "bytes":
-        if rules.bytes.HasField("max_len"):
-            notes.append(f"At most {rules.bytes.max_len} bytes.")
-    elif kind in _NUMERIC_RULES:
-        _numeric_bounds(getattr(rules, kind), schema, bounds)
-    elif kind == "enum" and "enum" in schema:
-        excluded = set(rules.enum.not_in)
-        allowed = set(_listed(rules.enum))
-        enum_proto = catalog.enums.get(schema["x-enum-type"])
-        if enum_proto is not None and (excluded or allowed):
-            schema["enum"] = [
-                v.name for v in enum_proto[0].value if v.number not in excluded and (not allowed or v.number in allowed)
-            ]
-    if bounds:
-        notes.append("Allowed: " + ", ".join(bounds) + ".")
-    notes.extend(f"Rule: {cel.message or cel.expression}" for cel in rules.cel)
-
-
-def _scalar_schema(catalog: _Catalog, proto_field: descriptor_pb2.FieldDescriptorProto) -> Schema:
-    """The schema of one value of a field (ignoring repeated)."""
-    t = proto_field.type
-    if t in _INT32:
-        return {"type": "integer", "format": "int32"}
-    if t in _UINT32:
-        return {"type": "integer", "format": "int64", "minimum": 0, "maximum": 4294967295}
-    if t in _INT64:
-        return {"type": "string", "format": "int64", "example": "0"}
-    if t in _UINT64:
-        return {"type": "string", "format": "uint64", "example": "0"}
-    if t in _FLOATS:
-        return {"type": "number", "format": _FLOATS[t]}
-    if t == _FD.TYPE_BOOL:
-        return {"type": "boolean"}
-    if t == _FD.TYPE_STRING:
-        return {"type": "string"}
-    if t == _FD.TYPE_BYTES:
-        return {"type": "string", "format": "byte", "description": "Base64."}
-    if t == _FD.TYPE_ENUM:
-        enum, _doc = catalog.enums[proto_field.type_name]
-        return {"type": "string", "enum": [v.name for v in enum.value], "x-enum-type": proto_field.type_name}
-    if proto_field.type_name in _WELL_KNOWN:
-        return dict(_WELL_KNOWN[proto_field.type_name])
-    return _ref(proto_field.type_name)
-
-
-def _value_schema(
-    catalog: _Catalog,
-    proto_field: descriptor_pb2.FieldDescriptorProto,
-    rules: validate_pb2.FieldRules | None,
-    notes: list[str],
-) -> Schema:
-    schema = _scalar_schema(catalog, proto_field)
-    if rules is not None:
-        _apply_rules(rules, schema, catalog, notes)
-    if "x-enum-type" in schema:
-        # Unrestricted enums point at their component, restricted ones stay inline.
-        enum_type = schema.pop("x-enum-type")
-        if schema["enum"] == [v.name for v in catalog.enums[enum_type][0].value]:
-            return _ref(enum_type)
-    return schema
-
-
-def field_schema(catalog: _Catalog, proto_field: descriptor_pb2.FieldDescriptorProto, description: str) -> Schema:
-    """The schema of a field: its value, a list of values, or a map."""
-    rules = _rules(proto_field)
-    notes: list[str] = []
-    ignore_zero = rules.ignore == validate_pb2.IGNORE_IF_ZERO_VALUE
-    if _is_map(catalog, proto_field):
-        entry = catalog.messages[proto_field.type_name].proto
-        map_rules = rules.map if rules.HasField("map") else None
-        value_rules = map_rules.values if map_rules is not None and map_rules.HasField("values") else None
-        schema: Schema = {
-            "type": "object",
-            "additionalProperties": _value_schema(catalog, entry.field[1], value_rules, notes),
-        }
-        if map_rules is not None:
-            if map_rules.HasField("min_pairs"):
-                schema["minProperties"] = map_rules.min_pairs
-            if map_rules.HasField("max_pairs"):
-                schema["maxProperties"] = map_rules.max_pairs
-            if map_rules.HasField("keys") and map_rules.keys.HasField("string"):
-                keys: Schema = {}
-                _string_rules(map_rules.keys.string, keys)
-                if "pattern" in keys:
-                    notes.append(f"Keys match `{keys['pattern']}`.")
-    elif proto_field.label == _FD.LABEL_REPEATED:
-        repeated = rules.repeated if rules.HasField("repeated") else None
-        item_rules = repeated.items if repeated is not None and repeated.HasField("items") else None
-        schema = {"type": "array", "items": _value_schema(catalog, proto_field, item_rules, notes)}
-        if repeated is not None:
-            if repeated.HasField("min_items"):
-                schema["minItems"] = repeated.min_items
-            if repeated.HasField("max_items"):
-                schema["maxItems"] = repeated.max_items
-            if repeated.unique:
-                schema["uniqueItems"] = True
-        notes.extend(f"Rule: {cel.message or cel.expression}" for cel in rules.cel)
-    else:
-        schema = _value_schema(catalog, proto_field, rules, notes)
-        if ignore_zero:
-            _allow_zero_value(schema)
-    behaviors = _behaviors(proto_field)
-    text = "\n\n".join(part for part in (description, " ".join(notes)) if part)
-    extra: Schema = {}
-    if text:
-        extra["description"] = text
-    if field_behavior_pb2.OUTPUT_ONLY in behaviors:
-        extra["readOnly"] = True
-    if field_behavior_pb2.INPUT_ONLY in behaviors:
-        extra["writeOnly"] = True
-    if not extra:
-        return schema
-    if "$ref" in schema:
-        # Siblings of $ref are ignored in OpenAPI 3.0: wrap it.
-        return {"allOf": [schema], **extra}
-    if "description" in schema and "description" in extra:
-        extra["description"] = f"{extra['description']}\n\n{schema['description']}"
-    return {**schema, **extra}
-
-
-def _allow_zero_value(schema: Schema) -> None:
-    """Rules that skip the zero value (IGNORE_IF_ZERO_VALUE) also accept it."""
-    if schema.get("type") == "string":
-        schema.pop("minLength", None)
-        if "pattern" in schema:
-            schema["pattern"] = f"^$|{schema['pattern']}"
-        if "format" in schema and schema["format"] in _STRING_FORMATS.values():
-            schema["description"] = f"Empty, or a value of format {schema.pop('format')}."
-    elif "enum" in schema and schema.get("type") != "string":
-        schema["enum"] = [0, *schema["enum"]]
-
-
-def message_schema(catalog: _Catalog, full_name: str, omit: frozenset[str] = frozenset()) -> Schema:
-    """The JSON object schema of a message; ``omit`` drops fields (by proto name)."""
-    message = catalog.messages[full_name]
-    proto = message.proto
-    properties: Schema = {}
-    required: list[str] = []
-    oneofs: dict[int, list[str]] = {}
-    for index, proto_field in enumerate(proto.field):
-        if proto_field.name in omit:
-            continue
-        name = json_name(proto_field)
-        description = message.field_descriptions.get(index, "")
-        in_oneof = proto_field.HasField("oneof_index") and not proto_field.proto3_optional
-        if in_oneof:
-            oneofs.setdefault(proto_field.oneof_index, []).append(name)
-        properties[name] = field_schema(catalog, proto_field, description)
-        if is_required(proto_field):
-            required.append(name)
-    schema: Schema = {"type": "object"}
-    if message.description:
-        schema["description"] = message.description
-    schema["properties"] = properties
-    if required:
-        schema["required"] = required
-    exclusive: list[Schema] = []
-    for index, members in oneofs.items():
-        oneof = proto.oneof_decl[index]
-        choice = ", ".join(f"`{m}`" for m in members)
-        needed = oneof.options.Extensions[validate_pb2.oneof].required
-        rule = f"exactly one of {choice}" if needed else f"at most one of {choice}"
-        for member in members:
-            text = f"Part of oneof `{oneof.name}`: set {rule}."
-            prop = properties[member]
-            prop["description"] = f"{prop['description']}\n\n{text}" if "description" in prop else text
-        schema.setdefault("x-oneofs", {})[oneof.name] = members
-        exclusive += [{"not": {"required": [a, b]}} for i, a in enumerate(members) for b in members[i + 1 :]]
-    if exclusive:
-        schema["allOf"] = exclusive
-    message_rules = proto.options.Extensions[validate_pb2.message]
-    notes = [f"Rule: {cel.message or cel.expression}" for cel in message_rules.cel]
-    if notes:
-        schema["description"] = "\n\n".join([*([schema["description"]] if "description" in schema else []), *notes])
-    return schema
-
-
-def enum_schema(catalog: _Catalog, full_name: str) -> Schema:
-    """An enum as the names of its values, each value's comment listed."""
-    enum, description = catalog.enums[full_name]
-    schema: Schema = {"type": "string", "enum": [v.name for v in enum.value]}
-    if description:
-        schema["description"] = description
-    return schema
-
-
-def _referenced(schema: Any) -> Iterator[str]:
-    if isinstance(schema, dict):
-        ref = schema.get("$ref")
-        if isinstance(ref, str):
-            yield "." + ref.rsplit("/", 1)[1]
-        for value in schema.values():
-            yield from _referenced(value)
-    elif isinstance(schema, list):
-        for value in schema:
-            yield from _referenced(value)
+_SERVICES, _METHODS = 6, 2
+_FIELD_MASK = ".google.protobuf.FieldMask"
+_NOT_QUERY = (".google.protobuf.Struct", ".google.protobuf.Value", ".google.protobuf.ListValue", ".google.protobuf.Any")
 
 
 @dataclass
@@ -472,7 +80,7 @@ def _bindings(rule: Any) -> Iterator[_Binding]:
 _TEMPLATE_VARIABLE = re.compile(r"\{([^}=]+)(?:=([^}]*))?\}")
 
 
-def _field_path(catalog: _Catalog, message_name: str, dotted: str) -> list[descriptor_pb2.FieldDescriptorProto]:
+def _field_path(catalog: Catalog, message_name: str, dotted: str) -> list[descriptor_pb2.FieldDescriptorProto]:
     """The fields along a dotted proto field path, starting at ``message_name``."""
     fields = []
     current = message_name
@@ -484,7 +92,7 @@ def _field_path(catalog: _Catalog, message_name: str, dotted: str) -> list[descr
 
 
 def _query_parameters(
-    catalog: _Catalog,
+    catalog: Catalog,
     message_name: str,
     omit: set[str],
     prefix: str = "",
@@ -499,8 +107,13 @@ def _query_parameters(
         if proto_path in omit:
             continue
         name = prefix + json_name(proto_field)
-        is_message = proto_field.type == _FD.TYPE_MESSAGE and proto_field.type_name not in _WELL_KNOWN
-        if _is_map(catalog, proto_field) or (is_message and proto_field.label == _FD.LABEL_REPEATED):
+        well_known = proto_field.type_name.startswith(".google.protobuf.")
+        is_message = proto_field.type == _FD.TYPE_MESSAGE and not well_known
+        if (
+            is_map(catalog, proto_field)
+            or (is_message and proto_field.label == _FD.LABEL_REPEATED)
+            or proto_field.type_name in _NOT_QUERY
+        ):
             continue  # not expressible as query parameters
         if is_message:
             if depth < 3:
@@ -508,16 +121,24 @@ def _query_parameters(
                     catalog, proto_field.type_name, omit, name + ".", proto_path + ".", depth + 1
                 )
             continue
-        schema = field_schema(catalog, proto_field, "")
+        schema = field_schema(catalog, proto_field, "", in_query=True)
         description = message.field_descriptions.get(index, "")
         parameter: Schema = {"name": name, "in": "query", "schema": schema}
         if description:
             parameter["description"] = description
-        if depth == 0 and is_required(proto_field):
+        if depth == 0 and is_required(catalog, proto_field):
             parameter["required"] = True
         if schema.get("type") == "array":
             parameter["style"], parameter["explode"] = "form", True
         yield parameter
+
+
+def _update_mask(catalog: Catalog, request: str) -> str | None:
+    """The JSON name of a request's FieldMask (an AIP-134 update), if it has one."""
+    for proto_field in catalog.messages[request].proto.field:
+        if proto_field.type_name == _FIELD_MASK:
+            return json_name(proto_field)
+    return None
 
 
 @dataclass
@@ -529,7 +150,7 @@ class _Operation:
     rule: access_pb2.AccessRule | None
 
 
-def _operation(catalog: _Catalog, op: _Operation, operation_id: str) -> tuple[str, Schema]:
+def _operation(catalog: Catalog, op: _Operation, operation_id: str) -> tuple[str, Schema]:
     """The OpenAPI path (with JSON-named variables) and operation of one binding."""
     method, binding = op.method, op.binding
     request = method.input_type
@@ -541,7 +162,7 @@ def _operation(catalog: _Catalog, op: _Operation, operation_id: str) -> tuple[st
         fields = _field_path(catalog, request, proto_path)
         name = ".".join(json_name(f) for f in fields)
         path_fields.add(proto_path)
-        schema = field_schema(catalog, fields[-1], "")
+        schema = field_schema(catalog, fields[-1], "", in_query=True)
         schema.pop("readOnly", None)
         description = f"The request's `{proto_path}`."
         if len(fields) == 1:
@@ -583,19 +204,34 @@ def _operation(catalog: _Catalog, op: _Operation, operation_id: str) -> tuple[st
     if parameters:
         operation["parameters"] = parameters
 
+    mask = _update_mask(catalog, request)
     if binding.body:
         body_type = request
         if binding.body == "*":
             body = message_schema(catalog, request, omit=top_level_path_fields)
-            if "required" in body and not body["required"]:
-                del body["required"]
+            needed = bool(body.get("required"))
         else:
             body_field = _field_path(catalog, request, binding.body)[-1]
-            body = field_schema(catalog, body_field, "")
             body_type = body_field.type_name
+            needed = is_required(catalog, body_field)
+            if mask is not None and body_field.type == _FD.TYPE_MESSAGE:
+                # An update sends the fields its mask names: the resource, partial.
+                body = message_schema(catalog, body_field.type_name, partial=True)
+                masked = [json_name(f) for f in catalog.messages[body_field.type_name].proto.field]
+                must = [n for n in masked if n in message_schema(catalog, body_field.type_name).get("required", [])]
+                if must:
+                    body["x-mesh-required-when-masked"] = must
+                    body["description"] = (
+                        f"{body.get('description', '')}\n\nA field the update mask names must be set: "
+                        + ", ".join(f"`{n}`" for n in must)
+                        + "."
+                    ).strip()
+            else:
+                body = field_schema(catalog, body_field, "")
         if body_type == HTTP_BODY:
             # Envoy passes the raw body through (and the Content-Type header).
             raw = {**_RAW_SCHEMA, **({"description": body["description"]} if "description" in body else {})}
+            raw["x-mesh-opaque"] = True  # a file: the service judges its content
             operation["requestBody"] = {"required": True, "content": {RAW_MEDIA: {"schema": raw}}}
         else:
             if method.client_streaming:
@@ -604,13 +240,21 @@ def _operation(catalog: _Catalog, op: _Operation, operation_id: str) -> tuple[st
                     "items": body,
                     "description": "A client stream: a JSON array of request messages, sent in order.",
                 }
-            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+                needed = True
+            # Without a body the request is all defaults: fine unless a field is required.
+            operation["requestBody"] = {"required": needed, "content": {"application/json": {"schema": body}}}
         # Which request field the body fills ("*": the whole request), for gRPC examples.
         operation["x-grpc-body"] = (
             "*" if binding.body == "*" else ".".join(json_name(f) for f in _field_path(catalog, request, binding.body))
         )
 
-    response: Schema = _ref(method.output_type)
+    if mask is not None:
+        operation["x-mesh-update-mask"] = mask
+    # Rules across the request's fields (query parameters included), by their messages.
+    request_rules = message_schema(catalog, request).get("x-mesh-rules")
+    if request_rules:
+        operation["x-mesh-rules"] = request_rules
+    response: Schema = ref(method.output_type)
     if binding.response_body:
         response = field_schema(catalog, _field_path(catalog, method.output_type, binding.response_body)[-1], "")
     ok: Schema = {"description": "OK"}
@@ -633,7 +277,7 @@ def _operation(catalog: _Catalog, op: _Operation, operation_id: str) -> tuple[st
             "description": "An error: a `google.rpc.Status` with the gRPC code, a message and typed details; "
             "the HTTP status follows the gRPC code (400 INVALID_ARGUMENT, 401 UNAUTHENTICATED, "
             "403 PERMISSION_DENIED, 404 NOT_FOUND, 409 ALREADY_EXISTS, …).",
-            "content": {"application/json": {"schema": _ref("." + STATUS_SCHEMA)}},
+            "content": {"application/json": {"schema": ref("." + STATUS_SCHEMA)}},
         },
     }
     public = op.rule is not None and op.rule.public
@@ -686,13 +330,13 @@ def mesh_services(files: list[descriptor_pb2.FileDescriptorProto]) -> Iterator[S
     for file in files:
         if not file.package.startswith("mesh."):
             continue
-        comments = _comments(file)
+        found = comments(file)
         for index, service in enumerate(file.service):
             yield ServiceDoc(
                 f"{file.package}.{service.name}",
                 service,
-                comments.get((_SERVICES, index), ""),
-                {m.name: comments.get((_SERVICES, index, _METHODS, i), "") for i, m in enumerate(service.method)},
+                found.get((_SERVICES, index), ""),
+                {m.name: found.get((_SERVICES, index, _METHODS, i), "") for i, m in enumerate(service.method)},
             )
 
 
@@ -709,7 +353,7 @@ def openapi_document(
     if isinstance(descriptor_set, bytes):
         descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set)
     files = list(descriptor_set.file)
-    catalog = _Catalog.of(files)
+    catalog = Catalog.of(files)
     lookup = access_rule or mesh_access_rules()
 
     paths: dict[str, Schema] = {}
@@ -742,7 +386,7 @@ def openapi_document(
                         f"{operation['x-grpc-method']}; Envoy could not tell them apart"
                     )
                 paths[path][binding.method] = operation
-                used.update(_referenced(operation))
+                used.update(referenced(operation))
 
     schemas: dict[str, Schema] = {}
     pending = sorted(used)
@@ -753,7 +397,7 @@ def openapi_document(
             continue
         schema = enum_schema(catalog, name) if name in catalog.enums else message_schema(catalog, name)
         schemas[key] = schema
-        pending.extend(sorted(set(_referenced(schema)) - {"." + k for k in schemas}))
+        pending.extend(sorted(set(referenced(schema)) - {"." + k for k in schemas}))
 
     return {
         "openapi": OPENAPI_VERSION,
@@ -762,8 +406,15 @@ def openapi_document(
             "version": "v1",
             "description": (
                 "The REST face of the mesh's gRPC services, served by Envoy's gRPC-JSON "
-                "transcoder. Field names are lowerCamelCase, enums are names, 64-bit integers "
-                "are strings and timestamps RFC 3339. Generated from the protos by `./mesh gen`."
+                "transcoder, in proto3 JSON: field names are lowerCamelCase, enums are printed as "
+                "names, 64-bit integers as strings, timestamps in RFC 3339. Requests may also give "
+                "an enum's number, a 64-bit integer as a number, a single value for a list of one, "
+                "and null for a field left out; unknown fields are ignored, but a field name may not "
+                "be empty. The schemas state the rules the services enforce; what JSON Schema "
+                "cannot say is in `x-mesh-rules` (rules by their messages), `x-mesh-key-pattern` "
+                "(a map's keys), `x-mesh-opaque` (values no schema can describe, such as tokens the "
+                "server hands out) and `x-mesh-required-when-masked` (fields an update mask may "
+                "only name when they are set). Generated from the protos by `./mesh gen`."
             ),
         },
         "servers": [{"url": "/", "description": "the Envoy gateway this document is served from"}],

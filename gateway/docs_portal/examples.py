@@ -59,9 +59,17 @@ class _Sampler:
         self.schemas: dict[str, Any] = document["components"]["schemas"]
 
     def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
-        while "$ref" in schema or ("allOf" in schema and "properties" not in schema and len(schema["allOf"]) == 1):
-            schema = self.schemas[schema["$ref"].rsplit("/", 1)[1]] if "$ref" in schema else schema["allOf"][0]
-        return schema
+        """The schema itself, behind references and wrappers; of alternatives
+        (an enum's name or number, a list or one value), the first."""
+        while True:
+            if "$ref" in schema:
+                schema = self.schemas[schema["$ref"].rsplit("/", 1)[1]]
+            elif "anyOf" in schema:
+                schema = schema["anyOf"][0]
+            elif "allOf" in schema and "properties" not in schema and "type" not in schema:
+                schema = schema["allOf"][0]
+            else:
+                return schema
 
     def sample(self, schema: dict[str, Any], name: str, depth: int = 0) -> Any:
         """A value for ``schema``: required fields only, ids as placeholders."""

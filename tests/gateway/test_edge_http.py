@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 import socket
 import struct
-import time
 from typing import Any
 
 import grpc
@@ -19,6 +18,7 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as analytics_grpc
 from mesh.analytics.v1 import dataset_pb2
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 from tests.gateway.test_grpc_web import CONTENT_TYPE, grpc_web_call
 
 # Envoy's limit: the largest message the services accept (mesh_runtime.server.MAX_MESSAGE_BYTES).
@@ -208,10 +208,7 @@ def test_the_access_log_keeps_no_query_strings(mesh: RunningStack) -> None:
     )
     assert response.status_code == 400  # not a genuine token; the line is logged all the same
     log = mesh.logs() / "envoy.log"
-    deadline = time.monotonic() + 30
-    while request_id not in log.read_text():
-        assert time.monotonic() < deadline, "Envoy never logged the call"
-        time.sleep(0.2)
+    eventually(lambda: request_id in log.read_text(), 30, "Envoy's access log line of the call")
     line = next(line for line in log.read_text().splitlines() if request_id in line)
     assert "/v1/unsubscribe" in line
     assert token not in log.read_text()

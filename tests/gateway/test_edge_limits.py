@@ -9,7 +9,6 @@ import asyncio
 import json
 import secrets
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from mesh.analytics.v1 import analytics_service_pb2_grpc as analytics_grpc
 from mesh.analytics.v1 import dataset_pb2
 from mesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 from tests.gateway.edge_rig import EdgeRig
 
 ANALYTICS = "mesh.analytics.v1.AnalyticsService"
@@ -54,7 +54,7 @@ class FakeAnalytics:
     async def run_analysis(self, request: pb.RunAnalysisRequest, context: grpc.aio.ServicerContext) -> Any:
         self.deadlines["RunAnalysis"] = context.time_remaining()
         try:
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # never answers: only the deadline ends it
         except asyncio.CancelledError:
             self.cancelled["RunAnalysis"].set()
             raise
@@ -66,7 +66,7 @@ class FakeAnalytics:
         self.deadlines["WatchResults"] = context.time_remaining()
         await context.send_initial_metadata(())
         try:
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # never answers: only the deadline ends it
         except asyncio.CancelledError:
             self.cancelled["WatchResults"].set()
             raise
@@ -196,10 +196,11 @@ def test_a_real_watch_ends_in_the_service_at_its_limit(mesh: RunningStack, rig: 
         response.read()
     # The service logs one "rpc" line per call as it ends.
     log = mesh.logs() / "analytics.log"
-    deadline = time.monotonic() + 20
-    while not [entry for entry in _json_lines(log) if entry.get("request_id") == request_id and entry["msg"] == "rpc"]:
-        assert time.monotonic() < deadline, "the WatchResults call never ended in the service"
-        time.sleep(0.2)
+    eventually(
+        lambda: [e for e in _json_lines(log) if e.get("request_id") == request_id and e["msg"] == "rpc"],
+        20,
+        "the WatchResults call to end in the service",
+    )
 
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:

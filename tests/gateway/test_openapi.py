@@ -15,6 +15,7 @@ from openapi_spec_validator import validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
 from gateway.openapi import openapi_document
+from gateway.proto_json_schema import integer_pattern
 from local_stack.paths import DESCRIPTOR_SET
 from mesh_cli.codegen import OPENAPI
 from mesh_runtime.auth import rule_table
@@ -99,36 +100,41 @@ def test_fields_are_proto3_json(document: dict[str, Any]) -> None:
     dataset = schema(document, "mesh.analytics.v1.Dataset")["properties"]
     assert {"pointCount", "firstPointTime", "createTime"} <= set(dataset)
     assert "point_count" not in dataset
-    assert dataset["pointCount"]["type"] == "string" and dataset["pointCount"]["format"] == "int64"
+    # A 64-bit integer is printed as a string and read as a string or a number.
+    as_text, as_number = dataset["pointCount"]["anyOf"]
+    assert as_text["type"] == "string" and as_text["format"] == "int64"
+    assert re.fullmatch(as_text["pattern"], "12") and not re.fullmatch(as_text["pattern"], "1e3")
+    assert as_number["type"] == "integer"
     assert dataset["pointCount"]["readOnly"] is True
     assert dataset["createTime"]["type"] == "string" and dataset["createTime"]["format"] == "date-time"
     assert dataset["labels"]["type"] == "object"
     assert dataset["labels"]["additionalProperties"]["maxLength"] == 256
     assert dataset["labels"]["maxProperties"] == 64
+    assert dataset["labels"]["x-mesh-key-pattern"] == "^[a-z][a-z0-9_.-]*$"
     assert dataset["name"]["maxLength"] == 128 and dataset["name"]["pattern"].endswith("[A-Za-z0-9._-]*$")
     listed = schema(document, "mesh.analytics.v1.ListDatasetsResponse")["properties"]
-    assert listed["datasets"] == {
-        **listed["datasets"],
-        "type": "array",
-        "items": {"$ref": "#/components/schemas/mesh.analytics.v1.Dataset"},
-    }
-    assert listed["totalSize"]["type"] == "string"
+    # A list; proto3 JSON also reads a single value as a list of one.
+    item = {"$ref": "#/components/schemas/mesh.analytics.v1.Dataset"}
+    assert listed["datasets"]["anyOf"] == [{"type": "array", "items": item}, item]
+    assert listed["totalSize"]["anyOf"][0]["type"] == "string"
 
 
-def test_enums_are_names(document: dict[str, Any]) -> None:
-    role = schema(document, "mesh.auth.v1.Role")
-    assert role["type"] == "string"
-    assert role["enum"] == ["ROLE_UNSPECIFIED", "ROLE_VIEWER", "ROLE_ANALYST", "ROLE_ADMIN"]
-    # A rule excluding the zero value (not_in: [0]) narrows the enum inline.
+def test_enums_are_names_or_numbers(document: dict[str, Any]) -> None:
+    # Printed as names; proto3 JSON reads a number too.
+    names, numbers = schema(document, "mesh.auth.v1.Role")["anyOf"]
+    assert names == {"type": "string", "enum": ["ROLE_UNSPECIFIED", "ROLE_VIEWER", "ROLE_ANALYST", "ROLE_ADMIN"]}
+    assert numbers == {"type": "integer", "enum": [0, 1, 2, 3]}
+    # A rule excluding the zero value (not_in: [0]) narrows the enum inline, both forms.
     user_role = schema(document, "mesh.auth.v1.User")["properties"]["role"]
-    assert user_role["enum"] == ["ROLE_VIEWER", "ROLE_ANALYST", "ROLE_ADMIN"]
+    assert [form["enum"] for form in user_role["anyOf"]] == [["ROLE_VIEWER", "ROLE_ANALYST", "ROLE_ADMIN"], [1, 2, 3]]
 
 
 def test_required_fields_and_query_parameters(document: dict[str, Any]) -> None:
     assert schema(document, "mesh.analytics.v1.Dataset")["required"] == ["name"]
     create_user = operation(document, "/mesh.auth.v1.AuthService/CreateUser")
     body = create_user["requestBody"]["content"]["application/json"]["schema"]
-    assert body["required"] == ["user"]  # field_behavior REQUIRED and protovalidate required
+    # field_behavior REQUIRED and protovalidate required; a password's min_len refuses the empty one.
+    assert body["required"] == ["user", "password"]
     assert body["properties"]["password"]["minLength"] == 12
     update = operation(document, "/mesh.analytics.v1.AnalyticsService/UpdateDataset")
     mask = next(p for p in update["parameters"] if p["name"] == "updateMask")
@@ -186,7 +192,7 @@ def test_errors_are_google_rpc_status(document: dict[str, Any]) -> None:
             assert error == {"$ref": "#/components/schemas/google.rpc.Status"}
     status = schema(document, "google.rpc.Status")["properties"]
     assert set(status) == {"code", "message", "details"}
-    assert status["details"]["items"]["properties"]["@type"]["type"] == "string"
+    assert status["details"]["anyOf"][0]["items"]["properties"]["@type"]["type"] == "string"
 
 
 def test_bearer_token_on_every_operation_but_the_public_ones(document: dict[str, Any]) -> None:
@@ -269,7 +275,7 @@ def test_a_new_service_is_covered_without_changes(descriptor_set: descriptor_pb2
     assert op["parameters"][1]["schema"]["format"] == "date-time"
     reply = schema(document, "mesh.extra.v1.WatchItemsResponse")
     assert reply["x-oneofs"] == {"change": ["added", "removedId"]}
-    assert reply["properties"]["items"]["items"] == {"$ref": "#/components/schemas/mesh.extra.v1.Item"}
+    assert reply["properties"]["items"]["anyOf"][0]["items"] == {"$ref": "#/components/schemas/mesh.extra.v1.Item"}
     assert "itemId" in schema(document, "mesh.extra.v1.Item")["properties"]
 
 
@@ -285,3 +291,68 @@ def test_two_rpcs_on_one_route_are_refused(descriptor_set: descriptor_pb2.FileDe
     extended.file.append(extra)
     with pytest.raises(ValueError, match="bound twice: /mesh.extra.v1.ExtraService/WatchItems and"):
         openapi_document(extended)
+
+
+# What the server enforces, stated (issue 24: 29 operations refused requests for
+# reasons the document did not show).
+
+
+def test_a_field_whose_empty_value_is_refused_is_required(document: dict[str, Any]) -> None:
+    # Leaving a field out of proto3 JSON sends its zero value, which these rules refuse.
+    login = operation(document, "/mesh.auth.v1.AuthService/Login")["requestBody"]["content"]["application/json"]
+    assert set(login["schema"]["required"]) == {"username", "password"}
+    refresh = operation(document, "/mesh.auth.v1.AuthService/Refresh")["requestBody"]
+    assert refresh["required"] is True
+    assert refresh["content"]["application/json"]["schema"]["required"] == ["refreshToken"]
+    # A body whose fields may all be left out may itself be left out.
+    revoke = operation(document, "/mesh.auth.v1.AuthService/RevokeApiKey")
+    assert revoke.get("requestBody", {"required": False})["required"] is False
+
+
+def test_ids_are_uuids_and_strings_hold_no_nul(document: dict[str, Any]) -> None:
+    get = operation(document, "/mesh.analytics.v1.AnalyticsService/GetDataset")
+    assert get["parameters"][0]["schema"]["format"] == "uuid"
+    description = schema(document, "mesh.analytics.v1.Dataset")["properties"]["description"]
+    assert not re.search(description["pattern"], "a\x00b") and re.search(description["pattern"], "ab")
+
+
+def test_an_update_mask_names_the_fields_an_update_may_change(document: dict[str, Any]) -> None:
+    update = operation(document, "/mesh.analytics.v1.AnalyticsService/UpdateDataset")
+    mask = next(p for p in update["parameters"] if p["name"] == "updateMask")["schema"]["pattern"]
+    assert re.fullmatch(mask, "name") and re.fullmatch(mask, "description,labels")
+    assert not re.fullmatch(mask, "") and not re.fullmatch(mask, "pointCount") and not re.fullmatch(mask, "labels.a")
+    assert update["x-mesh-update-mask"] == "updateMask"
+    # The body of an update is the resource, partial: a field REQUIRED on create may be left out.
+    body = update["requestBody"]["content"]["application/json"]["schema"]
+    assert "name" not in body.get("required", [])
+    assert body["x-mesh-required-when-masked"] == ["name"]
+    # On create it must be there, and not empty.
+    created = schema(document, "mesh.analytics.v1.Dataset")
+    assert "name" in created["required"] and created["properties"]["name"]["minLength"] == 1
+
+
+def test_rules_json_schema_cannot_say_are_named(document: dict[str, Any]) -> None:
+    listing = operation(document, "/mesh.analytics.v1.AnalyticsService/ListResults")
+    assert "created_after must be before created_before" in listing["x-mesh-rules"]
+    page_token = next(p for p in listing["parameters"] if p["name"] == "pageToken")
+    assert page_token["schema"]["x-mesh-opaque"] is True
+    labels = schema(document, "mesh.analytics.v1.Dataset")["properties"]["labels"]
+    assert labels["x-mesh-key-pattern"] == "^[a-z][a-z0-9_.-]*$"
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 1000), (1, 31536000), (-50, 50), (0, 3153600000), (7, 7)])
+def test_integer_patterns_match_exactly_their_range(low: int, high: int) -> None:
+    pattern = re.compile(integer_pattern(low, high))
+    probes = {low - 1, low, high, high + 1, (low + high) // 2, 0, -1, 10**12}
+    probes |= {low + step for step in range(0, min(high - low, 2000), 7)}
+    for value in probes:
+        assert bool(pattern.fullmatch(str(value))) == (low <= value <= high), value
+    assert pattern.fullmatch(f"+{high}" if high >= 0 else str(high))
+    assert not pattern.fullmatch("1e3") and not pattern.fullmatch(" 5") and not pattern.fullmatch("")
+
+
+def test_a_duration_states_its_bounds(document: dict[str, Any]) -> None:
+    retention = schema(document, "mesh.analytics.v1.Dataset")["properties"]["retention"]
+    pattern = re.compile(retention["pattern"])
+    assert pattern.fullmatch("60s") and pattern.fullmatch("86400.5s") and pattern.fullmatch("3155760000s")
+    assert not pattern.fullmatch("59.9s") and not pattern.fullmatch("3155760000.5s") and not pattern.fullmatch("1h")
