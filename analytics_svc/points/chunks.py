@@ -28,6 +28,8 @@ its width was picked for is cut narrower when a chunk grows past
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +56,9 @@ DEFAULT_WIDTH_US = DAY
 # half of what level 0 leaves, for a fraction of the values' time.
 _VALUES_CONFIG = ChunkConfig(compression_level=6)
 _TIMESTAMPS_CONFIG = ChunkConfig(compression_level=2)
+# pcodec releases the GIL while it encodes: a write's chunks are encoded on
+# every core (threads started on first use, shared by all writers).
+_ENCODERS = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="pcodec")
 
 
 def width_for(timestamps_us: np.ndarray) -> int | None:
@@ -192,11 +197,13 @@ def encode_chunks(timestamps_us: np.ndarray, values: np.ndarray, first: np.ndarr
     """Encode sorted points cut at indexes ``first`` (one chunk each, with its window)."""
     stop = np.append(first[1:], timestamps_us.size)
     last = stop - 1
-    ts_data, value_data = [], []
-    for a, b in zip(first.tolist(), stop.tolist(), strict=True):
-        encoded = encode(timestamps_us[a:b], values[a:b])
-        ts_data.append(encoded[0])
-        value_data.append(encoded[1])
+    bounds = list(zip(first.tolist(), stop.tolist(), strict=True))
+    if len(bounds) > 1:
+        encoded = list(_ENCODERS.map(lambda ab: encode(timestamps_us[ab[0] : ab[1]], values[ab[0] : ab[1]]), bounds))
+    else:
+        encoded = [encode(timestamps_us[a:b], values[a:b]) for a, b in bounds]
+    ts_data = [pair[0] for pair in encoded]
+    value_data = [pair[1] for pair in encoded]
     return EncodedChunks(
         start_us=np.asarray(start_us, np.int64),
         end_us=np.asarray(end_us, np.int64),
