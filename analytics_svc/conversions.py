@@ -88,7 +88,7 @@ def schedule_to_proto(row: schedule_store.ScheduleRow) -> apb.Schedule:
 
 
 def result_to_proto(row: result_store.ResultRow | result_store.StoredResult, with_anomalies: bool = True) -> apb.Result:
-    """The wire form of a stored result (the anomaly list only when asked)."""
+    """The wire form of a stored result (the anomaly events and points only when asked)."""
     message = apb.Result(
         id=str(row.id),
         dataset_id=str(row.dataset_id),
@@ -121,6 +121,7 @@ def result_to_proto(row: result_store.ResultRow | result_store.StoredResult, wit
         message.output.ParseFromString(bytes(output))
         if not with_anomalies:
             del message.output.anomalies.anomalies[:]
+            del message.output.anomalies.events[:]
     return message
 
 

@@ -90,10 +90,32 @@ def _json_figures(value: object, path: tuple[str, ...], facts: dict[str, str]) -
                 elif lowered in ("per", "time_unit", "slope_unit"):
                     facts.setdefault("per", item)
                 continue
+            if isinstance(item, list) and lowered == "anomaly_events":
+                facts.setdefault("anomaly_events", _events_text(item))
+                continue
             if isinstance(item, list) and _stat_of(key) == "anomalies":
                 yield Figure(key, str(len(item)), "anomalies")
                 continue
             yield from _json_figures(item, (*path, key), facts)
+
+
+def _events_text(events: list[object]) -> str:
+    """'at 2026-01-02T03:04:00+00:00 value 140 (expected 52, score +9.1); ...' for anomaly events."""
+    described = []
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        when = event.get("peak_time") or event.get("time") or event.get("start")
+        text = f"at {when}" if when else "an event"
+        if "peak_value" in event:
+            text += f" value {event['peak_value']}"
+        details = [f"expected {event['expected']}"] if "expected" in event else []
+        if "score" in event:
+            details.append(f"score {event['score']}")
+        if details:
+            text += f" ({', '.join(details)})"
+        described.append(text)
+    return "; ".join(described)
 
 
 def _find_json(text: str) -> tuple[dict[str, object], tuple[int, int]] | None:
@@ -223,8 +245,13 @@ def _insight(figures: list[Figure], facts: dict[str, str]) -> str:
         sentences.append(f"The trend is {direction}: a slope of {slope.value}{per_unit}.")
     if "anomalies" in stats:
         count = stats["anomalies"]
+        events = facts.get("anomaly_events", "")
         if count.number == 0:
             sentences.append(f"No anomalies were flagged ({count.value}).")
+        elif events:
+            noun = "anomaly" if count.number == 1 else "anomalies"
+            top = "" if count.number == 1 else ", largest first"
+            sentences.append(f"{count.value} {noun}{top}: {events}.")
         elif count.number == 1:
             sentences.append(f"{count.value} anomaly was flagged; it is worth a look.")
         else:

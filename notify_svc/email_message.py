@@ -128,8 +128,16 @@ class Links:
     unsubscribe_url: str
 
 
-def _anomalies(points: Any) -> list[tuple[str, str, str]]:
-    return [(_time(a.timestamp_us), number(a.value), f"{a.score:+.2f}") for a in points]
+def _anomalies(points: Any) -> list[tuple[str, str, str, str, str]]:
+    """(peak time, span, value, expected, score) of each anomaly event, in the order given (largest first)."""
+    rows = []
+    for a in points:
+        span = ""
+        if a.start_us and a.end_us and a.end_us > a.start_us:
+            span = f"{_time(a.start_us)} to {_time(a.end_us)}"
+        expected = number(a.expected) if (a.expected or a.start_us) else ""
+        rows.append((_time(a.timestamp_us), span, number(a.value), expected, f"{a.score:+.2f}"))
+    return rows
 
 
 def _plural(count: int) -> str:

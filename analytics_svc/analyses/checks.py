@@ -17,3 +17,22 @@ def check_kind(kind: int, parameters: apb.AnalysisParameters, field_prefix: str)
     if parameters.HasField("window_start") and parameters.HasField("window_end"):
         if parameters.window_end.ToDatetime() <= parameters.window_start.ToDatetime():
             raise InvalidArgument.for_field(f"{field_prefix}parameters.window_end", "must be after window_start")
+    _check_anomaly_parameters(kind, parameters, field_prefix)
+
+
+def _check_anomaly_parameters(kind: int, parameters: apb.AnalysisParameters, field_prefix: str) -> None:
+    periods = list(parameters.seasonal_periods_seconds)
+    if not periods:
+        return
+    field = f"{field_prefix}parameters.seasonal_periods_seconds"
+    if kind not in (apb.ANALYSIS_KIND_ANOMALIES, apb.ANALYSIS_KIND_REPORT):
+        raise InvalidArgument.for_field(field, "seasonal periods apply only to the anomalies and report kinds")
+    if parameters.anomaly_method == apb.ANOMALY_METHOD_GLOBAL:
+        raise InvalidArgument.for_field(field, "seasonal periods apply only to the seasonal method")
+    if parameters.HasField("window_start") and parameters.HasField("window_end"):
+        span = (parameters.window_end.ToDatetime() - parameters.window_start.ToDatetime()).total_seconds()
+        longest = max(periods)
+        if 2 * longest > span:
+            raise InvalidArgument.for_field(
+                field, f"period {longest} s needs two full cycles ({2 * longest} s); the window spans {span:g} s"
+            )

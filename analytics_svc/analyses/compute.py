@@ -8,17 +8,17 @@ points, calls :func:`run`, and stores what it returns; GetResult calls
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from analytics_svc.analyses import numeric
+from analytics_svc.analyses import numeric, seasonal
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.events.v1 import events_pb2
 from mesh_runtime.wire import us_to_timestamp
 
-MAX_LISTED_ANOMALIES = 1000
 EVENT_ANOMALIES = 10
 DEFAULT_HISTOGRAM_BINS = 20
 DEFAULT_MOVING_AVERAGE_WINDOW = 10
@@ -88,23 +88,16 @@ def run(
         output.trend.CopyFrom(apb.Trend(slope_per_second=t.slope, intercept=t.intercept, r_squared=t.r_squared))
         output.trend.origin_time.CopyFrom(us_to_timestamp(t.origin_us))
     if kind in _HAS_ANOMALIES:
-        report = numeric.robust_anomalies(
-            timestamps_us, values, parameters.anomaly_threshold or numeric.DEFAULT_ANOMALY_THRESHOLD
-        )
-        anomaly_count = len(report.anomalies)
-        output.anomalies.CopyFrom(
-            apb.AnomalyReport(
-                median=report.median,
-                mad=report.mad,
-                threshold=report.threshold,
-                scale_method=report.scale_method,
-                anomaly_count=anomaly_count,
-                anomalies=[
-                    apb.Anomaly(timestamp_us=a.timestamp_us, value=a.value, score=a.score)
-                    for a in report.anomalies[:MAX_LISTED_ANOMALIES]
-                ],
-            )
-        )
+        try:
+            report = anomaly_report(parameters, timestamps_us, values)
+        except AnalysisFailed as e:
+            # A report still gives its other numbers when the default method cannot run.
+            if kind != apb.ANALYSIS_KIND_REPORT or parameters.anomaly_method != apb.ANOMALY_METHOD_UNSPECIFIED:
+                raise
+            report = _global_report(parameters, timestamps_us, values)
+            report.fallback_reason = str(e)
+        anomaly_count = report.anomaly_count
+        output.anomalies.CopyFrom(report)
     if kind == apb.ANALYSIS_KIND_CORRELATION:
         if other is None:
             raise AnalysisFailed("a correlation needs parameters.correlate_with_dataset_id")
@@ -118,6 +111,78 @@ def run(
         if c.r is not None:
             output.correlation.r = c.r
     return Outcome(output, anomaly_count, int(timestamps_us[0]), int(timestamps_us[-1]))
+
+
+def anomaly_report(
+    parameters: apb.AnalysisParameters, timestamps_us: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> apb.AnomalyReport:
+    """Anomaly events by the requested method (seasonal unless global is asked for), all of them, ranked."""
+    if parameters.anomaly_method == apb.ANOMALY_METHOD_GLOBAL:
+        return _global_report(parameters, timestamps_us, values)
+    threshold = parameters.anomaly_threshold or seasonal.DEFAULT_SEASONAL_THRESHOLD
+    try:
+        found = seasonal.seasonal_anomalies(timestamps_us, values, threshold, list(parameters.seasonal_periods_seconds))
+    except seasonal.SeasonalFailed as e:
+        raise AnalysisFailed(f"seasonal anomaly detection: {e}") from e
+    report = apb.AnomalyReport(
+        method="seasonal",
+        median=found.residual_median,
+        mad=found.residual_mad,
+        threshold=found.threshold,
+        scale_method="residual_mad",
+        periods_seconds=list(found.periods_s),
+        periods_origin=found.periods_origin,
+        regularization=found.regularisation,
+        flagged_point_count=found.flagged_point_count,
+    )
+    return _with_events(report, found.events)
+
+
+def _global_report(
+    parameters: apb.AnalysisParameters, timestamps_us: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> apb.AnomalyReport:
+    found = numeric.robust_anomalies(
+        timestamps_us, values, parameters.anomaly_threshold or numeric.DEFAULT_ANOMALY_THRESHOLD
+    )
+    index = np.searchsorted(timestamps_us, [a.timestamp_us for a in found.anomalies]).astype(np.int64)
+    scores = np.zeros(values.size)
+    scores[index] = [a.score for a in found.anomalies]
+    expected = np.full(values.size, found.median)
+    events = seasonal.merge_events(
+        timestamps_us, values, expected, scores, found.threshold * found.scale, found.threshold
+    )
+    report = apb.AnomalyReport(
+        method="global",
+        median=found.median,
+        mad=found.mad,
+        threshold=found.threshold,
+        scale_method=found.scale_method,
+        flagged_point_count=len(found.anomalies),
+    )
+    return _with_events(report, events)
+
+
+def _with_events(report: apb.AnomalyReport, events: Sequence[seasonal.AnomalyEvent]) -> apb.AnomalyReport:
+    """``report`` with every event (ranked as given) and each event's peak point."""
+    report.anomaly_count = len(events)
+    report.events.extend(
+        apb.AnomalyEvent(
+            start_us=e.start_us,
+            end_us=e.end_us,
+            peak_us=e.peak_us,
+            peak_value=e.peak_value,
+            expected=e.expected,
+            lower=e.lower,
+            upper=e.upper,
+            score=e.score,
+            point_count=e.point_count,
+        )
+        for e in events
+    )
+    report.anomalies.extend(
+        apb.Anomaly(timestamp_us=e.peak_us, value=e.peak_value, score=e.score, expected=e.expected) for e in events
+    )
+    return report
 
 
 def key_numbers(output: apb.ResultOutput) -> list[events_pb2.KeyNumber]:
@@ -142,11 +207,18 @@ def key_numbers(output: apb.ResultOutput) -> list[events_pb2.KeyNumber]:
 
 
 def top_anomalies(output: apb.ResultOutput, limit: int = EVENT_ANOMALIES) -> list[events_pb2.AnomalyPoint]:
-    """The ``limit`` anomalies with the largest absolute score, in time order."""
-    ranked = sorted(output.anomalies.anomalies, key=lambda a: abs(a.score), reverse=True)[:limit]
+    """The ``limit`` anomaly events with the largest absolute score, largest first."""
+    ranked = sorted(output.anomalies.events, key=lambda e: (-abs(e.score), e.peak_us))[:limit]
     return [
-        events_pb2.AnomalyPoint(timestamp_us=a.timestamp_us, value=a.value, score=a.score)
-        for a in sorted(ranked, key=lambda a: a.timestamp_us)
+        events_pb2.AnomalyPoint(
+            timestamp_us=e.peak_us,
+            value=e.peak_value,
+            score=e.score,
+            expected=e.expected,
+            start_us=e.start_us,
+            end_us=e.end_us,
+        )
+        for e in ranked
     ]
 
 
@@ -166,7 +238,7 @@ def downsample_indices(values: npt.NDArray[np.float64], max_points: int) -> npt.
     lows = base + padded_low.reshape(buckets, size).argmin(axis=1)
     highs = base + padded_high.reshape(buckets, size).argmax(axis=1)
     picked = np.unique(np.concatenate([lows, highs]))
-    return picked[picked < n][: max_points]
+    return picked[picked < n][:max_points]
 
 
 def chart_series(

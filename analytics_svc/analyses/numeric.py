@@ -351,6 +351,8 @@ class AnomalyReport:
     threshold: float
     scale_method: str
     anomalies: tuple[Anomaly, ...]
+    # The spread that divides ``x - median`` into a score (0 for a constant series).
+    scale: float = 0.0
 
 
 def robust_anomalies(
@@ -385,7 +387,9 @@ def robust_anomalies(
         Anomaly(timestamp_us=t, value=v, score=s)
         for t, v, s in zip(ts[hits].tolist(), vs[hits].tolist(), scores.tolist(), strict=True)
     )
-    return AnomalyReport(median=median, mad=mad, threshold=float(threshold), scale_method=method, anomalies=anomalies)
+    return AnomalyReport(
+        median=median, mad=mad, threshold=float(threshold), scale_method=method, anomalies=anomalies, scale=scale
+    )
 
 
 # --- correlation ---------------------------------------------------------------------

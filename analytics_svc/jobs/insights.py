@@ -50,15 +50,24 @@ def facts(result: apb.Result, unit: str = "") -> dict[str, Any]:
         key = number.name.replace(" ", "_")
         counted = number.name in ("count", "anomalies", "aligned points")
         out[key] = int(number.value) if counted else significant(number.value)
-    if result.output.HasField("anomalies") and result.output.anomalies.anomalies:
-        out["largest_anomalies"] = [
-            {
-                "time": us_to_datetime(a.timestamp_us).isoformat(),
-                "value": significant(a.value),
-                "score": round(a.score, 2),
-            }
-            for a in compute.top_anomalies(result.output, 5)
-        ]
+    if result.output.HasField("anomalies"):
+        report = result.output.anomalies
+        out["anomaly_method"] = report.method or "global"
+        if report.periods_seconds:
+            out["seasonal_periods_seconds"] = list(report.periods_seconds)
+        if report.events:
+            # The anomalies are events (runs of adjacent unusual points), largest score first.
+            out["anomaly_events"] = [
+                {
+                    "peak_time": us_to_datetime(e.timestamp_us).isoformat(),
+                    "start": us_to_datetime(e.start_us).isoformat(),
+                    "end": us_to_datetime(e.end_us).isoformat(),
+                    "peak_value": significant(e.value),
+                    "expected": significant(e.expected),
+                    "score": round(e.score, 2),
+                }
+                for e in compute.top_anomalies(result.output, 5)
+            ]
     return out
 
 

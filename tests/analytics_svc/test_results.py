@@ -378,3 +378,95 @@ def test_listed_pages_follow_every_change_however_often_they_are_read(stub: pb_g
     assert page() == [] and page(dataset_id.upper()) == []
     everywhere = stub.ListResults(pb.ListResultsRequest(page_size=5), timeout=10)
     assert first.result.id not in [r.id for r in everywhere.results]
+
+
+def _daily_cycle_with_spikes(stub: pb_grpc.AnalyticsServiceStub, spikes: dict[int, float]) -> tuple[str, list[int]]:
+    """Four days of a daily cycle (5-minute points, noise sd 0.5) with spikes
+    added; spikes stay within the daily swing, so only a seasonal method finds them."""
+    step = 300_000_000
+    n = 4 * 288
+    rng = np.random.default_rng(11)
+    values = 50 + 10 * np.sin(2 * np.pi * np.arange(n) / 288) + rng.normal(0, 0.5, n)
+    for index, offset in spikes.items():
+        values[index] += offset
+    stamps = [START_US + i * step for i in range(n)]
+    created = stub.CreateDataset(
+        pb.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=f"cyc-{uuid.uuid4().hex[:10]}", unit="ms")),
+        timeout=10,
+    )
+    stub.AppendPoints(
+        pb.AppendPointsRequest(dataset_id=created.dataset.id, timestamps_us=stamps, values=values.tolist()),
+        timeout=10,
+    )
+    return str(created.dataset.id), stamps
+
+
+def test_seasonal_anomalies_are_events_ranked_with_expected_values_and_told_in_the_insight(
+    stub: pb_grpc.AnalyticsServiceStub,
+) -> None:
+    spikes = {200: 7.0, 500: -9.0, 900: 5.0}
+    dataset_id, stamps = _daily_cycle_with_spikes(stub, spikes)
+    queued = stub.RunAnalysis(
+        pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_ANOMALIES), timeout=10
+    ).result
+    result = wait_for(stub, queued.id)
+    assert result.status == apb.RESULT_STATUS_SUCCEEDED, result.error
+    report = result.output.anomalies
+    assert (report.method, list(report.periods_seconds), report.periods_origin) == ("seasonal", [86400], "detected")
+    assert report.regularization == "regular: one point every 5 min"
+    # One event per spike, the largest |score| first: -9, then +7, then +5.
+    assert [e.peak_us for e in report.events] == [stamps[500], stamps[200], stamps[900]]
+    assert result.anomaly_count == 3
+    for event in report.events:
+        index = stamps.index(event.peak_us)
+        clean = 50 + 10 * math.sin(2 * math.pi * index / 288)
+        assert event.expected == pytest.approx(clean, abs=1.0)
+        assert not event.lower <= event.peak_value <= event.upper
+    assert result.insight.status == apb.INSIGHT_STATUS_READY
+    assert "3 anomalies, largest first" in result.insight.text
+    # The global method, asked for by parameter, misses them inside the daily swing.
+    queued = stub.RunAnalysis(
+        pb.RunAnalysisRequest(
+            dataset_id=dataset_id,
+            kind=apb.ANALYSIS_KIND_ANOMALIES,
+            parameters=apb.AnalysisParameters(anomaly_method=apb.ANOMALY_METHOD_GLOBAL),
+        ),
+        timeout=10,
+    ).result
+    result = wait_for(stub, queued.id)
+    assert (result.output.anomalies.method, result.anomaly_count) == ("global", 0)
+
+
+def test_seasonal_anomalies_of_a_constant_series_fail_with_a_reason(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    dataset_id = make_dataset(stub, [4.0] * 50)
+    queued = stub.RunAnalysis(
+        pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_ANOMALIES), timeout=10
+    ).result
+    result = wait_for(stub, queued.id)
+    assert result.status == apb.RESULT_STATUS_FAILED
+    assert "constant series" in result.error
+
+
+def test_anomaly_parameters_that_cannot_work_are_refused_at_request_time(
+    stub: pb_grpc.AnalyticsServiceStub,
+) -> None:
+    dataset_id = make_dataset(stub, [1.0, 2.0])
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    window = apb.AnalysisParameters(seasonal_periods_seconds=[86400])
+    window.window_start.FromDatetime(start)
+    window.window_end.FromDatetime(start + dt.timedelta(days=1))
+    for parameters, needle in [
+        (
+            apb.AnalysisParameters(seasonal_periods_seconds=[86400], anomaly_method=apb.ANOMALY_METHOD_GLOBAL),
+            "seasonal method",
+        ),
+        (window, "two full cycles"),
+        (apb.AnalysisParameters(seasonal_periods_seconds=[1]), "seasonal_periods_seconds"),
+    ]:
+        with pytest.raises(grpc.RpcError) as error:
+            stub.RunAnalysis(
+                pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_ANOMALIES, parameters=parameters),
+                timeout=10,
+            )
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert needle in str(error.value.details()) or needle in str(error.value.trailing_metadata())

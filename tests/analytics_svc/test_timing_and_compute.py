@@ -93,13 +93,15 @@ def test_run_fails_with_a_user_message_when_there_is_nothing_to_analyse() -> Non
         compute.run(apb.ANALYSIS_KIND_TREND, apb.AnalysisParameters(), one, np.array([1.0]))
 
 
-def test_top_anomalies_are_the_largest_in_time_order() -> None:
+def test_top_anomalies_are_the_largest_events_largest_first() -> None:
     output = apb.ResultOutput()
-    output.anomalies.anomalies.extend(
-        apb.Anomaly(timestamp_us=i, value=float(i), score=float(s)) for i, s in enumerate([5, -9, 4, 8, -4.5])
+    output.anomalies.events.extend(
+        apb.AnomalyEvent(start_us=i, end_us=i + 1, peak_us=i, peak_value=float(i), expected=1.0, score=float(s))
+        for i, s in enumerate([5, -9, 4, 8, -4.5])
     )
     top = compute.top_anomalies(output, 3)
-    assert [a.timestamp_us for a in top] == [0, 1, 3]
+    assert [a.timestamp_us for a in top] == [1, 3, 0]
+    assert [(a.start_us, a.end_us, a.expected) for a in top] == [(1, 2, 1.0), (3, 4, 1.0), (0, 1, 1.0)]
 
 
 def _finished(result_id: str, dataset_id: str = "d1", **overrides: object) -> apb.Result:

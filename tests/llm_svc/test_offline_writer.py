@@ -92,3 +92,19 @@ async def test_offline_provider_streams_the_same_text_it_completes(max_tokens: i
     assert last == whole.__class__(**{**whole.__dict__, "latency_seconds": last.latency_seconds})  # type: ignore[union-attr]
     assert whole.model == "offline-summary-1" and whole.provider == "offline"
     assert whole.finish_reason == ("length" if max_tokens == 5 else "stop")
+
+
+def test_anomaly_events_are_told_largest_first_with_their_expected_values() -> None:
+    facts = {
+        "dataset": "cpu",
+        "anomalies": 2,
+        "anomaly_events": [
+            {"peak_time": "2026-01-02T03:00:00+00:00", "peak_value": 140, "expected": 52.5, "score": 9.1},
+            {"peak_time": "2026-01-01T10:00:00+00:00", "peak_value": 20, "expected": 48, "score": -5.2},
+        ],
+    }
+    text = offline_answer([("user", "Explain this analysis result:\n" + json.dumps(facts))])
+    assert (
+        "2 anomalies, largest first: at 2026-01-02T03:00:00+00:00 value 140 (expected 52.5, score 9.1); "
+        "at 2026-01-01T10:00:00+00:00 value 20 (expected 48, score -5.2)."
+    ) in text

@@ -198,3 +198,31 @@ def test_password_in_clear_to_a_local_relay_is_allowed() -> None:
     check_settings(
         load_settings(NotifySettings, {"NOTIFY_LINK_SECRET": SECRET, "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p"})
     )
+
+
+def test_anomaly_events_are_listed_largest_first_with_expected_value_and_span() -> None:
+    event = ev.anomaly(str(uuid.uuid4()), 3)
+    detected = event.anomaly_detected
+    del detected.anomalies[:]
+    t0 = 1_700_000_000_000_000
+    detected.anomalies.add(timestamp_us=t0 + 120_000_000, value=140.0, score=9.1, expected=52.0,
+                           start_us=t0, end_us=t0 + 300_000_000)  # fmt: skip
+    detected.anomalies.add(timestamp_us=t0 + 86_400_000_000, value=20.0, score=-5.2, expected=48.5,
+                           start_us=t0 + 86_400_000_000, end_us=t0 + 86_400_000_000)  # fmt: skip
+    sub_id = uuid.uuid4()
+    message = email_message.build_message(
+        context=email_message.event_context(event),
+        sender=email_message.sender_address("Analytics Mesh <notify@mesh.example>"),
+        recipient=email_message.address("ada@example.com", "Ada"),
+        links=email_message.Links("https://app.example/results/x", "https://api.example/u"),
+        event_id=event.event_id,
+        subscription_id=sub_id,
+    )
+    parsed = message_from_bytes(message.data, policy=policy.default)
+    text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "The most pronounced 2 of 3 anomalies, largest first:" in text
+    first, second = text.index("value 140 (expected 52)"), text.index("value 20 (expected 48.5)")
+    assert first < second
+    assert "(2023-11-14 22:13:20 UTC to 2023-11-14 22:18:20 UTC)" in text
+    assert "<th>expected</th>" in html and "48.5" in html

@@ -21,6 +21,12 @@ class AnalysisKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ANALYSIS_KIND_CORRELATION: _ClassVar[AnalysisKind]
     ANALYSIS_KIND_REPORT: _ClassVar[AnalysisKind]
 
+class AnomalyMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ANOMALY_METHOD_UNSPECIFIED: _ClassVar[AnomalyMethod]
+    ANOMALY_METHOD_SEASONAL: _ClassVar[AnomalyMethod]
+    ANOMALY_METHOD_GLOBAL: _ClassVar[AnomalyMethod]
+
 class ResultStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     RESULT_STATUS_UNSPECIFIED: _ClassVar[ResultStatus]
@@ -41,6 +47,9 @@ ANALYSIS_KIND_TREND: AnalysisKind
 ANALYSIS_KIND_ANOMALIES: AnalysisKind
 ANALYSIS_KIND_CORRELATION: AnalysisKind
 ANALYSIS_KIND_REPORT: AnalysisKind
+ANOMALY_METHOD_UNSPECIFIED: AnomalyMethod
+ANOMALY_METHOD_SEASONAL: AnomalyMethod
+ANOMALY_METHOD_GLOBAL: AnomalyMethod
 RESULT_STATUS_UNSPECIFIED: ResultStatus
 RESULT_STATUS_PENDING: ResultStatus
 RESULT_STATUS_RUNNING: ResultStatus
@@ -52,7 +61,7 @@ INSIGHT_STATUS_READY: InsightStatus
 INSIGHT_STATUS_UNAVAILABLE: InsightStatus
 
 class AnalysisParameters(_message.Message):
-    __slots__ = ("lookback_seconds", "window_start", "window_end", "quantile_levels", "histogram_bins", "moving_average_window", "ewma_alpha", "anomaly_threshold", "correlate_with_dataset_id")
+    __slots__ = ("lookback_seconds", "window_start", "window_end", "quantile_levels", "histogram_bins", "moving_average_window", "ewma_alpha", "anomaly_threshold", "correlate_with_dataset_id", "anomaly_method", "seasonal_periods_seconds")
     LOOKBACK_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WINDOW_START_FIELD_NUMBER: _ClassVar[int]
     WINDOW_END_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +71,8 @@ class AnalysisParameters(_message.Message):
     EWMA_ALPHA_FIELD_NUMBER: _ClassVar[int]
     ANOMALY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     CORRELATE_WITH_DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    ANOMALY_METHOD_FIELD_NUMBER: _ClassVar[int]
+    SEASONAL_PERIODS_SECONDS_FIELD_NUMBER: _ClassVar[int]
     lookback_seconds: int
     window_start: _timestamp_pb2.Timestamp
     window_end: _timestamp_pb2.Timestamp
@@ -71,7 +82,9 @@ class AnalysisParameters(_message.Message):
     ewma_alpha: float
     anomaly_threshold: float
     correlate_with_dataset_id: str
-    def __init__(self, lookback_seconds: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quantile_levels: _Optional[_Iterable[float]] = ..., histogram_bins: _Optional[int] = ..., moving_average_window: _Optional[int] = ..., ewma_alpha: _Optional[float] = ..., anomaly_threshold: _Optional[float] = ..., correlate_with_dataset_id: _Optional[str] = ...) -> None: ...
+    anomaly_method: AnomalyMethod
+    seasonal_periods_seconds: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, lookback_seconds: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quantile_levels: _Optional[_Iterable[float]] = ..., histogram_bins: _Optional[int] = ..., moving_average_window: _Optional[int] = ..., ewma_alpha: _Optional[float] = ..., anomaly_threshold: _Optional[float] = ..., correlate_with_dataset_id: _Optional[str] = ..., anomaly_method: _Optional[_Union[AnomalyMethod, str]] = ..., seasonal_periods_seconds: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Schedule(_message.Message):
     __slots__ = ("id", "dataset_id", "kind", "parameters", "interval_seconds", "cron", "time_zone", "enabled", "next_run_time", "last_run_time", "last_result_id", "dataset_name", "create_time", "update_time", "error")
@@ -150,30 +163,68 @@ class Trend(_message.Message):
     def __init__(self, slope_per_second: _Optional[float] = ..., intercept: _Optional[float] = ..., r_squared: _Optional[float] = ..., origin_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Anomaly(_message.Message):
-    __slots__ = ("timestamp_us", "value", "score")
+    __slots__ = ("timestamp_us", "value", "score", "expected")
     TIMESTAMP_US_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
     timestamp_us: int
     value: float
     score: float
-    def __init__(self, timestamp_us: _Optional[int] = ..., value: _Optional[float] = ..., score: _Optional[float] = ...) -> None: ...
+    expected: float
+    def __init__(self, timestamp_us: _Optional[int] = ..., value: _Optional[float] = ..., score: _Optional[float] = ..., expected: _Optional[float] = ...) -> None: ...
+
+class AnomalyEvent(_message.Message):
+    __slots__ = ("start_us", "end_us", "peak_us", "peak_value", "expected", "lower", "upper", "score", "point_count")
+    START_US_FIELD_NUMBER: _ClassVar[int]
+    END_US_FIELD_NUMBER: _ClassVar[int]
+    PEAK_US_FIELD_NUMBER: _ClassVar[int]
+    PEAK_VALUE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    POINT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    start_us: int
+    end_us: int
+    peak_us: int
+    peak_value: float
+    expected: float
+    lower: float
+    upper: float
+    score: float
+    point_count: int
+    def __init__(self, start_us: _Optional[int] = ..., end_us: _Optional[int] = ..., peak_us: _Optional[int] = ..., peak_value: _Optional[float] = ..., expected: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., score: _Optional[float] = ..., point_count: _Optional[int] = ...) -> None: ...
 
 class AnomalyReport(_message.Message):
-    __slots__ = ("median", "mad", "threshold", "scale_method", "anomaly_count", "anomalies")
+    __slots__ = ("median", "mad", "threshold", "scale_method", "anomaly_count", "anomalies", "method", "periods_seconds", "periods_origin", "regularization", "flagged_point_count", "events", "fallback_reason")
     MEDIAN_FIELD_NUMBER: _ClassVar[int]
     MAD_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     SCALE_METHOD_FIELD_NUMBER: _ClassVar[int]
     ANOMALY_COUNT_FIELD_NUMBER: _ClassVar[int]
     ANOMALIES_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PERIODS_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PERIODS_ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    REGULARIZATION_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_POINT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
     median: float
     mad: float
     threshold: float
     scale_method: str
     anomaly_count: int
     anomalies: _containers.RepeatedCompositeFieldContainer[Anomaly]
-    def __init__(self, median: _Optional[float] = ..., mad: _Optional[float] = ..., threshold: _Optional[float] = ..., scale_method: _Optional[str] = ..., anomaly_count: _Optional[int] = ..., anomalies: _Optional[_Iterable[_Union[Anomaly, _Mapping]]] = ...) -> None: ...
+    method: str
+    periods_seconds: _containers.RepeatedScalarFieldContainer[int]
+    periods_origin: str
+    regularization: str
+    flagged_point_count: int
+    events: _containers.RepeatedCompositeFieldContainer[AnomalyEvent]
+    fallback_reason: str
+    def __init__(self, median: _Optional[float] = ..., mad: _Optional[float] = ..., threshold: _Optional[float] = ..., scale_method: _Optional[str] = ..., anomaly_count: _Optional[int] = ..., anomalies: _Optional[_Iterable[_Union[Anomaly, _Mapping]]] = ..., method: _Optional[str] = ..., periods_seconds: _Optional[_Iterable[int]] = ..., periods_origin: _Optional[str] = ..., regularization: _Optional[str] = ..., flagged_point_count: _Optional[int] = ..., events: _Optional[_Iterable[_Union[AnomalyEvent, _Mapping]]] = ..., fallback_reason: _Optional[str] = ...) -> None: ...
 
 class Correlation(_message.Message):
     __slots__ = ("other_dataset_id", "other_dataset_name", "r", "aligned_count")

@@ -96,11 +96,17 @@ class KeyNumber(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
 
 class AnomalyPoint(_message.Message):
-    __slots__ = ("timestamp_us", "value", "score")
+    __slots__ = ("timestamp_us", "value", "score", "expected", "start_us", "end_us")
     TIMESTAMP_US_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FIELD_NUMBER: _ClassVar[int]
+    START_US_FIELD_NUMBER: _ClassVar[int]
+    END_US_FIELD_NUMBER: _ClassVar[int]
     timestamp_us: int
     value: float
     score: float
-    def __init__(self, timestamp_us: _Optional[int] = ..., value: _Optional[float] = ..., score: _Optional[float] = ...) -> None: ...
+    expected: float
+    start_us: int
+    end_us: int
+    def __init__(self, timestamp_us: _Optional[int] = ..., value: _Optional[float] = ..., score: _Optional[float] = ..., expected: _Optional[float] = ..., start_us: _Optional[int] = ..., end_us: _Optional[int] = ...) -> None: ...

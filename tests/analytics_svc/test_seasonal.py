@@ -1,0 +1,138 @@
+"""Seasonal anomaly events, checked on series whose answer is known by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analytics_svc.analyses import compute, seasonal
+from mesh.analytics.v1 import analysis_pb2 as apb
+
+T0 = 1_700_000_000_000_000
+MINUTE = 60_000_000
+DAY_POINTS = 1440
+
+
+def _minutes(n: int) -> np.ndarray:
+    return T0 + np.arange(n, dtype=np.int64) * MINUTE
+
+
+def _daily_sine(days: int, amplitude: float = 10.0, noise: float = 0.0, seed: int = 1) -> np.ndarray:
+    n = days * DAY_POINTS
+    values = 50.0 + amplitude * np.sin(2 * np.pi * np.arange(n) / DAY_POINTS)
+    if noise:
+        values += np.random.default_rng(seed).normal(0.0, noise, n)
+    return values
+
+
+SPIKES = {1000: +6.0, 3500: -5.0, 6000: +8.0, 9000: +4.0}  # index -> offset, in units of the amplitude/10
+
+
+def _sine_with_spikes() -> tuple[np.ndarray, np.ndarray]:
+    values = _daily_sine(7, noise=0.5)
+    for index, offset in SPIKES.items():
+        values[index] += offset * 1.0  # 8-16 sigma of the noise; under the daily swing of +-10
+    return _minutes(values.size), values
+
+
+def test_a_sine_with_spikes_gives_one_event_per_spike_at_its_peak_ranked_by_score() -> None:
+    ts, values = _sine_with_spikes()
+    report = seasonal.seasonal_anomalies(ts, values)
+    assert report.periods_s == (86_400,) and report.periods_origin == "detected"
+    assert sorted(e.peak_us for e in report.events) == sorted(int(ts[i]) for i in SPIKES)
+    # Ranked by |score|: the +8 spike first, the +4 spike last.
+    assert [e.peak_us for e in report.events][0] == int(ts[6000])
+    assert [e.peak_us for e in report.events][-1] == int(ts[9000])
+    for event in report.events:
+        index = int((event.peak_us - T0) // MINUTE)
+        clean = 50.0 + 10.0 * np.sin(2 * np.pi * index / DAY_POINTS)
+        # Expected is the seasonal value without the spike (noise sigma 0.5).
+        assert event.expected == pytest.approx(clean, abs=0.5)
+        assert not (event.lower <= event.peak_value <= event.upper)
+        assert np.sign(event.score) == np.sign(SPIKES[index])
+
+
+def test_the_global_method_misses_spikes_hidden_in_the_daily_swing() -> None:
+    ts, values = _sine_with_spikes()
+    output = compute.run(
+        apb.ANALYSIS_KIND_ANOMALIES, apb.AnalysisParameters(anomaly_method=apb.ANOMALY_METHOD_GLOBAL), ts, values
+    )
+    assert output.output.anomalies.method == "global"
+    assert output.anomaly_count == 0
+
+
+def test_adjacent_and_near_flagged_points_merge_into_one_event() -> None:
+    values = _daily_sine(3, noise=0.3)
+    # A level shift of 5 minutes with one normal point inside: one event.
+    values[2000:2003] += 6.0
+    values[2004:2006] += 7.0
+    ts = _minutes(values.size)
+    report = seasonal.seasonal_anomalies(ts, values)
+    assert len(report.events) == 1
+    event = report.events[0]
+    assert (event.start_us, event.end_us) == (int(ts[2000]), int(ts[2005]))
+    assert event.point_count == 5
+    assert event.peak_us in (int(ts[2004]), int(ts[2005]))
+
+
+def test_merge_events_keeps_all_events_ranked_however_many() -> None:
+    n = 20_000
+    ts = _minutes(n)
+    scores = np.zeros(n)
+    scores[::10] = np.linspace(5, 9, n // 10)  # 2,000 separate events, the newest largest
+    events = seasonal.merge_events(ts, np.zeros(n), np.zeros(n), scores, 1.0, 4.0)
+    assert len(events) == 2000
+    assert events[0].peak_us == int(ts[n - 10])
+    assert [abs(e.score) for e in events] == sorted((abs(e.score) for e in events), reverse=True)
+
+
+def test_declared_periods_are_used_and_the_weekly_cycle_is_removed() -> None:
+    n = 21 * 24  # three weeks of hourly points
+    hours = np.arange(n)
+    values = 10 + 3 * np.sin(2 * np.pi * hours / 24) + 5 * (hours % 168 >= 120)  # weekends higher
+    values = values + np.random.default_rng(3).normal(0, 0.2, n)
+    values[300] += 4.0
+    ts = T0 + hours.astype(np.int64) * 60 * MINUTE
+    report = seasonal.seasonal_anomalies(ts, values, periods_s=[86_400, 604_800])
+    assert report.periods_origin == "declared"
+    assert [e.peak_us for e in report.events] == [int(ts[300])]
+
+
+def test_an_irregular_series_is_regularised_and_says_how() -> None:
+    values = _daily_sine(3, noise=0.3)
+    values[1500] += 8.0
+    ts = _minutes(values.size)
+    keep = np.ones(values.size, dtype=bool)
+    keep[[10, 11, 500, 3000]] = False  # gaps
+    report = seasonal.seasonal_anomalies(ts[keep], values[keep])
+    assert "irregular" in report.regularisation and "4 empty cell(s) linearly interpolated" in report.regularisation
+    assert [e.peak_us for e in report.events] == [int(ts[1500])]
+
+
+@pytest.mark.parametrize(
+    ("values", "periods", "reason"),
+    [
+        pytest.param(np.full(3000, 7.0), (), "constant", id="constant"),
+        pytest.param(np.arange(5.0), (), "at least 8", id="too-few"),
+        pytest.param(_daily_sine(1), (86_400,), "two cycles", id="period-longer-than-half"),
+    ],
+)
+def test_data_that_cannot_be_decomposed_fails_with_a_reason(
+    values: np.ndarray, periods: tuple[int, ...], reason: str
+) -> None:
+    parameters = apb.AnalysisParameters(seasonal_periods_seconds=list(periods))
+    with pytest.raises(compute.AnalysisFailed, match=reason):
+        compute.run(apb.ANALYSIS_KIND_ANOMALIES, parameters, _minutes(values.size), values)
+
+
+def test_the_result_lists_every_event_with_its_band_and_the_top_ones_for_events() -> None:
+    ts, values = _sine_with_spikes()
+    outcome = compute.run(apb.ANALYSIS_KIND_ANOMALIES, apb.AnalysisParameters(), ts, values)
+    report = outcome.output.anomalies
+    assert (report.method, outcome.anomaly_count, report.anomaly_count) == ("seasonal", 4, 4)
+    assert report.regularization == "regular: one point every 1 min"
+    assert list(report.periods_seconds) == [86_400]
+    assert [e.peak_us for e in report.events] == [a.timestamp_us for a in report.anomalies]
+    top = compute.top_anomalies(outcome.output, 2)
+    assert [t.timestamp_us for t in top] == [report.events[0].peak_us, report.events[1].peak_us]
+    assert top[0].expected == report.events[0].expected
