@@ -31,7 +31,6 @@ import numpy as np
 import peewee
 import psycopg2
 
-from local_stack import infra
 from local_stack.stack import Stack, StackSettings, resolve_ports
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
@@ -122,7 +121,7 @@ async def run(n: int) -> None:
         await stack.start()
         try:
             address = f"127.0.0.1:{settings.analytics_port}"
-            dsn = infra.postgres_dsn(settings.postgres_port, "analytics")
+            dsn = stack.database_url("analytics")
             with grpc.insecure_channel(address) as channel:
                 token = auth_service_pb2_grpc.AuthServiceStub(channel).Login(
                     auth_service_pb2.LoginRequest(username=admin[0], password=admin[1]), timeout=10

@@ -36,7 +36,6 @@ import psycopg2
 
 from analytics_svc import schema
 from analytics_svc.points import store
-from local_stack import infra
 from local_stack.stack import Stack, StackSettings, resolve_ports
 from mesh_runtime.database import connect
 
@@ -122,7 +121,7 @@ async def run(n: int) -> None:
         print("starting a throwaway stack...", flush=True)
         await stack.start()
         try:
-            dsn = infra.postgres_dsn(settings.postgres_port, "analytics")
+            dsn = stack.database_url("analytics")
             print(f"filling one dataset with {n:,} points...", flush=True)
             dataset_id = fill(dsn, n)
             db = connect(dsn, max_connections=1)

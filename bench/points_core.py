@@ -56,7 +56,6 @@ from google.protobuf import duration_pb2
 from analytics_svc import schema
 from analytics_svc.points import store
 from analytics_svc.points.pgcopy import Appender
-from local_stack import infra
 from local_stack.stack import Stack, StackSettings, resolve_ports
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
@@ -341,7 +340,7 @@ async def run(n: int) -> None:
         await stack.start()
         try:
             address = f"127.0.0.1:{settings.analytics_port}"
-            dsn = infra.postgres_dsn(settings.postgres_port, "analytics")
+            dsn = stack.database_url("analytics")
             db = connect(dsn, max_connections=2)
             schema.bind(db)
             _sql(

@@ -7,7 +7,9 @@ how to prepare, run and health-check each one.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import pwd
 import shutil
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg2
 from psycopg2 import sql
@@ -81,8 +84,13 @@ def _postgres_user() -> str | None:
     return name
 
 
-def prepare_postgres(data_dir: Path) -> str | None:
-    """Create the cluster in ``data_dir`` on first use; return the user to run as."""
+def prepare_postgres(data_dir: Path, password: str | None = None) -> str | None:
+    """Create the cluster in ``data_dir`` on first use; return the user to run as.
+
+    With ``password``, the superuser ``postgres`` has that password and every
+    connection must give it (scram-sha-256); without, connections from
+    127.0.0.1 are trusted (throwaway clusters of tests and benchmarks).
+    """
     user = _postgres_user()
     bin_dir = postgres_bin()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -111,9 +119,57 @@ def prepare_postgres(data_dir: Path) -> str | None:
         )
         if result.returncode != 0:
             raise RuntimeError(f"initdb failed in {data_dir}:\n{result.stdout}{result.stderr}")
+    if password is not None:
+        _require_password(bin_dir, data_dir, password, user)
     # A postmaster.pid left by a killed server would stop a new one; PostgreSQL
     # itself checks whether that pid is alive, so only a stale file is an issue.
     return user
+
+
+_PG_HBA = """\
+# Written by ./mesh up (local_stack/infra.py): every connection gives the
+# superuser's password (kept in the state folder's credentials.json).
+local all all scram-sha-256
+host  all all 127.0.0.1/32 scram-sha-256
+host  all all ::1/128      scram-sha-256
+"""
+# Beside the data, the digest of the password the superuser was given last.
+_SUPERUSER_MARK = "mesh-superuser-password.sha256"
+
+
+def _write_owned(path: Path, text: str, user: str | None) -> None:
+    """Write ``text`` to ``path`` (0600), owned by ``user`` when given."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def _require_password(bin_dir: Path, data_dir: Path, password: str, user: str | None) -> None:
+    """Give the superuser ``password`` (in single-user mode, the server being
+    stopped) unless it has it already, and require it of every connection."""
+    mark = data_dir / _SUPERUSER_MARK
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    if not mark.exists() or mark.read_text().strip() != digest:
+        literal = "'" + password.replace("'", "''") + "'"
+        result = subprocess.run(
+            [str(bin_dir / "postgres"), "--single", "-D", str(data_dir), "-c", "unix_socket_directories=", "postgres"],
+            input=f"ALTER ROLE postgres PASSWORD {literal};\n",
+            **as_user(user),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0 or "ERROR" in result.stdout + result.stderr:
+            # The statement is not in the message: it holds the password.
+            raise RuntimeError(
+                f"could not set PostgreSQL's superuser password in {data_dir} (is another server using it?): "
+                + next((line for line in result.stderr.splitlines() if "ERROR" in line or "FATAL" in line), "")
+            )
+        _write_owned(mark, digest + "\n", user)
+    _write_owned(data_dir / "pg_hba.conf", _PG_HBA, user)
 
 
 def postgres_spec(data_dir: Path, port: int, user: str | None, fast: bool = False) -> ProcessSpec:
@@ -126,26 +182,32 @@ def postgres_spec(data_dir: Path, port: int, user: str | None, fast: bool = Fals
         "-c", "unix_socket_directories=",
         "-c", "max_connections=200",
         "-c", "logging_collector=off",
+        "-c", "password_encryption=scram-sha-256",
+        # A failed statement's text and DETAIL may hold what was being written
+        # (a password hash in a refused INSERT): log the error alone.
+        "-c", "log_min_error_statement=panic",
+        "-c", "log_error_verbosity=terse",
     ]
     if fast:  # tests: durability is not the point there
         argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     return ProcessSpec("postgres", argv, stop_signal=signal.SIGINT, user=user)
 
 
-def postgres_dsn(port: int, database: str = "postgres") -> str:
-    """URL of a database on the local PostgreSQL."""
-    return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+def postgres_dsn(port: int, database: str = "postgres", password: str | None = None) -> str:
+    """URL of a database on the local PostgreSQL, as its superuser (with ``password`` if it has one)."""
+    login = "postgres" if password is None else f"postgres:{quote(password, safe='')}"
+    return f"postgresql://{login}@127.0.0.1:{port}/{database}"
 
 
-def postgres_ready(port: int) -> bool:
+def postgres_ready(port: int, password: str | None = None) -> bool:
     """Whether PostgreSQL accepts connections."""
-    with psycopg2.connect(postgres_dsn(port), connect_timeout=2):
+    with psycopg2.connect(postgres_dsn(port, password=password), connect_timeout=2):
         return True
 
 
-def ensure_databases(port: int, names: list[str]) -> None:
+def ensure_databases(port: int, names: list[str], password: str | None = None) -> None:
     """Create each service's own database if it does not exist yet."""
-    conn = psycopg2.connect(postgres_dsn(port), connect_timeout=5)
+    conn = psycopg2.connect(postgres_dsn(port, password=password), connect_timeout=5)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -157,13 +219,24 @@ def ensure_databases(port: int, names: list[str]) -> None:
         conn.close()
 
 
-def nats_spec(store_dir: Path, port: int, monitor_port: int) -> ProcessSpec:
-    """Run NATS with JetStream persisting under ``store_dir``."""
+def nats_spec(
+    store_dir: Path, port: int, monitor_port: int, login: tuple[str, str] | None = None
+) -> ProcessSpec:
+    """Run NATS with JetStream persisting under ``store_dir``; with ``login``
+    (user, password) clients must give it (written to a 0600 config file beside
+    the store, not on the command line, where any local user could read it)."""
     store_dir.mkdir(parents=True, exist_ok=True)
+    config: list[str] = []
+    if login is not None:
+        conf = store_dir.parent / f"{store_dir.name}-auth.conf"
+        user, password = (json.dumps(part) for part in login)
+        _write_owned(conf, f"authorization {{\n  user: {user}\n  password: {password}\n}}\n", None)
+        config = ["--config", str(conf)]
     return ProcessSpec(
         "nats",
         [
             str(VENV_BIN / "nats-server"),
+            *config,
             "--jetstream",
             "--store_dir", str(store_dir),
             "--addr", "127.0.0.1",
@@ -198,6 +271,12 @@ def valkey_ready(port: int) -> bool:
     with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
         conn.sendall(b"PING\r\n")
         return conn.recv(16).startswith(b"+PONG")
+
+
+def nats_url(port: int, login: tuple[str, str] | None = None) -> str:
+    """URL of the local NATS, with ``login`` (user, password) in it if given."""
+    userinfo = "" if login is None else f"{quote(login[0], safe='')}:{quote(login[1], safe='')}@"
+    return f"nats://{userinfo}127.0.0.1:{port}"
 
 
 def http_ok(url: str) -> bool:

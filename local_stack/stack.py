@@ -9,6 +9,7 @@ started so far and reports one actionable message.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import stat
 import sys
@@ -23,6 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import envoy_config
 from local_stack import infra
+from local_stack.credentials import FILE_NAME as CREDENTIALS_FILE
+from local_stack.credentials import NATS_USER, LocalCredentials
 from local_stack.paths import DESCRIPTOR_SET, ROOT, STATE_DIR
 from local_stack.ports import free_port, port_in_use
 from local_stack.process_env import withheld_from
@@ -115,10 +118,12 @@ def keep_private(folder: Path) -> None:
 
 
 def service_database_url(settings: StackSettings, service: str) -> str:
-    """URL of ``service``'s own database on the local PostgreSQL; the
-    environment's ``<SERVICE>_DATABASE_URL`` wins (to administer another one)."""
+    """URL of ``service``'s own database on the local PostgreSQL (with the
+    password the stack made); the environment's ``<SERVICE>_DATABASE_URL``
+    wins (to administer another one)."""
+    credentials = LocalCredentials.load(settings.state_dir)
     return os.environ.get(f"{service.upper()}_DATABASE_URL") or infra.postgres_dsn(
-        settings.postgres_port, SERVICE_DATABASES[service]
+        settings.postgres_port, SERVICE_DATABASES[service], credentials.postgres_password if credentials else None
     )
 
 
@@ -177,6 +182,20 @@ class Stack:
         """The stack's signing keys (made on first start)."""
         return KeyFolder(self.settings.state_dir / "auth")
 
+    @functools.cached_property
+    def credentials(self) -> LocalCredentials:
+        """PostgreSQL's and NATS's generated credentials (made on first use)."""
+        return LocalCredentials.ensure(self.settings.state_dir)
+
+    def database_url(self, database: str = "postgres") -> str:
+        """URL of ``database`` on the stack's PostgreSQL, as its superuser."""
+        return infra.postgres_dsn(self.settings.postgres_port, database, self.credentials.postgres_password)
+
+    @property
+    def nats_url(self) -> str:
+        """URL of the stack's NATS, with its login."""
+        return infra.nats_url(self.settings.nats_port, self.credentials.nats_login)
+
     def service_env(self) -> dict[str, str]:
         """Environment shared by the services: addresses of everything."""
         s = self.settings
@@ -190,9 +209,9 @@ class Stack:
             "ANALYTICS_GRPC_PORT": str(s.analytics_port),
             "LLM_GRPC_PORT": str(s.llm_port),
             "NOTIFY_GRPC_PORT": str(s.notify_port),
-            "ANALYTICS_DATABASE_URL": infra.postgres_dsn(s.postgres_port, SERVICE_DATABASES["analytics"]),
-            "NOTIFY_DATABASE_URL": infra.postgres_dsn(s.postgres_port, SERVICE_DATABASES["notify"]),
-            "NATS_URL": f"nats://127.0.0.1:{s.nats_port}",
+            "ANALYTICS_DATABASE_URL": self.database_url(SERVICE_DATABASES["analytics"]),
+            "NOTIFY_DATABASE_URL": self.database_url(SERVICE_DATABASES["notify"]),
+            "NATS_URL": self.nats_url,
             "ANALYTICS_ADDR": f"127.0.0.1:{s.analytics_port}",
             "LLM_ADDR": f"127.0.0.1:{s.llm_port}",
             "NOTIFY_ADDR": f"127.0.0.1:{s.notify_port}",
@@ -248,16 +267,17 @@ class Stack:
         self.keys.ensure()
         await asyncio.to_thread(keep_private, state)
 
+        password = self.credentials.postgres_password
         self._say("preparing PostgreSQL...")
-        pg_user = await asyncio.to_thread(infra.prepare_postgres, state / "postgres")
+        pg_user = await asyncio.to_thread(infra.prepare_postgres, state / "postgres", password)
         await self._start_and_wait(
             infra.postgres_spec(state / "postgres", s.postgres_port, pg_user, fast=s.fast_database),
-            lambda: infra.postgres_ready(s.postgres_port),
+            lambda: infra.postgres_ready(s.postgres_port, password),
             "PostgreSQL",
         )
-        await asyncio.to_thread(infra.ensure_databases, s.postgres_port, list(SERVICE_DATABASES.values()))
+        await asyncio.to_thread(infra.ensure_databases, s.postgres_port, list(SERVICE_DATABASES.values()), password)
         await self._start_and_wait(
-            infra.nats_spec(state / "nats", s.nats_port, s.nats_monitor_port),
+            infra.nats_spec(state / "nats", s.nats_port, s.nats_monitor_port, self.credentials.nats_login),
             lambda: infra.nats_ready(s.nats_monitor_port),
             "NATS (JetStream)",
         )
@@ -389,6 +409,7 @@ class Stack:
     def endpoints(self) -> list[tuple[str, str]]:
         """What runs where, for the table ``mesh up`` prints."""
         s = self.settings
+        credentials = s.state_dir / CREDENTIALS_FILE
         rows = []
         if s.web:
             rows.append(("web app", f"http://127.0.0.1:{s.web_port}/"))
@@ -404,9 +425,13 @@ class Stack:
             (
                 "PostgreSQL",
                 f"postgresql://postgres@127.0.0.1:{s.postgres_port}/ "
-                f"(databases: {', '.join(SERVICE_DATABASES.values())})",
+                f"(databases: {', '.join(SERVICE_DATABASES.values())}; password in {credentials})",
             ),
-            ("NATS JetStream", f"nats://127.0.0.1:{s.nats_port} (monitoring http://127.0.0.1:{s.nats_monitor_port}/)"),
+            (
+                "NATS JetStream",
+                f"nats://127.0.0.1:{s.nats_port} (user {NATS_USER}, password in {credentials}; "
+                f"monitoring http://127.0.0.1:{s.nats_monitor_port}/)",
+            ),
             ("Envoy admin", f"http://127.0.0.1:{s.envoy_admin_port}/"),
             (
                 "analytics jobs",

@@ -27,6 +27,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import BadRequestError, NotFoundError
 
 from mesh.events.v1 import events_pb2
+from mesh_runtime.config import redact_url
 
 logger = logging.getLogger("mesh.streams")
 
@@ -150,7 +151,8 @@ async def connect(
             )
         except (OSError, nats.errors.Error) as exc:
             if loop.time() > deadline:
-                raise RuntimeError(f"cannot reach NATS at NATS_URL ({url}): {exc}") from None
+                shown = ",".join(redact_url(u.strip()) for u in url.split(","))
+                raise RuntimeError(f"cannot reach NATS at NATS_URL ({shown}): {exc}") from None
             await asyncio.sleep(0.5)
 
 

@@ -109,6 +109,15 @@ class RunningStack:
     def logs(self) -> Path:
         return self.settings.state_dir / "logs"
 
+    def database_url(self, database: str = "postgres") -> str:
+        """URL of ``database`` on the stack's PostgreSQL, as its superuser (with its password)."""
+        return self.stack.database_url(database)
+
+    @property
+    def nats_url(self) -> str:
+        """URL of the stack's NATS, with its login."""
+        return self.stack.nats_url
+
     @property
     def keys(self) -> KeyFolder:
         return self.stack.keys

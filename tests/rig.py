@@ -34,9 +34,9 @@ STOP_SECONDS = 60
 
 
 
-def recreate_database(postgres_port: int, name: str) -> None:
+def recreate_database(postgres_port: int, name: str, password: str | None = None) -> None:
     """An empty database ``name`` on the PostgreSQL at ``postgres_port``, dropping any earlier one."""
-    conn = psycopg2.connect(infra.postgres_dsn(postgres_port), connect_timeout=5)
+    conn = psycopg2.connect(infra.postgres_dsn(postgres_port, password=password), connect_timeout=5)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -69,15 +69,20 @@ class ProcessRig:
         return self.own_postgres_port or self.mesh.settings.postgres_port
 
     @property
+    def postgres_password(self) -> str | None:
+        """The session stack's superuser password; none for the rig's own (trusting) PostgreSQL."""
+        return None if self.own_postgres_port else self.mesh.stack.credentials.postgres_password
+
+    @property
     def database_url(self) -> str:
-        return infra.postgres_dsn(self.postgres_port, self.database)
+        return infra.postgres_dsn(self.postgres_port, self.database, self.postgres_password)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = STOP_SECONDS) -> T:
         """Run ``coro`` on the loop that supervises the processes, from a sync test."""
         return self.mesh.runner.run(coro, timeout)
 
     def create_database(self) -> None:
-        recreate_database(self.postgres_port, self.database)
+        recreate_database(self.postgres_port, self.database, self.postgres_password)
 
     def start_postgres(self) -> ManagedProcess:
         """A PostgreSQL server of the rig's own, named "postgres", on a port it

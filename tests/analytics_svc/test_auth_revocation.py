@@ -18,7 +18,6 @@ from grpc_status import rpc_status
 from analytics_svc import schema
 from analytics_svc.auth.store import LoginAttemptRow
 from analytics_svc.auth.throttle import LoginThrottle, ThrottlePolicy
-from local_stack import infra
 from local_stack.ports import free_port
 from mesh.analytics.v1 import analytics_service_pb2 as analytics_pb2
 from mesh.analytics.v1 import analytics_service_pb2_grpc as analytics_grpc
@@ -359,7 +358,7 @@ def test_a_throttled_sign_in_over_rest_is_a_429_with_retry_after(
 
 @pytest.fixture
 def throttle_db(mesh: RunningStack) -> Iterator[None]:
-    db = connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics"), max_connections=2)
+    db = connect(mesh.database_url("analytics"), max_connections=2)
     schema.bind(db)
     with db.connection_context():
         yield

@@ -10,7 +10,6 @@ import psycopg2
 import pytest
 from google.protobuf import field_mask_pb2
 
-from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
@@ -176,7 +175,7 @@ def _create(stub: pb_grpc.AnalyticsServiceStub, **fields: object) -> dataset_pb2
 
 
 def _point_rows(mesh: RunningStack, dataset_id: str) -> int:
-    with psycopg2.connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics")) as conn, conn.cursor() as cur:
+    with psycopg2.connect(mesh.database_url("analytics")) as conn, conn.cursor() as cur:
         cur.execute("SELECT coalesce(sum(point_count), 0) FROM point_chunk WHERE dataset_id = %s", (dataset_id,))
         row = cur.fetchone()
     assert row is not None

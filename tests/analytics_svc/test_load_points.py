@@ -14,7 +14,6 @@ import pytest
 from analytics_svc import schema
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import chunks, store
-from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
@@ -26,7 +25,7 @@ from tests.conftest import RunningStack
 @pytest.fixture(scope="module")
 def bound_store(mesh: RunningStack) -> Iterator[None]:
     # Two: a test's writer thread commits on its own connection while a load is under way.
-    db = connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics"), max_connections=2)
+    db = connect(mesh.database_url("analytics"), max_connections=2)
     schema.bind(db)
     with db.connection_context():
         yield

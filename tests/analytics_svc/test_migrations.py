@@ -30,8 +30,8 @@ from tests.conftest import RunningStack
 @pytest.fixture
 def fresh_dsn(mesh: RunningStack) -> Iterator[str]:
     name = f"migrate_{secrets.token_hex(4)}"
-    infra.ensure_databases(mesh.settings.postgres_port, [name])
-    yield infra.postgres_dsn(mesh.settings.postgres_port, name)
+    infra.ensure_databases(mesh.settings.postgres_port, [name], mesh.stack.credentials.postgres_password)
+    yield mesh.database_url(name)
 
 
 def _tables(db: peewee.Database) -> set[str]:

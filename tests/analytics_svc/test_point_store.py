@@ -15,7 +15,6 @@ import pytest
 from analytics_svc import schema
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import chunks, store
-from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh_runtime.database import connect
@@ -29,7 +28,7 @@ MINUTE, HOUR, DAY = chunks.MINUTE, chunks.HOUR, chunks.DAY
 
 @pytest.fixture(scope="module")
 def bound_store(mesh: RunningStack) -> Iterator[None]:
-    db = connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics"), max_connections=4)
+    db = connect(mesh.database_url("analytics"), max_connections=4)
     schema.bind(db)
     with db.connection_context():
         yield

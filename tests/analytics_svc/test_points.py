@@ -13,7 +13,6 @@ import psycopg2
 import pytest
 
 from analytics_svc.points import chunks, ingest
-from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
@@ -36,7 +35,7 @@ def new_dataset(stub: pb_grpc.AnalyticsServiceStub) -> str:
 
 def stored_points(mesh: RunningStack, dataset_id: str) -> dict[int, float]:
     """The points stored for a dataset, read from its chunk rows: epoch microseconds -> value."""
-    with psycopg2.connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics")) as conn, conn.cursor() as cur:
+    with psycopg2.connect(mesh.database_url("analytics")) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT point_count, ts_data, value_data FROM point_chunk WHERE dataset_id = %s ORDER BY start_us",
             (dataset_id,),

@@ -15,7 +15,6 @@ from google.protobuf import duration_pb2, field_mask_pb2
 
 from analytics_svc import schema
 from analytics_svc.jobs import scheduler
-from local_stack import infra
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
@@ -50,7 +49,7 @@ def timestamps(stub: pb_grpc.AnalyticsServiceStub, dataset_id: str) -> list[int]
 
 @pytest.fixture(scope="module")
 def bound_schema(mesh: RunningStack) -> Iterator[None]:
-    db = connect(infra.postgres_dsn(mesh.settings.postgres_port, "analytics"), max_connections=1)
+    db = connect(mesh.database_url("analytics"), max_connections=1)
     schema.bind(db)
     with db.connection_context():
         yield

@@ -11,7 +11,6 @@ import httpx
 import psycopg2
 import pytest
 
-from local_stack.infra import postgres_dsn
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
@@ -217,7 +216,7 @@ def test_a_schedule_that_cannot_fire_is_disabled_and_the_others_fire(
     broken, folder = _cron_schedule(stub, dataset_id), _cron_schedule(stub, dataset_id)
     # What the update used to store (interval 0) and a zone name that is a folder,
     # written as an older version would have, and due now.
-    with psycopg2.connect(postgres_dsn(mesh.settings.postgres_port, "analytics")) as conn, conn.cursor() as cur:
+    with psycopg2.connect(mesh.database_url("analytics")) as conn, conn.cursor() as cur:
         cur.execute(
             "UPDATE analysis_schedule SET cron = NULL, interval_seconds = 0, enabled = true,"
             " next_run_time = now() - interval '1 second' WHERE id = %s",

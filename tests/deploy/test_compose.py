@@ -5,6 +5,7 @@ settings, what production changes), and Envoy's compose configs with Envoy."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import nats
+import nats.errors
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,6 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from local_stack import infra
 from local_stack.paths import DESCRIPTOR_SET
+from local_stack.ports import free_port
 from mesh_runtime.auth_keys import KeyFolder
 from tests.deploy.compose_files import (
     COMPOSE,
@@ -39,6 +43,7 @@ from tests.deploy.compose_files import (
     variables,
 )
 from tests.deploy.process_settings import NOT_YET_IN_ENV_EXAMPLE, settings_classes
+from tests.eventually import eventually
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text())
 ENVOY_DIR = ROOT / "deploy" / "compose"
@@ -167,6 +172,48 @@ def test_nats_keeps_jetstream_on_a_volume() -> None:
     assert any(v.split(":")[1] == store for v in nats["volumes"]), nats["volumes"]
 
 
+def test_nats_wants_the_login_every_service_gives(tmp_path: Path) -> None:
+    services = dev_model()["services"]
+    nats = services["nats"]
+    mount = nats["command"][nats["command"].index("--config") + 1]
+    (conf,) = [ROOT / v.split(":")[0] for v in nats["volumes"] if v.split(":")[1] == mount]
+    password = example_env()["NATS_PASSWORD"]
+    assert nats["environment"]["NATS_PASSWORD"] == password
+    urls = {services[name]["environment"]["NATS_URL"] for name in ("analytics-scheduler", "analytics-worker", "notify")}
+    assert urls == {f"nats://mesh:{password}@nats:4222"}
+    # The config file, read by a real nats-server: no login, no connection.
+    port, monitor = free_port(), free_port()
+    server = subprocess.Popen(  # noqa: S603 - the pip-installed nats-server
+        [str(infra.VENV_BIN / "nats-server"), "--config", str(conf), "--addr", "127.0.0.1", "--port", str(port),
+         "--http_port", str(monitor)],
+        env={"NATS_PASSWORD": password}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        eventually(lambda: _http_ok(f"http://127.0.0.1:{monitor}/healthz"), 30, "nats-server to start")
+        assert not asyncio.run(_nats_accepts(f"nats://127.0.0.1:{port}"))
+        assert not asyncio.run(_nats_accepts(f"nats://mesh:wrong@127.0.0.1:{port}"))
+        assert asyncio.run(_nats_accepts(f"nats://mesh:{password}@127.0.0.1:{port}"))
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return infra.http_ok(url)
+    except OSError:
+        return False
+
+
+async def _nats_accepts(url: str) -> bool:
+    try:
+        nc = await nats.connect(url, allow_reconnect=False, connect_timeout=2, max_reconnect_attempts=0)
+    except (nats.errors.Error, OSError):
+        return False
+    await nc.close()
+    return True
+
+
 def dockerfile_user(dockerfile: Path) -> str:
     users = re.findall(r"^USER\s+(\S+)", dockerfile.read_text(), re.MULTILINE)
     assert users, f"{dockerfile} sets no USER"
@@ -203,7 +250,9 @@ def test_no_secret_value_is_committed() -> None:
 
 def test_required_secrets_are_refused_when_missing() -> None:
     env = example_env()
-    for secret in ("POSTGRES_PASSWORD", "ANALYTICS_DB_PASSWORD", "NOTIFY_DB_PASSWORD", "NOTIFY_LINK_SECRET"):
+    required = ("POSTGRES_PASSWORD", "ANALYTICS_DB_PASSWORD", "NOTIFY_DB_PASSWORD", "NOTIFY_LINK_SECRET")
+    required += ("NATS_PASSWORD",)
+    for secret in required:
         with pytest.raises(MissingVariable, match=secret):
             interpolate(untagged(load(COMPOSE)), {**env, secret: ""})
     with pytest.raises(MissingVariable, match="SMTP_HOST"):

@@ -23,7 +23,8 @@ PRODUCTION = K8S / "overlays" / "production"
 KUBERNETES_VERSION = "1.33.0"
 GRPC_PROCESSES = ("analytics", "analytics-scheduler", "analytics-worker", "llm", "notify")
 STATELESS = ("analytics", "analytics-worker", "llm", "notify", "docs", "envoy")
-SECRET_NAME = re.compile(r"PASSWORD|SECRET|API_KEY|TOKEN|PRIVATE|DATABASE_URL")
+# Settings that hold a secret (URLs carry logins) and belong in a Secret.
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|API_KEY|TOKEN|PRIVATE|DATABASE_URL|NATS_URL")
 
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -177,6 +178,7 @@ def test_every_image_is_built_here() -> None:
 SAMPLE_SECRETS = {
     "ANALYTICS_DATABASE_URL": "postgresql://analytics:pw@db:5432/analytics",
     "NOTIFY_DATABASE_URL": "postgresql://notify:pw@db:5432/notify",
+    "NATS_URL": "nats://mesh:pw@nats:4222",
     "NOTIFY_LINK_SECRET": "0123456789abcdef0123456789abcdef",
     "SMTP_USERNAME": "mailer",
     "SMTP_PASSWORD": "pw",

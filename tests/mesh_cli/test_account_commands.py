@@ -10,7 +10,6 @@ import uuid
 import grpc
 import jwt
 
-from local_stack import infra
 from local_stack.paths import ROOT
 from mesh.auth.v1 import access_pb2
 from mesh.auth.v1 import auth_service_pb2 as pb
@@ -23,7 +22,7 @@ def mesh_cli(mesh: RunningStack, *args: str, stdin: str = "") -> subprocess.Comp
     env = {
         **os.environ,
         "MESH_STATE_DIR": str(mesh.settings.state_dir),
-        "ANALYTICS_DATABASE_URL": infra.postgres_dsn(mesh.settings.postgres_port, "analytics"),
+        "ANALYTICS_DATABASE_URL": mesh.database_url("analytics"),
     }
     return subprocess.run(
         [sys.executable, "-m", "mesh_cli", *args],

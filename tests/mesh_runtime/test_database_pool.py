@@ -7,7 +7,6 @@ from __future__ import annotations
 import peewee
 import pytest
 
-from local_stack import infra
 from mesh_runtime.database import RecentlyCheckedPool, connect
 from tests.conftest import RunningStack
 
@@ -18,14 +17,14 @@ def _backend_pid(db: peewee.Database) -> int:
 
 
 def _terminate(mesh: RunningStack, pid: int) -> None:
-    admin = connect(infra.postgres_dsn(mesh.settings.postgres_port, "postgres"), max_connections=1)
+    admin = connect(mesh.database_url("postgres"), max_connections=1)
     with admin.connection_context():
         assert admin.execute_sql("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
     admin.close_all()
 
 
 def test_a_connection_dropped_while_idle_is_replaced_unnoticed(mesh: RunningStack) -> None:
-    db = connect(infra.postgres_dsn(mesh.settings.postgres_port, "postgres"), max_connections=1)
+    db = connect(mesh.database_url("postgres"), max_connections=1)
     assert isinstance(db, RecentlyCheckedPool)
     first = _backend_pid(db)
     assert _backend_pid(db) == first  # the same connection, reused
@@ -36,7 +35,7 @@ def test_a_connection_dropped_while_idle_is_replaced_unnoticed(mesh: RunningStac
 
 
 def test_within_the_window_a_dropped_connection_fails_one_call_then_is_replaced(mesh: RunningStack) -> None:
-    db = connect(infra.postgres_dsn(mesh.settings.postgres_port, "postgres"), max_connections=1)
+    db = connect(mesh.database_url("postgres"), max_connections=1)
     db.ping_after_idle = 60.0  # everything counts as just handed back
     first = _backend_pid(db)
     _terminate(mesh, first)

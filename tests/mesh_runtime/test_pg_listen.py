@@ -8,7 +8,6 @@ import secrets
 
 import psycopg2
 
-from local_stack import infra
 from mesh_runtime.pg_listen import PgListener
 from tests.conftest import RunningStack
 from tests.eventually import eventually_async
@@ -21,7 +20,7 @@ def _sql(dsn: str, statement: str, params: tuple[object, ...] = ()) -> list[tupl
 
 
 def test_a_dropped_listen_connection_is_reported_and_opened_again(mesh: RunningStack) -> None:
-    dsn = infra.postgres_dsn(mesh.settings.postgres_port)
+    dsn = mesh.database_url()
     channel = f"mesh_test_{secrets.token_hex(4)}"
 
     async def scenario() -> list[str]:

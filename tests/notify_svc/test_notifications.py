@@ -29,7 +29,7 @@ def stub(mesh: RunningStack):  # type: ignore[no-untyped-def]
 
 
 def nats_url(mesh: RunningStack) -> str:
-    return f"nats://127.0.0.1:{mesh.settings.nats_port}"
+    return mesh.nats_url
 
 
 def subscribe(stub, name: str = "Ada", **fields: object) -> sub_pb.Subscription:  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ import httpx
 import psycopg2
 import pytest
 
-from local_stack import infra
 from mesh.notify.v1 import notify_service_pb2 as pb
 from mesh.notify.v1 import notify_service_pb2_grpc as pb_grpc
 from mesh.notify.v1 import subscription_pb2
@@ -91,11 +90,10 @@ def test_subscriptions_live_in_notify_database_only(stub, mesh: RunningStack) ->
     stub.CreateSubscription(
         pb.CreateSubscriptionRequest(subscription=subscription_pb2.Subscription(email=email)), timeout=10
     )
-    port = mesh.settings.postgres_port
-    with psycopg2.connect(infra.postgres_dsn(port, "notify")) as conn, conn.cursor() as cur:
+    with psycopg2.connect(mesh.database_url("notify")) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM subscription WHERE email = %s", (email,))
         assert cur.fetchone() == (1,)
-    with psycopg2.connect(infra.postgres_dsn(port, "analytics")) as conn, conn.cursor() as cur:
+    with psycopg2.connect(mesh.database_url("analytics")) as conn, conn.cursor() as cur:
         cur.execute("SELECT to_regclass('subscription')")
         assert cur.fetchone() == (None,)
 
