@@ -34,6 +34,7 @@ _STAT_NAMES: dict[str, tuple[str, ...]] = {
 _STAT_OF = {name: stat for stat, names in _STAT_NAMES.items() for name in names}
 _QUANTILE = re.compile(r"^(?:p|q|percentile_?)(\d{1,2}(?:\.\d+)?)$")
 _SLOPE_UNIT = re.compile(r"^(?:slope|trend)_per_([a-z]+)$")
+_SLOPE_CI = re.compile(r"^slope_ci_(low|high)(?:_per_[a-z]+)?$")
 _NAME_KEYS = ("dataset", "dataset_name", "series", "name")
 _UNIT_KEYS = ("unit", "units")
 
@@ -60,6 +61,10 @@ def _stat_of(label: str) -> str | None:
     key = re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
     if key in _STAT_OF:
         return _STAT_OF[key]
+    if ci := _SLOPE_CI.match(key):
+        return f"slope_ci_{ci.group(1)}"
+    if key in ("trend_p_value", "slope_p_value"):
+        return "trend_p"
     if _SLOPE_UNIT.match(key):
         return "slope"
     quantile = _QUANTILE.match(key)
@@ -243,6 +248,18 @@ def _insight(figures: list[Figure], facts: dict[str, str]) -> str:
         per = _SLOPE_UNIT.match(re.sub(r"[^a-z0-9]+", "_", slope.label.lower().rsplit(".", 1)[-1]))
         per_unit = f" per {per.group(1)}" if per else f" per {facts['per']}" if "per" in facts else ""
         sentences.append(f"The trend is {direction}: a slope of {slope.value}{per_unit}.")
+        if "slope_ci_low" in stats and "slope_ci_high" in stats:
+            low, high = stats["slope_ci_low"], stats["slope_ci_high"]
+            p_value = f" (p-value {value('trend_p')})" if "trend_p" in stats else ""
+            verdict = (
+                "distinguishable from noise"
+                if low.number > 0 or high.number < 0
+                else "not distinguishable from noise: the interval includes a flat line"
+            )
+            sentences.append(
+                f"Its 95% confidence interval is {low.value} to {high.value}{per_unit}{p_value}, so the trend is "
+                f"{verdict}."
+            )
     if "anomalies" in stats:
         count = stats["anomalies"]
         events = facts.get("anomaly_events", "")

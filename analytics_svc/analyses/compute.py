@@ -87,6 +87,18 @@ def run(
         t = numeric.linear_trend(timestamps_us, values)
         output.trend.CopyFrom(apb.Trend(slope_per_second=t.slope, intercept=t.intercept, r_squared=t.r_squared))
         output.trend.origin_time.CopyFrom(us_to_timestamp(t.origin_us))
+        if timestamps_us.size >= 3:
+            u = numeric.trend_uncertainty(timestamps_us, values)
+            output.trend.uncertainty.CopyFrom(
+                apb.TrendUncertainty(
+                    slope_std_error=u.std_error,
+                    slope_ci_low=u.ci_low,
+                    slope_ci_high=u.ci_high,
+                    p_value=u.p_value,
+                    significant=u.significant,
+                    hac_lags=u.hac_lags,
+                )
+            )
     if kind in _HAS_ANOMALIES:
         try:
             report = anomaly_report(parameters, timestamps_us, values)
@@ -195,6 +207,13 @@ def key_numbers(output: apb.ResultOutput) -> list[events_pb2.KeyNumber]:
     if output.HasField("trend"):
         t = output.trend
         numbers += [("slope per day", t.slope_per_second * 86400), ("r squared", t.r_squared)]
+        if t.HasField("uncertainty"):
+            u = t.uncertainty
+            numbers += [
+                ("slope CI low per day", u.slope_ci_low * 86400),
+                ("slope CI high per day", u.slope_ci_high * 86400),
+                ("trend p-value", u.p_value),
+            ]
     if output.HasField("anomalies"):
         a = output.anomalies
         numbers += [("anomalies", a.anomaly_count), ("median", a.median), ("threshold", a.threshold)]

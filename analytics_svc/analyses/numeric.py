@@ -255,6 +255,48 @@ def linear_trend(timestamps: npt.ArrayLike, values: npt.ArrayLike) -> Trend:
     return Trend(slope=slope, intercept=intercept, r_squared=r_squared, origin_us=int(ts[0]), count=int(vs.size))
 
 
+@dataclass(frozen=True)
+class TrendUncertainty:
+    """The slope's standard error, 95% confidence interval and p-value (per second)."""
+
+    std_error: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    hac_lags: int
+
+    @property
+    def significant(self) -> bool:
+        """Whether the 95% interval excludes a zero slope."""
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def trend_uncertainty(timestamps: npt.ArrayLike, values: npt.ArrayLike) -> TrendUncertainty:
+    """The least-squares slope's uncertainty with a Newey-West (HAC) covariance,
+    which stays honest when the noise is autocorrelated; at least three points.
+
+    Lags follow Newey and West's rule ``floor(4 (n/100)^(2/9))``. A series the
+    line fits exactly has a zero standard error; a constant one a p-value of 1.
+    """
+    ts, vs = _as_series(timestamps, values, min_count=3)
+    from statsmodels.regression.linear_model import OLS  # noqa: PLC0415 - heavy import, only here
+
+    lags = int(4 * (vs.size / 100) ** (2 / 9))
+    if float(vs.max()) == float(vs.min()):
+        return TrendUncertainty(0.0, 0.0, 0.0, 1.0, lags)
+    seconds = (ts - ts[0]).astype(np.float64) / MICROSECONDS_PER_SECOND
+    x = seconds - seconds.mean()
+    design = np.column_stack([np.ones_like(x), x])
+    fit = OLS(vs, design).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
+    slope = float(fit.params[1])
+    std_error = float(fit.bse[1])
+    if not math.isfinite(std_error) or std_error == 0.0:
+        p_value = 1.0 if slope == 0.0 else 0.0
+        return TrendUncertainty(0.0, slope, slope, p_value, lags)
+    low, high = (float(v) for v in fit.conf_int(alpha=0.05)[1])
+    return TrendUncertainty(std_error, low, high, float(fit.pvalues[1]), lags)
+
+
 # --- smoothing -----------------------------------------------------------------------
 
 
@@ -438,6 +480,7 @@ __all__ = [
     "Quantiles",
     "Summary",
     "Trend",
+    "TrendUncertainty",
     "correlate",
     "ewma",
     "histogram",
@@ -446,5 +489,6 @@ __all__ = [
     "quantiles",
     "robust_anomalies",
     "summary",
+    "trend_uncertainty",
     "window",
 ]

@@ -89,6 +89,8 @@ def test_report_computes_the_numbers_of_the_points(stub: pb_grpc.AnalyticsServic
     assert sum(out.histogram.counts) == 500 and len(out.histogram.edges) == 21
     # 0.5 per minute is 720 per day.
     assert out.trend.slope_per_second * 86400 == pytest.approx(720, rel=0.05)
+    assert out.trend.uncertainty.significant
+    assert out.trend.uncertainty.slope_ci_low < out.trend.slope_per_second < out.trend.uncertainty.slope_ci_high
     assert [a.timestamp_us for a in out.anomalies.anomalies] == [START_US + 250 * STEP_US]
     assert result.anomaly_count == 1
     assert result.window_start.ToDatetime(dt.UTC) == dt.datetime.fromtimestamp(START_US / 1e6, dt.UTC)
@@ -99,6 +101,7 @@ def test_report_computes_the_numbers_of_the_points(stub: pb_grpc.AnalyticsServic
     assert "500" in result.insight.text
     assert f"{arr.mean():.6g}" in result.insight.text  # the mean, to six significant digits
     assert "900" in result.insight.text
+    assert "so the trend is distinguishable from noise" in result.insight.text
 
 
 def test_get_result_returns_a_downsampled_series_that_keeps_the_spike(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics_svc.analyses import compute, seasonal
+from analytics_svc.analyses import compute, numeric, seasonal
 from mesh.analytics.v1 import analysis_pb2 as apb
 
 T0 = 1_700_000_000_000_000
@@ -136,3 +136,76 @@ def test_the_result_lists_every_event_with_its_band_and_the_top_ones_for_events(
     top = compute.top_anomalies(outcome.output, 2)
     assert [t.timestamp_us for t in top] == [report.events[0].peak_us, report.events[1].peak_us]
     assert top[0].expected == report.events[0].expected
+
+
+# --- trend uncertainty ----------------------------------------------------------------
+
+
+def _ar1(n: int, phi: float, sd: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    shocks = rng.normal(0, sd, n)
+    out = np.empty(n)
+    out[0] = shocks[0]
+    for i in range(1, n):
+        out[i] = phi * out[i - 1] + shocks[i]
+    return out
+
+
+def _newey_west_se(seconds: np.ndarray, values: np.ndarray, lags: int) -> float:
+    """The slope's HAC standard error from the textbook sandwich with Bartlett weights (no small-sample factor)."""
+    x = seconds - seconds.mean()
+    design = np.column_stack([np.ones_like(x), x])
+    bread = np.linalg.inv(design.T @ design)
+    residual = values - design @ (bread @ design.T @ values)
+    scores = design * residual[:, None]
+    meat = scores.T @ scores
+    for lag in range(1, lags + 1):
+        weight = 1 - lag / (lags + 1)
+        cross = scores[lag:].T @ scores[:-lag]
+        meat += weight * (cross + cross.T)
+    covariance = bread @ meat @ bread
+    return float(np.sqrt(covariance[1, 1]))
+
+
+def test_the_slope_standard_error_matches_the_newey_west_sandwich() -> None:
+    n = 2000
+    ts = _minutes(n)
+    values = 3.0 + 0.001 * np.arange(n) + _ar1(n, 0.8, 1.0, seed=5)
+    u = numeric.trend_uncertainty(ts, values)
+    seconds = (ts - ts[0]) / 1e6
+    assert u.hac_lags == int(4 * (n / 100) ** (2 / 9))
+    assert u.std_error == pytest.approx(_newey_west_se(seconds, values, u.hac_lags), rel=1e-6)
+    slope = numeric.linear_trend(ts, values).slope
+    assert u.ci_low == pytest.approx(slope - 1.959964 * u.std_error, rel=1e-5)
+    assert u.ci_high == pytest.approx(slope + 1.959964 * u.std_error, rel=1e-5)
+
+
+def test_the_95_interval_covers_a_known_slope_under_autocorrelated_noise() -> None:
+    n, true_per_minute = 1500, 0.002
+    covered = 0
+    for seed in range(40):
+        values = 10 + true_per_minute * np.arange(n) + _ar1(n, 0.6, 1.0, seed=seed)
+        u = numeric.trend_uncertainty(_minutes(n), values)
+        covered += u.ci_low <= true_per_minute / 60 <= u.ci_high
+    assert covered >= 34  # 95% nominal; HAC is a little liberal at this n
+
+
+def test_a_clear_trend_is_distinguishable_from_noise_and_pure_noise_mostly_is_not() -> None:
+    n = 1000
+    trending = 0.05 * np.arange(n) + _ar1(n, 0.5, 1.0, seed=1)
+    u = numeric.trend_uncertainty(_minutes(n), trending)
+    assert u.significant and u.p_value < 1e-6
+    flagged = sum(numeric.trend_uncertainty(_minutes(n), _ar1(n, 0.5, 1.0, seed=s)).significant for s in range(40))
+    assert flagged <= 6
+    flat = numeric.trend_uncertainty(_minutes(10), np.full(10, 3.0))
+    assert (flat.p_value, flat.significant, flat.std_error) == (1.0, False, 0.0)
+
+
+def test_the_trend_result_carries_its_uncertainty_and_the_offline_insight_tells_it() -> None:
+    n = 1000
+    values = 0.05 * np.arange(n) + _ar1(n, 0.5, 1.0, seed=1)
+    outcome = compute.run(apb.ANALYSIS_KIND_TREND, apb.AnalysisParameters(), _minutes(n), values)
+    u = outcome.output.trend.uncertainty
+    assert u.significant and u.slope_ci_low < outcome.output.trend.slope_per_second < u.slope_ci_high
+    names = [k.name for k in compute.key_numbers(outcome.output)]
+    assert {"slope CI low per day", "slope CI high per day", "trend p-value"} <= set(names)

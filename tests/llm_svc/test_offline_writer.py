@@ -108,3 +108,17 @@ def test_anomaly_events_are_told_largest_first_with_their_expected_values() -> N
         "2 anomalies, largest first: at 2026-01-02T03:00:00+00:00 value 140 (expected 52.5, score 9.1); "
         "at 2026-01-01T10:00:00+00:00 value 20 (expected 48, score -5.2)."
     ) in text
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "verdict"),
+    [("0.5", "1.1", "so the trend is distinguishable from noise."), ("-0.2", "1.1", "not distinguishable from noise")],
+)
+def test_the_trend_interval_says_whether_the_trend_stands_out_from_noise(low: str, high: str, verdict: str) -> None:
+    message = (
+        '{"slope_per_day": 0.8, "slope_CI_low_per_day": ' + low + ', "slope_CI_high_per_day": ' + high + ", "
+        '"trend_p-value": 0.0123}'
+    )
+    text = offline_answer([("user", "Explain this analysis result:\n" + message)])
+    assert f"Its 95% confidence interval is {low} to {high} per day (p-value 0.0123)" in text
+    assert verdict in text

@@ -151,16 +151,34 @@ class Histogram(_message.Message):
     def __init__(self, edges: _Optional[_Iterable[float]] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Trend(_message.Message):
-    __slots__ = ("slope_per_second", "intercept", "r_squared", "origin_time")
+    __slots__ = ("slope_per_second", "intercept", "r_squared", "origin_time", "uncertainty")
     SLOPE_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     INTERCEPT_FIELD_NUMBER: _ClassVar[int]
     R_SQUARED_FIELD_NUMBER: _ClassVar[int]
     ORIGIN_TIME_FIELD_NUMBER: _ClassVar[int]
+    UNCERTAINTY_FIELD_NUMBER: _ClassVar[int]
     slope_per_second: float
     intercept: float
     r_squared: float
     origin_time: _timestamp_pb2.Timestamp
-    def __init__(self, slope_per_second: _Optional[float] = ..., intercept: _Optional[float] = ..., r_squared: _Optional[float] = ..., origin_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    uncertainty: TrendUncertainty
+    def __init__(self, slope_per_second: _Optional[float] = ..., intercept: _Optional[float] = ..., r_squared: _Optional[float] = ..., origin_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., uncertainty: _Optional[_Union[TrendUncertainty, _Mapping]] = ...) -> None: ...
+
+class TrendUncertainty(_message.Message):
+    __slots__ = ("slope_std_error", "slope_ci_low", "slope_ci_high", "p_value", "significant", "hac_lags")
+    SLOPE_STD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    SLOPE_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    SLOPE_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SIGNIFICANT_FIELD_NUMBER: _ClassVar[int]
+    HAC_LAGS_FIELD_NUMBER: _ClassVar[int]
+    slope_std_error: float
+    slope_ci_low: float
+    slope_ci_high: float
+    p_value: float
+    significant: bool
+    hac_lags: int
+    def __init__(self, slope_std_error: _Optional[float] = ..., slope_ci_low: _Optional[float] = ..., slope_ci_high: _Optional[float] = ..., p_value: _Optional[float] = ..., significant: _Optional[bool] = ..., hac_lags: _Optional[int] = ...) -> None: ...
 
 class Anomaly(_message.Message):
     __slots__ = ("timestamp_us", "value", "score", "expected")
