@@ -21,8 +21,9 @@ from analytics_svc.points.query_api import PointQueriesApi
 from analytics_svc.results.api import ResultsApi
 from analytics_svc.results.watch import ResultHub
 from analytics_svc.schedules.api import DEFAULT_MIN_SCHEDULE_INTERVAL_SECONDS, SchedulesApi
-from mesh.analytics.v1 import analytics_service_pb2, analytics_service_pb2_grpc
-from mesh.auth.v1 import access_pb2, auth_service_pb2, auth_service_pb2_grpc
+from mesh.analytics.v1 import analytics_service_pb2_grpc
+from mesh.auth.v1 import access_pb2, auth_service_pb2_grpc
+from mesh_runtime import contracts
 from mesh_runtime.auth import verifier_from_settings
 from mesh_runtime.auth_keys import TokenSigner
 from mesh_runtime.clients import open_channel
@@ -34,8 +35,8 @@ from mesh_runtime.service_main import Built, start_database_service
 
 logger = logging.getLogger("analytics")
 
-SERVICE_NAME = analytics_service_pb2.DESCRIPTOR.services_by_name["AnalyticsService"].full_name
-AUTH_SERVICE_NAME = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
+SERVICE_NAME = contracts.ANALYTICS_SERVICE
+AUTH_SERVICE_NAME = contracts.AUTH_SERVICE
 
 
 

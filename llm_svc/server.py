@@ -9,13 +9,14 @@ from llm_svc.api import LlmServicer
 from llm_svc.config import LlmSettings
 from llm_svc.openai_provider import OpenAICompatibleProvider
 from llm_svc.providers import OfflineProvider, Provider
-from mesh.llm.v1 import llm_service_pb2, llm_service_pb2_grpc
+from mesh.llm.v1 import llm_service_pb2_grpc
+from mesh_runtime import contracts
 from mesh_runtime.auth import verifier_from_settings
 from mesh_runtime.revocation_follower import RevocationFollower
 from mesh_runtime.server import ServiceBinding, create_server
 from mesh_runtime.service_main import Built
 
-SERVICE_NAME = llm_service_pb2.DESCRIPTOR.services_by_name["LlmService"].full_name
+SERVICE_NAME = contracts.LLM_SERVICE
 
 OPENROUTER_DEFAULT_MODEL = "openai/gpt-4o-mini"
 OPENAI_COMPATIBLE_DEFAULT_MODEL = "gpt-4o-mini"

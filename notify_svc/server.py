@@ -9,8 +9,8 @@ import logging
 import socket
 import uuid
 
-from mesh.notify.v1 import notify_service_pb2, notify_service_pb2_grpc
-from mesh_runtime import streams
+from mesh.notify.v1 import notify_service_pb2_grpc
+from mesh_runtime import contracts, streams
 from mesh_runtime.auth import verifier_from_settings
 from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner
@@ -24,7 +24,7 @@ from notify_svc.delivery import DeliveryPolicy, Dispatcher
 from notify_svc.events import ConsumerPolicy, EventConsumer
 from notify_svc.mailer import Mailer, SmtpConfig
 
-SERVICE_NAME = notify_service_pb2.DESCRIPTOR.services_by_name["NotifyService"].full_name
+SERVICE_NAME = contracts.NOTIFY_SERVICE
 
 logger = logging.getLogger("notify.server")
 
