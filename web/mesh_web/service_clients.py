@@ -289,6 +289,27 @@ async def watch_results(
         stream.cancel()
 
 
+EXPORT_TIMEOUT_SECONDS = 120.0
+"""Deadline of a whole CSV export: a long range takes a while to read."""
+
+
+async def export_points(
+    request: analytics_service_pb2.ExportPointsRequest, *, metadata: CallMetadata
+) -> AsyncGenerator[bytes, None]:
+    """The CSV text of a range of points, piece by piece, as
+    AnalyticsService.ExportPoints streams it."""
+    clients = service_clients()
+    target = clients.settings.analytics_addr
+    stream = clients.analytics().ExportPoints(request, timeout=EXPORT_TIMEOUT_SECONDS, metadata=metadata)
+    try:
+        async for body in stream:
+            yield body.data
+    except grpc.RpcError as error:
+        raise _call_error(clients, target, error, EXPORT_TIMEOUT_SECONDS) from None
+    finally:
+        stream.cancel()
+
+
 ASK_TIMEOUT_SECONDS = 120.0
 """Deadline of a whole streamed answer: a model may write for a while."""
 

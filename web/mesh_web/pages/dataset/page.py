@@ -1,6 +1,6 @@
-"""The dataset page itself: its title and numbers for everyone, then each
-feature's card (edit, upload, sample data, run, for analysts and admins) and
-the schedules."""
+"""The dataset page itself: its title, numbers and the chart of its series
+for everyone, then each feature's card (edit, upload, sample data, run, for
+analysts and admins) and the schedules."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import reflex as rx
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import loading_line
+from mesh_web.pages.dataset.chart import chart_card
 from mesh_web.pages.dataset.edit import edit_card
 from mesh_web.pages.dataset.run import run_card
 from mesh_web.pages.dataset.sample_data import sample_data_card
@@ -74,6 +75,7 @@ def dataset_page() -> rx.Component:
             DatasetState.ds_id != "",
             rx.vstack(
                 _facts(),
+                chart_card(),
                 rx.cond(DatasetState.can_edit, _editor_cards()),
                 schedules_card(),
                 spacing="4",

@@ -1,0 +1,133 @@
+"""The chart on a dataset's page in a real browser against the real mesh:
+three days of minute points, drawn as buckets of the day before the last
+point; the hour preset, zoom and pan ask the service again and the caption
+and the chart follow; the CSV download of the range shown holds exactly its
+points, for a viewer too."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from mesh.analytics.v1 import analytics_service_pb2 as pb
+from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
+from mesh.analytics.v1 import dataset_pb2
+from tests.conftest import RunningStack
+from tests.web.browser import WAIT_MS, fresh_page, launched_chromium, navigate, screenshot, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+FIRST = datetime(2026, 11, 1, tzinfo=UTC)
+MINUTES = 3 * 24 * 60
+LAST = FIRST + timedelta(minutes=MINUTES - 1)
+
+
+def _value(minute: int) -> float:
+    # A slow ramp (0 to 43.19) with one spike, which the max line must keep.
+    return 500.0 if minute == MINUTES - 30 else minute * 0.01
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with launched_chromium() as browser:
+        yield browser
+
+
+def _dataset_with_points(mesh: RunningStack, name: str) -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    first_us = (FIRST - epoch) // timedelta(microseconds=1)
+    with mesh.channel(mesh.analytics, "analyst") as channel:
+        stub = pb_grpc.AnalyticsServiceStub(channel)
+        dataset = stub.CreateDataset(
+            pb.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=name, unit="rpm")), timeout=10
+        ).dataset
+        stub.AppendPoints(
+            pb.AppendPointsRequest(
+                dataset_id=dataset.id,
+                timestamps_us=[first_us + minute * 60_000_000 for minute in range(MINUTES)],
+                values=[_value(minute) for minute in range(MINUTES)],
+            ),
+            timeout=30,
+        )
+
+
+def _open(page: Page, name: str) -> None:
+    navigate(page, "datasets")
+    page.get_by_test_id("dataset-search").fill(name)
+    expect(page.get_by_test_id("dataset-row")).to_have_count(1, timeout=WAIT_MS)
+    page.get_by_test_id("dataset-link").filter(has_text=name).click()
+    expect(page.get_by_test_id("dataset-title")).to_have_text(name, timeout=WAIT_MS)
+
+
+def _expect_range(page: Page, buckets: int, start: str, end: str) -> None:
+    chart = page.get_by_test_id("dataset-chart")
+    expect(chart).to_have_attribute("data-range-start", start, timeout=WAIT_MS)
+    expect(chart).to_have_attribute("data-range-end", end, timeout=WAIT_MS)
+    expect(chart).to_have_attribute("data-buckets", str(buckets), timeout=WAIT_MS)
+    expect(page.get_by_test_id("chart-caption")).to_contain_text(f"{buckets} buckets", timeout=WAIT_MS)
+    expect(page.get_by_test_id("chart-caption")).to_contain_text(f"{start} – {end} UTC")
+    # The mean line is drawn through one point per bucket ("M x,y" then "L x,y" for each next one).
+    line = chart.locator(".chart-mean-line path.recharts-line-curve")
+    expect(line).to_have_count(1, timeout=WAIT_MS)
+    expect(line).to_have_attribute("d", re.compile(rf"^M[^ML]*(L[^ML]*){{{buckets - 1}}}$"), timeout=WAIT_MS)
+
+
+def _highest_tick(page: Page) -> float:
+    ticks = page.locator("[data-testid=dataset-chart] .recharts-yAxis .recharts-cartesian-axis-tick-value")
+    expect(ticks.first).to_be_visible(timeout=WAIT_MS)
+    return max(float(text.replace(",", "")) for text in ticks.all_inner_texts())
+
+
+def test_a_viewer_charts_a_dataset_switches_ranges_and_downloads_the_csv_of_the_range_shown(
+    mesh: RunningStack, web: str, browser: Browser
+) -> None:
+    name = f"chart-{uuid.uuid4().hex[:8]}"
+    _dataset_with_points(mesh, name)
+    with fresh_page(browser) as page:
+        sign_in(page, web, mesh.credentials["viewer"])
+        _open(page, name)
+
+        # The last day (back from just after the last point): 1,440 minute points in 500 buckets of 2.88 min.
+        _expect_range(page, 500, "2026-11-02 23:59:00", "2026-11-03 23:59:00")
+        expect(page.get_by_test_id("chart-caption")).to_contain_text("of 2.88 min")
+        # The spike (500 in a bucket of values near 43) still reaches the axis: the max line keeps it.
+        assert _highest_tick(page) >= 500
+        screenshot(page, "dataset-chart")
+
+        # The last hour: 60 points, one a bucket (7.2 s).
+        page.get_by_test_id("chart-preset-hour").click()
+        _expect_range(page, 60, "2026-11-03 22:59:00", "2026-11-03 23:59:00")
+        # Zoom in around the middle, then pan back in time by half the width.
+        page.get_by_test_id("chart-zoom-in").click()
+        _expect_range(page, 30, "2026-11-03 23:14:00", "2026-11-03 23:44:00")
+        page.get_by_test_id("chart-pan-left").click()
+        _expect_range(page, 30, "2026-11-03 22:59:00", "2026-11-03 23:29:00")
+
+        with page.expect_download(timeout=WAIT_MS) as download_info:
+            page.get_by_test_id("chart-download").click()
+        download = download_info.value
+        assert download.suggested_filename == f"{name}_20261103T225900-20261103T232900.csv"
+        text = download.path().read_text(encoding="utf-8")
+        rows = list(csv.reader(io.StringIO(text)))
+        assert rows[0] == ["timestamp", "value"]
+        shown_from, shown_to = datetime(2026, 11, 3, 22, 59, tzinfo=UTC), datetime(2026, 11, 3, 23, 29, tzinfo=UTC)
+        expected = [
+            (FIRST + timedelta(minutes=minute), _value(minute))
+            for minute in range(MINUTES)
+            if shown_from < FIRST + timedelta(minutes=minute) <= shown_to
+        ]
+        assert len(expected) == 30
+        got = [(datetime.fromisoformat(stamp.replace("Z", "+00:00")), float(value)) for stamp, value in rows[1:]]
+        assert got == expected
+
+        # All: the whole three days, the spike still on the chart's axis.
+        page.get_by_test_id("chart-preset-all").click()
+        _expect_range(page, 500, "2026-11-01 00:00:00", "2026-11-03 23:59:00")
+        assert _highest_tick(page) >= 500
