@@ -1,0 +1,60 @@
+"""The pure logic of the dataset page's chart: the step from the range, the
+presets back from the last point, zoom and pan kept within the data, the
+rows with anomaly marks, and the CSV's file name. No network, no browser."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mesh.analytics.v1 import points_pb2
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+if str(WEB_DIR) not in sys.path:
+    sys.path.insert(0, str(WEB_DIR))
+
+from mesh_web.pages.dataset import chart  # noqa: E402
+
+HOUR = chart.HOUR_US
+DAY = 24 * HOUR
+
+
+def test_the_step_cuts_any_range_into_at_most_500_buckets() -> None:
+    assert chart.chart_step_us(0, DAY) == 172_800_000
+    for span in (1, 499, 500, 501, 7 * DAY + 1, 259_140_000_001):
+        step = chart.chart_step_us(0, span)
+        assert -(-span // step) <= chart.CHART_BUCKETS
+        assert step == 1 or -(-span // (step - 1)) > chart.CHART_BUCKETS
+
+
+def test_presets_count_back_from_just_after_the_last_point_and_stop_at_the_first() -> None:
+    first, last = 10 * DAY, 20 * DAY
+    assert chart.preset_range("hour", first, last) == (last + 1 - HOUR, last + 1)
+    assert chart.preset_range("week", first, last) == (last + 1 - 7 * DAY, last + 1)
+    assert chart.preset_range("all", first, last) == (first, last + 1)
+    assert chart.preset_range("week", last - HOUR, last) == (last - HOUR, last + 1)
+
+
+def test_zoom_and_pan_stay_within_the_data() -> None:
+    first, last = 0, DAY - 1
+    assert chart.zoomed(0, DAY, 0.5, first, last) == (6 * HOUR, 18 * HOUR)
+    assert chart.zoomed(6 * HOUR, 18 * HOUR, 4.0, first, last) == (0, DAY)
+    assert chart.zoomed(0, 2_000_000, 0.1, first, last) == (500_000, 1_500_000)  # never under a second
+    assert chart.panned(6 * HOUR, 18 * HOUR, -1.0, first, last) == (0, 12 * HOUR)
+    assert chart.panned(6 * HOUR, 18 * HOUR, 0.5, first, last) == (12 * HOUR, DAY)
+
+
+def test_rows_mark_the_anomaly_farthest_from_its_buckets_mean_and_skip_those_outside() -> None:
+    buckets = points_pb2.PointBuckets(start_times_us=[0, 10, 30], min=[1, 2, 3], max=[5, 6, 90], mean=[2, 4, 20])
+    anomalies = [(31, 80.0), (35, 90.0), (45, -1.0), (100, 7.0)]
+    rows = chart.bucket_rows(buckets, 0, 50, 10, anomalies)
+    assert [row["anomaly"] for row in rows] == [None, None, 90.0]
+    assert [(row["min"], row["max"], row["mean"]) for row in rows] == [(1, 5, 2), (2, 6, 4), (3, 90, 20)]
+
+
+def test_the_csv_is_named_after_the_dataset_and_range_in_safe_characters() -> None:
+    name = chart.csv_file_name('rooms / "east" wing', 1_793_746_740_000_001, 1_793_748_540_000_001)
+    assert name == "rooms-east-wing_20261103T225900-20261103T232900.csv"
+    assert chart.csv_file_name("°°°", 0, 1_000_000) == "points_19700101T000000-19700101T000001.csv"
+    assert chart.duration_text(172_800_000) == "2.88 min"
+    assert chart.duration_text(250) == "250 µs"
