@@ -2,7 +2,8 @@
 three days of minute points, drawn as buckets of the day before the last
 point; the hour preset, zoom and pan ask the service again and the caption
 and the chart follow; the CSV download of the range shown holds exactly its
-points, for a viewer too."""
+points, for a viewer too; the anomalies of the dataset's latest result are
+marked on it."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from mesh.analytics.v1 import analysis_pb2, dataset_pb2
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
-from mesh.analytics.v1 import dataset_pb2
 from tests.conftest import RunningStack
+from tests.eventually import eventually
 from tests.web.browser import WAIT_MS, fresh_page, launched_chromium, navigate, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -83,7 +85,7 @@ def _highest_tick(page: Page) -> float:
     """The highest number on the value axis (the time axis' labels are not numbers)."""
     ticks = page.locator("[data-testid=dataset-chart] .recharts-cartesian-axis-tick-value")
     expect(ticks.first).to_be_visible(timeout=WAIT_MS)
-    numbers = [text.replace(",", "") for text in ticks.all_inner_texts()]
+    numbers = [text.replace(",", "") for text in ticks.all_text_contents()]
     return max(float(text) for text in numbers if re.fullmatch(r"-?\d+(\.\d+)?", text))
 
 
@@ -133,3 +135,42 @@ def test_a_viewer_charts_a_dataset_switches_ranges_and_downloads_the_csv_of_the_
         page.get_by_test_id("chart-preset-all").click()
         _expect_range(page, 500, "2026-11-01 00:00:00", "2026-11-03 23:59:00")
         assert _highest_tick(page) >= 500
+
+
+def test_the_anomalies_of_the_latest_result_are_marked_on_the_chart(
+    mesh: RunningStack, web: str, browser: Browser
+) -> None:
+    name = f"chart-anomaly-{uuid.uuid4().hex[:8]}"
+    start_us = 1_780_000_000_000_000
+    values = [10.0 + 0.01 * i + (0.3 if i % 2 else -0.3) for i in range(240)]
+    values[150] = 500.0
+    with mesh.channel(mesh.analytics, "analyst") as channel:
+        stub = pb_grpc.AnalyticsServiceStub(channel)
+        request = pb.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=name))
+        dataset = stub.CreateDataset(request, timeout=10).dataset
+        stub.AppendPoints(
+            pb.AppendPointsRequest(
+                dataset_id=dataset.id, timestamps_us=[start_us + i * 60_000_000 for i in range(240)], values=values
+            ),
+            timeout=30,
+        )
+        result_id = stub.RunAnalysis(
+            pb.RunAnalysisRequest(dataset_id=dataset.id, kind=analysis_pb2.ANALYSIS_KIND_REPORT), timeout=10
+        ).result.id
+        eventually(
+            lambda: (
+                stub.GetResult(pb.GetResultRequest(id=result_id), timeout=10).result.status
+                == analysis_pb2.RESULT_STATUS_SUCCEEDED
+            ),
+            timeout=120,
+            what="the report to succeed",
+        )
+    with fresh_page(browser) as page:
+        sign_in(page, web, mesh.credentials["viewer"])
+        _open(page, name)
+        # Four hours of minute points: the last day is all of them, one point a bucket.
+        chart = page.get_by_test_id("dataset-chart")
+        expect(chart).to_have_attribute("data-buckets", "240", timeout=WAIT_MS)
+        expect(page.get_by_test_id("chart-caption")).to_contain_text("1 anomaly of the latest result")
+        expect(chart.locator("circle.chart-anomaly")).to_have_count(1, timeout=WAIT_MS)
+        screenshot(page, "dataset-chart-anomaly")
