@@ -189,23 +189,27 @@ class ChartState(DatasetState):
         the anomalies of the dataset's latest result that found any."""
         async with self:
             preset, dataset_id = self.chart_preset, self.ds_id
-        request = pb.ListResultsRequest(
-            dataset_id=dataset_id, has_anomalies=True, order_by="create_time desc", page_size=1
-        )
         try:
-            response = await self._call_signed_in(rpc("analytics", "ListResults", request))
+            found = await self._latest_anomalies(dataset_id)
         except MeshError as error:
             async with self:
                 self.chart_error = "No anomaly marks: " + service_error_text("analytics", error)
         else:
-            found = [
-                (anomaly.timestamp_us, anomaly.value)
-                for result in response.results[:1]
-                for anomaly in result.output.anomalies.anomalies
-            ]
             async with self:
                 self._anomalies, self.chart_anomalies = found, len(found)
         await self._show_preset(preset)
+
+    async def _latest_anomalies(self, dataset_id: str) -> list[tuple[int, float]]:
+        """The anomalies of the dataset's latest result that found any: ListResults
+        names it (lists carry no anomaly list), GetResult has them."""
+        request = pb.ListResultsRequest(
+            dataset_id=dataset_id, has_anomalies=True, order_by="create_time desc", page_size=1
+        )
+        listed = await self._call_signed_in(rpc("analytics", "ListResults", request))
+        if not listed.results:
+            return []
+        got = await self._call_signed_in(rpc("analytics", "GetResult", pb.GetResultRequest(id=listed.results[0].id)))
+        return [(anomaly.timestamp_us, anomaly.value) for anomaly in got.result.output.anomalies.anomalies]
 
     @rx.event(background=True)
     @redirect_when_signed_out
