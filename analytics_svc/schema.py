@@ -355,9 +355,14 @@ UPDATE "analysis_schedule"
     WHERE "interval_seconds" IS NOT NULL AND "interval_seconds" < 1;
 """
 
+_OUTBOX_HEADERS_V15 = """
+ALTER TABLE "outbox" ADD COLUMN "headers" JSONB NOT NULL DEFAULT '{}'::jsonb;
+"""
+
 # Version numbers taken by work in progress, so two changes never pick the same one:
 # 7-8 the chunked point store, 9 dataset retention, 10-11 auth revocation and
-# throttling, 12-13 job leases, 14 schedule errors. The next free number after those is 15.
+# throttling, 12-13 job leases, 14 schedule errors, 15 outbox trace headers.
+# The next free number after those is 16.
 MIGRATIONS = [
     sql_migration(1, "create dataset table", _DATASETS_V1),
     sql_migration(2, "create user, refresh token and api key tables", _AUTH_V2),
@@ -371,4 +376,5 @@ MIGRATIONS = [
     sql_migration(10, "access token revocation: user token generations, sessions, revocations", _REVOCATIONS_V10),
     sql_migration(11, "sign-in attempts for throttling shared by every replica", _LOGIN_ATTEMPTS_V11),
     sql_migration(14, "schedules say why the scheduler disabled them", _SCHEDULE_ERRORS_V14),
+    sql_migration(15, "outbox rows keep the trace context of the change they report", _OUTBOX_HEADERS_V15),
 ]

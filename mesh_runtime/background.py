@@ -29,6 +29,7 @@ from mesh_runtime.config import (
 )
 from mesh_runtime.errors import MeshError
 from mesh_runtime.structured_logging import configure_logging
+from mesh_runtime.telemetry import setup_telemetry
 
 logger = logging.getLogger("mesh.background")
 
@@ -79,6 +80,7 @@ def run_background(name: str, settings_cls: type[S], main: Main[S]) -> None:
     with exit_on_config_error(name):
         settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, settings.log_format)
+    setup_telemetry(name)
 
     async def supervise() -> None:
         stop = asyncio.Event()

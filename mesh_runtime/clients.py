@@ -2,7 +2,8 @@
 
 Every call made through a channel from ``open_channel`` gets the default
 deadline unless the caller set one, and carries the current request id so a
-request can be followed across services in the logs.
+request can be followed across services in the logs; with tracing on
+(``mesh_runtime.telemetry``) each call is a client span and sends ``traceparent``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import grpc
 
 from mesh_runtime.structured_logging import REQUEST_ID_HEADER, request_id_var
+from mesh_runtime.telemetry import tracing_enabled
 
 DEFAULT_DEADLINE_SECONDS = 10.0
 
@@ -63,9 +65,15 @@ def open_channel(target: str, *, default_timeout: float = DEFAULT_DEADLINE_SECON
     have a deadline (``default_timeout`` seconds unless the call sets one)."""
     if default_timeout <= 0:
         raise ValueError("default_timeout must be positive")
+    interceptors: list[Any] = [_DeadlineInterceptor(default_timeout)]
+    if tracing_enabled():
+        # A client span per call, and the call's traceparent in its metadata.
+        from opentelemetry.instrumentation.grpc import aio_client_interceptors
+
+        interceptors += aio_client_interceptors()
     return grpc.aio.insecure_channel(
         target,
-        interceptors=[_DeadlineInterceptor(default_timeout)],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", 64 * 1024 * 1024),
             ("grpc.keepalive_time_ms", 30_000),

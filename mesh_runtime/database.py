@@ -8,6 +8,7 @@ another's tables.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import functools
 import logging
@@ -188,11 +189,15 @@ class BlockingRunner:
         return result
 
     async def run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run ``fn(*args, **kwargs)`` off the event loop and return its result."""
+        """Run ``fn(*args, **kwargs)`` off the event loop and return its result.
+
+        It runs in a copy of the caller's context (as ``asyncio.to_thread``
+        does), so its log lines keep the request id and its queries and
+        outbox rows belong to the caller's trace.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, functools.partial(self._call, fn, *args, **kwargs)
-        )
+        call = functools.partial(self._call, fn, *args, **kwargs)
+        return await loop.run_in_executor(self._executor, contextvars.copy_context().run, call)
 
     def close(self) -> None:
         """Wait for running work, then close the pool's connections."""

@@ -24,9 +24,11 @@ from mesh_runtime.auth import AuthInterceptor, TokenVerifier
 from mesh_runtime.interceptors import (
     ErrorMappingInterceptor,
     InterceptorChain,
+    MeshInterceptor,
     RequestLoggingInterceptor,
     ValidationInterceptor,
 )
+from mesh_runtime.telemetry import tracing_enabled
 
 logger = logging.getLogger("mesh.server")
 
@@ -91,17 +93,20 @@ class RunningServer:
 
 def default_interceptors(verifier: TokenVerifier) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain every service runs, outermost first: callers are
-    authorized before their requests are validated."""
-    return [
-        InterceptorChain(
-            [
-                RequestLoggingInterceptor(),
-                ErrorMappingInterceptor(),
-                AuthInterceptor(verifier),
-                ValidationInterceptor(),
-            ]
-        )
+    authorized before their requests are validated. With tracing on, a span
+    surrounds each whole call (its access-log line included)."""
+    chain: list[MeshInterceptor] = []
+    if tracing_enabled():
+        from mesh_runtime.interceptors.tracing import TracingInterceptor
+
+        chain.append(TracingInterceptor())
+    chain += [
+        RequestLoggingInterceptor(),
+        ErrorMappingInterceptor(),
+        AuthInterceptor(verifier),
+        ValidationInterceptor(),
     ]
+    return [InterceptorChain(chain)]
 
 
 async def create_server(

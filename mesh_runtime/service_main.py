@@ -22,6 +22,7 @@ from mesh_runtime.database import BlockingRunner, Migration, open_database
 from mesh_runtime.errors import MeshError
 from mesh_runtime.server import RunningServer, ServiceBinding, create_server, serve_until_stopped
 from mesh_runtime.structured_logging import configure_logging
+from mesh_runtime.telemetry import setup_telemetry
 
 logger = logging.getLogger("mesh.service")
 
@@ -52,6 +53,7 @@ def run_service(
     with exit_on_config_error(name):
         settings = load_settings(settings_cls)
     configure_logging(name, settings.log_level, settings.log_format)
+    setup_telemetry(name)
 
     async def main() -> None:
         running, cleanup = await build(settings)

@@ -1,8 +1,11 @@
-"""Structured logs: one JSON object per line (or readable text), with the request id.
+"""Structured logs: one JSON object per line (or readable text), with the
+request id, and the trace and span id when tracing is on.
 
 The request id lives in a context variable set by the request-id interceptor,
 so every log line written while serving a call carries it without passing it
-around.
+around; the trace and span id are the current OpenTelemetry span's
+(``trace_id``/``span_id``, as the trace viewers show them), so a log line
+leads to its trace.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from opentelemetry import trace
 
 # The metadata key a call's request id travels in (Envoy sets it on REST calls;
 # servers return it; clients pass the current one on).
@@ -26,6 +31,13 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "asctime",
     "taskName",
 }
+
+
+def _trace_fields() -> dict[str, str]:
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return {}
+    return {"trace_id": format(span_context.trace_id, "032x"), "span_id": format(span_context.span_id, "016x")}
 
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -51,6 +63,7 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        entry.update(_trace_fields())
         entry.update(_extra_fields(record))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
@@ -65,6 +78,7 @@ class TextFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             parts.append(f"request_id={request_id}")
+        parts.extend(f"{k}={v}" for k, v in _trace_fields().items())
         parts.extend(f"{k}={v}" for k, v in _extra_fields(record).items())
         line = " ".join(parts)
         if record.exc_info:

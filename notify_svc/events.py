@@ -29,11 +29,13 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
 
 from mesh.events.v1 import events_pb2
 from mesh_runtime import streams
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import Unavailable
+from mesh_runtime.telemetry import start_consumer_span
 from notify_svc import store
 
 logger = logging.getLogger("notify.events")
@@ -208,7 +210,21 @@ class EventConsumer:
                     await msg.in_progress()
 
     async def handle(self, msgs: Sequence[Msg]) -> None:
-        """Record a batch of messages, then acknowledge each as its outcome dictates."""
+        """Record a batch of messages, then acknowledge each as its outcome
+        dictates; each message is a span of the trace that sent it."""
+        spans = {
+            id(msg): start_consumer_span(
+                "event received", msg.headers, {"messaging.system": "nats", "messaging.destination.name": msg.subject}
+            )
+            for msg in msgs
+        }
+        try:
+            await self._handle(msgs, spans)
+        finally:
+            for span in spans.values():
+                span.end()
+
+    async def _handle(self, msgs: Sequence[Msg], spans: dict[int, trace.Span]) -> None:
         events: list[tuple[Msg, store.IncomingEvent]] = []
         unreadable: list[tuple[Msg, UnreadableEvent]] = []
         for msg in msgs:
@@ -223,6 +239,7 @@ class EventConsumer:
         finally:
             keep_alive.cancel()
         for msg, outcome in outcomes:
+            spans[id(msg)].set_attribute("mesh.outcome", str(outcome))
             with contextlib.suppress(Exception):
                 if outcome == "ack":
                     await msg.ack()

@@ -28,6 +28,7 @@ from mesh.auth.v1 import principal_pb2
 from mesh_runtime.auth import ROLES_BY_NAME
 from mesh_runtime.auth_keys import KeyFolder
 from tests.clients import authed_channel
+from tests.otlp_receiver import OtlpReceiver
 from tests.web.proxy import RoundRobinProxy
 
 T = TypeVar("T")
@@ -161,8 +162,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """The whole mesh (without the web app), started once per test session."""
+def otlp() -> Iterator[OtlpReceiver]:
+    """The in-process OTLP receiver the session stack sends its spans to."""
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterator[RunningStack]:
+    """The whole mesh (without the web app), started once per test session,
+    tracing on and exporting to the ``otlp`` receiver."""
     state = tmp_path_factory.mktemp("stack")
     zero = {name: 0 for name in StackSettings.__dataclass_fields__ if name.endswith("_port")}
     settings = resolve_ports(
@@ -189,6 +199,10 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             "OPENROUTER_API_KEY": "",
             "LLM_BASE_URL": "",
             "LLM_API_KEY": "",
+            "OTEL_SDK_DISABLED": "false",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+            # Spans reach the receiver within a fifth of a second.
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
         },
     )
     # Two keys: tokens signed with the older one must keep working (rotation).

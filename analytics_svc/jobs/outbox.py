@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import peewee
-from playhouse.postgres_ext import DateTimeTZField
+from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
 from analytics_svc.schema import BaseModel, notify
 from mesh_runtime.database import utc_now
+from mesh_runtime.telemetry import inject_context
 
 # Channel of the pg_notify sent when outbox rows are written, to wake the relay.
 OUTBOX_CHANNEL = "analytics_outbox"
@@ -28,6 +29,9 @@ class OutboxRow(BaseModel):
     message_id = peewee.TextField()
     subject = peewee.TextField()
     payload = peewee.BlobField()
+    # The trace context of the change (traceparent, tracestate), published as
+    # NATS headers so the consumers' spans join the trace that wrote the row.
+    headers = BinaryJSONField(default=dict, index=False)
     # Results' event rows wait here for their insight (see finish_result).
     result_id = peewee.UUIDField(null=True)
     create_time = DateTimeTZField(default=utc_now)
@@ -66,13 +70,16 @@ class OutgoingMessage:
 def add_to_outbox(
     messages: Iterable[OutgoingMessage], result_id: uuid.UUID | None = None, delay: dt.timedelta | None = None
 ) -> None:
-    """Queue messages for the relay inside the caller's transaction, and wake it."""
+    """Queue messages for the relay inside the caller's transaction, and wake
+    it; each row keeps the current trace context."""
     available = utc_now() + (delay or dt.timedelta(0))
+    headers = dict(inject_context({}))
     rows = [
         {
             "message_id": m.message_id,
             "subject": m.subject,
             "payload": m.payload,
+            "headers": headers,
             "result_id": result_id,
             "available_time": available,
         }

@@ -88,7 +88,7 @@ class OutboxRelay:
                 row.subject,
                 bytes(row.payload),
                 timeout=PUBLISH_TIMEOUT_SECONDS,
-                headers={"Nats-Msg-Id": row.message_id},
+                headers={**(row.headers or {}), "Nats-Msg-Id": row.message_id},
             )
 
         outcomes = await asyncio.gather(*(one(r) for r in rows), return_exceptions=True)

@@ -50,6 +50,7 @@ from mesh_runtime.clients import open_channel
 from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner, open_database, utc_now
 from mesh_runtime.errors import MeshError, NotFound, Unavailable
+from mesh_runtime.telemetry import consumer_span
 from mesh_runtime.wire import MIN_TIMESTAMP_US, datetime_to_us, timestamp_to_us, us_to_datetime
 
 logger = logging.getLogger("analytics.worker")
@@ -120,7 +121,13 @@ class Worker:
         return self.signer.mint(principal, SERVICE_TOKEN_TTL).token
 
     async def handle(self, msg: Msg) -> None:
-        """Run the job in ``msg`` (a result id) unless another worker has it."""
+        """Run the job in ``msg`` (a result id) unless another worker has it,
+        in a span of the trace that queued it (the message's headers)."""
+        attributes = {"messaging.system": "nats", "messaging.destination.name": msg.subject}
+        with consumer_span("analysis job", msg.headers, attributes):
+            await self._handle(msg)
+
+    async def _handle(self, msg: Msg) -> None:
         result_id = msg.data.decode(errors="replace")
         try:
             uuid.UUID(result_id)

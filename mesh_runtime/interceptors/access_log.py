@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -12,7 +11,13 @@ from typing import Any
 
 import grpc
 
-from mesh_runtime.interceptors.chain import UNGUARDED_PREFIXES, MeshInterceptor, send_headers, streaming_response
+from mesh_runtime.interceptors.chain import (
+    UNGUARDED_PREFIXES,
+    MeshInterceptor,
+    final_code,
+    send_headers,
+    streaming_response,
+)
 from mesh_runtime.structured_logging import REQUEST_ID_HEADER, request_id_var
 
 logger = logging.getLogger("mesh.rpc")
@@ -89,21 +94,13 @@ class _CallLog:
         return False
 
     def _finish(self, exc: BaseException | None) -> None:
-        code: Any
-        if exc is None:
-            code = self.context.code() or grpc.StatusCode.OK
-        elif isinstance(exc, asyncio.CancelledError):
-            code = grpc.StatusCode.CANCELLED
-        else:
-            code = self.context.code() or grpc.StatusCode.UNKNOWN
-            if isinstance(code, int):
-                code = grpc.StatusCode.UNKNOWN
+        code = final_code(self.context, exc)
         try:
             logger.info(
                 "rpc",
                 extra={
                     "method": self.method,
-                    "code": code.name if isinstance(code, grpc.StatusCode) else str(code),
+                    "code": code.name,
                     "duration_ms": round((time.perf_counter() - self.started) * 1000, 2),
                     "peer": self.peer,
                 },

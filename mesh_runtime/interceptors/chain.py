@@ -10,6 +10,7 @@ per-interceptor chaining).
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
@@ -45,6 +46,17 @@ async def send_headers(context: grpc.aio.ServicerContext, extra: Sequence[tuple[
         return
     _headers_sent.set(True)
     await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id_var.get() or ""), *extra))
+
+
+def final_code(context: grpc.aio.ServicerContext, exc: BaseException | None) -> grpc.StatusCode:
+    """The status a call ended with: OK, the code the servicer set, or
+    CANCELLED/UNKNOWN for an exception that escaped it."""
+    if isinstance(exc, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return grpc.StatusCode.OK if exc is None else grpc.StatusCode.UNKNOWN
 
 
 _NO_REQUEST = object()  # a stream's requests are checked one by one as they arrive

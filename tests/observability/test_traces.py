@@ -1,0 +1,83 @@
+"""One trace from a REST call through Envoy to the worker and notify: the
+session stack exports its spans to the in-process OTLP receiver (``otlp``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import httpx
+
+from tests.conftest import RunningStack
+from tests.eventually import eventually
+from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
+
+SERVER, CONSUMER = 2, 5  # OTLP span kinds
+
+
+def _traceparent() -> tuple[str, str, str]:
+    trace_id, span_id = os.urandom(16).hex(), os.urandom(8).hex()
+    return trace_id, span_id, f"00-{trace_id}-{span_id}-01"
+
+
+def _dataset_with_points(rest: httpx.Client) -> str:
+    created = rest.post("/v1/datasets", json={"name": f"trace-{uuid.uuid4().hex[:10]}", "unit": "ms"})
+    assert created.status_code == 200, created.text
+    dataset_id: str = created.json()["dataset"]["id"]
+    values = [100.0 + (i % 7) for i in range(200)]
+    values[100] = 900.0
+    appended = rest.post(
+        f"/v1/datasets/{dataset_id}/points:append",
+        json={"timestampsUs": [str(1_700_000_000_000_000 + i * 60_000_000) for i in range(200)], "values": values},
+    )
+    assert appended.status_code == 200, appended.text
+    return dataset_id
+
+
+def _one(spans: list[ReceivedSpan], what: str) -> ReceivedSpan:
+    assert len(spans) == 1, f"{what}: {spans}"
+    return spans[0]
+
+
+def test_one_trace_runs_from_the_rest_call_to_the_worker_and_notify(
+    rest: httpx.Client, mesh: RunningStack, otlp: OtlpReceiver
+) -> None:
+    dataset_id = _dataset_with_points(rest)
+    trace_id, caller_span, traceparent = _traceparent()
+    queued = rest.post(
+        f"/v1/datasets/{dataset_id}:analyze",
+        json={"kind": "ANALYSIS_KIND_REPORT"},
+        headers={"traceparent": traceparent},
+    )
+    assert queued.status_code == 200, queued.text
+
+    def spans_of(service: str, name: str) -> list[ReceivedSpan]:
+        return [s for s in otlp.trace(trace_id) if s.service.startswith(service) and s.name == name]
+
+    # The analytics server span is the child of the REST caller's span (Envoy kept traceparent).
+    server = _one(
+        eventually(
+            lambda: spans_of("analytics", "mesh.analytics.v1.AnalyticsService/RunAnalysis"), 20, "the RPC's span"
+        ),
+        "RunAnalysis spans",
+    )
+    assert (server.kind, server.parent_span_id, server.service) == (SERVER, caller_span, "analytics")
+    assert server.attributes["rpc.grpc.status_code"] == 0
+    # Its database queries are its children.
+    queries = [s for s in otlp.trace(trace_id) if s.attributes.get("db.system") == "postgresql"]
+    assert queries and all(q.parent_span_id == server.span_id for q in queries if q.service == "analytics")
+
+    # The job went through the outbox and JetStream: a worker ran it in the same trace.
+    job = _one(eventually(lambda: spans_of("analytics-worker", "analysis job"), 60, "the worker's span"), "job spans")
+    assert (job.kind, job.parent_span_id) == (CONSUMER, server.span_id)
+    worker_spans = {s.span_id for s in otlp.trace(trace_id) if s.service.startswith("analytics-worker")}
+
+    # The result's events went through the outbox again: notify received them in the same trace.
+    received = eventually(lambda: spans_of("notify", "event received"), 60, "notify's span")
+    assert all(r.kind == CONSUMER and r.parent_span_id in worker_spans for r in received)
+
+    # The access-log line of the call carries the trace and span id.
+    lines = [json.loads(line) for line in (mesh.logs() / "analytics.log").read_text().splitlines() if trace_id in line]
+    logged = [line for line in lines if line.get("method", "").endswith("/RunAnalysis")]
+    assert [(line["trace_id"], line["span_id"]) for line in logged] == [(trace_id, server.span_id)]
