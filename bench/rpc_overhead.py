@@ -7,7 +7,10 @@ is ``mesh_runtime.server.create_server`` with the full interceptor chain
 protovalidate validation), called with a signed access token; a third server
 is ours again with 10,000 token revocations in force (none of them the
 bench's token, which carries a generation and a session id, so every call
-looks both up): the cost of checking revocation on every call. Clients
+looks both up): the cost of checking revocation on every call; a fourth is
+ours with tracing on (a span per call, every call sampled, batched and
+encoded as OTLP protobuf as for export, then dropped instead of sent, so the
+figure is the process's own cost, not a receiver's). Clients
 call ``Complete`` at a fixed concurrency; the report gives calls per second and
 latency percentiles for each, and the ratios.
 
@@ -24,9 +27,14 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from llm_svc.api import LlmServicer
 from llm_svc.config import LlmSettings
@@ -43,6 +51,18 @@ Metadata = tuple[tuple[str, str], ...]
 REQUEST = llm_service_pb2.CompleteRequest(
     messages=[completion_pb2.ChatMessage(role=completion_pb2.ROLE_USER, content="mean 12.5, max 40")]
 )
+
+
+class _EncodingSink(SpanExporter):
+    """Encodes each batch as the OTLP exporter would, then drops it."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        encode_spans(spans).SerializeToString()
+        self.spans += len(spans)
+        return SpanExportResult.SUCCESS
 
 
 async def _measure(port: int, calls: int, concurrency: int, metadata: Metadata) -> dict[str, float]:
@@ -94,12 +114,18 @@ async def run(calls: int, concurrency: int) -> None:
     token = signer.mint(principal, dt.timedelta(hours=1)).token
     auth: Metadata = (("authorization", f"Bearer {token}"),)
     binding = ServiceBinding(SERVICE_NAME, llm_service_pb2_grpc.add_LlmServiceServicer_to_server, servicer)
-    ours = await create_server("127.0.0.1:0", [binding], verifier=verifier)
-    checked = await create_server("127.0.0.1:0", [binding], verifier=revoking)
+    sink = _EncodingSink()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(sink))
+    trace.set_tracer_provider(provider)
+    ours = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=False)
+    checked = await create_server("127.0.0.1:0", [binding], verifier=revoking, tracing=False)
+    traced = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=True)
     servers = {
         "bare grpc.aio": (bare_port, ()),
         "mesh runtime": (ours.port, auth),
         "mesh runtime, 10k revocations": (checked.port, auth),
+        "mesh runtime, tracing on": (traced.port, auth),
     }
     try:
         # Alternate them, twice, so warm-up and drift hit all alike.
@@ -111,6 +137,8 @@ async def run(calls: int, concurrency: int) -> None:
         await bare.stop(0)
         await ours.server.stop(0)
         await checked.server.stop(0)
+        await traced.server.stop(0)
+        provider.shutdown()
 
     summary = {name: {k: statistics.mean(r[k] for r in runs) for k in runs[0]} for name, runs in results.items()}
     print(f"Unary Complete, {calls} calls at concurrency {concurrency}, client and server in one process\n")
@@ -122,6 +150,12 @@ async def run(calls: int, concurrency: int) -> None:
     print(f"\nmesh runtime throughput = {ratio:.0%} of the bare server")
     revoking_ratio = summary["mesh runtime, 10k revocations"]["qps"] / summary["mesh runtime"]["qps"]
     print(f"with 10,000 revocations in force = {revoking_ratio:.0%} of the mesh runtime without")
+    traced_ratio = summary["mesh runtime, tracing on"]["qps"] / summary["bare grpc.aio"]["qps"]
+    print(
+        f"with tracing on = {traced_ratio:.0%} of the bare server, "
+        f"{summary['mesh runtime, tracing on']['qps'] / summary['mesh runtime']['qps']:.0%} of the mesh runtime "
+        f"without ({sink.spans} spans encoded)"
+    )
     started = time.perf_counter()
     rounds = 200_000
     for _ in range(rounds):

@@ -91,12 +91,13 @@ class RunningServer:
         await self.server.stop(grace)
 
 
-def default_interceptors(verifier: TokenVerifier) -> list[grpc.aio.ServerInterceptor]:
+def default_interceptors(verifier: TokenVerifier, tracing: bool | None = None) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain every service runs, outermost first: callers are
     authorized before their requests are validated. With tracing on, a span
-    surrounds each whole call (its access-log line included)."""
+    surrounds each whole call (its access-log line included); ``tracing``
+    None means on when the process set up tracing (``mesh_runtime.telemetry``)."""
     chain: list[MeshInterceptor] = []
-    if tracing_enabled():
+    if tracing_enabled() if tracing is None else tracing:
         from mesh_runtime.interceptors.tracing import TracingInterceptor
 
         chain.append(TracingInterceptor())
@@ -115,10 +116,12 @@ async def create_server(
     *,
     verifier: TokenVerifier,
     reflection_enabled: bool = True,
+    tracing: bool | None = None,
 ) -> RunningServer:
-    """Create, bind and start a server on ``address`` ("host:port", port may be 0)."""
+    """Create, bind and start a server on ``address`` ("host:port", port may be 0);
+    ``tracing`` as in ``default_interceptors``."""
     server = grpc.aio.server(
-        interceptors=default_interceptors(verifier),
+        interceptors=default_interceptors(verifier, tracing),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -71,7 +71,14 @@ def test_one_trace_runs_from_the_rest_call_to_the_worker_and_notify(
     # The job went through the outbox and JetStream: a worker ran it in the same trace.
     job = _one(eventually(lambda: spans_of("analytics-worker", "analysis job"), 60, "the worker's span"), "job spans")
     assert (job.kind, job.parent_span_id) == (CONSUMER, server.span_id)
+
+    # The insight's LLM call: a client span of the worker, and llm's server span under it.
+    completion = _one(
+        eventually(lambda: spans_of("llm", "mesh.llm.v1.LlmService/Complete"), 60, "the LLM call's span"),
+        "Complete spans",
+    )
     worker_spans = {s.span_id for s in otlp.trace(trace_id) if s.service.startswith("analytics-worker")}
+    assert completion.kind == SERVER and completion.parent_span_id in worker_spans
 
     # The result's events went through the outbox again: notify received them in the same trace.
     received = eventually(lambda: spans_of("notify", "event received"), 60, "notify's span")
