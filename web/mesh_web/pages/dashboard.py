@@ -1,5 +1,6 @@
-"""The Dashboard: how much there is, the latest results, recent anomalies and
-the health of every service in the mesh."""
+"""The Dashboard: how much there is, the last day of the datasets written to
+last (sparklines.py), the latest results, recent anomalies and the health of
+every service in the mesh."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import empty_callout, loading_line, page_header, stat_card
 from mesh_web.display import MISSING, HealthRow, format_count, health_row, service_error_text
+from mesh_web.pages.sparklines import sparklines_card
 from mesh_web.result_display import ResultRow, result_row
 from mesh_web.service_clients import rpc
 
@@ -208,6 +210,7 @@ def dashboard_page() -> rx.Component:
                     width="100%",
                     flex_wrap="wrap",
                 ),
+                sparklines_card(),
                 rx.hstack(
                     _result_list(
                         "Latest results",
