@@ -17,12 +17,13 @@ microseconds (negative before 1970), ranges are half-open ``[start, end)``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -280,9 +281,7 @@ def query_buckets(dataset_id: str, start_us: int, end_us: int, step_us: int, ori
     if step_us <= 0:
         raise ValueError("step_us must be positive")
     key = _key(dataset_id)
-    with database_proxy.atomic():
-        cursor = database_proxy.cursor()
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    with _read_snapshot() as cursor:
         _check_exists(cursor, dataset_id, key)
         if start_us >= end_us:
             return ch.combine([], step_us, origin_us)
@@ -309,9 +308,7 @@ def query_raw(dataset_id: str, start_us: int, end_us: int, limit: int) -> tuple[
     key = _key(dataset_id)
     got_ts: list[np.ndarray] = []
     got_vals: list[np.ndarray] = []
-    with database_proxy.atomic():
-        cursor = database_proxy.cursor()
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    with _read_snapshot() as cursor:
         _check_exists(cursor, dataset_id, key)
         if start_us >= end_us or limit <= 0:
             return np.empty(0, np.int64), np.empty(0, np.float64)
@@ -330,6 +327,18 @@ def query_raw(dataset_id: str, start_us: int, end_us: int, limit: int) -> tuple[
     if not got_ts:
         return np.empty(0, np.int64), np.empty(0, np.float64)
     return np.concatenate(got_ts), np.concatenate(got_vals)
+
+
+@contextlib.contextmanager
+def _read_snapshot() -> Iterator[Any]:
+    """A cursor in a read-only REPEATABLE READ transaction (the summaries and the
+    chunk bytes read after them agree), or in the caller's transaction if there is one."""
+    in_callers = database_proxy.in_transaction()
+    with database_proxy.atomic():
+        cursor = database_proxy.cursor()
+        if not in_callers:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield cursor
 
 
 def _check_exists(cursor: Any, dataset_id: str, key: uuid.UUID) -> None:
@@ -496,8 +505,16 @@ def load_points(
         _check_exists(cursor, dataset_id, key)
         if lo >= hi:
             return np.empty(0, np.int64), np.empty(0, np.float64)
+        if in_callers:
+            # The caller's isolation level may be READ COMMITTED: one statement reads
+            # the chunks, and they are placed by the counts they came with.
+            raw = _read_range(cursor, key, lo, hi)
+            total = sum(count for count, _, _ in raw)
+            into = _Destination(np.empty(total, np.int64), np.empty(total, np.float64))
+            into.decode(raw, 0, total)
+            return _trimmed(into, lo, hi)
         found = _summaries(cursor, key, lo, hi)
-        if in_callers or int(found.count.sum()) < _PARALLEL_MIN_POINTS:
+        if int(found.count.sum()) < _PARALLEL_MIN_POINTS:
             readers = 1
         ranges = _ranges(found, lo, hi, readers * _RANGES_PER_READER if readers > 1 else 1)
         # Each range's chunks decode straight into their place: the points of
@@ -513,7 +530,12 @@ def load_points(
             lambda index, raw: into.decode(raw, int(before[firsts[index]]),
                                            int(before[lasts[index]] - before[firsts[index]])),
         )  # fmt: skip
+    return _trimmed(into, lo, hi)
+
+
+def _trimmed(into: _Destination, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The decoded points in [lo, hi) (only the first and last chunk can reach outside)."""
     a, b = np.searchsorted(into.timestamps_us, [lo, hi])
-    if a == 0 and b == total:
+    if a == 0 and b == into.timestamps_us.size:
         return into.timestamps_us, into.values
     return into.timestamps_us[a:b].copy(), into.values[a:b].copy()

@@ -332,3 +332,16 @@ def test_every_function_says_not_found_for_an_unknown_dataset(bound_store: None)
         for call in calls:
             with pytest.raises(NotFound):
                 call(dataset_id)
+
+
+def test_reads_inside_a_callers_transaction_see_its_own_writes(bound_store: None) -> None:
+    dataset_id = _new_dataset()
+    ts = T0 + np.arange(0, 3 * DAY, MINUTE, dtype=np.int64)
+    store.append_points(dataset_id, ts, np.ones(ts.size))
+    with schema.database_proxy.atomic() as transaction:
+        store.append_points(dataset_id, ts[:10] + 1, np.full(10, 2.0))  # not committed
+        assert store.load_points(dataset_id)[0].size == ts.size + 10
+        assert store.query_raw(dataset_id, int(ts[0]), int(ts[5]), 100)[0].size == 10
+        assert store.query_buckets(dataset_id, int(ts[0]), int(ts[-1]) + 1, DAY).count.sum() == ts.size + 10
+        transaction.rollback()
+    assert store.load_points(dataset_id)[0].size == ts.size
