@@ -58,3 +58,29 @@ def test_the_csv_is_named_after_the_dataset_and_range_in_safe_characters() -> No
     assert chart.csv_file_name("°°°", 0, 1_000_000) == "points_19700101T000000-19700101T000001.csv"
     assert chart.duration_text(172_800_000) == "2.88 min"
     assert chart.duration_text(250) == "250 µs"
+
+
+def test_sparklines_go_to_the_ten_datasets_written_last_with_a_gap_for_each_empty_half_hour() -> None:
+    from google.protobuf import timestamp_pb2
+    from mesh_web.pages import sparklines
+
+    from mesh.analytics.v1 import analytics_service_pb2, dataset_pb2
+
+    datasets = [dataset_pb2.Dataset(id="never", name="never")] + [
+        dataset_pb2.Dataset(id=f"d{i}", name=f"n{i}", last_point_time=timestamp_pb2.Timestamp(seconds=i))
+        for i in range(12)
+    ]
+    assert sparklines.latest_written(datasets) == [(f"d{i}", f"n{i}") for i in range(11, 1, -1)]
+
+    step = sparklines.SPARKLINE_STEP_US
+    answer = analytics_service_pb2.BatchQueryPointsResponse(
+        datasets=[
+            points_pb2.DatasetBuckets(
+                dataset_id="d11", buckets=points_pb2.PointBuckets(start_times_us=[0, 2 * step], mean=[1.5, 2.5])
+            )
+        ]
+    )
+    rows = sparklines.sparkline_rows([("d11", "n11"), ("d10", "n10")], answer, 0)
+    assert [row.filled for row in rows] == [2, 0]
+    assert len(rows[0].points) == 48
+    assert [point["v"] for point in rows[0].points[:4]] == [1.5, None, 2.5, None]
