@@ -256,7 +256,55 @@ def test_the_series_chart_and_anomaly_table_cover_year_1_to_9999() -> None:
     series = analysis_pb2.ResultSeries(timestamps_us=[first, last], values=[1.0, 2.0])
     anomaly = analysis_pb2.Anomaly(timestamp_us=last, value=2.0, score=9)
     assert [r["time"] for r in result_display.series_chart(series, [anomaly])] == ["01-01 00:00", "12-31 23:59"]
-    assert result_display.anomaly_rows([anomaly])[0]["time"].startswith("9999-12-31 23:59:59")
+    event = analysis_pb2.AnomalyEvent(start_us=first, end_us=last, peak_us=last, peak_value=2.0, score=9)
+    row = result_display.anomaly_rows([event])[0]
+    assert row["time"].startswith("9999-12-31 23:59:59")
+    assert row["lasted"].endswith("1-01-01 00:00:00 UTC → 9999-12-31 23:59:59 UTC")
+
+
+def test_anomaly_events_show_expected_value_and_the_figures_say_method_periods_and_trend_confidence() -> None:
+    t0 = 1_700_000_000_000_000
+    event = analysis_pb2.AnomalyEvent(start_us=t0, end_us=t0, peak_us=t0, peak_value=140.0, expected=52.5, score=9.1)
+    row = result_display.anomaly_rows([event])[0]
+    assert (row["value"], row["expected"], row["lasted"]) == ("140", "52.5", "")
+    output = analysis_pb2.ResultOutput(
+        anomalies=analysis_pb2.AnomalyReport(
+            method="seasonal", periods_seconds=[86_400, 604_800], periods_origin="detected", anomaly_count=1
+        ),
+        trend=analysis_pb2.Trend(
+            slope_per_second=1 / 86_400,
+            uncertainty=analysis_pb2.TrendUncertainty(
+                slope_ci_low=-0.5 / 86_400, slope_ci_high=2.5 / 86_400, p_value=0.3, significant=False
+            ),
+        ),
+    )
+    shown = {f.label: f.value for f in result_display.result_figures(analysis_pb2.Result(output=output))}
+    assert shown["cycles removed"] == "1 d, 7 d (detected)"
+    assert shown["trend per day, 95% interval"] == "-0.5 to 2.5"
+    assert shown["trend vs noise"] == "not distinguishable"
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [
+        ({}, analysis_pb2.AnalysisParameters()),
+        (
+            {"anomaly_method": "seasonal", "sensitivity": "3", "periods": "86400, 604800"},
+            analysis_pb2.AnalysisParameters(anomaly_threshold=3, seasonal_periods_seconds=[86400, 604800]),
+        ),
+        ({"anomaly_method": "global"}, analysis_pb2.AnalysisParameters(anomaly_method=2)),
+    ],
+)
+def test_the_run_form_turns_into_anomaly_parameters(
+    form: dict[str, str], expected: analysis_pb2.AnalysisParameters
+) -> None:
+    assert result_display.anomaly_form_parameters(form) == expected
+
+
+@pytest.mark.parametrize(("form", "line"), [({"sensitivity": "x"}, "sensitivity"), ({"periods": "day"}, "periods")])
+def test_the_run_form_says_what_is_wrong_with_anomaly_parameters(form: dict[str, str], line: str) -> None:
+    with pytest.raises(ValueError, match=line):
+        result_display.anomaly_form_parameters(form)
 
 
 def test_an_empty_series_has_no_chart_rows() -> None:

@@ -289,12 +289,26 @@ def result_figures(result: analysis_pb2.Result, unit: str = "") -> list[Figure]:
             Figure("trend per day", format_number(t.slope_per_second * 86_400) + suffix),
             Figure("trend fit (R²)", format_number(t.r_squared)),
         ]
+        if t.HasField("uncertainty"):
+            u = t.uncertainty
+            low, high = format_number(u.slope_ci_low * 86_400), format_number(u.slope_ci_high * 86_400)
+            figures += [
+                Figure("trend per day, 95% interval", f"{low} to {high}{suffix}"),
+                Figure("trend p-value", format_number(u.p_value)),
+                Figure("trend vs noise", "distinguishable" if u.significant else "not distinguishable"),
+            ]
     if out.HasField("anomalies"):
         a = out.anomalies
         figures += [
             Figure("anomalies", format_count(a.anomaly_count)),
-            Figure("median", format_number(a.median) + suffix),
-            Figure("MAD", format_number(a.mad) + suffix),
+            Figure("anomaly method", a.method or "global"),
+        ]
+        if a.method == "seasonal":
+            periods = ", ".join(format_period(p) for p in a.periods_seconds) or "none"
+            figures.append(Figure("cycles removed", f"{periods} ({a.periods_origin})"))
+        figures += [
+            Figure("median" if a.method != "seasonal" else "residual median", format_number(a.median) + suffix),
+            Figure("MAD" if a.method != "seasonal" else "residual MAD", format_number(a.mad) + suffix),
             Figure("threshold (|z|)", format_number(a.threshold)),
         ]
     if out.HasField("correlation"):
@@ -359,16 +373,57 @@ def histogram_chart(histogram: analysis_pb2.Histogram) -> list[dict[str, Any]]:
     ]
 
 
-def anomaly_rows(anomalies: Sequence[analysis_pb2.Anomaly], limit: int = 20) -> list[dict[str, str]]:
-    """The first ``limit`` anomalies as table rows (time, value, score)."""
-    return [
-        {
-            "time": us_to_datetime(a.timestamp_us).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "value": format_number(a.value),
-            "score": format_number(a.score),
-        }
-        for a in list(anomalies)[:limit]
-    ]
+def format_period(seconds: int) -> str:
+    """'1 d', '7 d', '1 h' or '90 s': a seasonal period for display."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def anomaly_rows(events: Sequence[analysis_pb2.AnomalyEvent], limit: int = 20) -> list[dict[str, str]]:
+    """The first ``limit`` anomaly events (ranked, largest first) as table rows:
+    peak time, value, expected value, score and how long it lasted."""
+    fmt = "%Y-%m-%d %H:%M:%S UTC"
+    rows = []
+    for e in list(events)[:limit]:
+        lasted = ""
+        if e.end_us > e.start_us:
+            lasted = f"{us_to_datetime(e.start_us).strftime(fmt)} → {us_to_datetime(e.end_us).strftime(fmt)}"
+        rows.append(
+            {
+                "time": us_to_datetime(e.peak_us).strftime(fmt),
+                "value": format_number(e.peak_value),
+                "expected": format_number(e.expected),
+                "score": format_number(e.score),
+                "lasted": lasted,
+            }
+        )
+    return rows
+
+
+def anomaly_form_parameters(form: dict[str, Any]) -> analysis_pb2.AnalysisParameters:
+    """The anomaly parameters of the run form (method, sensitivity, periods in
+    seconds, comma-separated); ValueError with a line for the user."""
+    parameters = analysis_pb2.AnalysisParameters()
+    method = str(form.get("anomaly_method", "seasonal"))
+    if method == "global":
+        parameters.anomaly_method = analysis_pb2.ANOMALY_METHOD_GLOBAL
+    raw = str(form.get("sensitivity", "")).strip()
+    if raw:
+        try:
+            parameters.anomaly_threshold = float(raw)
+        except ValueError:
+            raise ValueError("sensitivity: enter a number of robust z-scores, e.g. 4.5") from None
+        if not 0 < parameters.anomaly_threshold <= 1000:
+            raise ValueError("sensitivity: must be above 0 and at most 1000")
+    raw = str(form.get("periods", "")).strip()
+    if raw:
+        try:
+            parameters.seasonal_periods_seconds.extend(int(p) for p in raw.replace(" ", "").split(",") if p)
+        except ValueError:
+            raise ValueError("periods: seconds, comma-separated, e.g. 86400, 604800") from None
+    return parameters
 
 
 def window_text(result: analysis_pb2.Result) -> str:

@@ -124,7 +124,7 @@ class ResultState(AuthState):
         self.figures = result_figures(result, self._unit)
         anomaly_list = list(result.output.anomalies.anomalies) if result.output.HasField("anomalies") else []
         self.anomaly_total = result.anomaly_count
-        self.anomalies = anomaly_rows(anomaly_list)
+        self.anomalies = anomaly_rows(result.output.anomalies.events)
         self.series = series_chart(response.series, anomaly_list) if response.HasField("series") else []
         self.source_points = response.series.source_point_count
         self.histogram = histogram_chart(result.output.histogram) if result.output.HasField("histogram") else []
@@ -406,13 +406,15 @@ def _figures() -> rx.Component:
 def _anomaly_table() -> rx.Component:
     return rx.card(
         rx.vstack(
-            rx.heading("Anomalies", size="4"),
+            rx.heading("Anomalies, largest first", size="4"),
             rx.table.root(
                 rx.table.header(
                     rx.table.row(
                         rx.table.column_header_cell("Time"),
                         rx.table.column_header_cell("Value", justify="end"),
+                        rx.table.column_header_cell("Expected", justify="end"),
                         rx.table.column_header_cell("Score", justify="end"),
+                        rx.table.column_header_cell("Lasted"),
                     )
                 ),
                 rx.table.body(
@@ -421,7 +423,9 @@ def _anomaly_table() -> rx.Component:
                         lambda a: rx.table.row(
                             rx.table.cell(a["time"]),
                             rx.table.cell(a["value"], justify="end"),
+                            rx.table.cell(a["expected"], justify="end"),
                             rx.table.cell(a["score"], justify="end"),
+                            rx.table.cell(a["lasted"]),
                             data_testid="anomaly-row",
                         ),
                     )

@@ -15,7 +15,7 @@ from mesh_web.auth_state import redirect_when_signed_out, requires_role
 from mesh_web.components.states import choice
 from mesh_web.display import service_error_text
 from mesh_web.pages.dataset.state import DatasetState
-from mesh_web.result_display import RUNNABLE_KINDS, kind_value, schedule_parameters
+from mesh_web.result_display import RUNNABLE_KINDS, anomaly_form_parameters, kind_value, schedule_parameters
 from mesh_web.service_clients import rpc
 
 
@@ -35,7 +35,13 @@ class RunAnalysisState(DatasetState):
     async def run_analysis(self, form_data: dict[str, Any]) -> None:
         """Queue an analysis of the dataset now; its result links to its page."""
         kind = kind_value(str(form_data.get("kind", "report")))
-        await self._run(kind)
+        try:
+            parameters = anomaly_form_parameters(form_data)
+        except ValueError as error:
+            async with self:
+                self.run_error = str(error)
+            return
+        await self._run(kind, parameters)
 
     @rx.event(background=True)
     @redirect_when_signed_out
@@ -72,6 +78,21 @@ def run_card() -> rx.Component:
                 rx.heading("Run an analysis now", size="3"),
                 rx.hstack(
                     choice(list(RUNNABLE_KINDS), "kind", "report", "run-kind"),
+                    choice(["seasonal", "global"], "anomaly_method", "seasonal", "run-anomaly-method"),
+                    rx.input(
+                        name="sensitivity",
+                        placeholder="sensitivity |z| (4.5)",
+                        aria_label="Anomaly sensitivity (robust z threshold)",
+                        width="11rem",
+                        data_testid="run-sensitivity",
+                    ),
+                    rx.input(
+                        name="periods",
+                        placeholder="periods s (detect)",
+                        aria_label="Seasonal periods in seconds, comma-separated",
+                        width="11rem",
+                        data_testid="run-periods",
+                    ),
                     rx.button(
                         rx.icon("play", size=16),
                         "Run",
