@@ -79,7 +79,7 @@ def main() -> None:
         "global": lambda ts, v: kind_events(apb.ANOMALY_METHOD_GLOBAL, ts, v),
         "baseline STL+z": lambda ts, v: baseline_events(v, 86_400 // args.interval),
     }
-    totals = {name: [0, 0, 0, 0, 0.0] for name in methods}  # hits, found, events, truth, seconds
+    totals: dict[str, list[float]] = {name: [0, 0, 0, 0, 0.0] for name in methods}  # hits, found, events, truth, s
     for kind in sample.KINDS:
         for seed in range(args.seeds):
             generated = sample.generate(kind, points, END, float(args.interval), seed)
@@ -101,7 +101,7 @@ def main() -> None:
         precision = hits / count if count else 0.0
         recall = found / truth if truth else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        print(f"{name:16} {count:7d} {precision:9.3f} {recall:7.3f} {f1:6.3f} {seconds / series:9.3f}")
+        print(f"{name:16} {int(count):7d} {precision:9.3f} {recall:7.3f} {f1:6.3f} {seconds / series:9.3f}")
     print("real labelled series: not read yet (a public benchmark such as NAB); sample series only")
 
 
