@@ -97,11 +97,11 @@ def main() -> None:
     series = len(sample.KINDS) * args.seeds
     print(f"{series} sample series of {points} points ({args.days} days, one every {args.interval} s)")
     print(f"{'method':16} {'events':>7} {'precision':>9} {'recall':>7} {'F1':>6} {'s/series':>9}")
-    for name, (hits, found, count, truth, seconds) in totals.items():
-        precision = hits / count if count else 0.0
-        recall = found / truth if truth else 0.0
+    for name, (all_hits, all_found, all_events, truth, seconds) in totals.items():
+        precision = all_hits / all_events if all_events else 0.0
+        recall = all_found / truth if truth else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        print(f"{name:16} {int(count):7d} {precision:9.3f} {recall:7.3f} {f1:6.3f} {seconds / series:9.3f}")
+        print(f"{name:16} {int(all_events):7d} {precision:9.3f} {recall:7.3f} {f1:6.3f} {seconds / series:9.3f}")
     print("real labelled series: not read yet (a public benchmark such as NAB); sample series only")
 
 
