@@ -198,7 +198,10 @@ def test_an_analyst_deletes_a_dataset(mesh: RunningStack, web: str, browser: Bro
         page.get_by_test_id("confirm-delete-dataset").click()
         page.wait_for_url("**/datasets", timeout=WAIT_MS)
         expect(page.get_by_test_id("datasets-table")).to_be_visible(timeout=WAIT_MS)
-        expect(page.get_by_test_id("dataset-row").filter(has_text=name)).to_have_count(0, timeout=WAIT_MS)
+        # The search covers every dataset, on any page: none is left with that name.
+        page.get_by_test_id("dataset-search").fill(name)
+        expect(page.get_by_test_id("search-empty")).to_be_visible(timeout=WAIT_MS)
+        expect(page.get_by_test_id("dataset-row").filter(has_text=name)).to_have_count(0)
 
 
 def test_run_now_on_a_schedule_runs_it_with_its_parameters(mesh: RunningStack, web: str, browser: Browser) -> None:

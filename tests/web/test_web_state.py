@@ -57,8 +57,8 @@ def _dataset(**fields: object) -> dataset_pb2.Dataset:
     return dataset_pb2.Dataset(**base)  # type: ignore[arg-type]
 
 
-def _row(name: str) -> display.DatasetRow:
-    return display.dataset_row(_dataset(name=name))
+def _row(name: str, id: str = "") -> display.DatasetRow:
+    return display.dataset_row(_dataset(name=name, id=id or f"id-{name}"))
 
 
 # --- datasets as table rows ---------------------------------------------------
@@ -85,9 +85,7 @@ def test_a_dataset_without_create_time_shows_a_dash() -> None:
     assert display.dataset_row(dataset).created == display.MISSING
 
 
-@pytest.mark.parametrize(
-    ("count", "text"), [(0, "0"), (999, "999"), (1000, "1,000"), (1234567, "1,234,567")]
-)
+@pytest.mark.parametrize(("count", "text"), [(0, "0"), (999, "999"), (1000, "1,000"), (1234567, "1,234,567")])
 def test_counts_have_thousands_separators(count: int, text: str) -> None:
     assert display.format_count(count) == text
 
@@ -137,6 +135,23 @@ def test_the_total_never_claims_fewer_datasets_than_shown() -> None:
     response = analytics_service_pb2.ListDatasetsResponse(datasets=[_dataset(name="c")], total_size=2)
     table = display.table_after_page([_row("a"), _row("b")], response, appending=True)
     assert table.total_size == 3
+
+
+def test_a_page_does_not_repeat_a_dataset_already_shown() -> None:
+    # The dataset created with the form was pinned at the end; its page arrives later.
+    response = analytics_service_pb2.ListDatasetsResponse(
+        datasets=[_dataset(name="c", id="id-c"), _dataset(name="new", id="id-new")], total_size=4
+    )
+    table = display.table_after_page([_row("a", id="id-a"), _row("new", id="id-new")], response, appending=True)
+    assert [row.name for row in table.rows] == ["a", "new", "c"]
+
+
+def test_a_created_dataset_past_the_loaded_pages_is_added_once() -> None:
+    table = display.DatasetsTable([_row("a", id="id-a")], 150, "next")
+    pinned = display.with_row(table, _row("zz", id="id-zz"))
+    assert [row.name for row in pinned.rows] == ["a", "zz"]
+    assert (pinned.total_size, pinned.next_page_token) == (150, "next")
+    assert display.with_row(pinned, _row("zz", id="id-zz")) == pinned
 
 
 @pytest.mark.parametrize(

@@ -85,9 +85,24 @@ def table_after_page(
     """The table after ``response``: appended to ``shown`` ("Load more") or
     replacing it (a first load or Refresh)."""
     new_rows = [dataset_row(dataset) for dataset in response.datasets]
-    rows = [*shown, *new_rows] if appending else new_rows
+    if appending:
+        # A row already shown (a dataset just created, pinned by with_row) is not repeated.
+        known = {row.id for row in shown}
+        rows = [*shown, *(row for row in new_rows if row.id not in known)]
+    else:
+        rows = new_rows
     # total_size is a count taken by the server; never claim fewer than we show.
     return DatasetsTable(rows, max(response.total_size, len(rows)), response.next_page_token)
+
+
+def with_row(table: DatasetsTable, row: DatasetRow) -> DatasetsTable:
+    """``table`` with ``row`` in it: a dataset just created stays in sight even
+    when it sorts past the pages loaded (it is added at their end, and a later
+    page that holds it does not repeat it)."""
+    if any(shown.id == row.id for shown in table.rows):
+        return table
+    rows = [*table.rows, row]
+    return DatasetsTable(rows, max(table.total_size, len(rows)), table.next_page_token)
 
 
 def datasets_summary(shown: int, total: int) -> str:

@@ -1,6 +1,10 @@
 """The Datasets page: every dataset analytics holds, in a table with a search
 box, and for analysts and admins a form that creates one. Each name leads to
-the dataset's own page (pages/dataset.py)."""
+the dataset's own page (pages/dataset.py).
+
+The table loads a page at a time ("Load more"); a search loads the pages not
+loaded yet, so it finds any dataset, and a dataset just created is shown even
+when it sorts past the pages loaded."""
 
 from typing import Any
 
@@ -17,10 +21,12 @@ from mesh_web.display import (
     EMPTY_DATASETS_TEXT,
     DatasetRow,
     create_dataset_errors,
+    dataset_row,
     datasets_summary,
     filter_rows,
     service_error_text,
     table_after_page,
+    with_row,
 )
 from mesh_web.service_clients import rpc
 
@@ -28,6 +34,9 @@ ROUTE = "/datasets"
 
 PAGE_SIZE = 100
 """Datasets fetched per ListDatasets call; "Load more" fetches the next page."""
+
+SEARCH_PAGE_SIZE = 1000
+"""Datasets fetched per call while a search loads the pages not loaded yet (the most ListDatasets gives)."""
 
 
 class DatasetsState(AuthState):
@@ -46,7 +55,8 @@ class DatasetsState(AuthState):
     # The New dataset form's React key: a new key clears its fields after a success.
     form_key: int = 0
 
-    # Which fetch may write its result: a newer Refresh supersedes an older one.
+    # Which fetch may write its result: a newer fetch (Refresh, Load more, the
+    # search's next page) supersedes an older one, which ends its loop.
     _fetch_id: int = 0
 
     @rx.var
@@ -66,13 +76,22 @@ class DatasetsState(AuthState):
 
     @rx.var
     def search_misses(self) -> bool:
-        """Whether the search matches none of the loaded datasets."""
-        return bool(self.rows) and bool(self.search.strip()) and not filter_rows(self.rows, self.search)
+        """Whether the search matches no dataset (every page loaded and none matched)."""
+        return (
+            bool(self.rows)
+            and bool(self.search.strip())
+            and not self.next_page_token
+            and not filter_rows(self.rows, self.search)
+        )
 
     @rx.event
-    def set_search(self, value: str) -> None:
-        """Filter the table by what is typed in the search box."""
+    def set_search(self, value: str) -> Any:
+        """Filter the table by what is typed in the search box; with pages
+        not loaded yet, load them, so the search covers every dataset."""
         self.search = value
+        if value.strip() and self.next_page_token:
+            return DatasetsState.load_rest
+        return None
 
     @rx.var
     def has_create_errors(self) -> bool:
@@ -88,7 +107,14 @@ class DatasetsState(AuthState):
     @redirect_when_signed_out
     async def load_datasets(self) -> None:
         """Fetch the first page of datasets, replacing the table."""
-        await self._fetch(page_token="")
+        if await self._fetch(page_token=""):
+            await self._load_rest_while_searching()
+
+    @rx.event(background=True)
+    @redirect_when_signed_out
+    async def load_rest(self) -> None:
+        """Fetch every page not loaded yet while the search box holds a search."""
+        await self._load_rest_while_searching()
 
     @rx.event(background=True)
     @redirect_when_signed_out
@@ -114,7 +140,9 @@ class DatasetsState(AuthState):
             self.create_errors = []
         dataset = dataset_pb2.Dataset(name=name, description=description, unit=unit)
         try:
-            await self._call_signed_in(rpc("analytics", "CreateDataset", pb.CreateDatasetRequest(dataset=dataset)))
+            created = await self._call_signed_in(
+                rpc("analytics", "CreateDataset", pb.CreateDatasetRequest(dataset=dataset))
+            )
         except MeshError as error:
             async with self:
                 self.creating = False
@@ -123,16 +151,28 @@ class DatasetsState(AuthState):
         async with self:
             self.creating = False
             self.form_key += 1
-        await self._fetch(page_token="")
+        # The new dataset is shown even if it sorts past the first page.
+        if await self._fetch(page_token="", created=dataset_row(created.dataset)):
+            await self._load_rest_while_searching()
 
-    async def _fetch(self, page_token: str) -> None:
+    async def _load_rest_while_searching(self) -> None:
+        """Fetch the pages not loaded yet, one after the other, while there is a
+        search (until a newer fetch supersedes this one's, which then goes on)."""
+        while True:
+            async with self:
+                page_token = self.next_page_token if self.search.strip() else ""
+            if not page_token or not await self._fetch(page_token=page_token, page_size=SEARCH_PAGE_SIZE):
+                return
+
+    async def _fetch(self, page_token: str, page_size: int = PAGE_SIZE, created: DatasetRow | None = None) -> bool:
+        """Fetch a page into the table (the first page replaces it); whether it was written."""
         async with self:
             self._fetch_id += 1
             fetch_id = self._fetch_id
             self.loading = True
         # The call runs outside ``async with self``: the state stays unlocked,
         # so the page keeps answering while analytics is slow or down.
-        request = pb.ListDatasetsRequest(page_size=PAGE_SIZE, page_token=page_token)
+        request = pb.ListDatasetsRequest(page_size=page_size, page_token=page_token)
         try:
             response = await self._call_signed_in(rpc("analytics", "ListDatasets", request))
         except MeshError as error:
@@ -140,17 +180,20 @@ class DatasetsState(AuthState):
                 if fetch_id == self._fetch_id:
                     self.error = service_error_text("analytics", error)
                     self.loading = False
-            return
+            return False
         async with self:
             if fetch_id != self._fetch_id:
-                return
+                return False
             table = table_after_page(self.rows, response, appending=bool(page_token))
+            if created is not None:
+                table = with_row(table, created)
             self.rows = table.rows
             self.total_size = table.total_size
             self.next_page_token = table.next_page_token
             self.error = ""
             self.loaded = True
             self.loading = False
+        return True
 
 
 def _datasets_table() -> rx.Component:
@@ -317,7 +360,7 @@ def datasets_page() -> rx.Component:
                 _datasets_table(),
                 rx.cond(
                     DatasetsState.search_misses,
-                    rx.text("No loaded dataset matches the search.", color_scheme="gray", data_testid="search-empty"),
+                    rx.text("No dataset matches the search.", color_scheme="gray", data_testid="search-empty"),
                 ),
                 rx.cond(
                     DatasetsState.next_page_token != "",
