@@ -102,9 +102,11 @@ def _camel(proto_name: str) -> str:
 
 # Rules the services check in code, stated in the fields' descriptions only:
 # a cron expression's ranges ascend and its dates exist ("0 0 31 2 *"); a
-# correlation names the other dataset; an analysis window ends after it starts.
+# correlation names the other dataset; an analysis window ends after it starts;
+# seasonal periods go with the seasonal method of anomaly detection only (the
+# anomalies and report kinds), two full cycles within the window.
 # (As protovalidate rules across fields they would lose the field in the error.)
-SEMANTIC_FIELDS = {"cron", "correlateWithDatasetId", "windowEnd"}
+SEMANTIC_FIELDS = {"cron", "correlateWithDatasetId", "windowEnd", "seasonalPeriodsSeconds"}
 
 
 def _documented_reasons(case: schemathesis.Case) -> tuple[set[str], set[str]]:
