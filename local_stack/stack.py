@@ -69,6 +69,8 @@ class StackSettings:
     )
     log_format: str = "text"
     fast_database: bool = False
+    # Envoy's time, size and rate limits (gateway/envoy_config.py's defaults when None).
+    envoy_limits: envoy_config.EdgeLimits | None = None
 
 
 _PORT_FIELDS = [f.name for f in fields(StackSettings) if f.name.endswith("_port")]
@@ -241,6 +243,7 @@ class Stack:
             descriptor_path=str(DESCRIPTOR_SET),
             upstreams=local_upstreams(s),
             jwks_path=str(self.keys.jwks),
+            limits=s.envoy_limits,
             docs=envoy_config.HttpUpstream("docs", "127.0.0.1", s.docs_port),
             # The web app's pages may call the API from the browser (grpc-web, REST).
             cors_origins=[f"http://127.0.0.1:{s.web_port}", f"http://localhost:{s.web_port}"],

@@ -20,6 +20,7 @@ import grpc
 import httpx
 import pytest
 
+from gateway.envoy_config import EdgeLimits, RateLimit
 from local_stack.ports import free_port
 from local_stack.stack import Stack, StackSettings, resolve_ports
 from mesh.auth.v1 import auth_service_pb2 as auth_pb2
@@ -184,6 +185,13 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterat
             # Two of each, always: every test runs against replicas sharing the work.
             analytics_workers=2,
             analytics_schedulers=2,
+            # Every test and fuzzer signs in from 127.0.0.1: Envoy's buckets would
+            # make them throttle each other. tests/gateway/test_edge_limits.py tests
+            # the buckets on Envoys of its own.
+            envoy_limits=EdgeLimits(
+                sign_in=RateLimit(burst=100_000, per_minute=60_000, key="client_address"),
+                llm=RateLimit(burst=100_000, per_minute=60_000, key="subject"),
+            ),
             **zero,
         )
     )

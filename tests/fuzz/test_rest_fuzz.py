@@ -101,12 +101,25 @@ def _camel(proto_name: str) -> str:
 
 
 # Rules the services check in code, stated in the fields' descriptions only:
-# a cron expression's ranges ascend and its dates exist ("0 0 31 2 *"); a
-# correlation names the other dataset; an analysis window ends after it starts;
-# seasonal periods go with the seasonal method of anomaly detection only (the
-# anomalies and report kinds), two full cycles within the window.
-# (As protovalidate rules across fields they would lose the field in the error.)
-SEMANTIC_FIELDS = {"cron", "correlateWithDatasetId", "windowEnd", "seasonalPeriodsSeconds"}
+# a cron expression's ranges ascend and its dates exist ("0 0 31 2 *"); a time
+# zone is one of the IANA database's (its list depends on the installed tzdata);
+# a correlation names the other dataset; an analysis window ends after it
+# starts; seasonal periods go with the seasonal method of anomaly detection
+# only (the anomalies and report kinds), two full cycles within the window; a
+# query's range holds at most 10,000 buckets of its step. (As protovalidate
+# rules across fields they would lose the field in the error.) And limits a
+# deployment sets: the LLM's models (LLM_MODELS) and answer length
+# (LLM_MAX_RESPONSE_TOKENS).
+SEMANTIC_FIELDS = {
+    "cron",
+    "timeZone",
+    "correlateWithDatasetId",
+    "windowEnd",
+    "seasonalPeriodsSeconds",
+    "step",
+    "model",
+    "maxTokens",
+}
 
 
 def _documented_reasons(case: schemathesis.Case) -> tuple[set[str], set[str]]:
