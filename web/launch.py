@@ -24,6 +24,10 @@ What it does, so the stack supervisor does not have to:
   A progress line is printed every 10 s until the app answers;
 - starts again from a clean ``web/.web`` when the last build never finished
   (an npm install killed half-way leaves packages broken without npm noticing);
+- builds one at a time: a launcher holds ``web/.web-build.lock`` from its start
+  until its app answers, so a second replica started meanwhile (the stack may
+  see the first answer before its launcher does) waits for the build instead
+  of taking a build in progress for an unfinished one and deleting it;
 - forwards SIGTERM/SIGINT/SIGHUP to Reflex's whole process group (Reflex,
   npm/node while building, granian and its worker while serving) and kills
   what is left after 10 s; Reflex also gets SIGTERM if the launcher itself is
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import fcntl
 import os
 import re
 import shutil
@@ -63,6 +68,9 @@ BUILD_DIR = WEB_DIR / ".web"
 # finished, and an npm install killed half-way leaves node_modules broken in a
 # way npm does not notice (files missing from packages it lists as installed).
 BUILD_COMPLETE_MARKER = BUILD_DIR / "mesh-build-complete"
+# Held by the launcher that is building, until its app answers (outside .web,
+# which a launcher may delete).
+BUILD_LOCK = WEB_DIR / ".web-build.lock"
 
 _FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -131,6 +139,18 @@ def answers(url: str) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def build_lock(path: Path = BUILD_LOCK) -> int:
+    """Take the build lock (waiting while another launcher builds); the file
+    descriptor holding it, closed to let it go. Not inherited by Reflex."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        say("another launcher is building the frontend: waiting for it")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
 
 
 def discard_unfinished_build() -> bool:
@@ -219,6 +239,7 @@ def run(host: str, port: int, loglevel: str) -> int:
     if problem:
         return fail(problem)
     url = probe_url(host, port)
+    lock: int | None = build_lock()
     if discard_unfinished_build():
         say("the last build did not finish: starting again from a clean web/.web")
     fresh = not BUILD_DIR.exists()
@@ -251,11 +272,16 @@ def run(host: str, port: int, loglevel: str) -> int:
         if answers(url):
             ready = True
             BUILD_COMPLETE_MARKER.touch()
+            if lock is not None:  # built: the next launcher may go on
+                os.close(lock)
+                lock = None
             say(f"ready at {url} after {now - started:.0f} s")
         elif now >= next_note:
             say(f"still building the frontend ({now - started:.0f} s so far)...")
             next_note = now + PROGRESS_EVERY_SECONDS
     reflex.reap_group()
+    if lock is not None:
+        os.close(lock)
 
     if reflex.stop_requested is not None:
         say(f"stopped ({reflex.stop_requested.name})")
