@@ -19,6 +19,9 @@ from notify_svc.delivery import Dispatcher
 _LIST_QUERY = "subscriptions"
 
 
+_GONE = "You are unsubscribed; no more e-mails will come from this subscription."
+
+
 def subscription_to_proto(row: store.SubscriptionRow) -> subscription_pb2.Subscription:
     """The wire form of a stored subscription."""
     return subscription_pb2.Subscription(
@@ -30,6 +33,7 @@ def subscription_to_proto(row: store.SubscriptionRow) -> subscription_pb2.Subscr
         event_types=list(row.event_types or []),  # type: ignore[arg-type]
         min_anomaly_count=row.min_anomaly_count,
         update_time=timestamp_or_none(row.update_time),
+        disabled=row.disabled,
     )
 
 
@@ -152,17 +156,33 @@ class NotifyServicer(pb_grpc.NotifyServiceServicer):
         row = await self.dispatcher.send_test(request.id)
         return pb.SendTestEmailResponse(delivery=delivery_to_proto(row))
 
+    async def CheckUnsubscribe(
+        self, request: pb.CheckUnsubscribeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckUnsubscribeResponse:
+        subscription_id = links.verify_unsubscribe_token(self.link_secret, request.token)
+        try:
+            row = await self.runner.run(store.get_subscription, subscription_id)
+        except NotFound:
+            return pb.CheckUnsubscribeResponse(message=_GONE, disabled=True)
+        if row.disabled:
+            return pb.CheckUnsubscribeResponse(
+                email=row.email, disabled=True, message=f"{row.email} is already unsubscribed."
+            )
+        return pb.CheckUnsubscribeResponse(
+            email=row.email,
+            message=f"Nothing changed yet: confirm (POST) to stop the e-mails to {row.email}.",
+        )
+
     async def Unsubscribe(
         self, request: pb.UnsubscribeRequest, context: grpc.aio.ServicerContext
     ) -> pb.UnsubscribeResponse:
         subscription_id = links.verify_unsubscribe_token(self.link_secret, request.token)
         try:
-            row = await self.runner.run(store.delete_subscription, subscription_id)
+            row = await self.runner.run(store.disable_subscription, subscription_id)
         except NotFound:
-            return pb.UnsubscribeResponse(
-                message="You are unsubscribed; no more e-mails will come from this subscription."
-            )
+            return pb.UnsubscribeResponse(message=_GONE, disabled=True)
         return pb.UnsubscribeResponse(
             email=row.email,
+            disabled=True,
             message=f"{row.email} is unsubscribed; no more e-mails will come from this subscription.",
         )

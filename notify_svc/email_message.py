@@ -296,6 +296,8 @@ def build_message(
         ("Date", formatdate(usegmt=True)),
         ("Message-ID", msg_id),
         ("List-Unsubscribe", f"<{_unstructured(links.unsubscribe_url)}>"),
+        # RFC 8058: mail clients unsubscribe with a POST, never by following the link.
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         ("Auto-Submitted", "auto-generated"),
         ("X-Mesh-Event-Id", _unstructured(one_line(event_id, 200))),
         ("X-Mesh-Subscription-Id", str(subscription_id)),

@@ -53,6 +53,8 @@ class SubscriptionRow(BaseModel):
     event_types = ArrayField(peewee.IntegerField, default=list, index=False)
     min_anomaly_count = peewee.IntegerField(default=0)
     update_time = DateTimeTZField(default=utc_now)
+    # Set by the e-mail's unsubscribe link: no more e-mail, delivery log kept.
+    disabled = peewee.BooleanField(default=False)
 
     class Meta:
         table_name = "subscription"
@@ -149,10 +151,15 @@ def _delivery_fillfactor(db: peewee.Database) -> None:
     db.execute_sql("ALTER TABLE delivery SET (fillfactor = 70)")
 
 
+def _subscription_disabled(db: peewee.Database) -> None:
+    db.execute_sql("ALTER TABLE subscription ADD COLUMN disabled boolean NOT NULL DEFAULT false")
+
+
 MIGRATIONS = [
     Migration(1, "create subscription table", _create_subscriptions),
     Migration(2, "subscription filters, event and delivery tables", _create_deliveries),
     Migration(3, "delivery pages keep room for HOT updates", _delivery_fillfactor),
+    Migration(4, "subscriptions disabled by the unsubscribe link", _subscription_disabled),
 ]
 
 
@@ -229,6 +236,15 @@ def delete_subscription(subscription_id: str) -> SubscriptionRow:
         return row
 
 
+def disable_subscription(subscription_id: str) -> SubscriptionRow:
+    """Disable a subscription (no more e-mail; deliveries kept); NotFound if absent."""
+    with database_proxy.atomic():
+        row = get_subscription(subscription_id)
+        if not row.disabled:
+            save_changes(row, {"disabled": True})
+        return row
+
+
 def list_subscriptions(
     limit: int, after: tuple[dt.datetime, uuid.UUID] | None
 ) -> list[SubscriptionRow]:
@@ -268,6 +284,7 @@ JOIN subscription s
   ON (cardinality(s.dataset_ids) = 0 OR e.dataset_id = ANY (s.dataset_ids))
  AND (cardinality(s.event_types) = 0 OR e.event_type = ANY (s.event_types))
  AND (e.event_type = 2 OR e.anomaly_count >= s.min_anomaly_count)
+ AND NOT s.disabled
 ON CONFLICT (event_id, subscription_id) DO NOTHING
 RETURNING id
 """

@@ -143,6 +143,7 @@ def test_only_public_rpcs_skip_the_token_check(tmp_path: Path) -> None:
         "/v1/auth:refresh",
         "/mesh.auth.v1.AuthService/ExchangeApiKey",
         "/v1/auth:exchangeApiKey",
+        "/mesh.notify.v1.NotifyService/CheckUnsubscribe",
         "/mesh.notify.v1.NotifyService/Unsubscribe",
         "/v1/unsubscribe",
     }

@@ -105,6 +105,7 @@ def test_multipart_text_and_html_with_the_links() -> None:
     assert "Calm <week>" in text and "Calm &lt;week&gt;" in html
     unsubscribe = str(parsed["List-Unsubscribe"]).strip("<>")
     assert unsubscribe.startswith("https://api.example/v1/unsubscribe?token=")
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert unsubscribe in text and "https://app.example/results/" in html
 
 

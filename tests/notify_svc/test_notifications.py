@@ -181,25 +181,45 @@ def test_unsubscribe_link_works_without_signing_in(stub, mesh: RunningStack) -> 
     sub = subscribe(stub, "Leaver")
     stub.SendTestEmail(pb.SendTestEmailRequest(id=sub.id), timeout=30)
     mail = message_detail(mesh, sub.email)
+    # RFC 8058: the mail client's one-click unsubscribe is a POST to the https link.
+    assert mail["ListUnsubscribe"]["HeaderPost"] == "List-Unsubscribe=One-Click"  # type: ignore[index]
     link = mail["ListUnsubscribe"]["Links"][0]  # type: ignore[index]
     token = parse_qs(urlsplit(link).query)["token"][0]
 
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-    refused = httpx.get(f"{mesh.rest}/v1/unsubscribe", params={"token": forged}, timeout=10)
-    assert refused.status_code == 400, refused.text
-    other = subscribe(stub, "Other")
+    other = subscribe(stub, "Other", dataset_ids=list(sub.dataset_ids))
     swapped = other.id + "." + token.partition(".")[2]
-    assert httpx.get(f"{mesh.rest}/v1/unsubscribe", params={"token": swapped}, timeout=10).status_code == 400
+    for bad in (forged, swapped):
+        for method in ("GET", "POST"):
+            refused = httpx.request(method, f"{mesh.rest}/v1/unsubscribe", params={"token": bad}, timeout=10)
+            assert refused.status_code == 400, refused.text
 
-    done = httpx.get(link, timeout=10)  # no token: a public route
+    # A link scanner's GET (no sign-in: a public route) says what would end and changes nothing.
+    for _ in range(2):
+        looked = httpx.get(link, timeout=10)
+        assert looked.status_code == 200, looked.text
+        assert looked.json()["email"] == sub.email and "Nothing changed" in looked.json()["message"]
+        assert not looked.json().get("disabled")
+    assert not stub.GetSubscription(pb.GetSubscriptionRequest(id=sub.id), timeout=10).subscription.disabled
+
+    # The mail client's one-click POST: a form body, the token in the link's query string.
+    done = httpx.post(link, data={"List-Unsubscribe": "One-Click"}, timeout=10)
     assert done.status_code == 200, done.text
     assert done.json()["email"] == sub.email and "unsubscribed" in done.json()["message"]
-    with pytest.raises(grpc.RpcError) as caught:
-        stub.GetSubscription(pb.GetSubscriptionRequest(id=sub.id), timeout=10)
-    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
-    again = httpx.get(link, timeout=10)
-    assert again.status_code == 200 and "unsubscribed" in again.json()["message"]
-    stub.GetSubscription(pb.GetSubscriptionRequest(id=other.id), timeout=10)
+    assert done.json()["disabled"] is True
+    kept = stub.GetSubscription(pb.GetSubscriptionRequest(id=sub.id), timeout=10).subscription
+    assert kept.disabled and kept.email == sub.email
+    assert len(deliveries(stub, subscription_id=sub.id)) == 1  # the delivery log stays
+    again = httpx.post(link, timeout=10)
+    assert again.status_code == 200 and again.json()["disabled"] is True
+    assert "already unsubscribed" in httpx.get(link, timeout=10).json()["message"]
+
+    # A disabled subscription gets no more e-mail; the other one on the dataset does.
+    ev.publish(nats_url(mesh), [ev.succeeded(sub.dataset_ids[0])])
+    sent_for(stub, other.id, 1)
+    assert len(deliveries(stub, subscription_id=sub.id)) == 1
+    assert len(ev.messages_to(mesh.mail_api, sub.email)) == 1
+    assert not stub.GetSubscription(pb.GetSubscriptionRequest(id=other.id), timeout=10).subscription.disabled
 
 
 def test_get_update_delete_subscription(stub, rest: httpx.Client) -> None:  # type: ignore[no-untyped-def]

@@ -25,12 +25,13 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from mesh.auth.v1 import access_pb2 as mesh_dot_auth_dot_v1_dot_access__pb2
 from mesh.notify.v1 import subscription_pb2 as mesh_dot_notify_dot_v1_dot_subscription__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#mesh/notify/v1/notify_service.proto\x12\x0emesh.notify.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x19mesh/auth/v1/access.proto\x1a!mesh/notify/v1/subscription.proto\"i\n\x19\x43reateSubscriptionRequest\x12L\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x0csubscription\"^\n\x1a\x43reateSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"l\n\x18ListSubscriptionsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x87\x01\n\x19ListSubscriptionsResponse\x12\x42\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\rsubscriptions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"6\n\x16GetSubscriptionRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"[\n\x17GetSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"\x89\x03\n\x19UpdateSubscriptionRequest\x12L\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x0csubscription\x12\x9d\x02\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\xdf\x01\xe2\x41\x01\x02\xbaH\xd7\x01\xba\x01\x8b\x01\n\x11update_mask.paths\x12\x38must name at least one field, each whole (no sub-fields)\x1a<this.paths.size() > 0 && this.paths.all(p, !p.contains(\'.\'))\xc8\x01\x01\xe2\x01\x42\x12\x05\x65mail\x12\x0c\x64isplay_name\x12\x0b\x64\x61taset_ids\x12\x0b\x65vent_types\x12\x11min_anomaly_countR\nupdateMask\"^\n\x1aUpdateSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"9\n\x19\x44\x65leteSubscriptionRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x1c\n\x1a\x44\x65leteSubscriptionResponse\"\xd5\x02\n\x15ListDeliveriesRequest\x12\x82\x01\n\x0fsubscription_id\x18\x01 \x01(\tBY\xbaHVrT\x18$2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$R\x0esubscriptionId\x12#\n\x08\x65vent_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x07\x65ventId\x12@\n\x06status\x18\x03 \x01(\x0e\x32\x1e.mesh.notify.v1.DeliveryStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12\'\n\tpage_size\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"z\n\x16ListDeliveriesResponse\x12\x38\n\ndeliveries\x18\x01 \x03(\x0b\x32\x18.mesh.notify.v1.DeliveryR\ndeliveries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"4\n\x14SendTestEmailRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"M\n\x15SendTestEmailResponse\x12\x34\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x18.mesh.notify.v1.DeliveryR\x08\x64\x65livery\":\n\x12UnsubscribeRequest\x12$\n\x05token\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x04R\x05token\"E\n\x13UnsubscribeResponse\x12\x14\n\x05\x65mail\x18\x01 \x01(\tR\x05\x65mail\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message2\x92\t\n\rNotifyService\x12\x9a\x01\n\x12\x43reateSubscription\x12).mesh.notify.v1.CreateSubscriptionRequest\x1a*.mesh.notify.v1.CreateSubscriptionResponse\"-\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02!\"\x11/v1/subscriptions:\x0csubscription\x12\x89\x01\n\x11ListSubscriptions\x12(.mesh.notify.v1.ListSubscriptionsRequest\x1a).mesh.notify.v1.ListSubscriptionsResponse\"\x1f\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/subscriptions\x12\x88\x01\n\x0fGetSubscription\x12&.mesh.notify.v1.GetSubscriptionRequest\x1a\'.mesh.notify.v1.GetSubscriptionResponse\"$\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/subscriptions/{id}\x12\xac\x01\n\x12UpdateSubscription\x12).mesh.notify.v1.UpdateSubscriptionRequest\x1a*.mesh.notify.v1.UpdateSubscriptionResponse\"?\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x33\x32#/v1/subscriptions/{subscription.id}:\x0csubscription\x12\x91\x01\n\x12\x44\x65leteSubscription\x12).mesh.notify.v1.DeleteSubscriptionRequest\x1a*.mesh.notify.v1.DeleteSubscriptionResponse\"$\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x18*\x16/v1/subscriptions/{id}\x12}\n\x0eListDeliveries\x12%.mesh.notify.v1.ListDeliveriesRequest\x1a&.mesh.notify.v1.ListDeliveriesResponse\"\x1c\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/deliveries\x12\x93\x01\n\rSendTestEmail\x12$.mesh.notify.v1.SendTestEmailRequest\x1a%.mesh.notify.v1.SendTestEmailResponse\"5\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02)\"$/v1/subscriptions/{id}:sendTestEmail:\x01*\x12u\n\x0bUnsubscribe\x12\".mesh.notify.v1.UnsubscribeRequest\x1a#.mesh.notify.v1.UnsubscribeResponse\"\x1d\x92\x82\x19\x02\x10\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/unsubscribeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#mesh/notify/v1/notify_service.proto\x12\x0emesh.notify.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a google/protobuf/field_mask.proto\x1a\x19mesh/auth/v1/access.proto\x1a!mesh/notify/v1/subscription.proto\"i\n\x19\x43reateSubscriptionRequest\x12L\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x0csubscription\"^\n\x1a\x43reateSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"l\n\x18ListSubscriptionsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x87\x01\n\x19ListSubscriptionsResponse\x12\x42\n\rsubscriptions\x18\x01 \x03(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\rsubscriptions\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"6\n\x16GetSubscriptionRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"[\n\x17GetSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"\x89\x03\n\x19UpdateSubscriptionRequest\x12L\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionB\n\xe2\x41\x01\x02\xbaH\x03\xc8\x01\x01R\x0csubscription\x12\x9d\x02\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\xdf\x01\xe2\x41\x01\x02\xbaH\xd7\x01\xba\x01\x8b\x01\n\x11update_mask.paths\x12\x38must name at least one field, each whole (no sub-fields)\x1a<this.paths.size() > 0 && this.paths.all(p, !p.contains(\'.\'))\xc8\x01\x01\xe2\x01\x42\x12\x05\x65mail\x12\x0c\x64isplay_name\x12\x0b\x64\x61taset_ids\x12\x0b\x65vent_types\x12\x11min_anomaly_countR\nupdateMask\"^\n\x1aUpdateSubscriptionResponse\x12@\n\x0csubscription\x18\x01 \x01(\x0b\x32\x1c.mesh.notify.v1.SubscriptionR\x0csubscription\"9\n\x19\x44\x65leteSubscriptionRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"\x1c\n\x1a\x44\x65leteSubscriptionResponse\"\xd5\x02\n\x15ListDeliveriesRequest\x12\x82\x01\n\x0fsubscription_id\x18\x01 \x01(\tBY\xbaHVrT\x18$2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$R\x0esubscriptionId\x12#\n\x08\x65vent_id\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc8\x01R\x07\x65ventId\x12@\n\x06status\x18\x03 \x01(\x0e\x32\x1e.mesh.notify.v1.DeliveryStatusB\x08\xbaH\x05\x82\x01\x02\x10\x01R\x06status\x12\'\n\tpage_size\x18\x04 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xe8\x07(\x00R\x08pageSize\x12\'\n\npage_token\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"z\n\x16ListDeliveriesResponse\x12\x38\n\ndeliveries\x18\x01 \x03(\x0b\x32\x18.mesh.notify.v1.DeliveryR\ndeliveries\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"4\n\x14SendTestEmailRequest\x12\x1c\n\x02id\x18\x01 \x01(\tB\x0c\xe2\x41\x01\x02\xbaH\x05r\x03\xb0\x01\x01R\x02id\"M\n\x15SendTestEmailResponse\x12\x34\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x18.mesh.notify.v1.DeliveryR\x08\x64\x65livery\"?\n\x17\x43heckUnsubscribeRequest\x12$\n\x05token\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x04R\x05token\"f\n\x18\x43heckUnsubscribeResponse\x12\x14\n\x05\x65mail\x18\x01 \x01(\tR\x05\x65mail\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12\x1a\n\x08\x64isabled\x18\x03 \x01(\x08R\x08\x64isabled\"\xc1\x01\n\x12UnsubscribeRequest\x12$\n\x05token\x18\x01 \x01(\tB\x0e\xe2\x41\x01\x02\xbaH\x07r\x05\x10\x01\x18\x80\x04R\x05token\x12\x84\x01\n\x04\x66orm\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBodyBZ\xbaHW\xba\x01T\n\tform.data\x12.the body must hold at most 4 KiB (4,096 bytes)\x1a\x17size(this.data) <= 4096R\x04\x66orm\"a\n\x13UnsubscribeResponse\x12\x14\n\x05\x65mail\x18\x01 \x01(\tR\x05\x65mail\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12\x1a\n\x08\x64isabled\x18\x03 \x01(\x08R\x08\x64isabled2\x9f\n\n\rNotifyService\x12\x9a\x01\n\x12\x43reateSubscription\x12).mesh.notify.v1.CreateSubscriptionRequest\x1a*.mesh.notify.v1.CreateSubscriptionResponse\"-\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02!\"\x11/v1/subscriptions:\x0csubscription\x12\x89\x01\n\x11ListSubscriptions\x12(.mesh.notify.v1.ListSubscriptionsRequest\x1a).mesh.notify.v1.ListSubscriptionsResponse\"\x1f\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/subscriptions\x12\x88\x01\n\x0fGetSubscription\x12&.mesh.notify.v1.GetSubscriptionRequest\x1a\'.mesh.notify.v1.GetSubscriptionResponse\"$\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/subscriptions/{id}\x12\xac\x01\n\x12UpdateSubscription\x12).mesh.notify.v1.UpdateSubscriptionRequest\x1a*.mesh.notify.v1.UpdateSubscriptionResponse\"?\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x33\x32#/v1/subscriptions/{subscription.id}:\x0csubscription\x12\x91\x01\n\x12\x44\x65leteSubscription\x12).mesh.notify.v1.DeleteSubscriptionRequest\x1a*.mesh.notify.v1.DeleteSubscriptionResponse\"$\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02\x18*\x16/v1/subscriptions/{id}\x12}\n\x0eListDeliveries\x12%.mesh.notify.v1.ListDeliveriesRequest\x1a&.mesh.notify.v1.ListDeliveriesResponse\"\x1c\x92\x82\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/deliveries\x12\x93\x01\n\rSendTestEmail\x12$.mesh.notify.v1.SendTestEmailRequest\x1a%.mesh.notify.v1.SendTestEmailResponse\"5\x92\x82\x19\x02\x08\x02\x82\xd3\xe4\x93\x02)\"$/v1/subscriptions/{id}:sendTestEmail:\x01*\x12\x84\x01\n\x10\x43heckUnsubscribe\x12\'.mesh.notify.v1.CheckUnsubscribeRequest\x1a(.mesh.notify.v1.CheckUnsubscribeResponse\"\x1d\x92\x82\x19\x02\x10\x01\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/unsubscribe\x12{\n\x0bUnsubscribe\x12\".mesh.notify.v1.UnsubscribeRequest\x1a#.mesh.notify.v1.UnsubscribeResponse\"#\x92\x82\x19\x02\x10\x01\x82\xd3\xe4\x93\x02\x17\"\x0f/v1/unsubscribe:\x04\x66ormb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -63,8 +64,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTDELIVERIESREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\005r\003\030\200\004'
   _globals['_SENDTESTEMAILREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_SENDTESTEMAILREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002\272H\005r\003\260\001\001'
+  _globals['_CHECKUNSUBSCRIBEREQUEST'].fields_by_name['token']._loaded_options = None
+  _globals['_CHECKUNSUBSCRIBEREQUEST'].fields_by_name['token']._serialized_options = b'\342A\001\002\272H\007r\005\020\001\030\200\004'
   _globals['_UNSUBSCRIBEREQUEST'].fields_by_name['token']._loaded_options = None
   _globals['_UNSUBSCRIBEREQUEST'].fields_by_name['token']._serialized_options = b'\342A\001\002\272H\007r\005\020\001\030\200\004'
+  _globals['_UNSUBSCRIBEREQUEST'].fields_by_name['form']._loaded_options = None
+  _globals['_UNSUBSCRIBEREQUEST'].fields_by_name['form']._serialized_options = b'\272HW\272\001T\n\tform.data\022.the body must hold at most 4 KiB (4,096 bytes)\032\027size(this.data) <= 4096'
   _globals['_NOTIFYSERVICE'].methods_by_name['CreateSubscription']._loaded_options = None
   _globals['_NOTIFYSERVICE'].methods_by_name['CreateSubscription']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002!\"\021/v1/subscriptions:\014subscription'
   _globals['_NOTIFYSERVICE'].methods_by_name['ListSubscriptions']._loaded_options = None
@@ -79,40 +84,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTIFYSERVICE'].methods_by_name['ListDeliveries']._serialized_options = b'\222\202\031\002\010\001\202\323\344\223\002\020\022\016/v1/deliveries'
   _globals['_NOTIFYSERVICE'].methods_by_name['SendTestEmail']._loaded_options = None
   _globals['_NOTIFYSERVICE'].methods_by_name['SendTestEmail']._serialized_options = b'\222\202\031\002\010\002\202\323\344\223\002)\"$/v1/subscriptions/{id}:sendTestEmail:\001*'
+  _globals['_NOTIFYSERVICE'].methods_by_name['CheckUnsubscribe']._loaded_options = None
+  _globals['_NOTIFYSERVICE'].methods_by_name['CheckUnsubscribe']._serialized_options = b'\222\202\031\002\020\001\202\323\344\223\002\021\022\017/v1/unsubscribe'
   _globals['_NOTIFYSERVICE'].methods_by_name['Unsubscribe']._loaded_options = None
-  _globals['_NOTIFYSERVICE'].methods_by_name['Unsubscribe']._serialized_options = b'\222\202\031\002\020\001\202\323\344\223\002\021\022\017/v1/unsubscribe'
-  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_start=243
-  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_end=348
-  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_start=350
-  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_end=444
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=446
-  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=554
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=557
-  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=692
-  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_start=694
-  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_end=748
-  _globals['_GETSUBSCRIPTIONRESPONSE']._serialized_start=750
-  _globals['_GETSUBSCRIPTIONRESPONSE']._serialized_end=841
-  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_start=844
-  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_end=1237
-  _globals['_UPDATESUBSCRIPTIONRESPONSE']._serialized_start=1239
-  _globals['_UPDATESUBSCRIPTIONRESPONSE']._serialized_end=1333
-  _globals['_DELETESUBSCRIPTIONREQUEST']._serialized_start=1335
-  _globals['_DELETESUBSCRIPTIONREQUEST']._serialized_end=1392
-  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_start=1394
-  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_end=1422
-  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1425
-  _globals['_LISTDELIVERIESREQUEST']._serialized_end=1766
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1768
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1890
-  _globals['_SENDTESTEMAILREQUEST']._serialized_start=1892
-  _globals['_SENDTESTEMAILREQUEST']._serialized_end=1944
-  _globals['_SENDTESTEMAILRESPONSE']._serialized_start=1946
-  _globals['_SENDTESTEMAILRESPONSE']._serialized_end=2023
-  _globals['_UNSUBSCRIBEREQUEST']._serialized_start=2025
-  _globals['_UNSUBSCRIBEREQUEST']._serialized_end=2083
-  _globals['_UNSUBSCRIBERESPONSE']._serialized_start=2085
-  _globals['_UNSUBSCRIBERESPONSE']._serialized_end=2154
-  _globals['_NOTIFYSERVICE']._serialized_start=2157
-  _globals['_NOTIFYSERVICE']._serialized_end=3327
+  _globals['_NOTIFYSERVICE'].methods_by_name['Unsubscribe']._serialized_options = b'\222\202\031\002\020\001\202\323\344\223\002\027\"\017/v1/unsubscribe:\004form'
+  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_start=270
+  _globals['_CREATESUBSCRIPTIONREQUEST']._serialized_end=375
+  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_start=377
+  _globals['_CREATESUBSCRIPTIONRESPONSE']._serialized_end=471
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_start=473
+  _globals['_LISTSUBSCRIPTIONSREQUEST']._serialized_end=581
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_start=584
+  _globals['_LISTSUBSCRIPTIONSRESPONSE']._serialized_end=719
+  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_start=721
+  _globals['_GETSUBSCRIPTIONREQUEST']._serialized_end=775
+  _globals['_GETSUBSCRIPTIONRESPONSE']._serialized_start=777
+  _globals['_GETSUBSCRIPTIONRESPONSE']._serialized_end=868
+  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_start=871
+  _globals['_UPDATESUBSCRIPTIONREQUEST']._serialized_end=1264
+  _globals['_UPDATESUBSCRIPTIONRESPONSE']._serialized_start=1266
+  _globals['_UPDATESUBSCRIPTIONRESPONSE']._serialized_end=1360
+  _globals['_DELETESUBSCRIPTIONREQUEST']._serialized_start=1362
+  _globals['_DELETESUBSCRIPTIONREQUEST']._serialized_end=1419
+  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_start=1421
+  _globals['_DELETESUBSCRIPTIONRESPONSE']._serialized_end=1449
+  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1452
+  _globals['_LISTDELIVERIESREQUEST']._serialized_end=1793
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1795
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1917
+  _globals['_SENDTESTEMAILREQUEST']._serialized_start=1919
+  _globals['_SENDTESTEMAILREQUEST']._serialized_end=1971
+  _globals['_SENDTESTEMAILRESPONSE']._serialized_start=1973
+  _globals['_SENDTESTEMAILRESPONSE']._serialized_end=2050
+  _globals['_CHECKUNSUBSCRIBEREQUEST']._serialized_start=2052
+  _globals['_CHECKUNSUBSCRIBEREQUEST']._serialized_end=2115
+  _globals['_CHECKUNSUBSCRIBERESPONSE']._serialized_start=2117
+  _globals['_CHECKUNSUBSCRIBERESPONSE']._serialized_end=2219
+  _globals['_UNSUBSCRIBEREQUEST']._serialized_start=2222
+  _globals['_UNSUBSCRIBEREQUEST']._serialized_end=2415
+  _globals['_UNSUBSCRIBERESPONSE']._serialized_start=2417
+  _globals['_UNSUBSCRIBERESPONSE']._serialized_end=2514
+  _globals['_NOTIFYSERVICE']._serialized_start=2517
+  _globals['_NOTIFYSERVICE']._serialized_end=3828
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from mesh.auth.v1 import access_pb2 as _access_pb2
 from mesh.notify.v1 import subscription_pb2 as _subscription_pb2
@@ -110,16 +111,36 @@ class SendTestEmailResponse(_message.Message):
     delivery: _subscription_pb2.Delivery
     def __init__(self, delivery: _Optional[_Union[_subscription_pb2.Delivery, _Mapping]] = ...) -> None: ...
 
-class UnsubscribeRequest(_message.Message):
+class CheckUnsubscribeRequest(_message.Message):
     __slots__ = ("token",)
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     token: str
     def __init__(self, token: _Optional[str] = ...) -> None: ...
 
-class UnsubscribeResponse(_message.Message):
-    __slots__ = ("email", "message")
+class CheckUnsubscribeResponse(_message.Message):
+    __slots__ = ("email", "message", "disabled")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_FIELD_NUMBER: _ClassVar[int]
     email: str
     message: str
-    def __init__(self, email: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    disabled: bool
+    def __init__(self, email: _Optional[str] = ..., message: _Optional[str] = ..., disabled: _Optional[bool] = ...) -> None: ...
+
+class UnsubscribeRequest(_message.Message):
+    __slots__ = ("token", "form")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    form: _httpbody_pb2.HttpBody
+    def __init__(self, token: _Optional[str] = ..., form: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ...) -> None: ...
+
+class UnsubscribeResponse(_message.Message):
+    __slots__ = ("email", "message", "disabled")
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_FIELD_NUMBER: _ClassVar[int]
+    email: str
+    message: str
+    disabled: bool
+    def __init__(self, email: _Optional[str] = ..., message: _Optional[str] = ..., disabled: _Optional[bool] = ...) -> None: ...

@@ -70,6 +70,11 @@ class NotifyServiceStub:
                 request_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailRequest.SerializeToString,
                 response_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailResponse.FromString,
                 _registered_method=True)
+        self.CheckUnsubscribe = channel.unary_unary(
+                '/mesh.notify.v1.NotifyService/CheckUnsubscribe',
+                request_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.CheckUnsubscribeRequest.SerializeToString,
+                response_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.CheckUnsubscribeResponse.FromString,
+                _registered_method=True)
         self.Unsubscribe = channel.unary_unary(
                 '/mesh.notify.v1.NotifyService/Unsubscribe',
                 request_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.UnsubscribeRequest.SerializeToString,
@@ -137,10 +142,22 @@ class NotifyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckUnsubscribe(self, request, context):
+        """Says which subscription the signed link in its e-mails would end, and
+        changes nothing (mail link scanners follow links); needs no sign-in
+        (REST: GET /v1/unsubscribe?token=...). Fails with INVALID_ARGUMENT when
+        the token is not genuine.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Unsubscribe(self, request, context):
-        """Ends a subscription from the signed link in its e-mails; needs no
-        sign-in (REST: GET /v1/unsubscribe?token=...). Calling it again is
-        harmless. Fails with INVALID_ARGUMENT when the token is not genuine.
+        """Disables a subscription from the signed link in its e-mails: it gets no
+        more e-mail and keeps its delivery log. Needs no sign-in (REST:
+        POST /v1/unsubscribe?token=..., the RFC 8058 one-click POST; its body,
+        of any content type, is ignored). Calling it again is harmless. Fails
+        with INVALID_ARGUMENT when the token is not genuine.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,6 +200,11 @@ def add_NotifyServiceServicer_to_server(servicer, server):
                     servicer.SendTestEmail,
                     request_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailRequest.FromString,
                     response_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailResponse.SerializeToString,
+            ),
+            'CheckUnsubscribe': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckUnsubscribe,
+                    request_deserializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.CheckUnsubscribeRequest.FromString,
+                    response_serializer=mesh_dot_notify_dot_v1_dot_notify__service__pb2.CheckUnsubscribeResponse.SerializeToString,
             ),
             'Unsubscribe': grpc.unary_unary_rpc_method_handler(
                     servicer.Unsubscribe,
@@ -380,6 +402,33 @@ class NotifyService:
             '/mesh.notify.v1.NotifyService/SendTestEmail',
             mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailRequest.SerializeToString,
             mesh_dot_notify_dot_v1_dot_notify__service__pb2.SendTestEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckUnsubscribe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.notify.v1.NotifyService/CheckUnsubscribe',
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.CheckUnsubscribeRequest.SerializeToString,
+            mesh_dot_notify_dot_v1_dot_notify__service__pb2.CheckUnsubscribeResponse.FromString,
             options,
             channel_credentials,
             insecure,

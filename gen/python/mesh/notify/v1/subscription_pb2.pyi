@@ -37,7 +37,7 @@ DELIVERY_STATUS_FAILED: DeliveryStatus
 DELIVERY_STATUS_DEAD: DeliveryStatus
 
 class Subscription(_message.Message):
-    __slots__ = ("id", "email", "display_name", "create_time", "dataset_ids", "event_types", "min_anomaly_count", "update_time")
+    __slots__ = ("id", "email", "display_name", "create_time", "dataset_ids", "event_types", "min_anomaly_count", "update_time", "disabled")
     ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class Subscription(_message.Message):
     EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
     MIN_ANOMALY_COUNT_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_FIELD_NUMBER: _ClassVar[int]
     id: str
     email: str
     display_name: str
@@ -54,7 +55,8 @@ class Subscription(_message.Message):
     event_types: _containers.RepeatedScalarFieldContainer[EventType]
     min_anomaly_count: int
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dataset_ids: _Optional[_Iterable[str]] = ..., event_types: _Optional[_Iterable[_Union[EventType, str]]] = ..., min_anomaly_count: _Optional[int] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    disabled: bool
+    def __init__(self, id: _Optional[str] = ..., email: _Optional[str] = ..., display_name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dataset_ids: _Optional[_Iterable[str]] = ..., event_types: _Optional[_Iterable[_Union[EventType, str]]] = ..., min_anomaly_count: _Optional[int] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disabled: _Optional[bool] = ...) -> None: ...
 
 class Delivery(_message.Message):
     __slots__ = ("id", "subscription_id", "event_id", "event_type", "status", "attempts", "last_error", "email", "subject", "result_id", "create_time", "update_time", "next_attempt_time", "sent_time")
