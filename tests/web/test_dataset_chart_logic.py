@@ -71,6 +71,9 @@ def test_sparklines_go_to_the_ten_datasets_written_last_with_a_gap_for_each_empt
         for i in range(12)
     ]
     assert sparklines.latest_written(datasets) == [(f"d{i}", f"n{i}") for i in range(11, 1, -1)]
+    # A dataset whose last point lies in the future (year 9999) was not written recently.
+    future = dataset_pb2.Dataset(id="f", name="f", last_point_time=timestamp_pb2.Timestamp(seconds=253402300799))
+    assert sparklines.latest_written([future, *datasets], now_s=100) == [(f"d{i}", f"n{i}") for i in range(11, 1, -1)]
 
     step = sparklines.SPARKLINE_STEP_US
     answer = analytics_service_pb2.BatchQueryPointsResponse(

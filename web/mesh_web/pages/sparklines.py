@@ -37,9 +37,12 @@ class SparklineRow:
     filled: int
 
 
-def latest_written(datasets: Sequence[dataset_pb2.Dataset]) -> list[tuple[str, str]]:
-    """Id and name of the SPARKLINE_DATASETS datasets whose last point is latest (those with points)."""
-    written = [d for d in datasets if d.HasField("last_point_time")]
+def latest_written(datasets: Sequence[dataset_pb2.Dataset], now_s: float | None = None) -> list[tuple[str, str]]:
+    """Id and name of the SPARKLINE_DATASETS datasets whose last point is latest
+    (those with points), leaving out datasets whose last point lies in the
+    future (forecasts, test data at year 9999): they were not written recently."""
+    now = time.time() if now_s is None else now_s
+    written = [d for d in datasets if d.HasField("last_point_time") and d.last_point_time.seconds <= now]
     written.sort(key=lambda d: (d.last_point_time.seconds, d.last_point_time.nanos), reverse=True)
     return [(d.id, d.name) for d in written[:SPARKLINE_DATASETS]]
 
