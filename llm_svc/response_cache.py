@@ -40,6 +40,8 @@ class ResponseCache:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, Completion]] = OrderedDict()
+        self.hits = 0  # lookups answered from the cache
+        self.misses = 0  # lookups that found nothing (or an expired answer)
 
     @property
     def enabled(self) -> bool:
@@ -51,12 +53,15 @@ class ResponseCache:
             return None
         entry = self._entries.get(key)
         if entry is None:
+            self.misses += 1
             return None
         expires, completion = entry
         if self._clock() >= expires:
             del self._entries[key]
+            self.misses += 1
             return None
         self._entries.move_to_end(key)
+        self.hits += 1
         return replace(completion, cached=True)
 
     def put(self, key: str, completion: Completion) -> None:

@@ -7,11 +7,13 @@ from urllib.parse import urlsplit
 
 from llm_svc.api import LlmServicer
 from llm_svc.config import LlmSettings
+from llm_svc.metrics import expose_usage
 from llm_svc.openai_provider import OpenAICompatibleProvider
 from llm_svc.providers import OfflineProvider, Provider
 from mesh.llm.v1 import llm_service_pb2_grpc
 from mesh_runtime import contracts
 from mesh_runtime.auth import verifier_from_settings
+from mesh_runtime.metrics import metrics_enabled
 from mesh_runtime.revocation_follower import RevocationFollower
 from mesh_runtime.server import ServiceBinding, create_server
 from mesh_runtime.service_main import Built
@@ -78,6 +80,8 @@ async def build(settings: LlmSettings) -> Built:
         await servicer.guarded.aclose()
         raise
     revocations.start()
+    if metrics_enabled():
+        expose_usage(servicer.guarded)
 
     async def cleanup() -> None:
         await revocations.close()

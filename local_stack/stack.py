@@ -156,6 +156,8 @@ class Stack:
         self.processes: list[ManagedProcess] = []
         self.logs_dir = settings.state_dir / "logs"
         self._backoffs: dict[str, RestartBackoff] = {}
+        # Each service process's Prometheus endpoint port (METRICS_PORT), by process name.
+        self.metrics_ports: dict[str, int] = {}
         self._restart_due: dict[str, float] = {}
 
     def _say(self, message: str) -> None:
@@ -197,6 +199,20 @@ class Stack:
     def nats_url(self) -> str:
         """URL of the stack's NATS, with its login."""
         return infra.nats_url(self.settings.nats_port, self.credentials.nats_login)
+
+    def metrics_env(self, name: str) -> dict[str, str]:
+        """METRICS_PORT for process ``name``: a free port, kept while the stack runs."""
+        port = self.metrics_ports.get(name) or free_port()
+        while port in self.metrics_ports.values() and self.metrics_ports.get(name) != port:
+            port = free_port()
+        self.metrics_ports[name] = port
+        return {"METRICS_PORT": str(port)}
+
+    def metrics_urls(self) -> dict[str, str]:
+        """Every Prometheus endpoint of the stack, by process name (Envoy's admin one too)."""
+        urls = {name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}
+        urls["envoy"] = f"http://127.0.0.1:{self.settings.envoy_admin_port}/stats/prometheus"
+        return urls
 
     def service_env(self) -> dict[str, str]:
         """Environment shared by the services: addresses of everything."""
@@ -296,7 +312,7 @@ class Stack:
         await asyncio.gather(
             *(
                 self._start_and_wait(
-                    ProcessSpec(name, [sys.executable, "-m", module], env=env, cwd=ROOT),
+                    ProcessSpec(name, [sys.executable, "-m", module], env={**env, **self.metrics_env(name)}, cwd=ROOT),
                     _grpc_ready(port),
                     f"{name} service",
                 )
@@ -329,7 +345,7 @@ class Stack:
         for role, index in roles:
             health_port = free_port()
             name = f"analytics-{role}" + (f"-{index + 1}" if index else "")
-            env = {**self.service_env(), "MESH_HEALTH_PORT": str(health_port)}
+            env = {**self.service_env(), "MESH_HEALTH_PORT": str(health_port), **self.metrics_env(name)}
             specs.append((ProcessSpec(name, [sys.executable, "-m", f"analytics_svc.jobs.{role}"], env=env, cwd=ROOT),
                           health_port, name))
         await asyncio.gather(
@@ -436,6 +452,7 @@ class Stack:
                 f"monitoring http://127.0.0.1:{s.nats_monitor_port}/)",
             ),
             ("Envoy admin", f"http://127.0.0.1:{s.envoy_admin_port}/"),
+            *((f"metrics: {name}", url) for name, url in self.metrics_urls().items()),
             (
                 "analytics jobs",
                 f"{s.analytics_schedulers} scheduler(s), {s.analytics_workers} worker(s) "

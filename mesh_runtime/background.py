@@ -1,7 +1,8 @@
 """The ``python -m`` entry point of background processes (schedulers, workers).
 
 They serve no API, only the standard gRPC health service on MESH_HEALTH_PORT
-(when set), so containers and probes check them like the services. SIGTERM or
+(when set), so containers and probes check them like the services, and
+their metrics on METRICS_PORT (when set). SIGTERM or
 SIGINT sets the ``stop`` event; the process's main coroutine finishes its
 work in hand and returns.
 """
@@ -28,6 +29,7 @@ from mesh_runtime.config import (
     setting,
 )
 from mesh_runtime.errors import MeshError
+from mesh_runtime.metrics import start_metrics_endpoint
 from mesh_runtime.structured_logging import configure_logging
 from mesh_runtime.telemetry import setup_telemetry
 
@@ -87,6 +89,7 @@ def run_background(name: str, settings_cls: type[S], main: Main[S]) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        start_metrics_endpoint(settings.grpc_host, settings.metrics_port)
         state = Health()
         await state.set(False)
         server = await _health_server(settings.grpc_host, settings.health_port, state) if settings.health_port else None

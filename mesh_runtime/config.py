@@ -261,6 +261,12 @@ class RuntimeSettings:
     reflection: bool = setting(
         "MESH_GRPC_REFLECTION", True, parse_bool, "Serve gRPC reflection (turn off in production)."
     )
+    metrics_port: int = setting(
+        "METRICS_PORT",
+        0,
+        parse_port,
+        "Serve Prometheus metrics on http://MESH_GRPC_HOST:METRICS_PORT/metrics; 0: not at all.",
+    )
     jwks_file: str = setting(
         "AUTH_JWKS_FILE", "", doc="Public key set (JWKS) that verifies access tokens. Required."
     )

@@ -25,9 +25,11 @@ from mesh_runtime.interceptors import (
     ErrorMappingInterceptor,
     InterceptorChain,
     MeshInterceptor,
+    MetricsInterceptor,
     RequestLoggingInterceptor,
     ValidationInterceptor,
 )
+from mesh_runtime.metrics import metrics_enabled
 from mesh_runtime.telemetry import tracing_enabled
 
 logger = logging.getLogger("mesh.server")
@@ -91,16 +93,22 @@ class RunningServer:
         await self.server.stop(grace)
 
 
-def default_interceptors(verifier: TokenVerifier, tracing: bool | None = None) -> list[grpc.aio.ServerInterceptor]:
+def default_interceptors(
+    verifier: TokenVerifier, tracing: bool | None = None, metrics: bool | None = None
+) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain every service runs, outermost first: callers are
     authorized before their requests are validated. With tracing on, a span
     surrounds each whole call (its access-log line included); ``tracing``
-    None means on when the process set up tracing (``mesh_runtime.telemetry``)."""
+    None means on when the process set up tracing (``mesh_runtime.telemetry``).
+    With metrics on, each call is counted by code and timed, whatever
+    refused it (``metrics`` None: on when the process serves ``/metrics``)."""
     chain: list[MeshInterceptor] = []
     if tracing_enabled() if tracing is None else tracing:
         from mesh_runtime.interceptors.tracing import TracingInterceptor
 
         chain.append(TracingInterceptor())
+    if metrics_enabled() if metrics is None else metrics:
+        chain.append(MetricsInterceptor())
     chain += [
         RequestLoggingInterceptor(),
         ErrorMappingInterceptor(),
@@ -117,11 +125,12 @@ async def create_server(
     verifier: TokenVerifier,
     reflection_enabled: bool = True,
     tracing: bool | None = None,
+    metrics: bool | None = None,
 ) -> RunningServer:
     """Create, bind and start a server on ``address`` ("host:port", port may be 0);
-    ``tracing`` as in ``default_interceptors``."""
+    ``tracing`` and ``metrics`` as in ``default_interceptors``."""
     server = grpc.aio.server(
-        interceptors=default_interceptors(verifier, tracing),
+        interceptors=default_interceptors(verifier, tracing, metrics),
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

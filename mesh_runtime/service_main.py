@@ -1,9 +1,10 @@
 """The shared ``python -m <service>`` entry point.
 
 Loads settings (a bad value: one line naming the variable, exit 2), sets up
-logging, builds the service, serves until SIGTERM/SIGINT and shuts down
-gracefully. A port that cannot be bound or a dependency that cannot be
-reached ends the process with one actionable line and exit 1.
+logging (and tracing and the metrics endpoint, when configured), builds the
+service, serves until SIGTERM/SIGINT and shuts down gracefully. A port that
+cannot be bound or a dependency that cannot be reached ends the process with
+one actionable line and exit 1.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mesh_runtime.auth import TokenVerifier
 from mesh_runtime.config import ConfigError, exit_on_config_error, load_settings
 from mesh_runtime.database import BlockingRunner, Migration, open_database
 from mesh_runtime.errors import MeshError
+from mesh_runtime.metrics import start_metrics_endpoint
 from mesh_runtime.server import RunningServer, ServiceBinding, create_server, serve_until_stopped
 from mesh_runtime.structured_logging import configure_logging
 from mesh_runtime.telemetry import setup_telemetry
@@ -39,6 +41,12 @@ class CommonSettings(Protocol):
     @property
     def shutdown_grace_seconds(self) -> float: ...
 
+    @property
+    def grpc_host(self) -> str: ...
+
+    @property
+    def metrics_port(self) -> int: ...
+
 
 S = TypeVar("S", bound=CommonSettings)
 
@@ -56,6 +64,8 @@ def run_service(
     setup_telemetry(name)
 
     async def main() -> None:
+        # Before the server: its interceptor chain includes metrics only if they are served.
+        start_metrics_endpoint(settings.grpc_host, settings.metrics_port)
         running, cleanup = await build(settings)
         logger.info("serving", extra={"port": running.port})
         await serve_until_stopped(running, settings.shutdown_grace_seconds, cleanup)

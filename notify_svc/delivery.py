@@ -41,6 +41,7 @@ from mesh_runtime.backoff import backoff_seconds
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import Unavailable
 from notify_svc import email_message, links, store
+from notify_svc import metrics as email_metrics
 from notify_svc.mailer import Mailer, PermanentSmtpError
 
 logger = logging.getLogger("notify.delivery")
@@ -278,6 +279,7 @@ class Dispatcher:
         except (email_message.UnsendableAddress, ValueError, DecodeError) as exc:
             logger.warning("delivery cannot be sent", extra={"id": str(delivery.id), "error": str(exc)})
             await self._record(store.mark_failed, delivery.id, owner, f"cannot be sent: {exc}", None)
+            email_metrics.DEAD.inc()
             return
         subject = message.subject
         if delivery.id in self._lost:
@@ -288,8 +290,10 @@ class Dispatcher:
             await self.mailer.send(message)
         except PermanentSmtpError as exc:
             await self._record(store.mark_failed, delivery.id, owner, f"refused: {exc}", None, subject)
+            email_metrics.DEAD.inc()
         except Exception as exc:  # noqa: BLE001 - any SMTP or network failure is retried
             retry_in = self.policy.retry_in(delivery.attempts)
+            (email_metrics.DEAD if retry_in is None else email_metrics.FAILED).inc()
             error = f"{type(exc).__name__}: {exc}".strip()
             logger.warning(
                 "sending failed",
@@ -297,6 +301,7 @@ class Dispatcher:
             )
             await self._record(store.mark_failed, delivery.id, owner, error, retry_in, subject)
         else:
+            email_metrics.SENT.inc()
             await self.recorder.sent(delivery.id, delivery.email, subject)
 
     async def send_test(self, subscription_id: str) -> store.DeliveryRow:

@@ -35,7 +35,9 @@ from mesh.events.v1 import events_pb2
 from mesh_runtime import streams
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import Unavailable
+from mesh_runtime.metrics import count_redelivery, refresh_consumer_gauges
 from mesh_runtime.telemetry import start_consumer_span
+from notify_svc import metrics as notify_metrics
 from notify_svc import store
 
 logger = logging.getLogger("notify.events")
@@ -145,6 +147,12 @@ class EventConsumer:
         self.on_queued = on_queued
         self.ready = asyncio.Event()
         self._stop = asyncio.Event()
+        self.js: JetStreamContext | None = None  # once connected
+
+    async def refresh_gauges(self) -> None:
+        """Set the JetStream gauges of the consumer (once connected)."""
+        if self.js is not None:
+            await refresh_consumer_gauges(self.js, streams.EVENTS_STREAM, self.policy.name)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is finished first."""
@@ -156,6 +164,7 @@ class EventConsumer:
                     js = nc.jetstream()
                     await streams.wait_for_streams(js, timeout=30)
                     await self._declare(js)
+                    self.js = js
                     subscription = await js.pull_subscribe_bind(
                         durable=self.policy.name, stream=streams.EVENTS_STREAM
                     )
@@ -212,6 +221,8 @@ class EventConsumer:
     async def handle(self, msgs: Sequence[Msg]) -> None:
         """Record a batch of messages, then acknowledge each as its outcome
         dictates; each message is a span of the trace that sent it."""
+        for msg in msgs:
+            count_redelivery(msg, streams.EVENTS_STREAM, self.policy.name)
         spans = {
             id(msg): start_consumer_span(
                 "event received", msg.headers, {"messaging.system": "nats", "messaging.destination.name": msg.subject}
@@ -277,6 +288,7 @@ class EventConsumer:
         for msg, exc in unreadable:
             logger.warning("unreadable event recorded as dead", extra={"event_id": exc.event_id, "error": str(exc)})
             await self._until_recorded(store.record_unreadable_event, exc.event_id, str(exc))
+            notify_metrics.DEAD_EVENTS.inc()
             outcomes.append((msg, "ack"))
         if not events:
             return outcomes
@@ -294,6 +306,7 @@ class EventConsumer:
                     await self._until_recorded(
                         store.record_unreadable_event, event.event_id, f"failed {self.policy.max_deliver} times: {exc}"
                     )
+                    notify_metrics.DEAD_EVENTS.inc()
                     outcomes.append((msg, "ack"))
                 else:
                     outcomes.append((msg, "nak"))

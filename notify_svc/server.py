@@ -14,6 +14,7 @@ from mesh_runtime import contracts, streams
 from mesh_runtime.auth import verifier_from_settings
 from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner
+from mesh_runtime.metrics import metrics_enabled, refresh_every
 from mesh_runtime.revocation_follower import RevocationFollower
 from mesh_runtime.server import ServiceBinding
 from mesh_runtime.service_main import Built, start_database_service
@@ -130,6 +131,12 @@ async def build(settings: NotifySettings) -> Built:
         asyncio.create_task(consumer.run(stop), name="notify-consumer"),
         asyncio.create_task(dispatcher.run(stop), name="notify-dispatcher"),
     ]
+    if metrics_enabled():
+        loops.append(
+            asyncio.create_task(
+                refresh_every(stop, consumer.refresh_gauges, "the event consumer's gauges"), name="notify-gauges"
+            )
+        )
     logger.info(
         "notify loops started",
         extra={"consumer": consumer_policy.name, "owner": delivery_policy.owner, "smtp": f"{smtp.host}:{smtp.port}"},

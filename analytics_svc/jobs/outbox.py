@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import peewee
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
-from analytics_svc.schema import BaseModel, notify
+from analytics_svc.schema import BaseModel, database_proxy, notify
 from mesh_runtime.database import utc_now
 from mesh_runtime.telemetry import inject_context
 
@@ -123,6 +123,21 @@ def prune_outbox(older_than: dt.timedelta) -> int:
 def pending_outbox_count() -> int:
     """Rows not yet published (for health and tests)."""
     return int(OutboxRow.select().where(OutboxRow.publish_time.is_null()).count())
+
+
+def outbox_backlog(now: dt.datetime | None = None) -> tuple[int, int, float]:
+    """Unpublished outbox rows due now and held for later, and the age in
+    seconds of the oldest due one (blocking: a database thread). One query
+    on the partial index of unpublished rows."""
+    now = now or utc_now()
+    cursor = database_proxy.execute_sql(
+        "SELECT count(*) FILTER (WHERE available_time <= %s), count(*) FILTER (WHERE available_time > %s),"
+        " min(available_time) FILTER (WHERE available_time <= %s) FROM outbox WHERE publish_time IS NULL",
+        (now, now, now),
+    )
+    due, held, oldest = cursor.fetchone()
+    age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+    return int(due), int(held), age
 
 
 def release_events(result_id: uuid.UUID, payloads: dict[str, bytes]) -> None:

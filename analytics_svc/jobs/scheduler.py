@@ -14,6 +14,9 @@ Four loops in one process, each safe to run in several replicas at once:
   (``drop_points_before``: whole old chunks), every
   ``ANALYTICS_RETENTION_INTERVAL_SECONDS``; a second replica finds nothing
   left to delete.
+
+With METRICS_PORT set, a fifth refreshes the outbox gauges (backlog, age of
+the oldest due row) every few seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import logging
 import peewee
 
 from analytics_svc import conversions, schema
+from analytics_svc import metrics as analysis_metrics
 from analytics_svc.config import SchedulerSettings
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.jobs import leases, messages, outbox
@@ -37,6 +41,7 @@ from mesh_runtime import streams
 from mesh_runtime.background import Health, run_background
 from mesh_runtime.database import BlockingRunner, open_database, utc_now
 from mesh_runtime.errors import MeshError, NotFound, Unavailable
+from mesh_runtime.metrics import metrics_enabled, refresh_every
 from mesh_runtime.pg_listen import PgListener
 from mesh_runtime.wire import datetime_to_us
 
@@ -183,6 +188,12 @@ async def main(settings: SchedulerSettings, stop: asyncio.Event, health: Health)
             asyncio.create_task(_every(stop, SWEEP_SECONDS, "sweeping lost jobs", sweep)),
             asyncio.create_task(_every(stop, settings.retention_interval_seconds, "applying retention", retain)),
         ]
+        if metrics_enabled():
+
+            async def outbox_gauges() -> None:
+                await runner.run(analysis_metrics.refresh_outbox_gauges)
+
+            tasks.append(asyncio.create_task(refresh_every(stop, outbox_gauges, "the outbox gauges")))
         await health.set(True)
         await stop.wait()
         await health.set(False)

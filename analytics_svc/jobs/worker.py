@@ -32,6 +32,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from analytics_svc import conversions, schema
+from analytics_svc import metrics as analysis_metrics
 from analytics_svc.analyses import compute
 from analytics_svc.config import WorkerSettings
 from analytics_svc.conversions import output_to_stored, result_to_proto
@@ -50,6 +51,7 @@ from mesh_runtime.clients import open_channel
 from mesh_runtime.config import ConfigError
 from mesh_runtime.database import BlockingRunner, open_database, utc_now
 from mesh_runtime.errors import MeshError, NotFound, Unavailable
+from mesh_runtime.metrics import count_redelivery, metrics_enabled, refresh_consumer_gauges, refresh_every
 from mesh_runtime.telemetry import consumer_span
 from mesh_runtime.wire import MIN_TIMESTAMP_US, datetime_to_us, timestamp_to_us, us_to_datetime
 
@@ -123,6 +125,7 @@ class Worker:
     async def handle(self, msg: Msg) -> None:
         """Run the job in ``msg`` (a result id) unless another worker has it,
         in a span of the trace that queued it (the message's headers)."""
+        count_redelivery(msg, streams.JOBS_STREAM, streams.JOBS_CONSUMER)
         attributes = {"messaging.system": "nats", "messaging.destination.name": msg.subject}
         with consumer_span("analysis job", msg.headers, attributes):
             await self._handle(msg)
@@ -160,6 +163,15 @@ class Worker:
             await self.write_insight(row.id, first=True)
 
     async def _run_claimed(self, row: result_store.ResultRow, msg: Msg) -> bool:
+        with analysis_metrics.running(compute.kind_name(row.kind)) as measured:
+            finished, succeeded = await self._run_measured(row, msg)
+            if finished:
+                measured.finished(succeeded)
+        return finished and succeeded
+
+    async def _run_measured(self, row: result_store.ResultRow, msg: Msg) -> tuple[bool, bool]:
+        """Run a claimed job; return whether its outcome was stored by this
+        worker, and whether it succeeded."""
         beating = asyncio.create_task(self._heartbeat(row.id, msg))
         log = {"result_id": str(row.id), "dataset_id": str(row.dataset_id), "kind": row.kind}
         try:
@@ -182,7 +194,7 @@ class Worker:
                 unit = await self.runner.run(lambda: dataset_store.get_dataset(str(row.dataset_id)).unit)
             except NotFound:
                 logger.info("analysis dropped: its dataset was deleted while it ran", extra=log)
-                return False
+                return False, False
         now = utc_now()
         if outcome is None:
             values = {"status": result_store.FAILED, "error": error}
@@ -209,7 +221,7 @@ class Worker:
         else:
             logger.info("analysis dropped: its dataset was deleted while it ran", extra=log)
         self.completed += 1
-        return finished and outcome is not None
+        return finished, outcome is not None
 
     async def _heartbeat(self, result_id: uuid.UUID, msg: Msg) -> None:
         # Three beats per lease: one late beat never makes a live worker look lost.
@@ -368,6 +380,16 @@ async def main(settings: WorkerSettings, stop: asyncio.Event, health: Health) ->
         lanes = [asyncio.create_task(_consume(worker, js, stop, i)) for i in range(settings.concurrency)]
         if worker.llm is not None:
             lanes.append(asyncio.create_task(worker.insight_loop(stop)))
+        if metrics_enabled():
+            lanes.append(
+                asyncio.create_task(
+                    refresh_every(
+                        stop,
+                        lambda: refresh_consumer_gauges(js, streams.JOBS_STREAM, streams.JOBS_CONSUMER),
+                        "the job queue's consumer gauges",
+                    )
+                )
+            )
         await health.set(True)
         await stop.wait()
         await health.set(False)

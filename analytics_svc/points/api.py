@@ -14,6 +14,7 @@ from google.rpc import error_details_pb2
 
 from analytics_svc.conversions import dataset_to_proto, rejections_to_proto
 from analytics_svc.datasets import store as dataset_store
+from analytics_svc.metrics import count_points
 from analytics_svc.points import ingest
 from analytics_svc.points import store as point_store
 from mesh.analytics.v1 import analytics_service_pb2 as pb
@@ -62,6 +63,7 @@ class PointsApi:
         row = await self.runner.run(
             point_store.append_points, request.dataset_id, screened.timestamps_us, screened.values
         )
+        count_points("append", len(screened.timestamps_us), len(screened.rejections))
         return pb.AppendPointsResponse(
             accepted_count=len(screened.timestamps_us),
             rejected_count=len(screened.rejections),
@@ -82,6 +84,7 @@ class PointsApi:
                 )
                 seen += len(batch.timestamps_us)
                 accepted += len(screened.timestamps_us)
+                count_points("stream", len(screened.timestamps_us), len(screened.rejections))
                 batches += 1
                 rejections += screened.rejections[: max(0, ingest.MAX_REPORTED_REJECTIONS - len(rejections))]
         except MeshError as exc:
@@ -112,6 +115,7 @@ class PointsApi:
         except ValueError as exc:
             raise InvalidArgument(str(exc), violations=[FieldViolation("csv", str(exc))]) from None
         row = await self.runner.run(point_store.append_points, dataset_id, parsed.timestamps_us, parsed.values)
+        count_points("csv", len(parsed.timestamps_us), len(parsed.bad_lines))
         return reply(
             accepted_count=len(parsed.timestamps_us),
             rejected_count=len(parsed.bad_lines),

@@ -1,11 +1,13 @@
 """Server interceptors shared by every service, run as one chain.
 
 Modules: ``chain`` (the base class and the chain that runs them),
-``access_log`` (request id, one log line per call), ``errors`` (domain
+``access_log`` (request id, one log line per call), ``metrics`` (calls by
+status code and their duration, for Prometheus), ``errors`` (domain
 errors to status codes with rich details), ``validation`` (protovalidate
 rules and wire checks). Authentication and authorization live with the
 rest of auth, in ``mesh_runtime.auth``. A server uses, outermost first:
-request id/logging, error mapping, authorization, validation.
+(tracing and metrics when on,) request id/logging, error mapping,
+authorization, validation.
 
 Design note: why our own chain rather than grpc.aio's. grpc.aio calls every
 server interceptor's ``intercept_service`` on every call, and each one that
@@ -31,6 +33,7 @@ from mesh_runtime.interceptors.chain import (
     send_headers,
 )
 from mesh_runtime.interceptors.errors import ErrorMappingInterceptor, abort_with
+from mesh_runtime.interceptors.metrics import MetricsInterceptor
 from mesh_runtime.interceptors.validation import ValidationInterceptor, violations_of, wire_violations
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "ErrorMappingInterceptor",
     "InterceptorChain",
     "MeshInterceptor",
+    "MetricsInterceptor",
     "RequestLoggingInterceptor",
     "Undecodable",
     "ValidationInterceptor",
