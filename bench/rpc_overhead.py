@@ -10,7 +10,9 @@ bench's token, which carries a generation and a session id, so every call
 looks both up): the cost of checking revocation on every call; a fourth is
 ours with tracing on (a span per call, every call sampled, batched and
 encoded as OTLP protobuf as for export, then dropped instead of sent, so the
-figure is the process's own cost, not a receiver's). Clients
+figure is the process's own cost, not a receiver's); a fifth is ours with
+metrics on (each call counted by code and timed in a Prometheus histogram,
+as with METRICS_PORT set; nothing scrapes during the run). Clients
 call ``Complete`` at a fixed concurrency; the report gives calls per second and
 latency percentiles for each, and the ratios.
 
@@ -118,14 +120,16 @@ async def run(calls: int, concurrency: int) -> None:
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(sink))
     trace.set_tracer_provider(provider)
-    ours = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=False)
-    checked = await create_server("127.0.0.1:0", [binding], verifier=revoking, tracing=False)
-    traced = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=True)
+    ours = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=False, metrics=False)
+    checked = await create_server("127.0.0.1:0", [binding], verifier=revoking, tracing=False, metrics=False)
+    traced = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=True, metrics=False)
+    measured = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=False, metrics=True)
     servers = {
         "bare grpc.aio": (bare_port, ()),
         "mesh runtime": (ours.port, auth),
         "mesh runtime, 10k revocations": (checked.port, auth),
         "mesh runtime, tracing on": (traced.port, auth),
+        "mesh runtime, metrics on": (measured.port, auth),
     }
     try:
         # Alternate them, twice, so warm-up and drift hit all alike.
@@ -138,6 +142,7 @@ async def run(calls: int, concurrency: int) -> None:
         await ours.server.stop(0)
         await checked.server.stop(0)
         await traced.server.stop(0)
+        await measured.server.stop(0)
         provider.shutdown()
 
     summary = {name: {k: statistics.mean(r[k] for r in runs) for k in runs[0]} for name, runs in results.items()}
@@ -155,6 +160,11 @@ async def run(calls: int, concurrency: int) -> None:
         f"with tracing on = {traced_ratio:.0%} of the bare server, "
         f"{summary['mesh runtime, tracing on']['qps'] / summary['mesh runtime']['qps']:.0%} of the mesh runtime "
         f"without ({sink.spans} spans encoded)"
+    )
+    metered = summary["mesh runtime, metrics on"]["qps"]
+    print(
+        f"with metrics on = {metered / summary['bare grpc.aio']['qps']:.0%} of the bare server, "
+        f"{metered / summary['mesh runtime']['qps']:.0%} of the mesh runtime without"
     )
     started = time.perf_counter()
     rounds = 200_000
