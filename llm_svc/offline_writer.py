@@ -95,6 +95,9 @@ def _json_figures(value: object, path: tuple[str, ...], facts: dict[str, str]) -
                 elif lowered in ("per", "time_unit", "slope_unit"):
                     facts.setdefault("per", item)
                 continue
+            if isinstance(item, dict) and lowered == "forecast":
+                facts.setdefault("forecast", _forecast_text(item))
+                continue
             if isinstance(item, list) and lowered == "anomaly_events":
                 facts.setdefault("anomaly_events", _events_text(item))
                 continue
@@ -121,6 +124,24 @@ def _events_text(events: list[object]) -> str:
             text += f" ({', '.join(details)})"
         described.append(text)
     return "; ".join(described)
+
+
+def _forecast_text(forecast: dict[str, object]) -> str:
+    """'expected to reach 140 ± 12 by 2026-01-02T00:00:00+00:00 (95% interval 128 to 152) ...' for a forecast."""
+    text = f"expected to reach {forecast.get('expected', '?')}"
+    if "plus_minus_95" in forecast:
+        text += f" ± {forecast['plus_minus_95']}"
+    if "by" in forecast:
+        text += f" by {forecast['by']}"
+    if "steps" in forecast:
+        text += f", {forecast['steps']} steps ahead"
+    if "interval_95_low" in forecast and "interval_95_high" in forecast:
+        text += f" (95% prediction interval {forecast['interval_95_low']} to {forecast['interval_95_high']})"
+    if "model" in forecast:
+        model = str(forecast["model"]).replace("_", " ")
+        error = f", holdout MASE {forecast['holdout_mase']}" if "holdout_mase" in forecast else ""
+        text += f"; model {model}, chosen on a held-out tail{error}"
+    return text
 
 
 def _find_json(text: str) -> tuple[dict[str, object], tuple[int, int]] | None:
@@ -273,6 +294,8 @@ def _insight(figures: list[Figure], facts: dict[str, str]) -> str:
             sentences.append(f"{count.value} anomaly was flagged; it is worth a look.")
         else:
             sentences.append(f"{count.value} anomalies were flagged; they are worth a look.")
+    if "forecast" in facts:
+        sentences.append(f"The forecast: {facts.get('name', 'the series')} is {facts['forecast']}.")
     if "correlation" in stats:
         r = stats["correlation"]
         sentences.append(f"The correlation is {r.value}: {_correlation_words(r.number)}.")
@@ -306,6 +329,6 @@ def offline_answer(messages: list[tuple[str, str]]) -> str:
     """The offline answer to a conversation of (role, content) messages."""
     question = next((content for role, content in reversed(messages) if role == "user"), "")
     figures, facts = figures_in(question)
-    if any(f.stat for f in figures):
+    if any(f.stat for f in figures) or "forecast" in facts:
         return _insight(figures, facts)
     return _description(question, figures)

@@ -18,6 +18,10 @@ def check_kind(kind: int, parameters: apb.AnalysisParameters, field_prefix: str)
         if parameters.window_end.ToDatetime() <= parameters.window_start.ToDatetime():
             raise InvalidArgument.for_field(f"{field_prefix}parameters.window_end", "must be after window_start")
     _check_anomaly_parameters(kind, parameters, field_prefix)
+    if kind == apb.ANALYSIS_KIND_FORECAST and parameters.forecast_horizon < 1:
+        raise InvalidArgument.for_field(
+            f"{field_prefix}parameters.forecast_horizon", "a forecast needs a horizon of 1 to 10000 steps"
+        )
 
 
 def _check_anomaly_parameters(kind: int, parameters: apb.AnalysisParameters, field_prefix: str) -> None:
@@ -25,8 +29,12 @@ def _check_anomaly_parameters(kind: int, parameters: apb.AnalysisParameters, fie
     if not periods:
         return
     field = f"{field_prefix}parameters.seasonal_periods_seconds"
+    if kind == apb.ANALYSIS_KIND_FORECAST:
+        return  # too few cycles for a seasonal model: the forecast falls back to non-seasonal ones
     if kind not in (apb.ANALYSIS_KIND_ANOMALIES, apb.ANALYSIS_KIND_REPORT):
-        raise InvalidArgument.for_field(field, "seasonal periods apply only to the anomalies and report kinds")
+        raise InvalidArgument.for_field(
+            field, "seasonal periods apply only to the anomalies, report and forecast kinds"
+        )
     if parameters.anomaly_method == apb.ANOMALY_METHOD_GLOBAL:
         raise InvalidArgument.for_field(field, "seasonal periods apply only to the seasonal method")
     if parameters.HasField("window_start") and parameters.HasField("window_end"):

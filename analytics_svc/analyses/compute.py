@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analytics_svc.analyses import numeric, seasonal
+from analytics_svc.analyses import forecast, numeric, seasonal
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.events.v1 import events_pb2
 from mesh_runtime.wire import us_to_timestamp
@@ -30,6 +30,7 @@ KIND_NAMES = {
     apb.ANALYSIS_KIND_ANOMALIES: "anomalies",
     apb.ANALYSIS_KIND_CORRELATION: "correlation",
     apb.ANALYSIS_KIND_REPORT: "report",
+    apb.ANALYSIS_KIND_FORECAST: "forecast",
 }
 
 
@@ -122,7 +123,50 @@ def run(
         )
         if c.r is not None:
             output.correlation.r = c.r
+    if kind == apb.ANALYSIS_KIND_FORECAST:
+        output.forecast.CopyFrom(forecast_output(parameters, timestamps_us, values))
     return Outcome(output, anomaly_count, int(timestamps_us[0]), int(timestamps_us[-1]))
+
+
+def forecast_output(
+    parameters: apb.AnalysisParameters, timestamps_us: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+) -> apb.Forecast:
+    """The forecast of the next ``parameters.forecast_horizon`` steps, its intervals and how its model was chosen."""
+    try:
+        found = forecast.forecast_series(
+            timestamps_us, values, parameters.forecast_horizon, list(parameters.seasonal_periods_seconds)
+        )
+    except forecast.ForecastFailed as e:
+        raise AnalysisFailed(f"forecast: {e}") from e
+    fit, p = found.fit, found.fit.prediction
+    result = apb.Forecast(
+        model=fit.model,
+        holdout_mase=fit.holdout_mase,
+        holdout_points=fit.holdout_points,
+        step_us=found.step_us,
+        periods_seconds=list(found.periods_s),
+        periods_origin=found.periods_origin,
+        regularization=found.regularisation,
+        fallback_reason=fit.fallback_reason,
+        training_points=fit.training_points,
+    )
+    for c in fit.candidates:
+        candidate = result.candidates.add(model=c.model, error=c.error)
+        if c.mase is not None and math.isfinite(c.mase):
+            candidate.holdout_mase = c.mase
+    result.points.extend(
+        apb.ForecastPoint(timestamp_us=t, value=v, lower_80=l80, upper_80=u80, lower_95=l95, upper_95=u95)
+        for t, v, l80, u80, l95, u95 in zip(
+            found.timestamps_us.tolist(),
+            p.mean.tolist(),
+            p.lower_80.tolist(),
+            p.upper_80.tolist(),
+            p.lower_95.tolist(),
+            p.upper_95.tolist(),
+            strict=True,
+        )
+    )
+    return result
 
 
 def anomaly_report(
@@ -197,6 +241,10 @@ def _with_events(report: apb.AnomalyReport, events: Sequence[seasonal.AnomalyEve
     return report
 
 
+FORECAST_NUMBERS = ("forecast steps", "forecast at horizon", "forecast 95% low", "forecast 95% high", "holdout MASE")
+"""The key numbers of a forecast, in order."""
+
+
 def key_numbers(output: apb.ResultOutput) -> list[events_pb2.KeyNumber]:
     """The headline numbers of a result, in display order (for e-mails and insights)."""
     numbers: list[tuple[str, float]] = []
@@ -217,6 +265,11 @@ def key_numbers(output: apb.ResultOutput) -> list[events_pb2.KeyNumber]:
     if output.HasField("anomalies"):
         a = output.anomalies
         numbers += [("anomalies", a.anomaly_count), ("median", a.median), ("threshold", a.threshold)]
+    if output.HasField("forecast") and output.forecast.points:
+        f = output.forecast
+        last = f.points[-1]
+        values = (len(f.points), last.value, last.lower_95, last.upper_95, f.holdout_mase)
+        numbers += list(zip(FORECAST_NUMBERS, values, strict=True))
     if output.HasField("correlation"):
         c = output.correlation
         numbers.append(("aligned points", c.aligned_count))

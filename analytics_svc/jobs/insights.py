@@ -47,6 +47,8 @@ def facts(result: apb.Result, unit: str = "") -> dict[str, Any]:
         out["window_start"] = result.window_start.ToJsonString()
         out["window_end"] = result.window_end.ToJsonString()
     for number in compute.key_numbers(result.output):
+        if number.name in compute.FORECAST_NUMBERS:
+            continue  # told in "forecast" below, with its time and model
         key = number.name.replace(" ", "_")
         counted = number.name in ("count", "anomalies", "aligned points")
         out[key] = int(number.value) if counted else significant(number.value)
@@ -68,7 +70,24 @@ def facts(result: apb.Result, unit: str = "") -> dict[str, Any]:
                 }
                 for e in compute.top_anomalies(result.output, 5)
             ]
+    if result.output.HasField("forecast") and result.output.forecast.points:
+        out["forecast"] = forecast_facts(result.output.forecast)
     return out
+
+
+def forecast_facts(forecast: apb.Forecast) -> dict[str, Any]:
+    """Where the forecast ends up: its last step's value ± the 95% interval's half width, and how it was made."""
+    last = forecast.points[-1]
+    return {
+        "by": us_to_datetime(last.timestamp_us).isoformat(),
+        "steps": len(forecast.points),
+        "expected": significant(last.value),
+        "plus_minus_95": significant((last.upper_95 - last.lower_95) / 2, 3),
+        "interval_95_low": significant(last.lower_95),
+        "interval_95_high": significant(last.upper_95),
+        "model": forecast.model,
+        "holdout_mase": significant(forecast.holdout_mase, 3),
+    }
 
 
 def insight_request(result: apb.Result, unit: str = "") -> llm_service_pb2.CompleteRequest:

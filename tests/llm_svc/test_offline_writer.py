@@ -122,3 +122,25 @@ def test_the_trend_interval_says_whether_the_trend_stands_out_from_noise(low: st
     text = offline_answer([("user", "Explain this analysis result:\n" + message)])
     assert f"Its 95% confidence interval is {low} to {high} per day (p-value 0.0123)" in text
     assert verdict in text
+
+
+def test_a_forecast_is_told_as_the_value_expected_by_its_last_step() -> None:
+    facts = {
+        "dataset": "power",
+        "kind": "forecast",
+        "forecast": {
+            "by": "2026-01-03T00:00:00+00:00",
+            "steps": 24,
+            "expected": 61.2,
+            "plus_minus_95": 3.4,
+            "interval_95_low": 57.8,
+            "interval_95_high": 64.6,
+            "model": "holt_winters",
+            "holdout_mase": 0.41,
+        },
+    }
+    text = offline_answer([("user", "Explain this analysis result:\n" + json.dumps(facts))])
+    assert (
+        "The forecast: power is expected to reach 61.2 ± 3.4 by 2026-01-03T00:00:00+00:00, 24 steps ahead "
+        "(95% prediction interval 57.8 to 64.6); model holt winters, chosen on a held-out tail, holdout MASE 0.41."
+    ) in text

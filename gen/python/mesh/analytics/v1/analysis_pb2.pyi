@@ -20,6 +20,7 @@ class AnalysisKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ANALYSIS_KIND_ANOMALIES: _ClassVar[AnalysisKind]
     ANALYSIS_KIND_CORRELATION: _ClassVar[AnalysisKind]
     ANALYSIS_KIND_REPORT: _ClassVar[AnalysisKind]
+    ANALYSIS_KIND_FORECAST: _ClassVar[AnalysisKind]
 
 class AnomalyMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -47,6 +48,7 @@ ANALYSIS_KIND_TREND: AnalysisKind
 ANALYSIS_KIND_ANOMALIES: AnalysisKind
 ANALYSIS_KIND_CORRELATION: AnalysisKind
 ANALYSIS_KIND_REPORT: AnalysisKind
+ANALYSIS_KIND_FORECAST: AnalysisKind
 ANOMALY_METHOD_UNSPECIFIED: AnomalyMethod
 ANOMALY_METHOD_SEASONAL: AnomalyMethod
 ANOMALY_METHOD_GLOBAL: AnomalyMethod
@@ -61,7 +63,7 @@ INSIGHT_STATUS_READY: InsightStatus
 INSIGHT_STATUS_UNAVAILABLE: InsightStatus
 
 class AnalysisParameters(_message.Message):
-    __slots__ = ("lookback_seconds", "window_start", "window_end", "quantile_levels", "histogram_bins", "moving_average_window", "ewma_alpha", "anomaly_threshold", "correlate_with_dataset_id", "anomaly_method", "seasonal_periods_seconds")
+    __slots__ = ("lookback_seconds", "window_start", "window_end", "quantile_levels", "histogram_bins", "moving_average_window", "ewma_alpha", "anomaly_threshold", "correlate_with_dataset_id", "anomaly_method", "seasonal_periods_seconds", "forecast_horizon")
     LOOKBACK_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WINDOW_START_FIELD_NUMBER: _ClassVar[int]
     WINDOW_END_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +75,7 @@ class AnalysisParameters(_message.Message):
     CORRELATE_WITH_DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     ANOMALY_METHOD_FIELD_NUMBER: _ClassVar[int]
     SEASONAL_PERIODS_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_HORIZON_FIELD_NUMBER: _ClassVar[int]
     lookback_seconds: int
     window_start: _timestamp_pb2.Timestamp
     window_end: _timestamp_pb2.Timestamp
@@ -84,7 +87,8 @@ class AnalysisParameters(_message.Message):
     correlate_with_dataset_id: str
     anomaly_method: AnomalyMethod
     seasonal_periods_seconds: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, lookback_seconds: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quantile_levels: _Optional[_Iterable[float]] = ..., histogram_bins: _Optional[int] = ..., moving_average_window: _Optional[int] = ..., ewma_alpha: _Optional[float] = ..., anomaly_threshold: _Optional[float] = ..., correlate_with_dataset_id: _Optional[str] = ..., anomaly_method: _Optional[_Union[AnomalyMethod, str]] = ..., seasonal_periods_seconds: _Optional[_Iterable[int]] = ...) -> None: ...
+    forecast_horizon: int
+    def __init__(self, lookback_seconds: _Optional[int] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., quantile_levels: _Optional[_Iterable[float]] = ..., histogram_bins: _Optional[int] = ..., moving_average_window: _Optional[int] = ..., ewma_alpha: _Optional[float] = ..., anomaly_threshold: _Optional[float] = ..., correlate_with_dataset_id: _Optional[str] = ..., anomaly_method: _Optional[_Union[AnomalyMethod, str]] = ..., seasonal_periods_seconds: _Optional[_Iterable[int]] = ..., forecast_horizon: _Optional[int] = ...) -> None: ...
 
 class Schedule(_message.Message):
     __slots__ = ("id", "dataset_id", "kind", "parameters", "interval_seconds", "cron", "time_zone", "enabled", "next_run_time", "last_run_time", "last_result_id", "dataset_name", "create_time", "update_time", "error")
@@ -257,20 +261,74 @@ class Correlation(_message.Message):
     def __init__(self, other_dataset_id: _Optional[str] = ..., other_dataset_name: _Optional[str] = ..., r: _Optional[float] = ..., aligned_count: _Optional[int] = ...) -> None: ...
 
 class ResultOutput(_message.Message):
-    __slots__ = ("summary", "quantiles", "histogram", "trend", "anomalies", "correlation")
+    __slots__ = ("summary", "quantiles", "histogram", "trend", "anomalies", "correlation", "forecast")
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     QUANTILES_FIELD_NUMBER: _ClassVar[int]
     HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
     TREND_FIELD_NUMBER: _ClassVar[int]
     ANOMALIES_FIELD_NUMBER: _ClassVar[int]
     CORRELATION_FIELD_NUMBER: _ClassVar[int]
+    FORECAST_FIELD_NUMBER: _ClassVar[int]
     summary: SummaryStatistics
     quantiles: _containers.RepeatedCompositeFieldContainer[Quantile]
     histogram: Histogram
     trend: Trend
     anomalies: AnomalyReport
     correlation: Correlation
-    def __init__(self, summary: _Optional[_Union[SummaryStatistics, _Mapping]] = ..., quantiles: _Optional[_Iterable[_Union[Quantile, _Mapping]]] = ..., histogram: _Optional[_Union[Histogram, _Mapping]] = ..., trend: _Optional[_Union[Trend, _Mapping]] = ..., anomalies: _Optional[_Union[AnomalyReport, _Mapping]] = ..., correlation: _Optional[_Union[Correlation, _Mapping]] = ...) -> None: ...
+    forecast: Forecast
+    def __init__(self, summary: _Optional[_Union[SummaryStatistics, _Mapping]] = ..., quantiles: _Optional[_Iterable[_Union[Quantile, _Mapping]]] = ..., histogram: _Optional[_Union[Histogram, _Mapping]] = ..., trend: _Optional[_Union[Trend, _Mapping]] = ..., anomalies: _Optional[_Union[AnomalyReport, _Mapping]] = ..., correlation: _Optional[_Union[Correlation, _Mapping]] = ..., forecast: _Optional[_Union[Forecast, _Mapping]] = ...) -> None: ...
+
+class ForecastPoint(_message.Message):
+    __slots__ = ("timestamp_us", "value", "lower_80", "upper_80", "lower_95", "upper_95")
+    TIMESTAMP_US_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    LOWER_80_FIELD_NUMBER: _ClassVar[int]
+    UPPER_80_FIELD_NUMBER: _ClassVar[int]
+    LOWER_95_FIELD_NUMBER: _ClassVar[int]
+    UPPER_95_FIELD_NUMBER: _ClassVar[int]
+    timestamp_us: int
+    value: float
+    lower_80: float
+    upper_80: float
+    lower_95: float
+    upper_95: float
+    def __init__(self, timestamp_us: _Optional[int] = ..., value: _Optional[float] = ..., lower_80: _Optional[float] = ..., upper_80: _Optional[float] = ..., lower_95: _Optional[float] = ..., upper_95: _Optional[float] = ...) -> None: ...
+
+class ForecastCandidate(_message.Message):
+    __slots__ = ("model", "holdout_mase", "error")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_MASE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    holdout_mase: float
+    error: str
+    def __init__(self, model: _Optional[str] = ..., holdout_mase: _Optional[float] = ..., error: _Optional[str] = ...) -> None: ...
+
+class Forecast(_message.Message):
+    __slots__ = ("model", "holdout_mase", "holdout_points", "candidates", "step_us", "periods_seconds", "periods_origin", "regularization", "fallback_reason", "training_points", "points")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_MASE_FIELD_NUMBER: _ClassVar[int]
+    HOLDOUT_POINTS_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    STEP_US_FIELD_NUMBER: _ClassVar[int]
+    PERIODS_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PERIODS_ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    REGULARIZATION_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_POINTS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    holdout_mase: float
+    holdout_points: int
+    candidates: _containers.RepeatedCompositeFieldContainer[ForecastCandidate]
+    step_us: int
+    periods_seconds: _containers.RepeatedScalarFieldContainer[int]
+    periods_origin: str
+    regularization: str
+    fallback_reason: str
+    training_points: int
+    points: _containers.RepeatedCompositeFieldContainer[ForecastPoint]
+    def __init__(self, model: _Optional[str] = ..., holdout_mase: _Optional[float] = ..., holdout_points: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[ForecastCandidate, _Mapping]]] = ..., step_us: _Optional[int] = ..., periods_seconds: _Optional[_Iterable[int]] = ..., periods_origin: _Optional[str] = ..., regularization: _Optional[str] = ..., fallback_reason: _Optional[str] = ..., training_points: _Optional[int] = ..., points: _Optional[_Iterable[_Union[ForecastPoint, _Mapping]]] = ...) -> None: ...
 
 class Insight(_message.Message):
     __slots__ = ("status", "text", "provider", "model", "error", "attempts", "update_time")
