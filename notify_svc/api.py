@@ -37,6 +37,24 @@ def subscription_to_proto(row: store.SubscriptionRow) -> subscription_pb2.Subscr
     )
 
 
+_EVENT_WORDS = {
+    subscription_pb2.EVENT_TYPE_RESULT_SUCCEEDED: "finished analysis results",
+    subscription_pb2.EVENT_TYPE_RESULT_FAILED: "failed analyses",
+    subscription_pb2.EVENT_TYPE_ANOMALY_DETECTED: "detected anomalies",
+}
+
+
+def describe_subscription(row: store.SubscriptionRow) -> str:
+    """What a subscription mails, in words for its recipient (the unsubscribe page)."""
+    types = sorted(set(row.event_types or [])) or list(_EVENT_WORDS)
+    words = [_EVENT_WORDS[t] for t in types if t in _EVENT_WORDS]
+    about = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    datasets = len(row.dataset_ids or [])
+    scope = "every dataset" if not datasets else "1 dataset" if datasets == 1 else f"{datasets} datasets"
+    threshold = f" with at least {row.min_anomaly_count} anomalies" if row.min_anomaly_count > 1 else ""
+    return f"Analytics Mesh e-mails about {about}{threshold}, for {scope}"
+
+
 def delivery_to_proto(row: store.DeliveryRow) -> subscription_pb2.Delivery:
     """The wire form of a stored delivery."""
     sub_id = row.__data__.get("subscription")
@@ -109,6 +127,7 @@ class NotifyServicer(pb_grpc.NotifyServiceServicer):
             "dataset_ids": list(s.dataset_ids),
             "event_types": list(s.event_types),
             "min_anomaly_count": s.min_anomaly_count,
+            "disabled": s.disabled,
         }
         changes = {name: values[name] for name in set(request.update_mask.paths)}
         if "email" in changes and not s.email:
@@ -164,13 +183,18 @@ class NotifyServicer(pb_grpc.NotifyServiceServicer):
             row = await self.runner.run(store.get_subscription, subscription_id)
         except NotFound:
             return pb.CheckUnsubscribeResponse(message=_GONE, disabled=True)
+        description = describe_subscription(row)
         if row.disabled:
             return pb.CheckUnsubscribeResponse(
-                email=row.email, disabled=True, message=f"{row.email} is already unsubscribed."
+                email=row.email,
+                disabled=True,
+                message=f"{row.email} is already unsubscribed.",
+                description=description,
             )
         return pb.CheckUnsubscribeResponse(
             email=row.email,
             message=f"Nothing changed yet: confirm (POST) to stop the e-mails to {row.email}.",
+            description=description,
         )
 
     async def Unsubscribe(

@@ -83,13 +83,16 @@ class NotifySettings(RuntimeSettings):
         "NOTIFY_FETCH_BATCH", 100, positive(parse_int), "Events taken from JetStream per pull."
     )
     web_base_url: str = setting(
-        "WEB_BASE_URL", "http://127.0.0.1:3000", parse_http_url, "Web app address for links in e-mails."
+        "WEB_BASE_URL",
+        "http://127.0.0.1:3000",
+        parse_http_url,
+        "Web app address for links in e-mails (results, the unsubscribe page).",
     )
     rest_base_url: str = setting(
         "REST_BASE_URL",
         "http://127.0.0.1:18080",
         parse_http_url,
-        "Public REST address (Envoy) for the unsubscribe links in e-mails.",
+        "Public REST address (Envoy) for the one-click List-Unsubscribe URL of e-mails.",
     )
     link_secret: Secret = setting(
         "NOTIFY_LINK_SECRET",

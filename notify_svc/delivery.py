@@ -242,6 +242,9 @@ class Dispatcher:
                 unsubscribe_url=links.unsubscribe_url(
                     self.policy.rest_base_url, self.policy.link_secret, delivery.subscription_id
                 ),
+                unsubscribe_page_url=links.unsubscribe_page_url(
+                    self.policy.web_base_url, self.policy.link_secret, delivery.subscription_id
+                ),
             ),
             event_id=delivery.event_id,
             subscription_id=delivery.subscription_id,

@@ -126,6 +126,10 @@ class Links:
 
     result_url: str
     unsubscribe_url: str
+    """The RFC 8058 one-click URL (a POST unsubscribes): the List-Unsubscribe header's."""
+    unsubscribe_page_url: str = ""
+    """The page a person confirms on (a GET changes nothing): the body's link;
+    the one-click URL when empty."""
 
 
 def _anomalies(points: Any) -> list[tuple[str, str, str, str, str]]:
@@ -285,7 +289,7 @@ def build_message(
         "name": recipient.display_name,
         "email": recipient.addr_spec,
         "result_url": links.result_url,
-        "unsubscribe_url": links.unsubscribe_url,
+        "unsubscribe_url": links.unsubscribe_page_url or links.unsubscribe_url,
     }
     subject = one_line(context["subject"])
     msg_id = message_id(event_id, subscription_id, sender.domain)

@@ -1,4 +1,6 @@
-"""Links in e-mails: the result in the web app, and a signed unsubscribe link.
+"""Links in e-mails: the result in the web app, and signed unsubscribe links:
+the RFC 8058 one-click URL (REST, a POST unsubscribes; the List-Unsubscribe
+header) and the web app's confirmation page (the body's link).
 
 An unsubscribe token is ``<subscription id>.<HMAC-SHA256 of it>`` (base64url,
 keyed with NOTIFY_LINK_SECRET), so it works without signing in and cannot be
@@ -50,6 +52,11 @@ def verify_unsubscribe_token(secret: str, token: str) -> str:
 def unsubscribe_url(rest_base_url: str, secret: str, subscription_id: uuid.UUID | str) -> str:
     """The public REST URL (through Envoy) that ends the subscription."""
     return f"{rest_base_url}/v1/unsubscribe?{urlencode({'token': unsubscribe_token(secret, subscription_id)})}"
+
+
+def unsubscribe_page_url(web_base_url: str, secret: str, subscription_id: uuid.UUID | str) -> str:
+    """The web app's public page where a person confirms the unsubscribe (its GET changes nothing)."""
+    return f"{web_base_url}/unsubscribe?{urlencode({'token': unsubscribe_token(secret, subscription_id)})}"
 
 
 def result_url(web_base_url: str, result_id: str) -> str:

@@ -22,7 +22,7 @@ from playhouse.postgres_ext import ArrayField, DateTimeTZField
 
 from mesh.notify.v1 import subscription_pb2
 from mesh_runtime.database import Migration, save_changes, utc_now
-from mesh_runtime.errors import AlreadyExists, NotFound
+from mesh_runtime.errors import AlreadyExists, FailedPrecondition, NotFound
 
 database_proxy = peewee.DatabaseProxy()
 
@@ -170,7 +170,10 @@ def bind(db: peewee.Database) -> None:
 
 # --- subscriptions --------------------------------------------------------------
 
-UPDATABLE_FIELDS = ("email", "display_name", "dataset_ids", "event_types", "min_anomaly_count")
+UPDATABLE_FIELDS = ("email", "display_name", "dataset_ids", "event_types", "min_anomaly_count", "disabled")
+
+UNSUBSCRIBED_ERROR = "not sent: the subscription is disabled (its recipient unsubscribed)"
+"""The delivery log's last_error of an e-mail a disabled subscription never got."""
 
 
 def _key(subscription_id: str) -> uuid.UUID:
@@ -223,6 +226,8 @@ def update_subscription(subscription_id: str, changes: dict[str, Any]) -> Subscr
         with database_proxy.atomic():
             row = get_subscription(subscription_id)
             save_changes(row, changes)
+            if changes.get("disabled"):
+                _drop_pending(row.id)
             return row
     except peewee.IntegrityError:
         raise AlreadyExists("subscription", str(changes.get("email"))) from None
@@ -242,7 +247,23 @@ def disable_subscription(subscription_id: str) -> SubscriptionRow:
         row = get_subscription(subscription_id)
         if not row.disabled:
             save_changes(row, {"disabled": True})
+        _drop_pending(row.id)
         return row
+
+
+def _drop_pending(subscription_id: uuid.UUID) -> None:
+    """Give up the subscription's deliveries still waiting to be sent (queued or
+    to be retried, not held by a sender), with UNSUBSCRIBED_ERROR in the log.
+    Those held right now are given up when their sender records the outcome
+    of a claim (see ``_claimed``)."""
+    now = utc_now()
+    DeliveryRow.update(
+        status=DEAD, last_error=UNSUBSCRIBED_ERROR, update_time=now, next_attempt_time=None
+    ).where(
+        (DeliveryRow.subscription == subscription_id)
+        & DeliveryRow.status.in_([QUEUED, FAILED])
+        & (DeliveryRow.lease_until.is_null() | (DeliveryRow.lease_until < now))
+    ).execute()
 
 
 def list_subscriptions(
@@ -331,8 +352,14 @@ def record_unreadable_event(event_id: str, error: str) -> None:
 
 
 def queue_test_delivery(subscription_id: str, owner: str, lease_seconds: float) -> uuid.UUID:
-    """Queue a test e-mail to a subscription, held by ``owner`` to send it now."""
+    """Queue a test e-mail to a subscription, held by ``owner`` to send it now;
+    FailedPrecondition when the subscription is disabled."""
     row = get_subscription(subscription_id)
+    if row.disabled:
+        raise FailedPrecondition(
+            f"subscription {row.id} is disabled (its recipient unsubscribed), so it gets no e-mail,"
+            " test e-mails included; enable it first (UpdateSubscription with update_mask \"disabled\")"
+        )
     now = utc_now()
     delivery = DeliveryRow.create(
         event_id=f"test-{uuid.uuid4()}",
@@ -378,7 +405,7 @@ RETURNING d.id
 """
 
 _CLAIMED = """
-SELECT d.id, d.event_id, d.subscription_id, d.attempts, s.email, s.display_name, e.payload
+SELECT d.id, d.event_id, d.subscription_id, d.attempts, s.email, s.display_name, e.payload, s.disabled
 FROM delivery d
 JOIN subscription s ON s.id = d.subscription_id
 LEFT JOIN event e ON e.event_id = d.event_id
@@ -386,8 +413,22 @@ WHERE d.id = ANY (%s::uuid[])
 """
 
 
+_GIVE_UP_UNSUBSCRIBED = """
+UPDATE delivery
+SET status = 4, last_error = %s, update_time = now(), next_attempt_time = NULL, lease_until = NULL
+WHERE id = ANY (%s::uuid[])
+"""
+
+
 def _claimed(ids: Sequence[uuid.UUID]) -> list[Claimed]:
+    """The claimed deliveries with what rendering them needs; those of a
+    disabled subscription are given up instead (never sent), in the claim's
+    transaction, so an unsubscribe wins over any delivery not yet claimed."""
     cursor = database_proxy.execute_sql(_CLAIMED, ([str(i) for i in ids],))
+    rows = cursor.fetchall()
+    unsubscribed = [str(r[0]) for r in rows if r[7]]
+    if unsubscribed:
+        database_proxy.execute_sql(_GIVE_UP_UNSUBSCRIBED, (UNSUBSCRIBED_ERROR, unsubscribed))
     return [
         Claimed(
             id=uuid.UUID(str(r[0])),
@@ -398,7 +439,8 @@ def _claimed(ids: Sequence[uuid.UUID]) -> list[Claimed]:
             display_name=r[5],
             payload=bytes(r[6]) if r[6] is not None else None,
         )
-        for r in cursor.fetchall()
+        for r in rows
+        if not r[7]
     ]
 
 
@@ -434,8 +476,10 @@ def claim_due(owner: str, limit: int, lease_seconds: float) -> list[Claimed]:
 
 
 def claimed(delivery_id: uuid.UUID) -> Claimed | None:
-    """A delivery (already held by the caller) with what rendering it needs."""
-    rows = _claimed([delivery_id])
+    """A delivery (already held by the caller) with what rendering it needs;
+    None when it is gone or its subscription was disabled meanwhile."""
+    with database_proxy.atomic():
+        rows = _claimed([delivery_id])
     return rows[0] if rows else None
 
 

@@ -32,6 +32,8 @@ class Rig(ProcessRig):
     smtp_port: int = field(default_factory=free_port)
     mail_http_port: int = field(default_factory=free_port)
     link_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    grpc_ports: dict[str, int] = field(default_factory=dict)
+    """The gRPC port of each notify process, by name."""
 
     @property
     def mail_api(self) -> str:
@@ -75,6 +77,7 @@ class Rig(ProcessRig):
             "MESH_LOG_LEVEL": "info",
             **overrides,
         }
+        self.grpc_ports[name] = port
         self.start_service(name, "notify_svc", env, ready_port=port)
         self.run(self._consumer_declared())
 

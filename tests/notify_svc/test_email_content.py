@@ -29,6 +29,7 @@ def build(display_name: str = "Ada", email: str = "ada@example.com", **event_opt
         links=email_message.Links(
             links.result_url("https://app.example", event.result_succeeded.result_id),
             links.unsubscribe_url("https://api.example", SECRET, sub_id),
+            links.unsubscribe_page_url("https://app.example", SECRET, sub_id),
         ),
         event_id=event.event_id,
         subscription_id=sub_id,
@@ -103,10 +104,16 @@ def test_multipart_text_and_html_with_the_links() -> None:
     text = parsed.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = parsed.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "Calm <week>" in text and "Calm &lt;week&gt;" in html
+    # The header is the RFC 8058 one-click URL (mail clients POST to it); the
+    # body's link leads a person to the web app's confirmation page instead,
+    # since a GET of it (a link scanner's) must change nothing.
     unsubscribe = str(parsed["List-Unsubscribe"]).strip("<>")
     assert unsubscribe.startswith("https://api.example/v1/unsubscribe?token=")
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert unsubscribe in text and "https://app.example/results/" in html
+    token = unsubscribe.partition("?")[2]
+    page = f"https://app.example/unsubscribe?{token}"
+    assert page in text and page in html and unsubscribe not in text
+    assert "https://app.example/results/" in html
 
 
 def test_anomalies_at_the_ends_of_the_timestamp_range_are_written_out() -> None:

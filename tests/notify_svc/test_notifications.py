@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import grpc
 import httpx
@@ -17,6 +17,7 @@ from mesh.notify.v1 import notify_service_pb2 as pb
 from mesh.notify.v1 import notify_service_pb2_grpc as pb_grpc
 from mesh.notify.v1 import subscription_pb2 as sub_pb
 from mesh_runtime import streams
+from notify_svc import links
 from tests.conftest import RunningStack
 from tests.eventually import eventually
 from tests.notify_svc import event_publishing as ev
@@ -90,7 +91,7 @@ def test_result_email_has_key_numbers_anomalies_insight_and_links(stub, mesh: Ru
     assert "&lt;b&gt;EU&lt;/b&gt;" in html
     links = mail["ListUnsubscribe"]["Links"]  # type: ignore[index]
     assert len(links) == 1 and links[0].startswith(f"{mesh.rest}/v1/unsubscribe?token=")
-    assert links[0] in text
+    assert f"{mesh.web_url}/unsubscribe?{urlsplit(links[0]).query}" in text and links[0] not in text
 
     (row,) = sent_for(stub, sub.id, 1)
     assert row.event_id == event.event_id
@@ -185,6 +186,9 @@ def test_unsubscribe_link_works_without_signing_in(stub, mesh: RunningStack) -> 
     assert mail["ListUnsubscribe"]["HeaderPost"] == "List-Unsubscribe=One-Click"  # type: ignore[index]
     link = mail["ListUnsubscribe"]["Links"][0]  # type: ignore[index]
     token = parse_qs(urlsplit(link).query)["token"][0]
+    # The body's link leads a person to the web app's confirmation page, not to the one-click URL.
+    page = f"{mesh.web_url}/unsubscribe?{urlencode({'token': token})}"
+    assert page in str(mail["Text"]) and link not in str(mail["Text"])
 
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     other = subscribe(stub, "Other", dataset_ids=list(sub.dataset_ids))
@@ -200,6 +204,10 @@ def test_unsubscribe_link_works_without_signing_in(stub, mesh: RunningStack) -> 
         assert looked.status_code == 200, looked.text
         assert looked.json()["email"] == sub.email and "Nothing changed" in looked.json()["message"]
         assert not looked.json().get("disabled")
+        assert looked.json()["description"] == (
+            "Analytics Mesh e-mails about finished analysis results, failed analyses and detected anomalies,"
+            " for 1 dataset"
+        )
     assert not stub.GetSubscription(pb.GetSubscriptionRequest(id=sub.id), timeout=10).subscription.disabled
 
     # The mail client's one-click POST: a form body, the token in the link's query string.
@@ -220,6 +228,48 @@ def test_unsubscribe_link_works_without_signing_in(stub, mesh: RunningStack) -> 
     assert len(deliveries(stub, subscription_id=sub.id)) == 1
     assert len(ev.messages_to(mesh.mail_api, sub.email)) == 1
     assert not stub.GetSubscription(pb.GetSubscriptionRequest(id=other.id), timeout=10).subscription.disabled
+
+
+def test_a_disabled_subscription_gets_no_test_email_until_its_owner_enables_it(  # type: ignore[no-untyped-def]
+    stub, mesh: RunningStack, rest: httpx.Client
+) -> None:
+    sub = subscribe(stub, "Pauser")
+    barrier = subscribe(stub, "Barrier", dataset_ids=list(sub.dataset_ids))  # mailed whenever sub would be
+    token = links.unsubscribe_token(links.local_link_secret(mesh.settings.state_dir / "notify" / "link-secret"), sub.id)
+    assert httpx.post(f"{mesh.rest}/v1/unsubscribe", params={"token": token}, timeout=10).status_code == 200
+
+    # The owner sees it disabled, over gRPC and REST.
+    assert stub.GetSubscription(pb.GetSubscriptionRequest(id=sub.id), timeout=10).subscription.disabled
+    assert rest.get(f"/v1/subscriptions/{sub.id}").json()["subscription"]["disabled"] is True
+
+    # No test e-mail either: a clear refusal, nothing queued, nothing sent.
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.SendTestEmail(pb.SendTestEmailRequest(id=sub.id), timeout=30)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "disabled" in (caught.value.details() or "") and "enable it first" in (caught.value.details() or "")
+    refused = rest.post(f"/v1/subscriptions/{sub.id}:sendTestEmail", json={})
+    assert refused.status_code == 400 and "disabled" in refused.json()["message"], refused.text
+    assert deliveries(stub, subscription_id=sub.id) == []
+    assert ev.messages_to(mesh.mail_api, sub.email) == []
+
+    # Enabled again through REST (a PATCH naming "disabled"): mailed again, a test e-mail too.
+    enabled = rest.patch(f"/v1/subscriptions/{sub.id}", params={"updateMask": "disabled"}, json={"disabled": False})
+    assert enabled.status_code == 200 and not enabled.json()["subscription"].get("disabled"), enabled.text
+    reply = stub.SendTestEmail(pb.SendTestEmailRequest(id=sub.id), timeout=30)
+    assert reply.delivery.status == sub_pb.DELIVERY_STATUS_SENT
+    ev.publish(nats_url(mesh), [ev.succeeded(sub.dataset_ids[0])])
+    assert len(sent_for(stub, sub.id, 2)) == 2
+
+    # And disabled by its owner over gRPC, like the link does.
+    mask = field_mask_pb2.FieldMask(paths=["disabled"])
+    update = sub_pb.Subscription(id=sub.id, disabled=True)
+    stub.UpdateSubscription(pb.UpdateSubscriptionRequest(subscription=update, update_mask=mask), timeout=10)
+    ev.publish(nats_url(mesh), [ev.succeeded(sub.dataset_ids[0])])
+    sent_for(stub, barrier.id, 2)
+    assert len(deliveries(stub, subscription_id=sub.id)) == 2
+    assert len(ev.messages_to(mesh.mail_api, sub.email)) == 2
+    link_check = httpx.get(f"{mesh.rest}/v1/unsubscribe", params={"token": token}, timeout=10).json()
+    assert link_check["disabled"] is True and "already unsubscribed" in link_check["message"]
 
 
 def test_get_update_delete_subscription(stub, rest: httpx.Client) -> None:  # type: ignore[no-untyped-def]

@@ -16,13 +16,16 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 
+import grpc
 import httpx
 import pytest
 
 from mesh.events.v1 import events_pb2
+from mesh.notify.v1 import notify_service_pb2 as notify_pb
+from mesh.notify.v1 import notify_service_pb2_grpc as notify_grpc
 from mesh.notify.v1 import subscription_pb2 as sub_pb
 from mesh_runtime import streams
-from notify_svc import email_message
+from notify_svc import email_message, links, store
 from tests.conftest import RunningStack
 from tests.eventually import eventually
 from tests.notify_svc import event_publishing as ev
@@ -325,6 +328,47 @@ def test_smtp_down_for_a_while_retries_until_all_arrive(rig: Rig, empty_mailbox:
     assert rig.query(
         "SELECT count(*) FROM delivery WHERE subscription_id = ANY (%s::uuid[]) AND last_error = ''", (subs,)
     ) == [(expected,)]
+
+
+def test_unsubscribed_recipients_get_none_of_the_emails_still_waiting(rig: Rig, empty_mailbox: int) -> None:
+    """E-mails queued and failing while the SMTP server is away: one recipient
+    unsubscribes through the link (notify's public Unsubscribe), another
+    subscription is disabled behind notify's back (as a disable racing a
+    claim would leave it); once the server is back, neither gets any of them,
+    each delivery is logged as given up, and the third gets all."""
+    dataset = str(uuid.uuid4())
+    leaver, raced, stayer = subs = rig.subscribe(3, dataset)
+    events = burst(dataset, 20)
+    rig.stop("mail")
+    ev.publish(rig.nats_url, events)
+    eventually(
+        lambda: rig.query(
+            "SELECT count(*) FROM delivery WHERE subscription_id = ANY (%s::uuid[]) AND attempts >= 1 AND status = %s",
+            (subs, FAILED),
+        )
+        == [(len(events) * 3,)],
+        60,
+        "failed attempts waiting for a retry",
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{rig.grpc_ports['notify-1']}") as channel:  # no sign-in: a public RPC
+        reply = notify_grpc.NotifyServiceStub(channel).Unsubscribe(
+            notify_pb.UnsubscribeRequest(token=links.unsubscribe_token(rig.link_secret, leaver)), timeout=10
+        )
+    assert reply.disabled
+    rig.query("UPDATE subscription SET disabled = true WHERE id = %s RETURNING id", (raced,))
+    rig.start_mail()
+    wait_all_sent(rig, [stayer], len(events))
+    for gone in (leaver, raced):
+        eventually(
+            lambda gone=gone: rig.status_counts([gone]) == {sub_pb.DELIVERY_STATUS_DEAD: len(events)},  # type: ignore[misc]
+            60,
+            "every waiting e-mail given up",
+        )
+        errors = rig.query("SELECT DISTINCT last_error FROM delivery WHERE subscription_id = %s", (gone,))
+        assert errors == [(store.UNSUBSCRIBED_ERROR,)]
+    for (address,) in rig.query("SELECT email FROM subscription WHERE id = ANY (%s::uuid[])", ([leaver, raced],)):
+        assert ev.messages_to(rig.mail_api, str(address)) == []
+    assert ev.message_count(rig.mail_api) == len(events)
 
 
 def test_unreadable_events_are_dead_and_the_rest_is_mailed(rig: Rig, empty_mailbox: int) -> None:

@@ -63,6 +63,7 @@ STATE_CHANGING_EVENTS = {
     (NotificationsState, "save"),
     (NotificationsState, "delete"),
     (NotificationsState, "send_test"),
+    (NotificationsState, "set_enabled"),
     (MailboxState, "delete_all"),
 }
 """Every event that changes something in the services or the mailbox: each
@@ -170,6 +171,7 @@ def test_a_viewer_sending_hidden_events_over_the_websocket_changes_nothing(
         notification_events: list[tuple[type, str, dict[str, object]]] = [
             (NotificationsState, "save", {"form_data": {"email": f"forged-{email}", "event_result_succeeded": "on"}}),
             (NotificationsState, "send_test", {"subscription_id": subscription.id}),
+            (NotificationsState, "set_enabled", {"subscription_id": subscription.id, "enabled": False}),
             (NotificationsState, "delete", {"subscription_id": subscription.id}),
         ]
         for state, handler, payload in notification_events:
@@ -202,6 +204,7 @@ def test_a_viewer_sending_hidden_events_over_the_websocket_changes_nothing(
         emails = {s.email for s in subscriptions.subscriptions}
         assert email in emails
         assert f"forged-{email}" not in emails
+        assert not [s for s in subscriptions.subscriptions if s.email == email and s.disabled]
         deliveries = notify.ListDeliveries(notify_pb2.ListDeliveriesRequest(page_size=1000), timeout=10).deliveries
         assert not [d for d in deliveries if d.email == email]
 

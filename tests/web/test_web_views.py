@@ -506,6 +506,12 @@ def test_a_subscription_without_filters_gets_everything() -> None:
     row = notify_display.subscription_row(subscription_pb2.Subscription(email="a@b.c"), {})
     assert (row.datasets, row.events, row.dataset_id) == ("every dataset", "every event", "")
     assert row.event_succeeded and row.event_failed and row.event_anomaly
+    assert (row.enabled, row.state) == (True, "mailing")
+
+
+def test_an_unsubscribed_subscription_row_says_so() -> None:
+    row = notify_display.subscription_row(subscription_pb2.Subscription(email="a@b.c", disabled=True), {})
+    assert (row.enabled, row.state) == (False, "unsubscribed")
 
 
 def test_a_delivery_row_tells_a_test_e_mail_and_a_failure() -> None:

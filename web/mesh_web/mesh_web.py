@@ -4,7 +4,17 @@ import reflex as rx
 
 from mesh_web import log_redaction
 from mesh_web.http_security import SecurityHeaders
-from mesh_web.pages import dashboard, dataset, datasets, login, mailbox, notifications, result, results
+from mesh_web.pages import (
+    dashboard,
+    dataset,
+    datasets,
+    login,
+    mailbox,
+    notifications,
+    result,
+    results,
+    unsubscribe,
+)
 from mesh_web.session_cookie import session_routes
 
 # No header, cookie or form value of a failed event in the log (log_redaction.py).
@@ -19,6 +29,15 @@ app.add_page(
     route=login.ROUTE,
     title="Sign in · Analytics Mesh",
     on_load=login.LoginState.clear_feedback,
+)
+
+# Public too: the link in every notification e-mail; the signed token in its
+# address is the authorization, and opening it changes nothing.
+app.add_page(
+    unsubscribe.unsubscribe_page,
+    route=unsubscribe.ROUTE,
+    title="Unsubscribe · Analytics Mesh",
+    on_load=unsubscribe.UnsubscribeState.check,
 )
 
 # The other pages need a signed-in user: their on_load call goes to /login without one.

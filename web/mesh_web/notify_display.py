@@ -54,6 +54,10 @@ class SubscriptionRow:
     event_anomaly: bool
     min_anomaly_count: str
     created: str
+    enabled: bool
+    """False once the recipient unsubscribed (or someone disabled it): no e-mail goes out."""
+    state: str
+    """'mailing', or 'unsubscribed' when disabled."""
 
 
 def subscription_row(subscription: subscription_pb2.Subscription, dataset_names: Mapping[str, str]) -> SubscriptionRow:
@@ -72,6 +76,8 @@ def subscription_row(subscription: subscription_pb2.Subscription, dataset_names:
         event_anomaly=not types or subscription_pb2.EVENT_TYPE_ANOMALY_DETECTED in types,
         min_anomaly_count=str(subscription.min_anomaly_count),
         created=format_timestamp(subscription.create_time if subscription.HasField("create_time") else None),
+        enabled=not subscription.disabled,
+        state="unsubscribed" if subscription.disabled else "mailing",
     )
 
 

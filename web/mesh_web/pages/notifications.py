@@ -12,6 +12,7 @@ from reflex.event import EventSpec
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.auth.v1.access_pb2 import ROLE_ANALYST
 from mesh.notify.v1 import notify_service_pb2 as notify_pb
+from mesh.notify.v1 import subscription_pb2
 from mesh_runtime.errors import MeshError
 from mesh_web.auth_state import AuthState, redirect_when_signed_out, requires_role
 from mesh_web.components.layout import page_layout
@@ -183,6 +184,30 @@ class NotificationsState(AuthState):
     @rx.event(background=True)
     @redirect_when_signed_out
     @requires_role(ROLE_ANALYST)
+    async def set_enabled(self, subscription_id: str, enabled: bool) -> EventSpec | None:
+        """Enable a subscription again (after its recipient unsubscribed), or disable it."""
+        update = subscription_pb2.Subscription(id=subscription_id, disabled=not enabled)
+        request = notify_pb.UpdateSubscriptionRequest(
+            subscription=update, update_mask=field_mask_pb2.FieldMask(paths=["disabled"])
+        )
+        try:
+            response = await self._call_signed_in(rpc("notify", "UpdateSubscription", request))
+        except MeshError as error:
+            async with self:
+                self.error = service_error_text("notify", error)
+            return None
+        async with self:
+            subscription = response.subscription
+            self.notice = (
+                f"{subscription.email} is mailed again"
+                if not subscription.disabled
+                else f"{subscription.email} gets no more e-mail from this subscription"
+            )
+        return NotificationsState.load
+
+    @rx.event(background=True)
+    @redirect_when_signed_out
+    @requires_role(ROLE_ANALYST)
     async def send_test(self, subscription_id: str) -> EventSpec | None:
         """Send a test e-mail to a subscription now."""
         request = notify_pb.SendTestEmailRequest(id=subscription_id)
@@ -321,6 +346,7 @@ def _subscriptions_table() -> rx.Component:
                 rx.table.column_header_cell("Events"),
                 rx.table.column_header_cell("Min. anomalies", justify="end"),
                 rx.table.column_header_cell("Created"),
+                rx.table.column_header_cell("Mailing"),
                 rx.table.column_header_cell(""),
             )
         ),
@@ -334,6 +360,23 @@ def _subscriptions_table() -> rx.Component:
                     rx.table.cell(row.events),
                     rx.table.cell(row.min_anomaly_count, justify="end"),
                     rx.table.cell(row.created, white_space="nowrap"),
+                    rx.table.cell(
+                        rx.hstack(
+                            rx.switch(
+                                checked=row.enabled,
+                                disabled=~NotificationsState.can_edit,
+                                on_change=lambda value: NotificationsState.set_enabled(row.id, value),  # type: ignore[misc, operator]
+                                data_testid="subscription-toggle",
+                            ),
+                            rx.badge(
+                                row.state,
+                                color_scheme=rx.cond(row.enabled, "green", "gray"),
+                                data_testid="subscription-state",
+                            ),
+                            align="center",
+                            spacing="2",
+                        )
+                    ),
                     rx.table.cell(
                         row_actions(
                             NotificationsState.can_edit,

@@ -118,14 +118,16 @@ class CheckUnsubscribeRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ...) -> None: ...
 
 class CheckUnsubscribeResponse(_message.Message):
-    __slots__ = ("email", "message", "disabled")
+    __slots__ = ("email", "message", "disabled", "description")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DISABLED_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     email: str
     message: str
     disabled: bool
-    def __init__(self, email: _Optional[str] = ..., message: _Optional[str] = ..., disabled: _Optional[bool] = ...) -> None: ...
+    description: str
+    def __init__(self, email: _Optional[str] = ..., message: _Optional[str] = ..., disabled: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
 
 class UnsubscribeRequest(_message.Message):
     __slots__ = ("token", "form")

@@ -136,7 +136,7 @@ class NotifyServiceServicer:
     def SendTestEmail(self, request, context):
         """Sends a test e-mail to a subscription now and returns its delivery
         (sent, or failed and queued for retry). Fails with NOT_FOUND when the
-        subscription does not exist.
+        subscription does not exist, FAILED_PRECONDITION when it is disabled.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
