@@ -21,7 +21,7 @@ WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 if str(WEB_DIR) not in sys.path:
     sys.path.insert(0, str(WEB_DIR))
 
-from mesh_web import display, notify_display, result_display, service_clients  # noqa: E402
+from mesh_web import display, forecast_display, notify_display, result_display, service_clients  # noqa: E402
 
 T0 = 1_780_000_000  # 2026-05-28 20:26:40 UTC
 DATASET = "11111111-1111-4111-8111-111111111111"
@@ -293,6 +293,7 @@ def test_anomaly_events_show_expected_value_and_the_figures_say_method_periods_a
             analysis_pb2.AnalysisParameters(anomaly_threshold=3, seasonal_periods_seconds=[86400, 604800]),
         ),
         ({"anomaly_method": "global"}, analysis_pb2.AnalysisParameters(anomaly_method=2)),
+        ({"kind": "forecast", "horizon": " 48 "}, analysis_pb2.AnalysisParameters(forecast_horizon=48)),
     ],
 )
 def test_the_run_form_turns_into_anomaly_parameters(
@@ -301,7 +302,15 @@ def test_the_run_form_turns_into_anomaly_parameters(
     assert result_display.anomaly_form_parameters(form) == expected
 
 
-@pytest.mark.parametrize(("form", "line"), [({"sensitivity": "x"}, "sensitivity"), ({"periods": "day"}, "periods")])
+@pytest.mark.parametrize(
+    ("form", "line"),
+    [
+        ({"sensitivity": "x"}, "sensitivity"),
+        ({"periods": "day"}, "periods"),
+        ({"kind": "forecast"}, "horizon: enter how many steps"),
+        ({"kind": "forecast", "horizon": "10001"}, "1 to 10,000"),
+    ],
+)
 def test_the_run_form_says_what_is_wrong_with_anomaly_parameters(form: dict[str, str], line: str) -> None:
     with pytest.raises(ValueError, match=line):
         result_display.anomaly_form_parameters(form)
@@ -360,9 +369,19 @@ def test_the_schedule_form_makes_a_disabled_cron_schedule() -> None:
     assert result_display.schedule_update_fields(schedule) == ["kind", "cron", "time_zone", "enabled"]
 
 
+def test_the_schedule_form_makes_a_forecast_schedule_with_its_horizon() -> None:
+    schedule = result_display.schedule_from_form(
+        DATASET, {"kind": "forecast", "horizon": "24", "trigger_kind": "interval", "trigger_value": "3600"}
+    )
+    assert (schedule.kind, schedule.parameters.forecast_horizon) == (analysis_pb2.ANALYSIS_KIND_FORECAST, 24)
+    assert result_display.schedule_update_fields(schedule)[-1] == "parameters"
+    assert "forecast" in result_display.RUNNABLE_KINDS
+
+
 @pytest.mark.parametrize(
     ("form", "problem"),
     [
+        ({"kind": "forecast", "trigger_value": "60"}, "horizon: enter"),
         ({"trigger_kind": "interval", "trigger_value": "hourly"}, "interval: enter a whole number"),
         ({"trigger_kind": "cron", "trigger_value": ""}, "cron: enter an expression"),
         ({"kind": "any", "trigger_value": "60"}, "kind: choose"),
@@ -571,3 +590,26 @@ def test_http_urls_lose_their_trailing_slash_and_need_a_scheme() -> None:
     for bad in ("mail:8025", "ftp://mail", "http://"):
         with pytest.raises(ValueError, match="http"):
             service_clients.parse_http_url(bad)
+
+
+# --- forecasts ------------------------------------------------------------------
+
+
+def test_forecast_rows_put_the_bands_after_the_series_and_join_the_lines() -> None:
+    series = analysis_pb2.ResultSeries(timestamps_us=[0, 3_600_000_000], values=[1.0, 2.0])
+    forecast = analysis_pb2.Forecast(
+        model="holt_winters",
+        holdout_mase=0.5,
+        points=[
+            analysis_pb2.ForecastPoint(
+                timestamp_us=2 * 3_600_000_000, value=3.0, lower_80=2.5, upper_80=3.5, lower_95=2.0, upper_95=4.0
+            )
+        ],
+    )
+    rows = forecast_display.forecast_rows(series, forecast)
+    assert [r["value"] for r in rows] == [1.0, 2.0, None]
+    assert [r["forecast"] for r in rows] == [None, 2.0, 3.0]
+    assert rows[-1]["band_80"] == [2.5, 3.5] and rows[-1]["band_95"] == [2.0, 4.0]
+    assert forecast_display.forecast_caption(forecast, "kW") == (
+        "1 steps · Holt-Winters (holdout MASE 0.5) · expected 3 ± 1 kW by 01-01 02:00 (95%)"
+    )

@@ -18,6 +18,7 @@ from google.protobuf import timestamp_pb2
 from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2
 from mesh_runtime.wire import us_to_datetime
 from mesh_web.display import MISSING, format_count, format_timestamp
+from mesh_web.forecast_display import forecast_figures
 
 KIND_LABELS: dict[int, str] = {
     analysis_pb2.ANALYSIS_KIND_SUMMARY: "summary",
@@ -25,10 +26,11 @@ KIND_LABELS: dict[int, str] = {
     analysis_pb2.ANALYSIS_KIND_ANOMALIES: "anomalies",
     analysis_pb2.ANALYSIS_KIND_CORRELATION: "correlation",
     analysis_pb2.ANALYSIS_KIND_REPORT: "report",
+    analysis_pb2.ANALYSIS_KIND_FORECAST: "forecast",
 }
 """The name shown for each analysis kind (also the value of the kind selects)."""
 
-RUNNABLE_KINDS = ("report", "summary", "trend", "anomalies")
+RUNNABLE_KINDS = ("report", "summary", "trend", "anomalies", "forecast")
 """The kinds a user can run or schedule from a dataset (correlation needs a second dataset)."""
 
 STATUS_LABELS: dict[int, str] = {
@@ -318,6 +320,7 @@ def result_figures(result: analysis_pb2.Result, unit: str = "") -> list[Figure]:
             Figure("Pearson r", format_number(c.r) if c.HasField("r") else MISSING),
             Figure("aligned points", format_count(c.aligned_count)),
         ]
+    figures += [Figure(label, text) for label, text in forecast_figures(out.forecast, suffix)]
     return figures
 
 
@@ -402,10 +405,29 @@ def anomaly_rows(events: Sequence[analysis_pb2.AnomalyEvent], limit: int = 20) -
     return rows
 
 
+MAX_FORECAST_HORIZON = 10_000
+"""The most steps a forecast may ask for (the contract's limit)."""
+
+
+def forecast_horizon(form: dict[str, Any]) -> int:
+    """The forecast horizon of a form's "horizon" field, in steps; ValueError with a line for the user."""
+    raw = str(form.get("horizon", "")).strip()
+    problem = f"horizon: enter how many steps of the series to forecast, 1 to {MAX_FORECAST_HORIZON:,}"
+    try:
+        steps = int(raw)
+    except ValueError:
+        raise ValueError(problem) from None
+    if not 1 <= steps <= MAX_FORECAST_HORIZON:
+        raise ValueError(problem)
+    return steps
+
+
 def anomaly_form_parameters(form: dict[str, Any]) -> analysis_pb2.AnalysisParameters:
-    """The anomaly parameters of the run form (method, sensitivity, periods in
-    seconds, comma-separated); ValueError with a line for the user."""
+    """The parameters of the run form (anomaly method, sensitivity, periods in
+    seconds, comma-separated; the horizon of a forecast); ValueError with a line for the user."""
     parameters = analysis_pb2.AnalysisParameters()
+    if kind_value(str(form.get("kind", ""))) == analysis_pb2.ANALYSIS_KIND_FORECAST:
+        parameters.forecast_horizon = forecast_horizon(form)
     method = str(form.get("anomaly_method", "seasonal"))
     if method == "global":
         parameters.anomaly_method = analysis_pb2.ANOMALY_METHOD_GLOBAL
@@ -505,6 +527,8 @@ def schedule_from_form(dataset_id: str, form: dict[str, Any]) -> analysis_pb2.Sc
         time_zone=str(form.get("time_zone", "")).strip(),
         enabled=str(form.get("enabled", "")).lower() in ("on", "true", "1", "yes"),
     )
+    if kind == analysis_pb2.ANALYSIS_KIND_FORECAST:
+        schedule.parameters.forecast_horizon = forecast_horizon(form)
     value = str(form.get("trigger_value", "")).strip()
     if str(form.get("trigger_kind", "interval")) == "cron":
         if not value:
@@ -522,4 +546,6 @@ def schedule_update_fields(schedule: analysis_pb2.Schedule) -> list[str]:
     """The update mask of an edited schedule: everything the form holds, with
     the trigger it now has (setting one member of the oneof clears the other)."""
     trigger = schedule.WhichOneof("trigger") or "interval_seconds"
-    return ["kind", trigger, "time_zone", "enabled"]
+    fields = ["kind", trigger, "time_zone", "enabled"]
+    # The form holds a forecast's horizon (its only parameter the form sets).
+    return [*fields, "parameters"] if schedule.kind == analysis_pb2.ANALYSIS_KIND_FORECAST else fields

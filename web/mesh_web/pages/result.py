@@ -15,6 +15,7 @@ from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
 from mesh_web.auth_state import AuthState, SignedOut, last_path_segment, redirect_when_signed_out
+from mesh_web.components.forecast_chart import forecast_chart
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import loading_line
@@ -535,6 +536,7 @@ def result_page() -> rx.Component:
             rx.vstack(
                 _header(),
                 rx.cond(ResultState.has_series, _series_chart()),
+                forecast_chart(ResultState.kind, ResultState.status),
                 rx.hstack(
                     rx.cond(ResultState.has_histogram, _histogram_chart()),
                     _figures(),

@@ -93,6 +93,13 @@ def run_card() -> rx.Component:
                         width="11rem",
                         data_testid="run-periods",
                     ),
+                    rx.input(
+                        name="horizon",
+                        placeholder="forecast steps",
+                        aria_label="Forecast horizon in steps of the series",
+                        width="9rem",
+                        data_testid="run-horizon",
+                    ),
                     rx.button(
                         rx.icon("play", size=16),
                         "Run",

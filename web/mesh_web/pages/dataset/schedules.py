@@ -23,6 +23,7 @@ from mesh_web.result_display import (
     RUNNABLE_KINDS,
     ScheduleRow,
     schedule_from_form,
+    schedule_parameters,
     schedule_row,
     schedule_update_fields,
 )
@@ -40,6 +41,7 @@ class SchedulesState(DatasetState):
     schedule_form_value: str = "3600"
     schedule_form_time_zone: str = ""
     schedule_form_enabled: bool = True
+    schedule_form_horizon: str = ""
     schedule_form_key: int = 0
 
     def _forget_shown(self) -> None:
@@ -70,6 +72,8 @@ class SchedulesState(DatasetState):
         self.schedule_form_value = row.trigger_value
         self.schedule_form_time_zone = row.time_zone
         self.schedule_form_enabled = row.enabled
+        horizon = schedule_parameters(row).forecast_horizon
+        self.schedule_form_horizon = str(horizon) if horizon else ""
         self.schedule_errors = []
         self.schedule_form_key += 1
 
@@ -82,6 +86,7 @@ class SchedulesState(DatasetState):
         self.editing_schedule_id = ""
         self.schedule_form_kind, self.schedule_form_trigger_kind = "report", "interval"
         self.schedule_form_value, self.schedule_form_time_zone, self.schedule_form_enabled = "3600", "", True
+        self.schedule_form_horizon = ""
         self.schedule_errors = []
         self.schedule_form_key += 1
 
@@ -174,6 +179,14 @@ def _schedule_form() -> rx.Component:
                     aria_label="Every (seconds) or cron",
                     width="12rem",
                     data_testid="schedule-value",
+                ),
+                rx.input(
+                    name="horizon",
+                    default_value=SchedulesState.schedule_form_horizon,
+                    placeholder="forecast steps",
+                    aria_label="Forecast horizon in steps of the series",
+                    width="9rem",
+                    data_testid="schedule-horizon",
                 ),
                 rx.input(
                     name="time_zone",
