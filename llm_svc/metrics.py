@@ -7,6 +7,7 @@ The RPC metrics are ``mesh_runtime.metrics``'s, which every process shares.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 from prometheus_client.core import REGISTRY, CounterMetricFamily, Metric
@@ -50,8 +51,16 @@ class LlmUsageCollector(Collector):
         yield from (tokens, requests, cache)
 
 
+_exposed: list[LlmUsageCollector] = []
+
+
 def expose_usage(guarded: GuardedProvider) -> LlmUsageCollector:
-    """Add ``guarded``'s usage to the process's metrics (once per process)."""
+    """Make ``guarded``'s usage the process's LLM metrics (replacing those of
+    a provider exposed before: a server built again in the same process)."""
+    while _exposed:
+        with contextlib.suppress(KeyError):  # unregistered already
+            REGISTRY.unregister(_exposed.pop())
     collector = LlmUsageCollector(guarded)
     REGISTRY.register(collector)
+    _exposed.append(collector)
     return collector
