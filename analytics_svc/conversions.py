@@ -55,6 +55,7 @@ def dataset_to_proto(row: dataset_store.DatasetRow) -> dataset_pb2.Dataset:
         create_time=_timestamp(row.create_time),
         update_time=_timestamp(row.update_time),
         retention=us_to_duration(row.retention_us) if row.retention_us is not None else None,
+        seasonal_periods_seconds=sorted(row.seasonal_periods_s or []),
     )
 
 
@@ -87,8 +88,13 @@ def schedule_to_proto(row: schedule_store.ScheduleRow) -> apb.Schedule:
     return message
 
 
+# Anomaly events a result message carries inline (the largest); ListResultEvents pages through all.
+INLINE_EVENTS = 100
+
+
 def result_to_proto(row: result_store.ResultRow | result_store.StoredResult, with_anomalies: bool = True) -> apb.Result:
-    """The wire form of a stored result (the anomaly events and points only when asked)."""
+    """The wire form of a stored result (the anomaly events and points only when asked:
+    the top INLINE_EVENTS, saying how many more there are)."""
     message = apb.Result(
         id=str(row.id),
         dataset_id=str(row.dataset_id),
@@ -119,10 +125,20 @@ def result_to_proto(row: result_store.ResultRow | result_store.StoredResult, wit
     output = row.output
     if output:
         message.output.ParseFromString(bytes(output))
-        if not with_anomalies:
-            del message.output.anomalies.anomalies[:]
-            del message.output.anomalies.events[:]
+        report = message.output.anomalies
+        keep = INLINE_EVENTS if with_anomalies else 0
+        report.omitted_event_count = max(0, len(report.events) - keep)
+        del report.anomalies[keep:]
+        del report.events[keep:]
     return message
+
+
+def result_events(row: result_store.ResultRow | result_store.StoredResult) -> list[apb.AnomalyEvent]:
+    """Every anomaly event a stored result keeps, ranked (largest |score| first); none without anomalies."""
+    if not row.output:
+        return []
+    output = apb.ResultOutput.FromString(bytes(row.output))
+    return list(output.anomalies.events)
 
 
 def output_to_stored(output: apb.ResultOutput) -> bytes:

@@ -359,6 +359,10 @@ _OUTBOX_HEADERS_V15 = """
 ALTER TABLE "outbox" ADD COLUMN "headers" JSONB NOT NULL DEFAULT '{}'::jsonb;
 """
 
+_DATASET_PERIODS_V17 = """
+ALTER TABLE "dataset" ADD COLUMN "seasonal_periods_s" BIGINT[] NOT NULL DEFAULT '{}';
+"""
+
 # Version numbers taken by work in progress, so two changes never pick the same one:
 # 7-8 the chunked point store, 9 dataset retention, 10-11 auth revocation and
 # throttling, 12-13 job leases, 14 schedule errors, 15 outbox trace headers.
@@ -377,4 +381,5 @@ MIGRATIONS = [
     sql_migration(11, "sign-in attempts for throttling shared by every replica", _LOGIN_ATTEMPTS_V11),
     sql_migration(14, "schedules say why the scheduler disabled them", _SCHEDULE_ERRORS_V14),
     sql_migration(15, "outbox rows keep the trace context of the change they report", _OUTBOX_HEADERS_V15),
+    sql_migration(17, "a dataset's declared seasonal periods", _DATASET_PERIODS_V17),
 ]

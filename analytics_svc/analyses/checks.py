@@ -44,3 +44,26 @@ def _check_anomaly_parameters(kind: int, parameters: apb.AnalysisParameters, fie
             raise InvalidArgument.for_field(
                 field, f"period {longest} s needs two full cycles ({2 * longest} s); the window spans {span:g} s"
             )
+
+
+def check_dataset_periods(kind: int, parameters: apb.AnalysisParameters, dataset_periods_s: list[int]) -> None:
+    """InvalidArgument when an anomalies request on a known window would use the
+    dataset's declared periods (the request names none) and the window cannot
+    hold two cycles of the longest: the run could only fail."""
+    if kind != apb.ANALYSIS_KIND_ANOMALIES or not dataset_periods_s:
+        return
+    if parameters.anomaly_method == apb.ANOMALY_METHOD_GLOBAL or parameters.seasonal_periods_seconds:
+        return
+    if parameters.HasField("window_start") and parameters.HasField("window_end"):
+        span = (parameters.window_end.ToDatetime() - parameters.window_start.ToDatetime()).total_seconds()
+    elif parameters.lookback_seconds and not parameters.HasField("window_start"):
+        span = float(parameters.lookback_seconds)
+    else:
+        return
+    longest = max(dataset_periods_s)
+    if 2 * longest > span:
+        raise InvalidArgument.for_field(
+            "parameters.seasonal_periods_seconds",
+            f"the dataset declares a period of {longest} s, which needs two full cycles ({2 * longest} s); "
+            f"the window spans {span:g} s: widen the window or declare shorter periods in the request",
+        )

@@ -64,11 +64,13 @@ def run(
     timestamps_us: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
     other: tuple[str, str, npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None,
+    dataset_periods_s: Sequence[int] = (),
 ) -> Outcome:
     """Compute analysis ``kind`` of the points; AnalysisFailed when it cannot.
 
     ``other`` is (id, name, timestamps, values) of the second dataset of a
-    correlation.
+    correlation; ``dataset_periods_s`` the seasonal periods declared on the
+    dataset (used when the parameters declare none).
     """
     if timestamps_us.size == 0:
         raise AnalysisFailed("the dataset has no points in the analysed window")
@@ -102,7 +104,7 @@ def run(
             )
     if kind in _HAS_ANOMALIES:
         try:
-            report = anomaly_report(parameters, timestamps_us, values)
+            report = anomaly_report(parameters, timestamps_us, values, dataset_periods_s)
         except AnalysisFailed as e:
             # A report still gives its other numbers when the default method cannot run.
             if kind != apb.ANALYSIS_KIND_REPORT or parameters.anomaly_method != apb.ANOMALY_METHOD_UNSPECIFIED:
@@ -170,14 +172,23 @@ def forecast_output(
 
 
 def anomaly_report(
-    parameters: apb.AnalysisParameters, timestamps_us: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+    parameters: apb.AnalysisParameters,
+    timestamps_us: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    dataset_periods_s: Sequence[int] = (),
 ) -> apb.AnomalyReport:
-    """Anomaly events by the requested method (seasonal unless global is asked for), all of them, ranked."""
+    """Anomaly events by the requested method (seasonal unless global is asked for), all of them, ranked.
+
+    The seasonal periods are the request's, else the dataset's, else detected from the data.
+    """
     if parameters.anomaly_method == apb.ANOMALY_METHOD_GLOBAL:
         return _global_report(parameters, timestamps_us, values)
     threshold = parameters.anomaly_threshold or seasonal.DEFAULT_SEASONAL_THRESHOLD
+    periods, origin = list(parameters.seasonal_periods_seconds), seasonal.DECLARED
+    if not periods and dataset_periods_s:
+        periods, origin = list(dataset_periods_s), seasonal.DECLARED_ON_DATASET
     try:
-        found = seasonal.seasonal_anomalies(timestamps_us, values, threshold, list(parameters.seasonal_periods_seconds))
+        found = seasonal.seasonal_anomalies(timestamps_us, values, threshold, periods, origin)
     except seasonal.SeasonalFailed as e:
         raise AnalysisFailed(f"seasonal anomaly detection: {e}") from e
     report = apb.AnomalyReport(

@@ -53,6 +53,11 @@ _MAD_TO_SIGMA = 1.482602218505602
 _US = 1_000_000
 
 
+# Where the removed periods came from (AnomalyReport.periods_origin).
+DECLARED = "declared"
+DECLARED_ON_DATASET = "declared on the dataset"
+
+
 class SeasonalFailed(Exception):
     """The data cannot be analysed this way; the message says why, for a user."""
 
@@ -331,13 +336,18 @@ def seasonal_anomalies(
     values: FloatArray,
     threshold: float = DEFAULT_SEASONAL_THRESHOLD,
     periods_s: Sequence[int] = (),
+    declared_origin: str = "declared",
 ) -> SeasonalReport:
-    """Anomaly events after removing trend and cycles (declared, or detected when none are)."""
+    """Anomaly events after removing trend and cycles (declared, or detected when none are).
+
+    ``declared_origin`` says where declared periods came from, for the report
+    (:data:`DECLARED` in the request, :data:`DECLARED_ON_DATASET`).
+    """
     series = regularise(timestamps_us, values)
     if series.values.size < MIN_POINTS:
         raise SeasonalFailed(f"the window has {series.values.size} points; at least {MIN_POINTS} are needed")
     if periods_s:
-        periods, origin = tuple(sorted(set(int(p) for p in periods_s))), "declared"
+        periods, origin = tuple(sorted(set(int(p) for p in periods_s))), declared_origin
     else:
         periods = tuple(detect_periods(series))
         origin = "detected" if periods else "none detected"

@@ -16,7 +16,7 @@ from mesh_runtime.pagination import PageRequest, text_key
 
 _LIST_QUERY = "datasets"
 # The store's name of an update_mask path, where the two differ.
-_COLUMNS = {"retention": "retention_us"}
+_COLUMNS = {"retention": "retention_us", "seasonal_periods_seconds": "seasonal_periods_s"}
 
 
 def _name_required() -> InvalidArgument:
@@ -37,7 +37,9 @@ class DatasetsApi:
         d = request.dataset
         if not d.name:
             raise _name_required()
-        new = dataset_store.NewDataset(d.name, d.description, d.unit, dict(d.labels), retention_us(d))
+        new = dataset_store.NewDataset(
+            d.name, d.description, d.unit, dict(d.labels), retention_us(d), sorted(d.seasonal_periods_seconds)
+        )
         row = await self.runner.run(dataset_store.create_dataset, new)
         return pb.CreateDatasetResponse(dataset=dataset_to_proto(row))
 
@@ -72,6 +74,7 @@ class DatasetsApi:
             "unit": d.unit,
             "labels": dict(d.labels),
             "retention": retention_us(d),
+            "seasonal_periods_seconds": sorted(d.seasonal_periods_seconds),
         }
         changes = {_COLUMNS.get(path, path): new_values[path] for path in paths}
         row = await self.runner.run(dataset_store.update_dataset, d.id, changes)

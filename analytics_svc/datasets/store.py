@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import peewee
-from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
+from playhouse.postgres_ext import ArrayField, BinaryJSONField, DateTimeTZField
 
 from analytics_svc.schema import BaseModel, database_proxy
 from mesh_runtime.database import save_changes, utc_now
@@ -39,6 +39,8 @@ class DatasetRow(BaseModel):
     chunk_width_us = peewee.BigIntegerField(null=True)
     # How long points are kept, in microseconds (migration 9); None: until deleted.
     retention_us = peewee.BigIntegerField(null=True)
+    # Seasonal cycles in seconds the seasonal anomaly method removes when a request names none (migration 17).
+    seasonal_periods_s = ArrayField(peewee.BigIntegerField, default=list, index=False)
 
     class Meta:
         table_name = "dataset"
@@ -53,6 +55,7 @@ class NewDataset:
     unit: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     retention_us: int | None = None
+    seasonal_periods_s: list[int] = field(default_factory=list)
 
 
 def create_dataset(new: NewDataset) -> DatasetRow:
@@ -65,6 +68,7 @@ def create_dataset(new: NewDataset) -> DatasetRow:
                 unit=new.unit,
                 labels=new.labels,
                 retention_us=new.retention_us,
+                seasonal_periods_s=new.seasonal_periods_s,
             )
     except peewee.IntegrityError:
         raise AlreadyExists("dataset", new.name) from None
@@ -87,7 +91,7 @@ def list_datasets(limit: int, after_name: str | None) -> tuple[list[DatasetRow],
     return rows, DatasetRow.select().count()
 
 
-UPDATABLE_FIELDS = ("name", "description", "unit", "labels", "retention_us")
+UPDATABLE_FIELDS = ("name", "description", "unit", "labels", "retention_us", "seasonal_periods_s")
 
 
 def update_dataset(dataset_id: str, changes: dict[str, Any]) -> DatasetRow:

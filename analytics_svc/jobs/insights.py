@@ -57,6 +57,7 @@ def facts(result: apb.Result, unit: str = "") -> dict[str, Any]:
         out["anomaly_method"] = report.method or "global"
         if report.periods_seconds:
             out["seasonal_periods_seconds"] = list(report.periods_seconds)
+            out["seasonal_periods_origin"] = report.periods_origin
         if report.events:
             # The anomalies are events (runs of adjacent unusual points), largest score first.
             out["anomaly_events"] = [

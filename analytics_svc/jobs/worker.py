@@ -81,6 +81,10 @@ def execute(row: result_store.ResultRow) -> compute.Outcome:
     parameters = conversions.parameters_from_json(row.parameters)
     start, end = _bounds(parameters, row.start_time or utc_now())
     timestamps, values = point_store.load_points(str(row.dataset_id), start, end)
+    try:
+        dataset_periods = list(dataset_store.get_dataset(str(row.dataset_id)).seasonal_periods_s or [])
+    except MeshError:
+        raise compute.AnalysisFailed("the dataset no longer exists") from None
     other = None
     if parameters.correlate_with_dataset_id:
         try:
@@ -90,7 +94,7 @@ def execute(row: result_store.ResultRow) -> compute.Outcome:
         other_ts, other_values = point_store.load_points(str(other_row.id), start, end)
         other = (str(other_row.id), other_row.name, other_ts, other_values)
     try:
-        return compute.run(row.kind, parameters, timestamps, values, other)
+        return compute.run(row.kind, parameters, timestamps, values, other, dataset_periods)
     except MeshError as exc:  # InvalidArgument from the analyses: the data cannot be analysed
         raise compute.AnalysisFailed(exc.message) from None
 

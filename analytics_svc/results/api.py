@@ -13,7 +13,7 @@ import grpc
 from google.protobuf import json_format
 
 from analytics_svc.analyses import checks, compute
-from analytics_svc.conversions import result_to_proto
+from analytics_svc.conversions import result_events, result_to_proto
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.jobs import insights, messages
 from analytics_svc.points import store as point_store
@@ -25,7 +25,7 @@ from mesh_runtime.auth import current_principal
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import InvalidArgument, MeshError, from_rpc_error
 from mesh_runtime.interceptors import send_headers
-from mesh_runtime.pagination import PageRequest, time_and_id, time_and_id_key
+from mesh_runtime.pagination import PageRequest, encode_page_token, time_and_id, time_and_id_key
 
 ASK_TIMEOUT_SECONDS = 120.0
 
@@ -40,8 +40,17 @@ def _canonical_id(value: str) -> str | None:
         return None
 
 
+def _event_offset(after: list[object]) -> int:
+    """The number of events served before a ListResultEvents page token (parse of decode_page_token)."""
+    (offset,) = after
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise ValueError("an event offset expected")
+    return offset
+
+
 class ResultsApi:
-    """RunAnalysis, GetResult, ListResults, WatchResults, AskAboutResult (a part of AnalyticsServicer)."""
+    """RunAnalysis, GetResult, ListResultEvents, ListResults, WatchResults, AskAboutResult
+    (a part of AnalyticsServicer)."""
 
     runner: BlockingRunner
     hub: ResultHub
@@ -57,6 +66,7 @@ class ResultsApi:
             dataset = dataset_store.get_dataset(request.dataset_id)
             if request.parameters.correlate_with_dataset_id:
                 dataset_store.get_dataset(request.parameters.correlate_with_dataset_id)
+            checks.check_dataset_periods(request.kind, request.parameters, list(dataset.seasonal_periods_s or []))
             row = messages.request_analysis(dataset, request.kind, request.parameters, requested_by)
             assert row is not None  # only schedule ticks can collide
             return row
@@ -76,6 +86,21 @@ class ResultsApi:
         if request.series_points and result.status == apb.RESULT_STATUS_SUCCEEDED:
             response.series.CopyFrom(await self._series(result, request.series_points))
         return response
+
+    async def ListResultEvents(
+        self, request: pb.ListResultEventsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListResultEventsResponse:
+        query = f"result-events:{_canonical_id(request.result_id)}"
+        page = PageRequest.of(request.page_token, request.page_size, query, _event_offset)
+        events = result_events(await self.runner.run(result_store.read_result, request.result_id))
+        offset = min(page.after or 0, len(events))
+        end = offset + page.limit
+        return pb.ListResultEventsResponse(
+            events=events[offset:end],
+            next_page_token=encode_page_token([end], query) if end < len(events) else "",
+            total_size=len(events),
+            first_rank=offset + 1,
+        )
 
     async def _series(self, result: apb.Result, points: int) -> apb.ResultSeries:
         start_us = result.window_start.seconds * 1_000_000 + result.window_start.nanos // 1000

@@ -219,7 +219,7 @@ class AnomalyEvent(_message.Message):
     def __init__(self, start_us: _Optional[int] = ..., end_us: _Optional[int] = ..., peak_us: _Optional[int] = ..., peak_value: _Optional[float] = ..., expected: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., score: _Optional[float] = ..., point_count: _Optional[int] = ...) -> None: ...
 
 class AnomalyReport(_message.Message):
-    __slots__ = ("median", "mad", "threshold", "scale_method", "anomaly_count", "anomalies", "method", "periods_seconds", "periods_origin", "regularization", "flagged_point_count", "events", "fallback_reason")
+    __slots__ = ("median", "mad", "threshold", "scale_method", "anomaly_count", "anomalies", "method", "periods_seconds", "periods_origin", "regularization", "flagged_point_count", "events", "fallback_reason", "omitted_event_count")
     MEDIAN_FIELD_NUMBER: _ClassVar[int]
     MAD_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -233,6 +233,7 @@ class AnomalyReport(_message.Message):
     FLAGGED_POINT_COUNT_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     median: float
     mad: float
     threshold: float
@@ -246,7 +247,8 @@ class AnomalyReport(_message.Message):
     flagged_point_count: int
     events: _containers.RepeatedCompositeFieldContainer[AnomalyEvent]
     fallback_reason: str
-    def __init__(self, median: _Optional[float] = ..., mad: _Optional[float] = ..., threshold: _Optional[float] = ..., scale_method: _Optional[str] = ..., anomaly_count: _Optional[int] = ..., anomalies: _Optional[_Iterable[_Union[Anomaly, _Mapping]]] = ..., method: _Optional[str] = ..., periods_seconds: _Optional[_Iterable[int]] = ..., periods_origin: _Optional[str] = ..., regularization: _Optional[str] = ..., flagged_point_count: _Optional[int] = ..., events: _Optional[_Iterable[_Union[AnomalyEvent, _Mapping]]] = ..., fallback_reason: _Optional[str] = ...) -> None: ...
+    omitted_event_count: int
+    def __init__(self, median: _Optional[float] = ..., mad: _Optional[float] = ..., threshold: _Optional[float] = ..., scale_method: _Optional[str] = ..., anomaly_count: _Optional[int] = ..., anomalies: _Optional[_Iterable[_Union[Anomaly, _Mapping]]] = ..., method: _Optional[str] = ..., periods_seconds: _Optional[_Iterable[int]] = ..., periods_origin: _Optional[str] = ..., regularization: _Optional[str] = ..., flagged_point_count: _Optional[int] = ..., events: _Optional[_Iterable[_Union[AnomalyEvent, _Mapping]]] = ..., fallback_reason: _Optional[str] = ..., omitted_event_count: _Optional[int] = ...) -> None: ...
 
 class Correlation(_message.Message):
     __slots__ = ("other_dataset_id", "other_dataset_name", "r", "aligned_count")

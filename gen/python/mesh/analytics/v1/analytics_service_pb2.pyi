@@ -369,6 +369,28 @@ class GetResultResponse(_message.Message):
     series: _analysis_pb2.ResultSeries
     def __init__(self, result: _Optional[_Union[_analysis_pb2.Result, _Mapping]] = ..., series: _Optional[_Union[_analysis_pb2.ResultSeries, _Mapping]] = ...) -> None: ...
 
+class ListResultEventsRequest(_message.Message):
+    __slots__ = ("result_id", "page_size", "page_token")
+    RESULT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    result_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, result_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListResultEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token", "total_size", "first_rank")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_RANK_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_analysis_pb2.AnomalyEvent]
+    next_page_token: str
+    total_size: int
+    first_rank: int
+    def __init__(self, events: _Optional[_Iterable[_Union[_analysis_pb2.AnomalyEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ..., first_rank: _Optional[int] = ...) -> None: ...
+
 class ListResultsRequest(_message.Message):
     __slots__ = ("dataset_id", "kind", "status", "created_after", "created_before", "has_anomalies", "order_by", "page_size", "page_token")
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]

@@ -138,6 +138,11 @@ class AnalyticsServiceStub:
                 request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultRequest.SerializeToString,
                 response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultResponse.FromString,
                 _registered_method=True)
+        self.ListResultEvents = channel.unary_unary(
+                '/mesh.analytics.v1.AnalyticsService/ListResultEvents',
+                request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultEventsRequest.SerializeToString,
+                response_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultEventsResponse.FromString,
+                _registered_method=True)
         self.ListResults = channel.unary_unary(
                 '/mesh.analytics.v1.AnalyticsService/ListResults',
                 request_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultsRequest.SerializeToString,
@@ -183,9 +188,10 @@ class AnalyticsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateDataset(self, request, context):
-        """Changes a dataset's name, description, unit or labels: only the fields
-        named in update_mask (AIP-134). Fails with NOT_FOUND when it does not
-        exist and ALREADY_EXISTS when the new name is taken.
+        """Changes a dataset's name, description, unit, labels, retention or
+        seasonal periods: only the fields named in update_mask (AIP-134). Fails
+        with NOT_FOUND when it does not exist and ALREADY_EXISTS when the new
+        name is taken.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -343,6 +349,16 @@ class AnalyticsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListResultEvents(self, request, context):
+        """Lists every anomaly event of a result, ranked by |score| (largest
+        first), one page at a time (AIP-158): all the events the result keeps,
+        however many. A result without anomaly detection (or not finished) lists
+        none. Fails with NOT_FOUND when the result does not exist.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListResults(self, request, context):
         """Lists results matching the filters, one page at a time (AIP-158).
         """
@@ -470,6 +486,11 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
                     servicer.GetResult,
                     request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultRequest.FromString,
                     response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultResponse.SerializeToString,
+            ),
+            'ListResultEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResultEvents,
+                    request_deserializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultEventsRequest.FromString,
+                    response_serializer=mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultEventsResponse.SerializeToString,
             ),
             'ListResults': grpc.unary_unary_rpc_method_handler(
                     servicer.ListResults,
@@ -1030,6 +1051,33 @@ class AnalyticsService:
             '/mesh.analytics.v1.AnalyticsService/GetResult',
             mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultRequest.SerializeToString,
             mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.GetResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListResultEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mesh.analytics.v1.AnalyticsService/ListResultEvents',
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultEventsRequest.SerializeToString,
+            mesh_dot_analytics_dot_v1_dot_analytics__service__pb2.ListResultEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
