@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 logger = logging.getLogger("mesh.metrics")
@@ -125,8 +126,12 @@ async def refresh_every(
 
 async def refresh_consumer_gauges(js: Any, stream: str, consumer: str) -> None:
     """Set the JetStream gauges of durable ``consumer`` on ``stream`` from its
-    consumer info (one request to the server)."""
-    info = await js.consumer_info(stream, consumer, timeout=2)
+    consumer info (one request to the server); nothing while the consumer is
+    not declared yet (a process that starts before the one declaring it)."""
+    try:
+        info = await js.consumer_info(stream, consumer, timeout=2)
+    except NotFoundError:
+        return
     JETSTREAM_PENDING.labels(stream, consumer).set(info.num_pending or 0)
     JETSTREAM_ACK_PENDING.labels(stream, consumer).set(info.num_ack_pending or 0)
     JETSTREAM_REDELIVERED.labels(stream, consumer).set(info.num_redelivered or 0)
