@@ -98,6 +98,11 @@ def test_mesh_up_runs_prints_stops_cleanly_and_keeps_data(tmp_path: Path) -> Non
             f"{rest}/v1/datasets", json={"name": "kept-across-restarts"}, headers=headers, timeout=10
         )
         assert created.status_code == 200, created.text
+        # Every process's metrics URL is in the table, and answers.
+        metrics = dict(m.groups() for line in seen if (m := re.search(r"metrics: (\S+)\s+(http://\S+)", line)))
+        assert set(metrics) == {"analytics", "llm", "notify", "analytics-scheduler", "analytics-worker", "envoy"}
+        assert 'grpc_method="CreateDataset"' in httpx.get(metrics["analytics"], timeout=10).text
+        assert "envoy_cluster_upstream_rq_total" in httpx.get(metrics["envoy"], timeout=10).text
     finally:
         output = stop_with_ctrl_c(proc)
     assert proc.returncode == 0, output
