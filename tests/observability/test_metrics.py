@@ -5,6 +5,7 @@ tokens, points, the outbox and the JetStream consumers; Envoy's own
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -16,6 +17,7 @@ from mesh.notify.v1 import subscription_pb2 as sub_pb
 from mesh_runtime import streams
 from tests.conftest import RunningStack
 from tests.eventually import eventually
+from tests.notify_svc import event_publishing as ev
 from tests.observability.scrape import Scrape, scrape, total
 
 SERVICES = ("analytics", "llm", "notify")
@@ -183,3 +185,14 @@ def test_queue_gauges_are_kept(mesh: RunningStack) -> None:
     )
     assert {"state": "due"} in scheduler.label_sets("mesh_outbox_backlog_rows")
     assert scheduler.value("mesh_outbox_oldest_due_age_seconds") >= 0
+
+
+def test_an_unreadable_event_is_counted_dead(mesh: RunningStack) -> None:
+    def dead() -> float:
+        return scrape(mesh.stack.metrics_urls()["notify"]).value("mesh_notify_dead_events_total")
+
+    before = dead()
+    event_id = f"metrics-garbage-{uuid.uuid4()}"
+    garbage = ("mesh.events.v1.result_succeeded", event_id, b"\xff\x00 not protobuf")
+    asyncio.run(ev.publish_raw(mesh.nats_url, [garbage]))
+    eventually(lambda: dead() > before, 30, "the unreadable event counted dead by notify")
