@@ -17,6 +17,7 @@ from mesh_web import service_clients
 from mesh_web.auth_state import AuthState, SignedOut, last_path_segment, redirect_when_signed_out
 from mesh_web.components.forecast_chart import forecast_chart
 from mesh_web.components.layout import page_layout
+from mesh_web.components.result_events import result_events
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import loading_line
 from mesh_web.display import MISSING, format_timestamp, missing_item_text, service_error_text
@@ -25,7 +26,6 @@ from mesh_web.result_display import (
     KIND_LABELS,
     STATUS_LABELS,
     Figure,
-    anomaly_rows,
     histogram_chart,
     result_figures,
     series_caption,
@@ -66,7 +66,6 @@ class ResultState(AuthState):
     figures: list[Figure] = []
     series: list[dict[str, Any]] = []
     histogram: list[dict[str, Any]] = []
-    anomalies: list[dict[str, str]] = []
     anomaly_total: int = 0
     source_points: int = 0
     insight_status: str = ""
@@ -105,11 +104,6 @@ class ResultState(AuthState):
         """Whether there is a histogram to chart."""
         return bool(self.histogram)
 
-    @rx.var
-    def has_anomalies(self) -> bool:
-        """Whether the result found anomalies."""
-        return bool(self.anomalies)
-
     def _show(self, response: analytics_service_pb2.GetResultResponse) -> None:
         result = response.result
         self.shown_id = result.id
@@ -125,7 +119,6 @@ class ResultState(AuthState):
         self.figures = result_figures(result, self._unit)
         anomaly_list = list(result.output.anomalies.anomalies) if result.output.HasField("anomalies") else []
         self.anomaly_total = result.anomaly_count
-        self.anomalies = anomaly_rows(result.output.anomalies.events)
         self.series = series_chart(response.series, anomaly_list) if response.HasField("series") else []
         self.source_points = response.series.source_point_count
         self.histogram = histogram_chart(result.output.histogram) if result.output.HasField("histogram") else []
@@ -186,7 +179,7 @@ class ResultState(AuthState):
         ).split():
             setattr(self, name, "")
         self.created = MISSING
-        self.figures, self.series, self.histogram, self.anomalies = [], [], [], []
+        self.figures, self.series, self.histogram = [], [], []
         self.loaded, self.asking = False, False
 
     async def _follow(self, result: analysis_pb2.Result, generation: int) -> None:
@@ -404,43 +397,6 @@ def _figures() -> rx.Component:
     )
 
 
-def _anomaly_table() -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.heading("Anomalies, largest first", size="4"),
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        rx.table.column_header_cell("Time"),
-                        rx.table.column_header_cell("Value", justify="end"),
-                        rx.table.column_header_cell("Expected", justify="end"),
-                        rx.table.column_header_cell("Score", justify="end"),
-                        rx.table.column_header_cell("Lasted"),
-                    )
-                ),
-                rx.table.body(
-                    rx.foreach(
-                        ResultState.anomalies,
-                        lambda a: rx.table.row(
-                            rx.table.cell(a["time"]),
-                            rx.table.cell(a["value"], justify="end"),
-                            rx.table.cell(a["expected"], justify="end"),
-                            rx.table.cell(a["score"], justify="end"),
-                            rx.table.cell(a["lasted"]),
-                            data_testid="anomaly-row",
-                        ),
-                    )
-                ),
-                size="1",
-                width="100%",
-            ),
-            spacing="2",
-            width="100%",
-        ),
-        width="100%",
-    )
-
-
 def _insight() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -547,7 +503,7 @@ def result_page() -> rx.Component:
                 ),
                 _insight(),
                 _ask(),
-                rx.cond(ResultState.has_anomalies, _anomaly_table()),
+                result_events(ResultState.anomaly_total, ResultState.status),
                 spacing="4",
                 width="100%",
             ),

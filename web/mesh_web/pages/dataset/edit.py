@@ -1,4 +1,4 @@
-"""Editing a dataset's name, description and unit, and deleting it (analysts and admins)."""
+"""Editing a dataset's name, description, unit and seasonal periods, and deleting it (analysts and admins)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import dataset_pb2
 from mesh.auth.v1.access_pb2 import ROLE_ANALYST
 from mesh_runtime.errors import MeshError
+from mesh_web.anomaly_display import parse_periods
 from mesh_web.auth_state import redirect_when_signed_out, requires_role
 from mesh_web.components.states import error_lines
 from mesh_web.display import create_dataset_errors, dataset_update_fields, service_error_text
@@ -34,20 +35,30 @@ class DatasetEditState(DatasetState):
     @redirect_when_signed_out
     @requires_role(ROLE_ANALYST)
     async def save(self, form_data: dict[str, Any]) -> None:
-        """Save the edited name, description and unit (only what changed)."""
+        """Save the edited name, description, unit and seasonal periods (only what changed)."""
         name = str(form_data.get("name", "")).strip()
         description = str(form_data.get("description", "")).strip()
         unit = str(form_data.get("unit", "")).strip()
+        try:
+            periods = parse_periods(str(form_data.get("periods", "")))
+        except ValueError as error:
+            async with self:
+                self.edit_errors, self.notice = [str(error)], ""
+            return
         async with self:
             if self.saving:
                 return
             current = self._current()
             fields = dataset_update_fields(current, name, description, unit)
+            if periods != sorted(current.seasonal_periods_seconds):
+                fields.append("seasonal_periods_seconds")
             if not fields:
                 self.edit_errors, self.notice = [], "Nothing changed"
                 return
             self.saving, self.edit_errors, self.notice = True, [], ""
-        update = dataset_pb2.Dataset(id=current.id, name=name, description=description, unit=unit)
+        update = dataset_pb2.Dataset(
+            id=current.id, name=name, description=description, unit=unit, seasonal_periods_seconds=periods
+        )
         request = pb.UpdateDatasetRequest(dataset=update, update_mask=field_mask_pb2.FieldMask(paths=fields))
         try:
             response = await self._call_signed_in(rpc("analytics", "UpdateDataset", request))
@@ -111,7 +122,7 @@ def _delete_button() -> rx.Component:
 
 
 def edit_card() -> rx.Component:
-    """The Edit card: name, description and unit, Save, and Delete (after a confirmation)."""
+    """The Edit card: name, description, unit and seasonal periods, Save, and Delete (after a confirmation)."""
     return rx.card(
         rx.form(
             rx.vstack(
@@ -139,6 +150,15 @@ def edit_card() -> rx.Component:
                         placeholder="Unit",
                         flex="1",
                         data_testid="edit-dataset-unit",
+                    ),
+                    rx.input(
+                        name="periods",
+                        default_value=DatasetEditState.ds_periods_seconds,
+                        aria_label="Seasonal periods (seconds)",
+                        placeholder="Seasonal periods, s (e.g. 86400, 604800)",
+                        title="Cycles the seasonal anomaly method removes; empty: detected from the data",
+                        flex="2",
+                        data_testid="edit-dataset-periods",
                     ),
                     rx.button(
                         "Save", type="submit", loading=DatasetEditState.saving, data_testid="edit-dataset-submit"

@@ -33,6 +33,7 @@ def _facts() -> rx.Component:
             rx.hstack(
                 _fact("Points", DatasetState.ds_points, "dataset-points"),
                 _fact("Unit", DatasetState.ds_unit, "dataset-unit"),
+                _fact("Seasonal periods", DatasetState.ds_periods, "dataset-periods"),
                 _fact("First point", DatasetState.ds_first, "dataset-first"),
                 _fact("Last point", DatasetState.ds_last, "dataset-last"),
                 _fact("Created", DatasetState.ds_created, "dataset-created"),

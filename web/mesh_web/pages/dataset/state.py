@@ -9,6 +9,7 @@ import reflex as rx
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import dataset_pb2
 from mesh_runtime.errors import MeshError
+from mesh_web.anomaly_display import periods_field, periods_text
 from mesh_web.auth_state import AuthState, last_path_segment, redirect_when_signed_out
 from mesh_web.display import MISSING, format_count, format_timestamp, missing_item_text, service_error_text
 from mesh_web.result_display import ScheduleRow, schedule_row
@@ -24,6 +25,8 @@ class DatasetState(AuthState):
     ds_name: str = ""
     ds_description: str = ""
     ds_unit: str = ""
+    ds_periods: str = ""
+    ds_periods_seconds: str = ""
     ds_points: str = MISSING
     ds_first: str = MISSING
     ds_last: str = MISSING
@@ -49,6 +52,8 @@ class DatasetState(AuthState):
         self.ds_name = dataset.name
         self.ds_description = dataset.description
         self.ds_unit = dataset.unit
+        self.ds_periods = periods_text(dataset.seasonal_periods_seconds)
+        self.ds_periods_seconds = periods_field(dataset.seasonal_periods_seconds)
         self.ds_points = format_count(dataset.point_count)
         self.ds_first = format_timestamp(dataset.first_point_time if dataset.HasField("first_point_time") else None)
         self.ds_last = format_timestamp(dataset.last_point_time if dataset.HasField("last_point_time") else None)
@@ -83,7 +88,7 @@ class DatasetState(AuthState):
 
     def _reset_page(self) -> None:
         """Forget what an earlier dataset's page showed, in every feature too."""
-        for name in ("ds_id", "ds_name", "ds_description", "ds_unit", "error"):
+        for name in ("ds_id", "ds_name", "ds_description", "ds_unit", "ds_periods", "ds_periods_seconds", "error"):
             setattr(self, name, "")
         for name in ("ds_points", "ds_first", "ds_last", "ds_created"):
             setattr(self, name, MISSING)
