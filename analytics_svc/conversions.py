@@ -112,6 +112,7 @@ def result_to_proto(row: result_store.ResultRow | result_store.StoredResult, wit
         window_end=_timestamp(row.window_end),
         anomaly_count=row.anomaly_count,
         requested_by=row.requested_by,
+        trace_id=row.trace_id,
         insight=apb.Insight(
             status=apb.InsightStatus.ValueType(row.insight_status),
             text=row.insight_text,

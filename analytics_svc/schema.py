@@ -359,14 +359,18 @@ _OUTBOX_HEADERS_V15 = """
 ALTER TABLE "outbox" ADD COLUMN "headers" JSONB NOT NULL DEFAULT '{}'::jsonb;
 """
 
+_RESULT_TRACE_ID_V16 = """
+ALTER TABLE "analysis_result" ADD COLUMN "trace_id" TEXT NOT NULL DEFAULT '';
+"""
+
 _DATASET_PERIODS_V17 = """
 ALTER TABLE "dataset" ADD COLUMN "seasonal_periods_s" BIGINT[] NOT NULL DEFAULT '{}';
 """
 
 # Version numbers taken by work in progress, so two changes never pick the same one:
 # 7-8 the chunked point store, 9 dataset retention, 10-11 auth revocation and
-# throttling, 12-13 job leases, 14 schedule errors, 15 outbox trace headers.
-# The next free number after those is 16.
+# throttling, 12-13 job leases, 14 schedule errors, 15 outbox trace headers,
+# 16 result trace ids, 17 declared seasonal periods. The next free number is 18.
 MIGRATIONS = [
     sql_migration(1, "create dataset table", _DATASETS_V1),
     sql_migration(2, "create user, refresh token and api key tables", _AUTH_V2),
@@ -381,5 +385,6 @@ MIGRATIONS = [
     sql_migration(11, "sign-in attempts for throttling shared by every replica", _LOGIN_ATTEMPTS_V11),
     sql_migration(14, "schedules say why the scheduler disabled them", _SCHEDULE_ERRORS_V14),
     sql_migration(15, "outbox rows keep the trace context of the change they report", _OUTBOX_HEADERS_V15),
+    sql_migration(16, "results keep the id of the trace that produced them", _RESULT_TRACE_ID_V16),
     sql_migration(17, "a dataset's declared seasonal periods", _DATASET_PERIODS_V17),
 ]

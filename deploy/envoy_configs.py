@@ -43,6 +43,8 @@ TLS_KEY_IN_CONTAINER = "/etc/envoy/tls/tls.key"
 LISTEN_PORT = 8080
 TLS_LISTEN_PORT = 8443
 ADMIN_PORT = 9901
+# Envoy's /stats/prometheus for Prometheus, on the same port as every service's /metrics.
+STATS_PORT = 9464
 
 # Each Envoy cluster's service name (compose service = Kubernetes Service) and port.
 SERVICE_ADDRESSES = {
@@ -51,6 +53,8 @@ SERVICE_ADDRESSES = {
     "notify": ("notify", 50053),
 }
 DOCS_ADDRESS = ("docs", 8090)
+# Envoy's spans go to the OpenTelemetry Collector (compose service and Kubernetes Service), OTLP/HTTP.
+TRACE_EXPORT = envoy_config.TraceExport("otel-collector", 4318)
 # Pages that may call the API from the browser (grpc-web, REST): the web app as
 # compose publishes it, and in production its public origin (--web-origin).
 COMPOSE_WEB_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")
@@ -77,13 +81,16 @@ def plain_config(web_origins: tuple[str, ...] = COMPOSE_WEB_ORIGINS) -> dict[str
         jwks_path=JWKS_IN_CONTAINER,
         docs=envoy_config.HttpUpstream("docs", *DOCS_ADDRESS),
         cors_origins=web_origins,
+        trace_export=TRACE_EXPORT,
+        stats_port=STATS_PORT,
     )
 
 
 def tls_config(web_origins: tuple[str, ...] = DEFAULT_PROD_WEB_ORIGINS) -> dict[str, Any]:
     """The production edge: the same routes and filters behind TLS (HTTP/2 via ALPN for gRPC)."""
     config = copy.deepcopy(plain_config(web_origins))
-    (listener,) = config["static_resources"]["listeners"]
+    # The edge listener; the stats listener stays plain HTTP, inside the network (not published).
+    (listener,) = [lis for lis in config["static_resources"]["listeners"] if lis["name"] == "mesh"]
     listener["address"]["socket_address"]["port_value"] = TLS_LISTEN_PORT
     for chain in listener["filter_chains"]:
         chain["transport_socket"] = {

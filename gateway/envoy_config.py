@@ -36,6 +36,12 @@ Browsers call gRPC directly through grpc-web (the ``grpc_web`` filter turns it
 into gRPC before the transcoder sees it), from the origins allowed by the CORS
 policy. With a docs upstream, ``/docs`` goes to the API docs portal,
 open to everyone (no token, no transcoding).
+
+With an OTLP collector (``TraceExport``), Envoy joins the callers' traces: its
+OpenTelemetry tracer makes a span per request, child of the caller's
+``traceparent`` (or a new trace's root), exports it over OTLP/HTTP, and sends
+the services a ``traceparent`` naming its span, REST calls through the
+transcoder included.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from mesh_runtime.contracts import SERVICES_BY_PROCESS
 
@@ -143,6 +150,106 @@ class EdgeLimits:
     retry_after_seconds: int = 1
     # Proxies in front of Envoy whose X-Forwarded-For entries are trusted for the client address.
     trusted_proxy_hops: int = 0
+
+
+@dataclass(frozen=True)
+class TraceExport:
+    """Where Envoy sends its spans: an OTLP/HTTP receiver at ``host``:``port``
+    (``path`` is its traces path), and the service name the spans carry."""
+
+    host: str
+    port: int
+    path: str = "/v1/traces"
+    service_name: str = "envoy"
+
+    @classmethod
+    def from_url(cls, url: str, service_name: str = "envoy") -> TraceExport:
+        """From an OTLP/HTTP traces URL (``http://host:port/v1/traces``); a URL
+        without a path gets ``/v1/traces``, as OTEL_EXPORTER_OTLP_ENDPOINT does."""
+        parsed = urlsplit(url)
+        if parsed.scheme != "http" or not parsed.hostname:
+            raise ValueError(f"expected an http://host:port OTLP endpoint, got {url!r}")
+        path = parsed.path.rstrip("/") or "/v1/traces"
+        return cls(parsed.hostname, parsed.port or 4318, path, service_name)
+
+
+_TRACE_CLUSTER = "otlp_collector"
+
+
+def _admin_cluster(address: str, port: int) -> dict[str, Any]:
+    cluster = _cluster(HttpUpstream(_ADMIN_CLUSTER, "127.0.0.1" if address == "0.0.0.0" else address, port))
+    cluster["type"] = "STATIC"
+    return cluster
+
+
+def _trace_cluster(export: TraceExport) -> dict[str, Any]:
+    return _cluster(HttpUpstream(_TRACE_CLUSTER, export.host, export.port))
+
+
+def _tracing(export: TraceExport) -> dict[str, Any]:
+    return {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": _TYPE_PREFIX + "envoy.config.trace.v3.OpenTelemetryConfig",
+                "http_service": {
+                    "http_uri": {
+                        "uri": f"http://{export.host}:{export.port}{export.path}",
+                        "cluster": _TRACE_CLUSTER,
+                        "timeout": "2s",
+                    }
+                },
+                "service_name": export.service_name,
+            },
+        },
+        # The span's name: the method and the path without its query (query strings
+        # carry secrets, as in the access log; the span's http.url tag keeps the
+        # whole URL: the compose and Kubernetes Collector drops the query from it).
+        "operation": "%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)%",
+        # Sampling follows the caller's traceparent when it has one; without one,
+        # every request is sampled here and the services' samplers, parent-based,
+        # follow Envoy's decision.
+        "random_sampling": {"value": 100},
+    }
+
+
+_ADMIN_CLUSTER = "envoy_admin"
+STATS_PATH = "/stats/prometheus"
+
+
+def _stats_listener(address: str, port: int) -> dict[str, Any]:
+    """A listener serving only the admin's Prometheus stats: the admin itself
+    (which can also stop Envoy) stays on loopback."""
+    manager = {
+        "@type": _TYPE_PREFIX + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "stats",
+        "route_config": {
+            "name": "stats",
+            "virtual_hosts": [
+                {
+                    "name": "stats",
+                    "domains": ["*"],
+                    "routes": [
+                        {"match": {"path": STATS_PATH}, "route": {"cluster": _ADMIN_CLUSTER}},
+                        {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+                    ],
+                }
+            ],
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+            }
+        ],
+    }
+    return {
+        "name": "stats",
+        "address": {"socket_address": {"address": address, "port_value": port}},
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
+        ],
+    }
 
 
 DOCS_PREFIX = "/docs"
@@ -627,12 +734,17 @@ def render(
     max_connections: int = 10_000,
     docs: HttpUpstream | None = None,
     cors_origins: Sequence[str] = (),
+    trace_export: TraceExport | None = None,
+    stats_port: int | None = None,
 ) -> dict[str, Any]:
     """The Envoy bootstrap config as a dict (Envoy reads it as JSON or YAML).
 
     ``limits``: time, size and rate limits (``EdgeLimits()`` by default).
     ``docs``: the API docs portal, routed under /docs without a token.
     ``cors_origins``: web origins whose pages may call the API (grpc-web, REST).
+    ``trace_export``: where Envoy's spans go (no tracing when None).
+    ``stats_port``: a listener on the listen address serving only the admin's
+    ``/stats/prometheus`` (for a Prometheus elsewhere; the admin stays where it is).
     """
     limits = limits or EdgeLimits()
     rpcs = list(_rpcs(upstreams))
@@ -756,6 +868,7 @@ def render(
                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
             },
         ],
+        **({"tracing": _tracing(trace_export)} if trace_export is not None else {}),
         "local_reply_config": {"mappers": _local_reply_mappers(limits)},
         "access_log": [
             {
@@ -767,7 +880,8 @@ def render(
                             # The path without its query: query strings carry secrets
                             # (the unsubscribe link's token) and personal data.
                             "inline_string": "%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)% "
-                            "%RESPONSE_CODE% %GRPC_STATUS% %DURATION%ms request_id=%REQ(X-REQUEST-ID)%\n"
+                            "%RESPONSE_CODE% %GRPC_STATUS% %DURATION%ms request_id=%REQ(X-REQUEST-ID)% "
+                            "trace_id=%TRACE_ID%\n"
                         }
                     },
                 },
@@ -805,8 +919,12 @@ def render(
                         }
                     ],
                 }
-            ],
-            "clusters": [_cluster(u) for u in upstreams] + ([_cluster(docs)] if docs is not None else []),
+            ]
+            + ([_stats_listener(listen_address, stats_port)] if stats_port is not None else []),
+            "clusters": [_cluster(u) for u in upstreams]
+            + ([_cluster(docs)] if docs is not None else [])
+            + ([_trace_cluster(trace_export)] if trace_export is not None else [])
+            + ([_admin_cluster(admin_address, admin_port)] if stats_port is not None else []),
         },
     }
 

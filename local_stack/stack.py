@@ -32,6 +32,7 @@ from local_stack.process_env import withheld_from
 from local_stack.processes import COLOURS, ManagedProcess, ProcessSpec, RestartBackoff, wait_until
 from mesh_runtime.auth_keys import KeyFolder
 from mesh_runtime.config import parse_bool, parse_int, parse_port, positive, setting
+from mesh_runtime.telemetry import traces_endpoint
 
 SERVICE_DATABASES = {"analytics": "analytics", "notify": "notify"}
 
@@ -246,6 +247,16 @@ class Stack:
         """Where the rendered Envoy config of this stack is written."""
         return self.settings.state_dir / "envoy" / "envoy.json"
 
+    def envoy_trace_export(self) -> envoy_config.TraceExport | None:
+        """Where Envoy sends its spans: the services' OTLP endpoint (None when telemetry is off)."""
+        url = traces_endpoint({**os.environ, **self.service_env()})
+        if not url:
+            return None
+        try:
+            return envoy_config.TraceExport.from_url(url)
+        except ValueError as exc:
+            raise StackError(f"OTEL_EXPORTER_OTLP_ENDPOINT: {exc}") from None
+
     def render_envoy(self) -> Path:
         """Write this stack's Envoy config and return its path."""
         s = self.settings
@@ -263,6 +274,7 @@ class Stack:
             docs=envoy_config.HttpUpstream("docs", "127.0.0.1", s.docs_port),
             # The web app's pages may call the API from the browser (grpc-web, REST).
             cors_origins=[f"http://127.0.0.1:{s.web_port}", f"http://localhost:{s.web_port}"],
+            trace_export=self.envoy_trace_export(),
         )
         path = envoy_config.write(config, self.envoy_config_path())
         path.chmod(0o600)

@@ -239,6 +239,29 @@ def exit_on_config_error(program: str) -> Iterator[None]:
         raise SystemExit(2) from None
 
 
+_SAMPLERS = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+)
+
+
+def parse_otlp_endpoint(raw: str) -> str:
+    """An OTLP/HTTP endpoint (``http(s)://host:port``, a path allowed), or '' (tracing off)."""
+    return parse_http_url(raw) if raw.strip() else ""
+
+
+def parse_sampler_ratio(raw: str) -> float:
+    """A sampling ratio, 0 to 1."""
+    ratio = parse_float(raw)
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"expected a ratio from 0 to 1, got {raw!r}")
+    return ratio
+
+
 @dataclasses.dataclass(frozen=True)
 class RuntimeSettings:
     """Settings shared by every service; each service's settings extend these."""
@@ -266,6 +289,26 @@ class RuntimeSettings:
         0,
         parse_port,
         "Serve Prometheus metrics on http://MESH_GRPC_HOST:METRICS_PORT/metrics; 0: not at all.",
+    )
+    # The OpenTelemetry SDK reads these itself (mesh_runtime.telemetry); declared
+    # here so that a bad value stops the process at start, naming the variable.
+    otlp_endpoint: str = setting(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "",
+        parse_otlp_endpoint,
+        "OTLP/HTTP receiver of traces (http://host:4318: a Collector, Jaeger, Phoenix); empty: tracing off.",
+    )
+    telemetry_disabled: bool = setting(
+        "OTEL_SDK_DISABLED", False, parse_bool, "true turns tracing off whatever else is set."
+    )
+    traces_sampler: str = setting(
+        "OTEL_TRACES_SAMPLER",
+        "parentbased_always_on",
+        one_of(*_SAMPLERS),
+        "Which traces are kept: parentbased_* follow the caller's decision; *traceidratio keeps a share.",
+    )
+    traces_sampler_arg: float = setting(
+        "OTEL_TRACES_SAMPLER_ARG", 1.0, parse_sampler_ratio, "The share of traces the *traceidratio samplers keep."
     )
     jwks_file: str = setting(
         "AUTH_JWKS_FILE", "", doc="Public key set (JWKS) that verifies access tokens. Required."

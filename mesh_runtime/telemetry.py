@@ -46,6 +46,19 @@ def telemetry_configured(environ: Mapping[str, str] | None = None) -> bool:
     return any(env.get(name, "").strip() for name in _ENDPOINT_VARIABLES)
 
 
+def traces_endpoint(environ: Mapping[str, str] | None = None) -> str:
+    """The OTLP/HTTP URL spans are posted to, as the SDK's exporter derives it
+    (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` as is, or ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    + ``/v1/traces``); empty when telemetry is off."""
+    env = os.environ if environ is None else environ
+    if not telemetry_configured(env):
+        return ""
+    traces = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if traces:
+        return traces
+    return env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip().rstrip("/") + "/v1/traces"
+
+
 def tracing_enabled() -> bool:
     """Whether this process set up tracing (``setup_telemetry`` found an endpoint)."""
     return _enabled

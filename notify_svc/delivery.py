@@ -19,6 +19,12 @@ again after its lease, with the same Message-ID, and its attempts show the
 interruption. A receiver that drops repeated Message-IDs (mailpit with
 MP_IGNORE_DUPLICATE_IDS, our catcher with --ignore-duplicate-ids) then keeps
 exactly one copy.
+
+Each attempt is a span (``deliver e-mail``) with the SMTP send under it. A
+delivery this replica's consumer just queued continues its event's trace (the
+consumer hands the events' span contexts over with the ids, kept in memory
+for the last ``_TRACES_KEPT`` events); a retry after a restart or on another
+replica starts a trace of its own.
 """
 
 from __future__ import annotations
@@ -30,11 +36,13 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 
 from google.protobuf.message import DecodeError
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode
 
 from mesh.events.v1 import events_pb2
 from mesh_runtime.backoff import backoff_seconds
@@ -48,6 +56,10 @@ logger = logging.getLogger("notify.delivery")
 
 # Old sent and dead deliveries are forgotten this often (the first time a minute after start).
 _PRUNE_EVERY_SECONDS = 3600.0
+# Span contexts of the events last received, by event id (deliveries join their traces).
+_TRACES_KEPT = 4096
+
+_tracer = trace.get_tracer("notify_svc.delivery")
 
 
 @dataclass(frozen=True)
@@ -137,9 +149,17 @@ class Dispatcher:
         # leases are renewed. Those whose lease was found taken over are "lost".
         self._held: set[uuid.UUID] = set()
         self._lost: set[uuid.UUID] = set()
+        self._traces: collections.OrderedDict[str, SpanContext] = collections.OrderedDict()
 
-    def wake(self, queued: Sequence[uuid.UUID] = ()) -> None:
-        """New deliveries are queued: send them now instead of at the next poll."""
+    def wake(self, queued: Sequence[uuid.UUID] = (), traces: Mapping[str, SpanContext] | None = None) -> None:
+        """New deliveries are queued: send them now instead of at the next poll.
+        ``traces``: the span context of each event they were queued for, by event id."""
+        for event_id, span_context in (traces or {}).items():
+            if span_context.is_valid:
+                self._traces[event_id] = span_context
+                self._traces.move_to_end(event_id)
+        while len(self._traces) > _TRACES_KEPT:
+            self._traces.popitem(last=False)
         self._fresh.extend(queued)
         self._wake.set()
 
@@ -269,8 +289,19 @@ class Dispatcher:
         """One attempt at one claimed delivery, its outcome recorded; its lease is
         renewed until then."""
         self._held.add(delivery.id)
+        event_span = self._traces.get(delivery.event_id)
+        parent = trace.set_span_in_context(NonRecordingSpan(event_span)) if event_span is not None else None
         try:
-            await self._attempt(delivery)
+            with _tracer.start_as_current_span(
+                "deliver e-mail",
+                context=parent,
+                attributes={
+                    "mesh.delivery.id": str(delivery.id),
+                    "mesh.delivery.attempt": delivery.attempts,
+                    "messaging.message.id": delivery.event_id,
+                },
+            ):
+                await self._attempt(delivery)
         finally:
             self._held.discard(delivery.id)
             self._lost.discard(delivery.id)
@@ -292,12 +323,14 @@ class Dispatcher:
         try:
             await self.mailer.send(message)
         except PermanentSmtpError as exc:
+            trace.get_current_span().set_status(Status(StatusCode.ERROR, "refused"))
             await self._record(store.mark_failed, delivery.id, owner, f"refused: {exc}", None, subject)
             email_metrics.DEAD.inc()
         except Exception as exc:  # noqa: BLE001 - any SMTP or network failure is retried
             retry_in = self.policy.retry_in(delivery.attempts)
             (email_metrics.DEAD if retry_in is None else email_metrics.FAILED).inc()
             error = f"{type(exc).__name__}: {exc}".strip()
+            trace.get_current_span().set_status(Status(StatusCode.ERROR, error[:200]))
             logger.warning(
                 "sending failed",
                 extra={"id": str(delivery.id), "attempts": delivery.attempts, "error": error, "retry_in": retry_in},

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import nats.errors
@@ -138,7 +138,7 @@ class EventConsumer:
         runner: BlockingRunner,
         nats_url: str,
         policy: ConsumerPolicy,
-        on_queued: Callable[[list[uuid.UUID]], None] = lambda ids: None,
+        on_queued: Callable[[list[uuid.UUID], Mapping[str, trace.SpanContext]], None] = lambda ids, traces: None,
     ) -> None:
         self.runner = runner
         self.nats_url = nats_url
@@ -257,7 +257,9 @@ class EventConsumer:
                 elif outcome == "nak":
                     await msg.nak(delay=self._nak_delay(msg))
         if queued:
-            self.on_queued(queued)
+            # Each event's span, by event id: its deliveries continue its trace.
+            traces = {event.event_id: spans[id(msg)].get_span_context() for msg, event in events}
+            self.on_queued(queued, traces)
 
     def _nak_delay(self, msg: Msg) -> float:
         steps = self.policy.backoff

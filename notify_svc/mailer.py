@@ -17,7 +17,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
 from notify_svc.email_message import OutgoingEmail
+
+_tracer = trace.get_tracer("notify_svc.mailer")
 
 # A connection unused this long is checked with NOOP before the next e-mail.
 _IDLE_CHECK_SECONDS = 5.0
@@ -135,8 +140,14 @@ class Mailer:
             self._drop()
 
     async def send(self, message: OutgoingEmail) -> None:
-        """Hand ``message`` to the SMTP server (off the event loop)."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._send, message)
+        """Hand ``message`` to the SMTP server (off the event loop); a CLIENT span."""
+        c = self.config
+        with _tracer.start_as_current_span(
+            "SMTP send",
+            kind=SpanKind.CLIENT,
+            attributes={"server.address": c.host, "server.port": c.port, "network.protocol.name": "smtp"},
+        ):
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._send, message)
 
     def close(self) -> None:
         """Wait for sends in progress, then close every connection."""

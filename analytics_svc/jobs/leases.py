@@ -16,10 +16,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import peewee
+
 from analytics_svc.jobs.outbox import OutgoingMessage, add_to_outbox
 from analytics_svc.results.store import INSIGHT_PENDING, PENDING, RUNNING, ResultRow, notify_result_changed
 from analytics_svc.schema import database_proxy
 from mesh_runtime.database import utc_now
+from mesh_runtime.telemetry import current_ids
 
 
 def claim_result(result_id: str, lease: dt.timedelta) -> ResultRow | None:
@@ -31,14 +34,19 @@ def claim_result(result_id: str, lease: dt.timedelta) -> ResultRow | None:
         key = uuid.UUID(result_id)
     except ValueError:
         return None
+    changes: dict[Any, Any] = {
+        ResultRow.status: RUNNING,
+        ResultRow.start_time: now,
+        ResultRow.heartbeat_time: now,
+        ResultRow.attempts: ResultRow.attempts + 1,
+    }
+    trace_id, _ = current_ids()
+    if trace_id:
+        # A scheduled result had no trace until a worker ran it: the run's trace is kept.
+        changes[ResultRow.trace_id] = peewee.Case(None, [(ResultRow.trace_id == "", trace_id)], ResultRow.trace_id)
     with database_proxy.atomic():
         updated = (
-            ResultRow.update(
-                status=RUNNING,
-                start_time=now,
-                heartbeat_time=now,
-                attempts=ResultRow.attempts + 1,
-            )
+            ResultRow.update(changes)
             .where(
                 (ResultRow.id == key)
                 & (

@@ -22,6 +22,7 @@ from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.events.v1 import events_pb2
 from mesh_runtime.database import utc_now
 from mesh_runtime.streams import JOB_SUBJECT, event_subject
+from mesh_runtime.telemetry import current_ids
 from mesh_runtime.wire import us_to_timestamp
 
 _EVENT_NAMESPACE = uuid.UUID("6f1d7c1e-5d2b-4c55-9a0e-3c1f7e0b9a41")
@@ -55,6 +56,7 @@ def request_analysis(
                 "schedule": schedule_id,
                 "scheduled_time": scheduled_time,
                 "enqueue_time": utc_now(),
+                "trace_id": current_ids()[0],
             }
         )
         if row is not None:

@@ -75,6 +75,8 @@ class ResultRow(BaseModel):
     insight_attempts = peewee.IntegerField(default=0)
     insight_update_time = DateTimeTZField(null=True)
     insight_next_attempt = DateTimeTZField(null=True)
+    # The OpenTelemetry trace that requested and ran it (32 hex digits; empty without tracing).
+    trace_id = peewee.TextField(default="")
 
     class Meta:
         table_name = "analysis_result"
@@ -236,6 +238,7 @@ class StoredResult(NamedTuple):
     insight_error: str
     insight_attempts: int
     insight_update_time: dt.datetime | None
+    trace_id: str
 
 
 _SHOWN_FIELDS = tuple(ResultRow._meta.columns[name] for name in StoredResult._fields)

@@ -17,6 +17,7 @@ import jsonschema
 import nats
 import nats.errors
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -103,11 +104,20 @@ def one_shot_jobs(services: dict[str, Any]) -> set[str]:
     }
 
 
+# Long-running services whose image has nothing to check itself with (distroless);
+# nothing may wait on them being healthy.
+UNCHECKABLE = {"otel-collector"}
+
+
 def test_every_long_running_service_has_a_healthcheck() -> None:
     services = dev_model()["services"]
     for name, service in services.items():
         if name in one_shot_jobs(services):
             assert "restart" not in service, f"{name} runs once; it must not be restarted"
+            continue
+        if name in UNCHECKABLE:
+            assert service["healthcheck"] == {"disable": True}, name
+            assert not any(name in (s.get("depends_on") or {}) for s in services.values()), f"{name} is waited on"
             continue
         test = (service.get("healthcheck") or {}).get("test")
         assert test and test != ["NONE"], f"{name} has no healthcheck"
@@ -155,7 +165,11 @@ def test_envoy_balances_over_every_replica() -> None:
     config = json.loads((ENVOY_DIR / "envoy.json").read_text())
     services = dev_model()["services"]
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
-    assert {"analytics", "llm", "notify", "docs"} <= set(clusters)
+    assert {"analytics", "llm", "notify", "docs", "otlp_collector"} <= set(clusters)
+    # Envoy's own admin (its /stats/prometheus, served to Prometheus on the stats listener) is on loopback.
+    assert clusters.pop("envoy_admin")["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"][
+        "socket_address"
+    ] == {"address": "127.0.0.1", "port_value": 9901}
     for cluster in clusters.values():
         assert cluster["type"] == "STRICT_DNS"
         assert cluster.get("lb_policy", "ROUND_ROBIN") == "ROUND_ROBIN"
@@ -366,7 +380,14 @@ def test_envoy_accepts_the_compose_configs(name: str, tmp_path: Path) -> None:
 
 def test_the_production_edge_speaks_tls_only() -> None:
     config = json.loads((ENVOY_DIR / "envoy.prod.json").read_text())
-    (listener,) = config["static_resources"]["listeners"]
+    listeners = {lis["name"]: lis for lis in config["static_resources"]["listeners"]}
+    assert set(listeners) == {"mesh", "stats"}
+    # The stats listener (not published) serves Prometheus the stats and nothing else of the admin.
+    (stats_host,) = listeners["stats"]["filter_chains"][0]["filters"][0]["typed_config"]["route_config"][
+        "virtual_hosts"
+    ]
+    assert [r["match"] for r in stats_host["routes"] if "route" in r] == [{"path": "/stats/prometheus"}]
+    listener = listeners["mesh"]
     assert listener["address"]["socket_address"]["port_value"] == 8443
     for chain in listener["filter_chains"]:
         tls = chain["transport_socket"]["typed_config"]["common_tls_context"]
@@ -445,3 +466,22 @@ def test_the_auth_keys_job_makes_keys_once_and_shares_the_public_set(tmp_path: P
     assert keys.signing_key.read_bytes() == first
     for name in ("analytics", "analytics-worker"):
         assert services[name]["environment"]["AUTH_SIGNING_KEY_FILE"] == f"{mounts['auth-keys']}/signing-key.pem"
+
+
+def test_prometheus_scrapes_every_process_and_envoy() -> None:
+    """Prometheus (deploy/compose/prometheus.yml) finds every replica of each
+    process with metrics by its service name, on the port it serves them on,
+    and Envoy's stats on its stats listener; traces go to the Collector."""
+    services = dev_model()["services"]
+    config = yaml.safe_load((ROOT / "deploy" / "compose" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    (mesh,) = jobs["mesh"]["dns_sd_configs"]
+    assert set(mesh["names"]) == set(GRPC_SERVICES)
+    for name in mesh["names"]:
+        assert services[name]["environment"]["METRICS_PORT"] == str(mesh["port"]), name
+        assert services[name]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318", name
+    (envoy,) = jobs["envoy"]["dns_sd_configs"]
+    envoy_config = json.loads((ENVOY_DIR / "envoy.json").read_text())
+    (stats,) = [lis for lis in envoy_config["static_resources"]["listeners"] if lis["name"] == "stats"]
+    assert (envoy["names"], envoy["port"]) == (["envoy"], stats["address"]["socket_address"]["port_value"])
+    assert jobs["envoy"]["metrics_path"] == "/stats/prometheus"

@@ -11,6 +11,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from tests.deploy.compose_files import SETTINGS_EXAMPLE, documented
 from tests.deploy.kustomize import KustomizeError, build, strategic_merge
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 PRODUCTION = K8S / "overlays" / "production"
+OBSERVABILITY = K8S / "observability"
 KUBERNETES_VERSION = "1.33.0"
 GRPC_PROCESSES = ("analytics", "analytics-scheduler", "analytics-worker", "llm", "notify")
 STATELESS = ("analytics", "analytics-worker", "llm", "notify", "docs", "envoy")
@@ -35,7 +37,7 @@ def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
     return deployment["spec"]["template"]["spec"]["containers"]  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("folder", [BASE, PRODUCTION], ids=["base", "production"])
+@pytest.mark.parametrize("folder", [BASE, PRODUCTION, OBSERVABILITY], ids=["base", "production", "observability"])
 def test_every_manifest_matches_its_kubernetes_schema(folder: Path) -> None:
     docs = build(folder)
     assert docs
@@ -138,9 +140,11 @@ def test_config_comes_from_the_configmap_and_secrets() -> None:
 def test_envoy_upstreams_are_headless_services() -> None:
     """The Envoy image carries deploy/compose/envoy.json: its upstream names must be
     Services here, headless so DNS lists every pod and Envoy balances per request."""
-    services = by_kind(build(BASE), "Service")
+    services = by_kind(build(BASE) + build(OBSERVABILITY), "Service")
     config = json.loads((ROOT / "deploy" / "compose" / "envoy.json").read_text())
     for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] == "envoy_admin":
+            continue  # Envoy's own admin, on loopback (served to Prometheus on the stats listener)
         for group in cluster["load_assignment"]["endpoints"]:
             for endpoint in group["lb_endpoints"]:
                 address = endpoint["endpoint"]["address"]["socket_address"]
@@ -220,3 +224,27 @@ def test_only_signers_get_the_signing_key() -> None:
         for name, d in by_kind(build(BASE), "Deployment").items()
         if any(e["name"] == "AUTH_SIGNING_KEY_FILE" for e in containers(d)[0].get("env", []))
     } == {"analytics", "analytics-worker"}
+
+
+def test_observability_runs_unprivileged_and_is_wired_to_the_mesh() -> None:
+    """The Collector, Jaeger and Prometheus: unprivileged with resources and probes;
+    the mesh sends its spans to the Collector, the Collector runs compose's config,
+    and every mesh pod Prometheus should scrape names its port "metrics"."""
+    docs = build(OBSERVABILITY)
+    deployments = by_kind(docs, "Deployment")
+    assert set(deployments) == {"otel-collector", "jaeger", "prometheus"}
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for container in containers(deployment):
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False, name
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
+            assert "readinessProbe" in container and "livenessProbe" in container, name
+    config = by_kind(build(BASE), "ConfigMap")["mesh-config"]["data"]
+    assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    collector = yaml.safe_load(by_kind(docs, "ConfigMap")["otel-collector-config"]["data"]["config.yaml"])
+    assert collector == yaml.safe_load((ROOT / "deploy" / "compose" / "otel-collector.yaml").read_text())
+    scraped = [d for d in by_kind(build(BASE), "Deployment").values() if d["metadata"]["name"] not in ("web", "docs")]
+    for deployment in scraped:
+        ports = {p["name"]: p["containerPort"] for c in containers(deployment) for p in c.get("ports", [])}
+        assert ports.get("metrics") == 9464, deployment["metadata"]["name"]

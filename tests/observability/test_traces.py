@@ -1,5 +1,6 @@
-"""One trace from a REST call through Envoy to the worker and notify: the
-session stack exports its spans to the in-process OTLP receiver (``otlp``)."""
+"""One trace from a REST call through Envoy to the worker, llm, notify and
+the e-mail's SMTP send: the session stack (Envoy included) exports its spans
+to the in-process OTLP receiver (``otlp``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import httpx
 
 from tests.conftest import RunningStack
 from tests.eventually import eventually
+from tests.notify_svc.event_publishing import messages_to
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
-SERVER, CONSUMER = 2, 5  # OTLP span kinds
+SERVER, CLIENT, CONSUMER = 2, 3, 5  # OTLP span kinds
 
 
 def _traceparent() -> tuple[str, str, str]:
@@ -40,10 +42,13 @@ def _one(spans: list[ReceivedSpan], what: str) -> ReceivedSpan:
     return spans[0]
 
 
-def test_one_trace_runs_from_the_rest_call_to_the_worker_and_notify(
+def test_one_trace_runs_from_the_rest_call_through_envoy_to_the_email(
     rest: httpx.Client, mesh: RunningStack, otlp: OtlpReceiver
 ) -> None:
     dataset_id = _dataset_with_points(rest)
+    email = f"trace-{uuid.uuid4().hex[:10]}@example.com"
+    subscribed = rest.post("/v1/subscriptions", json={"email": email, "datasetIds": [dataset_id]})
+    assert subscribed.status_code == 200, subscribed.text
     trace_id, caller_span, traceparent = _traceparent()
     queued = rest.post(
         f"/v1/datasets/{dataset_id}:analyze",
@@ -51,18 +56,26 @@ def test_one_trace_runs_from_the_rest_call_to_the_worker_and_notify(
         headers={"traceparent": traceparent},
     )
     assert queued.status_code == 200, queued.text
+    # The result keeps the trace id, for the web app's link to the trace.
+    assert queued.json()["result"]["traceId"] == trace_id
 
     def spans_of(service: str, name: str) -> list[ReceivedSpan]:
         return [s for s in otlp.trace(trace_id) if s.service.startswith(service) and s.name == name]
 
-    # The analytics server span is the child of the REST caller's span (Envoy kept traceparent).
+    # Envoy's span is the child of the REST caller's span; the analytics server
+    # span is the child of Envoy's (the transcoded call carried Envoy's traceparent).
+    edge = _one(eventually(lambda: [s for s in otlp.trace(trace_id) if s.service == "envoy"], 20, "Envoy's span"),
+                "Envoy spans")
+    assert (edge.kind, edge.parent_span_id) == (SERVER, caller_span)
+    assert edge.name == f"POST /v1/datasets/{dataset_id}:analyze"
+    assert edge.attributes["http.status_code"] == "200"
     server = _one(
         eventually(
             lambda: spans_of("analytics", "mesh.analytics.v1.AnalyticsService/RunAnalysis"), 20, "the RPC's span"
         ),
         "RunAnalysis spans",
     )
-    assert (server.kind, server.parent_span_id, server.service) == (SERVER, caller_span, "analytics")
+    assert (server.kind, server.parent_span_id, server.service) == (SERVER, edge.span_id, "analytics")
     assert server.attributes["rpc.grpc.status_code"] == 0
     # Its database queries are its children.
     queries = [s for s in otlp.trace(trace_id) if s.attributes.get("db.system") == "postgresql"]
@@ -83,6 +96,22 @@ def test_one_trace_runs_from_the_rest_call_to_the_worker_and_notify(
     # The result's events went through the outbox again: notify received them in the same trace.
     received = eventually(lambda: spans_of("notify", "event received"), 60, "notify's span")
     assert all(r.kind == CONSUMER and r.parent_span_id in worker_spans for r in received)
+
+    # The subscriber's e-mails (one per event): each sent in a delivery span
+    # under its event's span, with the SMTP send under that.
+    def sent() -> tuple[list[ReceivedSpan], list[ReceivedSpan]]:
+        events = spans_of("notify", "event received")
+        smtp = spans_of("notify", "SMTP send")
+        return (spans_of("notify", "deliver e-mail"), smtp) if len(smtp) == len(events) else ([], [])
+
+    deliveries, smtp = eventually(lambda: all(sent()) and sent(), 60, "a delivery and SMTP span per event")
+    assert {d.parent_span_id for d in deliveries} == {r.span_id for r in spans_of("notify", "event received")}
+    assert sorted(s.parent_span_id for s in smtp) == sorted(d.span_id for d in deliveries)
+    assert all(s.kind == CLIENT and s.attributes["server.port"] == mesh.settings.smtp_port for s in smtp)
+    mails = eventually(lambda: len(messages_to(mesh.mail_api, email)) == len(smtp), 30, "the e-mails")
+    assert mails
+    finished = rest.get(f"/v1/results/{queued.json()['result']['id']}").json()["result"]
+    assert (finished["status"], finished["traceId"]) == ("RESULT_STATUS_SUCCEEDED", trace_id)
 
     # The access-log line of the call carries the trace and span id.
     lines = [json.loads(line) for line in (mesh.logs() / "analytics.log").read_text().splitlines() if trace_id in line]

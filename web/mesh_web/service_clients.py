@@ -13,6 +13,8 @@ not at import):
     WEB_BASE_URL               the web app's public address; its origin is the only one allowed
                                (http_security.py; default http://127.0.0.1:3000)
     MESH_CALL_TIMEOUT_SECONDS  deadline of each call in seconds (default 5)
+    WEB_TRACE_URL              a trace viewer's URL of one trace, {trace_id} for the id (results
+                               link to their trace; default empty: no link)
 
 Every unary call goes through ``call(service, method, request, metadata)``
 (e.g. ``call("analytics", "GetDataset", GetDatasetRequest(id=...), md)``):
@@ -49,6 +51,7 @@ from mesh.notify.v1 import notify_service_pb2_grpc
 from mesh_runtime.clients import open_channel
 from mesh_runtime.config import ConfigError, load_settings, parse_float, parse_http_url, parse_port, positive, setting
 from mesh_runtime.errors import DeadlineExceeded, FailedPrecondition, MeshError, Unavailable, from_rpc_error
+from mesh_web.components.trace_link import parse_trace_url_template
 
 
 def parse_grpc_target(raw: str) -> str:
@@ -103,6 +106,12 @@ class ServiceSettings:
     )
     call_timeout_seconds: float = setting(
         "MESH_CALL_TIMEOUT_SECONDS", 5.0, positive(parse_float), "Deadline of each call to a service, in seconds."
+    )
+    trace_url_template: str = setting(
+        "WEB_TRACE_URL",
+        "",
+        parse_trace_url_template,
+        "A trace viewer's URL of one trace, {trace_id} standing for the id; empty: results show no trace link.",
     )
 
 

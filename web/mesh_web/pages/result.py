@@ -20,6 +20,7 @@ from mesh_web.components.layout import page_layout
 from mesh_web.components.result_events import result_events
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import loading_line
+from mesh_web.components.trace_link import trace_link, trace_url
 from mesh_web.display import MISSING, format_timestamp, missing_item_text, service_error_text
 from mesh_web.result_display import (
     INSIGHT_LABELS,
@@ -63,6 +64,7 @@ class ResultState(AuthState):
     window: str = ""
     origin: str = ""
     requested_by: str = ""
+    trace_href: str = ""
     figures: list[Figure] = []
     series: list[dict[str, Any]] = []
     histogram: list[dict[str, Any]] = []
@@ -116,6 +118,7 @@ class ResultState(AuthState):
         self.window = window_text(result)
         self.origin = "scheduled" if result.schedule_id else "on demand"
         self.requested_by = result.requested_by
+        self.trace_href = trace_url(result.trace_id, service_clients.service_clients().settings.trace_url_template)
         self.figures = result_figures(result, self._unit)
         anomaly_list = list(result.output.anomalies.anomalies) if result.output.HasField("anomalies") else []
         self.anomaly_total = result.anomaly_count
@@ -275,7 +278,11 @@ def _header() -> rx.Component:
             size="2",
             color_scheme="gray",
         ),
-        rx.link("Dataset page →", href=ResultState.dataset_link, size="2"),
+        rx.hstack(
+            rx.link("Dataset page →", href=ResultState.dataset_link, size="2"),
+            trace_link(ResultState.trace_href),
+            spacing="4",
+        ),
         rx.cond(
             ResultState.failure != "",
             rx.callout(

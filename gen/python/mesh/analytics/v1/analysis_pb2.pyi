@@ -351,7 +351,7 @@ class Insight(_message.Message):
     def __init__(self, status: _Optional[_Union[InsightStatus, str]] = ..., text: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., error: _Optional[str] = ..., attempts: _Optional[int] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Result(_message.Message):
-    __slots__ = ("id", "dataset_id", "dataset_name", "kind", "parameters", "status", "error", "schedule_id", "scheduled_time", "create_time", "start_time", "end_time", "window_start", "window_end", "anomaly_count", "output", "insight", "requested_by")
+    __slots__ = ("id", "dataset_id", "dataset_name", "kind", "parameters", "status", "error", "schedule_id", "scheduled_time", "create_time", "start_time", "end_time", "window_start", "window_end", "anomaly_count", "output", "insight", "requested_by", "trace_id")
     ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -370,6 +370,7 @@ class Result(_message.Message):
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     INSIGHT_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_BY_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     dataset_id: str
     dataset_name: str
@@ -388,7 +389,8 @@ class Result(_message.Message):
     output: ResultOutput
     insight: Insight
     requested_by: str
-    def __init__(self, id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., kind: _Optional[_Union[AnalysisKind, str]] = ..., parameters: _Optional[_Union[AnalysisParameters, _Mapping]] = ..., status: _Optional[_Union[ResultStatus, str]] = ..., error: _Optional[str] = ..., schedule_id: _Optional[str] = ..., scheduled_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., anomaly_count: _Optional[int] = ..., output: _Optional[_Union[ResultOutput, _Mapping]] = ..., insight: _Optional[_Union[Insight, _Mapping]] = ..., requested_by: _Optional[str] = ...) -> None: ...
+    trace_id: str
+    def __init__(self, id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., dataset_name: _Optional[str] = ..., kind: _Optional[_Union[AnalysisKind, str]] = ..., parameters: _Optional[_Union[AnalysisParameters, _Mapping]] = ..., status: _Optional[_Union[ResultStatus, str]] = ..., error: _Optional[str] = ..., schedule_id: _Optional[str] = ..., scheduled_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., anomaly_count: _Optional[int] = ..., output: _Optional[_Union[ResultOutput, _Mapping]] = ..., insight: _Optional[_Union[Insight, _Mapping]] = ..., requested_by: _Optional[str] = ..., trace_id: _Optional[str] = ...) -> None: ...
 
 class ResultSeries(_message.Message):
     __slots__ = ("timestamps_us", "values", "trend", "moving_average", "ewma", "source_point_count")
