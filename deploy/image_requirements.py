@@ -24,8 +24,8 @@ OUT_DIR = ROOT / "deploy" / "requirements"
 # What the Python services (analytics API/scheduler/worker, llm, notify, docs portal) import.
 SERVICES = (
     "grpcio", "grpcio-health-checking", "grpcio-reflection", "grpcio-status", "protobuf",
-    "googleapis-common-protos", "protovalidate", "peewee", "psycopg2-binary", "numpy", "pcodec", "statsmodels", "datasketches",
-    "dask", "distributed",
+    "googleapis-common-protos", "protovalidate", "peewee", "psycopg2-binary", "numpy", "pcodec", "statsmodels",
+    "datasketches", "dask", "distributed",
     "openai", "nats-py", "jinja2", "cronsim", "argon2-cffi", "pyjwt", "cryptography", "httpx",
     "fastapi", "uvicorn", "swagger-ui-bundle", "prometheus-client",
 )  # fmt: skip
