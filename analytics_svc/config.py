@@ -179,12 +179,30 @@ class SchedulerSettings(JobSettings):
     )
 
 
+def _analysis_memory_mb() -> Any:
+    return setting(
+        "ANALYTICS_ANALYSIS_MEMORY_MB",
+        256,
+        positive(parse_int),
+        "Memory one analysis may hold (per analysis, per process: a worker runs ANALYTICS_WORKER_CONCURRENCY "
+        "at once). A window of more points than fit is analysed over its chunks, a batch at a time.",
+    )
+
+
 @dataclass(frozen=True)
 class WorkerSettings(JobSettings):
     """An analytics worker: runs analyses from the job queue and writes insights."""
 
     concurrency: int = setting(
         "ANALYTICS_WORKER_CONCURRENCY", 2, positive(parse_int), "Analyses one worker process runs at once."
+    )
+    analysis_memory_mb: int = _analysis_memory_mb()
+    dask_scheduler: str = setting(
+        "ANALYTICS_DASK_SCHEDULER",
+        "",
+        doc="Address of a dask.distributed scheduler (e.g. tcp://dask-scheduler:8786): analyses over chunks fan "
+        "their chunk work out to its workers, which read PostgreSQL themselves (they need ANALYTICS_DATABASE_URL). "
+        "Empty: everything runs in the worker.",
     )
     llm_addr: str = _llm_addr()
     signing_key_file: str = _signing_key_file()
@@ -200,3 +218,11 @@ class WorkerSettings(JobSettings):
         positive(parse_float),
         "Wait before the first insight retry; doubles with each attempt (at most 10 minutes), +-20% jitter.",
     )
+
+
+@dataclass(frozen=True)
+class DaskPartSettings:
+    """What a Dask worker process reads from its own environment to do an analysis's chunk work."""
+
+    database_url: str = _database_url()
+    analysis_memory_mb: int = _analysis_memory_mb()

@@ -26,8 +26,8 @@ SERVICES = ("analytics_svc", "llm_svc", "notify_svc")
 OTHER_ENTRY_POINTS = {"analytics_svc": {"jobs.worker", "jobs.scheduler"}}
 # Outer adapters that are not servicers but stand where they do (the CLI calls it).
 OTHER_SERVICERS = {"analytics_svc": {"auth.admin"}}
-# Stores not named store.py: the outbox and the lease protocol on result rows.
-OTHER_STORES = {"analytics_svc": {"jobs.outbox", "jobs.leases"}}
+# Stores not named store.py: the outbox, the lease protocol on result rows, chunk scans.
+OTHER_STORES = {"analytics_svc": {"jobs.outbox", "jobs.leases", "points.scan"}}
 # Beside schema and config at the bottom: the stored format of points (chunk layout
 # and codec, binary COPY rows), which the schema's migrations write as the store does.
 OTHER_BASE = {"analytics_svc": {"points.chunks", "points.pgcopy"}}

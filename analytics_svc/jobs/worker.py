@@ -33,12 +33,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from analytics_svc import conversions, schema
 from analytics_svc import metrics as analysis_metrics
-from analytics_svc.analyses import compute
+from analytics_svc.analyses import chunked, compute
+from analytics_svc.analyses.distributed import DaskCluster
 from analytics_svc.config import WorkerSettings
 from analytics_svc.conversions import output_to_stored, result_to_proto
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.jobs import insights, leases, messages, outbox
-from analytics_svc.points import store as point_store
 from analytics_svc.results import store as result_store
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh.auth.v1 import access_pb2
@@ -76,11 +76,10 @@ def _bounds(parameters: apb.AnalysisParameters, now: dt.datetime) -> tuple[int |
     return start, end
 
 
-def execute(row: result_store.ResultRow) -> compute.Outcome:
-    """Load the result's window and compute it (blocking; a database thread)."""
+def execute(row: result_store.ResultRow, budget: chunked.Budget) -> compute.Outcome:
+    """Compute the result's window within the memory budget (blocking; a database thread)."""
     parameters = conversions.parameters_from_json(row.parameters)
     start, end = _bounds(parameters, row.start_time or utc_now())
-    timestamps, values = point_store.load_points(str(row.dataset_id), start, end)
     try:
         dataset_periods = list(dataset_store.get_dataset(str(row.dataset_id)).seasonal_periods_s or [])
     except MeshError:
@@ -91,11 +90,14 @@ def execute(row: result_store.ResultRow) -> compute.Outcome:
             other_row = dataset_store.get_dataset(parameters.correlate_with_dataset_id)
         except MeshError:
             raise compute.AnalysisFailed("the dataset to correlate with no longer exists") from None
-        other_ts, other_values = point_store.load_points(str(other_row.id), start, end)
-        other = (str(other_row.id), other_row.name, other_ts, other_values)
+        other = (str(other_row.id), other_row.name)
     try:
-        return compute.run(row.kind, parameters, timestamps, values, other, dataset_periods)
+        return chunked.execute(
+            row.kind, parameters, str(row.dataset_id), start, end, other, budget, dataset_periods
+        )
     except MeshError as exc:  # InvalidArgument from the analyses: the data cannot be analysed
+        if isinstance(exc, Unavailable | NotFound):
+            raise
         raise compute.AnalysisFailed(exc.message) from None
 
 
@@ -118,6 +120,8 @@ class Worker:
         self.signer = signer
         self.lease = dt.timedelta(seconds=settings.job_lease_seconds)
         self.llm = open_channel(settings.llm_addr) if settings.llm_addr and signer else None
+        self.cluster = DaskCluster(settings.dask_scheduler) if settings.dask_scheduler else None
+        self.budget = chunked.Budget.of(settings.analysis_memory_mb, self.cluster)
         self.completed = 0
         self._failing_on_database: set[str] = set()  # jobs whose last attempt failed on the database
 
@@ -179,7 +183,7 @@ class Worker:
         beating = asyncio.create_task(self._heartbeat(row.id, msg))
         log = {"result_id": str(row.id), "dataset_id": str(row.dataset_id), "kind": row.kind}
         try:
-            outcome = await self.runner.run(execute, row)
+            outcome = await self.runner.run(execute, row, self.budget)
             error = ""
         except compute.AnalysisFailed as exc:
             outcome, error = None, str(exc)
@@ -403,6 +407,8 @@ async def main(settings: WorkerSettings, stop: asyncio.Event, health: Health) ->
         await nc.close()
         if worker.llm is not None:
             await worker.llm.close()
+        if worker.cluster is not None:
+            await asyncio.to_thread(worker.cluster.close)
         runner.close()
 
 

@@ -263,7 +263,7 @@ class Correlation(_message.Message):
     def __init__(self, other_dataset_id: _Optional[str] = ..., other_dataset_name: _Optional[str] = ..., r: _Optional[float] = ..., aligned_count: _Optional[int] = ...) -> None: ...
 
 class ResultOutput(_message.Message):
-    __slots__ = ("summary", "quantiles", "histogram", "trend", "anomalies", "correlation", "forecast")
+    __slots__ = ("summary", "quantiles", "histogram", "trend", "anomalies", "correlation", "forecast", "computation")
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     QUANTILES_FIELD_NUMBER: _ClassVar[int]
     HISTOGRAM_FIELD_NUMBER: _ClassVar[int]
@@ -271,6 +271,7 @@ class ResultOutput(_message.Message):
     ANOMALIES_FIELD_NUMBER: _ClassVar[int]
     CORRELATION_FIELD_NUMBER: _ClassVar[int]
     FORECAST_FIELD_NUMBER: _ClassVar[int]
+    COMPUTATION_FIELD_NUMBER: _ClassVar[int]
     summary: SummaryStatistics
     quantiles: _containers.RepeatedCompositeFieldContainer[Quantile]
     histogram: Histogram
@@ -278,7 +279,8 @@ class ResultOutput(_message.Message):
     anomalies: AnomalyReport
     correlation: Correlation
     forecast: Forecast
-    def __init__(self, summary: _Optional[_Union[SummaryStatistics, _Mapping]] = ..., quantiles: _Optional[_Iterable[_Union[Quantile, _Mapping]]] = ..., histogram: _Optional[_Union[Histogram, _Mapping]] = ..., trend: _Optional[_Union[Trend, _Mapping]] = ..., anomalies: _Optional[_Union[AnomalyReport, _Mapping]] = ..., correlation: _Optional[_Union[Correlation, _Mapping]] = ..., forecast: _Optional[_Union[Forecast, _Mapping]] = ...) -> None: ...
+    computation: Computation
+    def __init__(self, summary: _Optional[_Union[SummaryStatistics, _Mapping]] = ..., quantiles: _Optional[_Iterable[_Union[Quantile, _Mapping]]] = ..., histogram: _Optional[_Union[Histogram, _Mapping]] = ..., trend: _Optional[_Union[Trend, _Mapping]] = ..., anomalies: _Optional[_Union[AnomalyReport, _Mapping]] = ..., correlation: _Optional[_Union[Correlation, _Mapping]] = ..., forecast: _Optional[_Union[Forecast, _Mapping]] = ..., computation: _Optional[_Union[Computation, _Mapping]] = ...) -> None: ...
 
 class ForecastPoint(_message.Message):
     __slots__ = ("timestamp_us", "value", "lower_80", "upper_80", "lower_95", "upper_95")
@@ -331,6 +333,28 @@ class Forecast(_message.Message):
     training_points: int
     points: _containers.RepeatedCompositeFieldContainer[ForecastPoint]
     def __init__(self, model: _Optional[str] = ..., holdout_mase: _Optional[float] = ..., holdout_points: _Optional[int] = ..., candidates: _Optional[_Iterable[_Union[ForecastCandidate, _Mapping]]] = ..., step_us: _Optional[int] = ..., periods_seconds: _Optional[_Iterable[int]] = ..., periods_origin: _Optional[str] = ..., regularization: _Optional[str] = ..., fallback_reason: _Optional[str] = ..., training_points: _Optional[int] = ..., points: _Optional[_Iterable[_Union[ForecastPoint, _Mapping]]] = ...) -> None: ...
+
+class Computation(_message.Message):
+    __slots__ = ("mode", "exact", "approximate", "quantile_rank_error", "point_count", "batch_points", "passes", "parts", "note")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    APPROXIMATE_FIELD_NUMBER: _ClassVar[int]
+    QUANTILE_RANK_ERROR_FIELD_NUMBER: _ClassVar[int]
+    POINT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PASSES_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    mode: str
+    exact: bool
+    approximate: _containers.RepeatedScalarFieldContainer[str]
+    quantile_rank_error: float
+    point_count: int
+    batch_points: int
+    passes: int
+    parts: int
+    note: str
+    def __init__(self, mode: _Optional[str] = ..., exact: _Optional[bool] = ..., approximate: _Optional[_Iterable[str]] = ..., quantile_rank_error: _Optional[float] = ..., point_count: _Optional[int] = ..., batch_points: _Optional[int] = ..., passes: _Optional[int] = ..., parts: _Optional[int] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Insight(_message.Message):
     __slots__ = ("status", "text", "provider", "model", "error", "attempts", "update_time")

@@ -1,0 +1,97 @@
+"""One big analysis's chunk work on a Dask cluster (dask.distributed), when one is configured.
+
+The JetStream queue spreads many analyses over workers; Dask spreads the
+passes of one big analysis over a cluster. With ``ANALYTICS_DASK_SCHEDULER``
+set, a pass of an analysis over chunks (``analyses.streaming``) is cut into
+parts of about equal point counts on chunk edges; each part is one Dask task
+that opens its own connection to PostgreSQL (the Dask worker's
+``ANALYTICS_DATABASE_URL``: credentials come from the cluster's
+configuration, never through the scheduler), reads its chunks as of the
+analysis's exported snapshot, and reduces them batch by batch into a partial
+result. Only the small partial results travel back; the analytics worker
+merges them in time order with the same merges as the in-process path.
+
+The tasks run this module's :func:`reduce_part`, so the Dask workers run the
+analytics image (the same code). Without a scheduler nothing here is used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from analytics_svc.analyses import streaming
+from analytics_svc.config import DaskPartSettings
+from analytics_svc.points import scan
+from mesh_runtime.config import load_settings
+from mesh_runtime.errors import Unavailable
+
+logger = logging.getLogger("analytics.dask")
+
+# Parts per Dask worker thread in a pass: a few, so a slow part leaves no thread idle.
+PARTS_PER_THREAD = 2
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+def reduce_part(dataset_id: str, snapshot: str, lo: int, hi: int, first: int, stop: int,
+                spec: streaming.PassSpec) -> streaming.PassResult:  # fmt: skip
+    """A Dask task: chunks ``[first, stop)`` of the window ``[lo, hi)``, read as of ``snapshot``
+    from the database this process is configured with, reduced by ``spec``."""
+    settings = load_settings(DaskPartSettings)
+    with scan.part_scan(settings.database_url, snapshot, dataset_id, lo, hi) as part:
+        return streaming.reduce_batches(spec, part.batches(spec.batch_points, first, stop))
+
+
+class DaskCluster:
+    """A client of one dask.distributed scheduler, opened on first use and kept (one per worker process)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            from distributed import Client  # noqa: PLC0415 - only workers configured with a cluster import it
+
+            try:
+                self._client = Client(self.address, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise Unavailable(f"cannot reach the Dask scheduler at {self.address}: {exc}") from None
+        return self._client
+
+    def threads(self) -> int:
+        """Worker threads of the cluster now (at least 1)."""
+        return max(1, sum(self.client().nthreads().values()))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+@dataclass
+class DaskPasses:
+    """Runs the passes of one window's analysis as Dask tasks, one per part of its chunks."""
+
+    cluster: DaskCluster
+    window: scan.ChunkScan
+    snapshot: str
+    parts: list[tuple[int, int]]
+
+    @classmethod
+    def open(cls, cluster: DaskCluster, window: scan.ChunkScan) -> DaskPasses:
+        parts = window.index.parts(cluster.threads() * PARTS_PER_THREAD)
+        return cls(cluster, window, window.export_snapshot(), parts)
+
+    def __call__(self, spec: streaming.PassSpec) -> streaming.PassResult:
+        client = self.cluster.client()
+        w = self.window
+        futures = [
+            client.submit(reduce_part, w.dataset_id, self.snapshot, w.lo, w.hi, a, b, spec, pure=False)
+            for a, b in self.parts
+        ]
+        result = streaming.PassResult()
+        for partial in client.gather(futures):
+            result = result.merge(partial)
+        return result
