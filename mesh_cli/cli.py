@@ -39,6 +39,7 @@ def _test(args: argparse.Namespace) -> int:
 # `mesh bench all --full` uses each benchmark's own defaults (the README's figures).
 BENCH_ALL_SIZES = {
     "analyses_suite": ["--points", "1000000"],
+    "analysis_scale": ["--points", "5000000", "--sample", "1000000"],
     "points_core": ["--points", "1000000"],
     "notify_throughput": ["--events", "200", "--light-events", "50"],
     "results_api": ["--results", "100000", "--seconds", "3"],

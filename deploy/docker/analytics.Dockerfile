@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# analytics: the analytics API (python -m analytics_svc), and with another command the scheduler (python -m analytics_svc.jobs.scheduler) and the workers (python -m analytics_svc.jobs.worker).
+# analytics: the analytics API (python -m analytics_svc), and with another command the scheduler (python -m analytics_svc.jobs.scheduler) the workers (python -m analytics_svc.jobs.worker), and the optional Dask scheduler and workers (dask scheduler, dask worker).
 # Build from the repository root: docker build -f deploy/docker/analytics.Dockerfile .
 
 # --- build: the run-time packages in a virtual environment, hash-checked ---

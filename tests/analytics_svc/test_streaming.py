@@ -34,7 +34,7 @@ def runner(ts: np.ndarray, values: np.ndarray, ranges: list[tuple[int, int]]) ->
         result = streaming.PassResult()
         for t, v in batches_of(ts, values, ranges):
             # Each part travels pickled, as a Dask task's result does.
-            result = result.merge(pickle.loads(pickle.dumps(streaming.reduce_batch(spec, t, v))))
+            result = result.merge(pickle.loads(pickle.dumps(streaming.reduce_batch(spec, t, v))))  # noqa: S301
         return result
 
     return run
@@ -116,7 +116,7 @@ def test_quantiles_within_the_stated_rank_error(seed: int) -> None:
     rng.shuffle(values)
     sketch = streaming.QuantileSketch()
     for a, b in splits(values.size, rng, 31):
-        sketch = sketch.merge(pickle.loads(pickle.dumps(streaming.QuantileSketch.of(values[a:b]))))
+        sketch = sketch.merge(pickle.loads(pickle.dumps(streaming.QuantileSketch.of(values[a:b]))))  # noqa: S301
     ordered = np.sort(values)
     error = streaming.QUANTILE_RANK_ERROR
     assert 0 < error < 0.002
@@ -183,7 +183,8 @@ def test_events_of_flagged_points_merge_across_parts_like_merge_events() -> None
         merged = streaming.merge_events(merged, count, part, 3)
         count += b - a
     got = sorted(merged.tolist(), key=lambda e: (-abs(e[7]), e[5]))
-    assert [(e[2], e[3], e[5], e[8]) for e in got] == [(e.start_us, e.end_us, e.peak_us, e.point_count) for e in expected]
+    want = [(e.start_us, e.end_us, e.peak_us, e.point_count) for e in expected]
+    assert [(e[2], e[3], e[5], e[8]) for e in got] == want
 
 
 @pytest.mark.parametrize("window", [1, 2, 10, 333])

@@ -485,3 +485,37 @@ def test_prometheus_scrapes_every_process_and_envoy() -> None:
     (stats,) = [lis for lis in envoy_config["static_resources"]["listeners"] if lis["name"] == "stats"]
     assert (envoy["names"], envoy["port"]) == (["envoy"], stats["address"]["socket_address"]["port_value"])
     assert jobs["envoy"]["metrics_path"] == "/stats/prometheus"
+
+
+def test_the_dask_profile_adds_a_cluster_the_workers_can_use() -> None:
+    """`--profile dask` starts a Dask scheduler and workers (the analytics image, reading
+    PostgreSQL themselves); without it nothing of Dask runs and the workers analyse alone."""
+    from analytics_svc.config import DaskPartSettings, WorkerSettings
+    from mesh_runtime.config import describe_settings, load_settings
+
+    model = dev_model()
+    assert not {"dask-scheduler", "dask-worker"} & set(active_services(model))
+    services = active_services(model, ("dask",))
+    scheduler, worker = services["dask-scheduler"], services["dask-worker"]
+    assert scheduler["image"] == worker["image"] == services["analytics-worker"]["image"]
+    assert scheduler["command"][:4] == ["dask", "scheduler", "--port", "8786"]
+    assert worker["command"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+    assert not scheduler.get("ports") and not worker.get("ports"), "workers scale; no host ports"
+    assert worker["depends_on"]["dask-scheduler"]["condition"] == "service_healthy"
+    env = {k: str(v) for k, v in worker["environment"].items()}
+    settings = load_settings(DaskPartSettings, env)
+    assert settings.database_url.endswith("@postgres:5432/analytics")
+    reads = {variable for variable, _default, _doc in describe_settings(DaskPartSettings)}
+    assert set(env) <= reads
+    # The analytics workers use the cluster when .env names it, and not otherwise.
+    worker_env = {k: str(v) for k, v in services["analytics-worker"]["environment"].items()}
+    assert load_settings(WorkerSettings, worker_env).dask_scheduler == ""
+    with_dask = interpolate(
+        untagged(load(COMPOSE)), {**example_env(), "ANALYTICS_DASK_SCHEDULER": "tcp://dask-scheduler:8786"}
+    )
+    worker_env = {k: str(v) for k, v in with_dask["services"]["analytics-worker"]["environment"].items()}
+    assert load_settings(WorkerSettings, worker_env).dask_scheduler == "tcp://dask-scheduler:8786"
+    production = active_services(prod_model(), ("dask",))
+    for name in ("dask-scheduler", "dask-worker"):
+        assert production[name]["restart"] == "unless-stopped"
+        assert {"cpus", "memory"} <= set(production[name]["deploy"]["resources"]["limits"])

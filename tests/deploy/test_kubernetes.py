@@ -248,3 +248,42 @@ def test_observability_runs_unprivileged_and_is_wired_to_the_mesh() -> None:
     for deployment in scraped:
         ports = {p["name"]: p["containerPort"] for c in containers(deployment) for p in c.get("ports", [])}
         assert ports.get("metrics") == 9464, deployment["metadata"]["name"]
+
+
+DASK = K8S / "overlays" / "dask"
+
+
+def test_the_dask_overlay_adds_a_cluster_the_workers_use() -> None:
+    from analytics_svc.config import DaskPartSettings, WorkerSettings
+    from mesh_runtime.config import load_settings
+
+    docs = build(DASK)
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}")
+    deployments = by_kind(docs, "Deployment")
+    assert {"dask-scheduler", "dask-worker"} <= set(deployments)
+    assert "dask-scheduler" not in by_kind(build(BASE), "Deployment"), "Dask is optional"
+    assert by_kind(docs, "Service")["dask-scheduler"]["spec"]["ports"][0]["port"] == 8786
+    config = by_kind(docs, "ConfigMap")["mesh-config"]["data"]
+    for name, cls in (("analytics-worker", WorkerSettings), ("dask-worker", DaskPartSettings)):
+        (container,) = containers(deployments[name])
+        env = dict(config) if container.get("envFrom") else {}
+        for item in container.get("env", []):
+            env[item["name"]] = item["value"] if "value" in item else SAMPLE_SECRETS[item["name"]]
+        settings = load_settings(cls, env)
+        if name == "analytics-worker":
+            assert settings.dask_scheduler == "tcp://dask-scheduler:8786"  # type: ignore[attr-defined]
+    (worker,) = containers(deployments["dask-worker"])
+    (url,) = [e for e in worker["env"] if e["name"] == "ANALYTICS_DATABASE_URL"]
+    assert url["valueFrom"]["secretKeyRef"] == {"name": "mesh-secrets", "key": "ANALYTICS_DATABASE_URL"}
+    for name in ("dask-scheduler", "dask-worker"):
+        spec = deployments[name]["spec"]["template"]["spec"]
+        (container,) = spec["containers"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+        assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+        assert container["image"] == "analytics-mesh/analytics:dev"
