@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analytics_svc.analyses import streaming
+from analytics_svc.analyses.compute import AnalysisFailed
 from analytics_svc.config import DaskPartSettings
 from analytics_svc.points import scan
 from mesh_runtime.config import load_settings
@@ -37,10 +38,13 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 def reduce_part(dataset_id: str, snapshot: str, lo: int, hi: int, first: int, stop: int,
                 spec: streaming.PassSpec) -> streaming.PassResult:  # fmt: skip
     """A Dask task: chunks ``[first, stop)`` of the window ``[lo, hi)``, read as of ``snapshot``
-    from the database this process is configured with, reduced by ``spec``."""
+    from the database this process is configured with (``ANALYTICS_DATABASE_URL``), reduced by
+    ``spec`` in batches within ``ANALYTICS_ANALYSIS_MEMORY_MB``."""
     settings = load_settings(DaskPartSettings)
+    # Batches within this Dask worker's own memory setting too.
+    batch = min(spec.batch_points, streaming.batch_points(settings.analysis_memory_mb * 1024 * 1024))
     with scan.part_scan(settings.database_url, snapshot, dataset_id, lo, hi) as part:
-        return streaming.reduce_batches(spec, part.batches(spec.batch_points, first, stop))
+        return streaming.reduce_batches(spec, part.batches(batch, first, stop))
 
 
 class DaskCluster:
@@ -91,7 +95,14 @@ class DaskPasses:
             client.submit(reduce_part, w.dataset_id, self.snapshot, w.lo, w.hi, a, b, spec, pure=False)
             for a, b in self.parts
         ]
+        try:
+            partials = client.gather(futures)
+        except Exception as exc:  # noqa: BLE001 - a task's own error, raised again here by Dask
+            raise AnalysisFailed(
+                f"the Dask cluster at {self.cluster.address} could not read or reduce its part of the chunks: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         result = streaming.PassResult()
-        for partial in client.gather(futures):
+        for partial in partials:
             result = result.merge(partial)
         return result
