@@ -111,9 +111,10 @@ def _over_chunks(
     if found is None:
         raise compute.AnalysisFailed("the dataset has no points in the analysed window")
     batch = streaming.batch_points(budget.memory_bytes)
+    passes: streaming.PassRunner
     if budget.cluster is not None:
-        passes: streaming.PassRunner = DaskPasses.open(budget.cluster, window)
-        mode, parts = "dask", len(passes.parts)  # type: ignore[attr-defined]
+        on_dask = DaskPasses.open(budget.cluster, window)
+        passes, mode, parts = on_dask, "dask", len(on_dask.parts)
     else:
         passes = streaming.in_process(window.batches)
         mode, parts = "chunks", 0
