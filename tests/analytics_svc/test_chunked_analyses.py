@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from analytics_svc import schema
-from analytics_svc.analyses import chunked, compute, streaming
+from analytics_svc.analyses import chunked, compute, seasonal, streaming
 from analytics_svc.analyses.distributed import DaskCluster
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import store
@@ -136,6 +136,13 @@ def test_seasonal_anomalies_over_chunks_find_the_same_spikes(datasets: tuple[str
     assert got.anomalies.method == "seasonal" and list(got.anomalies.periods_seconds) == [86_400]
     inside = {int(t) for t in spikes if START <= t < END}
     assert {e.peak_us for e in got.anomalies.events} == {e.peak_us for e in want.anomalies.events} == inside
+    # Periods declared on the dataset serve when the request names none.
+    p = apb.AnalysisParameters()
+    on_dataset = chunked.execute(
+        apb.ANALYSIS_KIND_ANOMALIES, p, dataset_id, START, END, None, chunked.Budget.of(8), [86_400]
+    ).output.anomalies
+    assert on_dataset.periods_origin == seasonal.DECLARED_ON_DATASET and list(on_dataset.periods_seconds) == [86_400]
+    assert {e.peak_us for e in on_dataset.events} == inside
 
 
 def test_correlation_over_chunks_equals_the_in_memory_one(datasets: tuple[str, str, np.ndarray, np.ndarray,
