@@ -40,6 +40,7 @@ def _test(args: argparse.Namespace) -> int:
 BENCH_ALL_SIZES = {
     "analyses_suite": ["--points", "1000000"],
     "analysis_scale": ["--points", "5000000", "--sample", "1000000"],
+    "forecast_quality": ["--windows", "2"],
     "points_core": ["--points", "1000000"],
     "notify_throughput": ["--events", "200", "--light-events", "50"],
     "results_api": ["--results", "100000", "--seconds", "3"],

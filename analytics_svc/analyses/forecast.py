@@ -62,8 +62,7 @@ MAX_SEASONAL_LAG = 2_000
 INTERVAL_LEVELS = (0.8, 0.95)
 ORIGINS = 3
 """Held-out tails each candidate forecasts (rolling origins, each one holdout earlier)."""
-MAX_MULTI_ORIGIN_POINTS = 3_000
-"""Above this many fitted points, one held-out tail only (each fit costs linear time)."""
+
 
 _US = 1_000_000
 
@@ -251,8 +250,6 @@ def forecast_values(values: FloatArray, lags: Sequence[int], horizon: int) -> Fo
         models = dict(NON_SEASONAL_MODELS)
     origins = [n - holdout * (k + 1) for k in range(ORIGINS)]
     origins = [o for o in origins if o >= max(MIN_POINTS, 2 * lag)] or origins[:1]
-    if _training_tail(values, lag).size > MAX_MULTI_ORIGIN_POINTS:
-        origins = origins[:1]
     scores: list[CandidateScore] = []
     held_out: dict[str, list[Prediction]] = {}
     for name, model in models.items():
