@@ -1,25 +1,28 @@
 """Forecasts with prediction intervals, the model chosen per series on a held-out tail.
 
-The candidates, all fitted by statsmodels:
+The candidates (the fitted ones by statsmodels):
 
 - ``seasonal_naive``: each step repeats the value one period earlier
-  (ARIMA(0,0,0)(0,1,0)m); its intervals widen with the number of whole
+  (ARIMA(0,0,0)(0,1,0)m, no parameters to fit); its intervals widen with the number of whole
   periods ahead, from the spread of the in-sample seasonal differences
   (Hyndman & Athanasopoulos, *Forecasting: Principles and Practice*, 5.5);
-- ``holt_winters``: additive-error ETS with a damped additive trend and an
+- ``holt_winters``: additive-error ETS with an additive trend and an
   additive season (``statsmodels.tsa.exponential_smoothing.ets.ETSModel``),
   analytic prediction intervals;
 - ``stl_ets``: STL decomposition, a damped-trend ETS on the seasonally
   adjusted series, the seasonal component carried forward
-  (``statsmodels.tsa.forecasting.stl.STLForecast``).
+  (``statsmodels.tsa.forecasting.stl.STLForecast``);
+- ``combination``: the mean of the others' forecasts and interval ends.
 
 Without a usable period (none detected or declared, or fewer than two cycles
 before the held-out tail) the candidates are ``naive`` (the last value) and
 ``holt`` (damped-trend ETS, no season), and the result says why.
 
 Each candidate forecasts the last ``holdout`` points from the points before
-them; the one with the lowest mean absolute scaled error (MASE) is refitted
-on the whole series to forecast the next ``horizon`` steps. Models are fitted
+them, at :data:`ORIGINS` rolling origins; the one with the lowest mean
+absolute scaled error (MASE) over them is refitted on the whole series to
+forecast the next ``horizon`` steps, and its intervals are widened when they
+would have covered too few held-out points (:func:`calibrate`). Models are fitted
 on at most the last :data:`MAX_TRAINING_CYCLES` periods (or
 :data:`MAX_TRAINING_POINTS` points without a period): older data changes a
 forecast little and costs time linearly.
