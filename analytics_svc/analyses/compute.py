@@ -126,18 +126,25 @@ def run(
         if c.r is not None:
             output.correlation.r = c.r
     if kind == apb.ANALYSIS_KIND_FORECAST:
-        output.forecast.CopyFrom(forecast_output(parameters, timestamps_us, values))
+        output.forecast.CopyFrom(forecast_output(parameters, timestamps_us, values, dataset_periods_s))
     return Outcome(output, anomaly_count, int(timestamps_us[0]), int(timestamps_us[-1]))
 
 
 def forecast_output(
-    parameters: apb.AnalysisParameters, timestamps_us: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+    parameters: apb.AnalysisParameters,
+    timestamps_us: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    dataset_periods_s: Sequence[int] = (),
 ) -> apb.Forecast:
-    """The forecast of the next ``parameters.forecast_horizon`` steps, its intervals and how its model was chosen."""
+    """The forecast of the next ``parameters.forecast_horizon`` steps, its intervals and how its model was chosen.
+
+    The seasonal periods are the request's, else the dataset's, else detected from the data.
+    """
+    periods, origin = list(parameters.seasonal_periods_seconds), seasonal.DECLARED
+    if not periods and dataset_periods_s:
+        periods, origin = list(dataset_periods_s), seasonal.DECLARED_ON_DATASET
     try:
-        found = forecast.forecast_series(
-            timestamps_us, values, parameters.forecast_horizon, list(parameters.seasonal_periods_seconds)
-        )
+        found = forecast.forecast_series(timestamps_us, values, parameters.forecast_horizon, periods, origin)
     except forecast.ForecastFailed as e:
         raise AnalysisFailed(f"forecast: {e}") from e
     fit, p = found.fit, found.fit.prediction

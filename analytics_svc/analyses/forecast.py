@@ -361,7 +361,11 @@ class SeriesForecast:
 
 
 def forecast_series(
-    timestamps_us: IntArray, values: FloatArray, horizon: int, periods_s: Sequence[int] = ()
+    timestamps_us: IntArray,
+    values: FloatArray,
+    horizon: int,
+    periods_s: Sequence[int] = (),
+    declared_origin: str = seasonal.DECLARED,
 ) -> SeriesForecast:
     """Forecast ``horizon`` steps after the series: regularised onto its step
     (:func:`seasonal.regularise`), periods declared or detected like the
@@ -371,7 +375,7 @@ def forecast_series(
     except seasonal.SeasonalFailed as e:
         raise ForecastFailed(str(e).replace("for a decomposition", "for a forecast")) from e
     if periods_s:
-        periods, origin = tuple(sorted({int(p) for p in periods_s})), "declared"
+        periods, origin = tuple(sorted({int(p) for p in periods_s})), declared_origin
     else:
         periods = tuple(seasonal.detect_periods(series)) if series.values.size >= MIN_POINTS else ()
         origin = "detected" if periods else "none detected"

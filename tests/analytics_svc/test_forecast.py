@@ -146,6 +146,20 @@ def test_the_forecast_kind_stores_its_points_model_and_key_numbers() -> None:
     assert compute.kind_name(apb.ANALYSIS_KIND_FORECAST) == "forecast"
 
 
+def test_periods_declared_on_the_dataset_serve_the_forecast_when_the_request_has_none() -> None:
+    _, observed = _seasonal_trend(10 * PERIOD, noise=0.3, seed=7)
+    n = 10 * PERIOD
+    outcome = compute.run(
+        apb.ANALYSIS_KIND_FORECAST,
+        apb.AnalysisParameters(forecast_horizon=6),
+        _stamps(n),
+        observed[:n],
+        dataset_periods_s=[86_400],
+    )
+    f = outcome.output.forecast
+    assert (list(f.periods_seconds), f.periods_origin) == ([86_400], "declared on the dataset")
+
+
 def test_a_forecast_without_a_horizon_is_refused_naming_the_field() -> None:
     with pytest.raises(InvalidArgument) as error:
         checks.check_kind(apb.ANALYSIS_KIND_FORECAST, apb.AnalysisParameters(), "")
