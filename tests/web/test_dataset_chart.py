@@ -174,3 +174,79 @@ def test_the_anomalies_of_the_latest_result_are_marked_on_the_chart(
         expect(page.get_by_test_id("chart-caption")).to_contain_text("1 anomaly of the latest result")
         expect(chart.locator("circle.chart-anomaly")).to_have_count(1, timeout=WAIT_MS)
         screenshot(page, "dataset-chart-anomaly")
+
+
+def _drag(page: Page, plot_test_id: str, from_fraction: float, to_fraction: float) -> None:
+    """Press the mouse at ``from_fraction`` of the plot's width, drag to ``to_fraction`` and release."""
+    grid = page.locator(f"[data-testid={plot_test_id}] .recharts-cartesian-grid")
+    expect(grid).to_be_visible(timeout=WAIT_MS)
+    box = grid.bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * from_fraction, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * (from_fraction + to_fraction) / 2, y, steps=5)
+    # While the button is down, the range is shaded.
+    expect(page.locator(f"[data-testid={plot_test_id}] .zoom-selection")).to_have_count(1, timeout=WAIT_MS)
+    page.mouse.move(box["x"] + box["width"] * to_fraction, y, steps=5)
+    page.mouse.up()
+
+
+def _shown_range(page: Page, test_id: str) -> tuple[datetime, datetime]:
+    chart = page.get_by_test_id(test_id)
+    start, end = chart.get_attribute("data-range-start"), chart.get_attribute("data-range-end")
+    assert start and end
+    return (
+        datetime.fromisoformat(start).replace(tzinfo=UTC),
+        datetime.fromisoformat(end).replace(tzinfo=UTC),
+    )
+
+
+def test_dragging_across_the_chart_zooms_into_that_range_and_a_double_click_goes_back(
+    mesh: RunningStack, web: str, browser: Browser
+) -> None:
+    name = f"chart-drag-{uuid.uuid4().hex[:8]}"
+    _dataset_with_points(mesh, name)
+    with fresh_page(browser) as page:
+        sign_in(page, web, mesh.credentials["viewer"])
+        _open(page, name)
+        _expect_range(page, 500, "2026-11-02 23:59:00", "2026-11-03 23:59:00")
+        chart = page.get_by_test_id("dataset-chart")
+        expect(page.get_by_test_id("chart-reset")).to_be_disabled()
+
+        # Drag across the second quarter of the day: the chart asks for about those six hours.
+        _drag(page, "chart-plot", 0.25, 0.5)
+        expect(chart).to_have_attribute("data-zoomed", "true", timeout=WAIT_MS)
+        start, end = _shown_range(page, "dataset-chart")
+        day_start = datetime(2026, 11, 2, 23, 59, tzinfo=UTC)
+        assert timedelta(hours=5) <= start - day_start <= timedelta(hours=7), start
+        assert timedelta(hours=5) <= end - start <= timedelta(hours=7), (start, end)
+        # Minute points: one a bucket, whatever the width asks for (it asks for more than there are).
+        minutes = (end - start) // timedelta(minutes=1)
+        expect(chart).to_have_attribute("data-buckets", re.compile(rf"^({minutes}|{minutes + 1})$"), timeout=WAIT_MS)
+        expect(page.get_by_test_id("chart-caption")).to_contain_text(start.strftime("%Y-%m-%d %H:%M:%S"))
+        expect(chart.locator(".chart-mean-line path.recharts-line-curve")).to_have_count(1)
+        screenshot(page, "dataset-chart-zoomed")
+
+        # A second drag zooms further in, within the range shown.
+        _drag(page, "chart-plot", 0.1, 0.3)
+        expect(page.get_by_test_id("chart-caption")).not_to_contain_text(start.strftime("%Y-%m-%d %H:%M:%S"))
+        inner_start, inner_end = _shown_range(page, "dataset-chart")
+        assert start <= inner_start < inner_end <= end
+        assert inner_end - inner_start < (end - start) / 2
+
+        # Double-click: back to the last day, now cut for the chart's width (a bucket per 2 px).
+        page.get_by_test_id("chart-plot").dblclick()
+        expect(chart).to_have_attribute("data-zoomed", "false", timeout=WAIT_MS)
+        expect(chart).to_have_attribute("data-range-start", "2026-11-02 23:59:00", timeout=WAIT_MS)
+        expect(chart).to_have_attribute("data-range-end", "2026-11-03 23:59:00", timeout=WAIT_MS)
+        width = page.locator("[data-testid=chart-plot] .recharts-wrapper").evaluate("e => e.clientWidth")
+        expect(chart).to_have_attribute("data-buckets", str(min(1440, width // 2)), timeout=WAIT_MS)
+
+        # The Reset button (for the keyboard) does the same after a zoom.
+        page.get_by_test_id("chart-zoom-in").click()
+        expect(chart).to_have_attribute("data-zoomed", "true", timeout=WAIT_MS)
+        page.get_by_test_id("chart-reset").focus()
+        page.keyboard.press("Enter")
+        expect(chart).to_have_attribute("data-zoomed", "false", timeout=WAIT_MS)
+        expect(chart).to_have_attribute("data-range-start", "2026-11-02 23:59:00", timeout=WAIT_MS)

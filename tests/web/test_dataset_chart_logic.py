@@ -87,3 +87,18 @@ def test_sparklines_go_to_the_ten_datasets_written_last_with_a_gap_for_each_empt
     assert [row.filled for row in rows] == [2, 0]
     assert len(rows[0].points) == 48
     assert [point["v"] for point in rows[0].points[:4]] == [1.5, None, 2.5, None]
+
+
+def test_a_drag_gives_the_buckets_it_spans_within_the_data_and_the_width_sets_the_step() -> None:
+    first, last = 0, DAY - 1
+    step = 60_000_000
+    # Bucket starts at 1 h and 2 h (epoch ms): from the first's start to the last one's end.
+    assert chart.dragged(3_600_000, 7_200_000, step, first, last) == (HOUR, 2 * HOUR + step)
+    assert chart.dragged(-3_600_000, 3_600_000, step, first, last) == (0, 2 * HOUR + step)
+    assert chart.dragged(5.0, 5.0, 1, first, last) == (0, 1_000_000)  # at least a second wide
+    assert chart.dragged(float("nan"), 5.0, step, first, last) is None
+    assert chart.dragged(7_200_000, 3_600_000, step, first, last) is None
+    assert chart.buckets_for_width(1112) == 556
+    assert chart.buckets_for_width(0) == chart.CHART_BUCKETS
+    assert chart.buckets_for_width(20) == chart.MIN_BUCKETS
+    assert chart.buckets_for_width(99_999) == chart.MAX_BUCKETS

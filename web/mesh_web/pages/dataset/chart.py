@@ -1,6 +1,8 @@
 """The chart of a dataset's raw series: buckets of min, max and mean from
 QueryPoints (the service reduces; the web process never holds raw points),
-range presets relative to the dataset's last point, zoom and pan that ask
+range presets relative to the dataset's last point, drag-to-zoom (a range
+selected with the mouse, at a step from the chart's width; double-click or
+Reset goes back), zoom and pan buttons for the keyboard, each asking
 QueryPoints again, and a CSV download of the range shown (ExportPoints,
 made with the user's session, handed to the browser as a file)."""
 
@@ -20,12 +22,16 @@ from mesh.analytics.v1 import points_pb2
 from mesh_runtime.errors import MeshError
 from mesh_runtime.wire import timestamp_to_us, us_to_duration, us_to_timestamp
 from mesh_web.auth_state import redirect_when_signed_out
+from mesh_web.components.zoom_chart import time_axis, time_tooltip, zoom_chart
 from mesh_web.display import service_error_text
 from mesh_web.pages.dataset.state import DatasetState
 from mesh_web.service_clients import export_points, rpc
 
 CHART_BUCKETS = 500
-"""Buckets across the chart: about one per 2 px of a typical 1,000 px wide chart."""
+"""Buckets across the chart until its width is known: one per 2 px of a 1,000 px wide chart."""
+PIXELS_PER_BUCKET = 2
+"""A bucket per 2 px of the chart's width, once a drag has told the width."""
+MIN_BUCKETS, MAX_BUCKETS = 50, 2000
 MIN_SPAN_US = 1_000_000
 """The narrowest range zoom goes to: one second."""
 EXPORT_LIMIT_BYTES = 20 * 1024 * 1024
@@ -40,6 +46,28 @@ PRESET_LABELS = {"hour": "Last hour", "day": "Last day", "week": "Last week", "a
 def chart_step_us(start_us: int, end_us: int, buckets: int = CHART_BUCKETS) -> int:
     """The step (whole microseconds) that cuts [start, end) into at most ``buckets`` buckets."""
     return max(1, math.ceil((end_us - start_us) / buckets))
+
+
+def buckets_for_width(width_px: float) -> int:
+    """Buckets for a chart ``width_px`` wide: one per PIXELS_PER_BUCKET, within
+    [MIN_BUCKETS, MAX_BUCKETS]; CHART_BUCKETS when the width is unknown (0)."""
+    if not math.isfinite(width_px) or width_px <= 0:
+        return CHART_BUCKETS
+    return max(MIN_BUCKETS, min(MAX_BUCKETS, int(width_px) // PIXELS_PER_BUCKET))
+
+
+def dragged(start_ms: float, end_ms: float, step_us: int, first_us: int, last_us: int) -> tuple[int, int] | None:
+    """The range of a drag across bucket starts ``start_ms`` to ``end_ms`` (epoch
+    ms, as the chart's axis has them): from the first bucket's start to the
+    last one's end, at least MIN_SPAN_US wide and within the data; None for
+    what is no range (not numbers, or reversed)."""
+    if not (math.isfinite(start_ms) and math.isfinite(end_ms)) or end_ms < start_ms:
+        return None
+    start_us, end_us = int(start_ms * 1000), int(end_ms * 1000) + max(1, step_us)
+    if end_us - start_us < MIN_SPAN_US:
+        middle = (start_us + end_us) // 2
+        start_us, end_us = middle - MIN_SPAN_US // 2, middle - MIN_SPAN_US // 2 + MIN_SPAN_US
+    return _within(start_us, end_us, first_us, last_us)
 
 
 def preset_range(preset: str, first_us: int, last_us: int) -> tuple[int, int]:
@@ -103,9 +131,10 @@ def bucket_rows(
     step_us: int,
     anomalies: Sequence[tuple[int, float]] = (),
 ) -> list[dict[str, Any]]:
-    """The chart's rows: each bucket's start as its label, its min, max and
-    mean, and under 'anomaly' the value of an anomaly in it (the farthest
-    from the mean when it holds several), else None."""
+    """The chart's rows: each bucket's start as its label and under 't' in
+    epoch milliseconds (the time axis), its min, max and mean, and under
+    'anomaly' the value of an anomaly in it (the farthest from the mean when
+    it holds several), else None."""
     marks: dict[int, float] = {}
     for stamp, value in anomalies:
         if start_us <= stamp < end_us:
@@ -113,7 +142,14 @@ def bucket_rows(
             marks.setdefault(bucket, value)
             marks[bucket] = max(marks[bucket], value, key=lambda v: abs(v - _mean_at(buckets, bucket)))
     return [
-        {"time": _label(start, end_us - start_us), "min": low, "max": high, "mean": mean, "anomaly": marks.get(start)}
+        {
+            "time": _label(start, end_us - start_us),
+            "t": start // 1000,
+            "min": low,
+            "max": high,
+            "mean": mean,
+            "anomaly": marks.get(start),
+        }
         for start, low, high, mean in zip(buckets.start_times_us, buckets.min, buckets.max, buckets.mean, strict=False)
     ]
 
@@ -149,15 +185,20 @@ class ChartState(DatasetState):
     export_error: str = ""
 
     chart_anomalies: int = 0
+    chart_zoomed: bool = False
     _anomalies: list[tuple[int, float]] = []
     _start_us: int = 0
     _end_us: int = 0
+    _step_us: int = 0
+    _buckets: int = CHART_BUCKETS
+    _home_preset: str = "day"
 
     def _forget_shown(self) -> None:
         self.chart_rows, self.chart_bucket_count = [], 0
         self.chart_step = self.chart_start = self.chart_end = self.chart_error = self.export_error = ""
-        self.chart_preset = "day"
-        self._start_us = self._end_us = self.chart_anomalies = 0
+        self.chart_preset = self._home_preset = "day"
+        self._start_us = self._end_us = self._step_us = self.chart_anomalies = 0
+        self.chart_zoomed = False
         self._anomalies = []
 
     @rx.var
@@ -221,11 +262,37 @@ class ChartState(DatasetState):
     async def _show_preset(self, preset: str) -> None:
         async with self:
             bounds = self._bounds()
-            self.chart_preset = preset
+            self.chart_preset = self._home_preset = preset
+            self.chart_zoomed = False
             if bounds is None:
                 self.chart_rows, self.chart_bucket_count, self.chart_start = [], 0, ""
                 return
         await self._query(*preset_range(preset, *bounds))
+
+    @rx.event(background=True)
+    @redirect_when_signed_out
+    async def zoom_to(self, start_ms: float, end_ms: float, width_px: float) -> None:
+        """Show the range dragged across on the chart (bucket starts in epoch
+        ms), cut into buckets for the chart's width in pixels."""
+        async with self:
+            bounds = self._bounds()
+            step = self._step_us
+            if width_px:
+                self._buckets = buckets_for_width(float(width_px))
+        try:
+            picked = None if bounds is None else dragged(float(start_ms), float(end_ms), step, *bounds)
+        except (TypeError, ValueError):
+            picked = None
+        if picked is not None:
+            await self._query(*picked, preset="")
+
+    @rx.event(background=True)
+    @redirect_when_signed_out
+    async def reset_zoom(self) -> None:
+        """Back to the range of the last preset chosen (double-click, or Reset)."""
+        async with self:
+            preset = self._home_preset or "day"
+        await self._show_preset(preset)
 
     @rx.event(background=True)
     @redirect_when_signed_out
@@ -252,8 +319,8 @@ class ChartState(DatasetState):
             self.chart_loading, self.chart_error = True, ""
             if preset is not None:
                 self.chart_preset = preset
-            dataset_id = self.ds_id
-        step = chart_step_us(start_us, end_us)
+            dataset_id, buckets = self.ds_id, self._buckets
+        step = chart_step_us(start_us, end_us, buckets)
         request = pb.QueryPointsRequest(
             dataset_id=dataset_id,
             start_time=us_to_timestamp(start_us),
@@ -271,7 +338,8 @@ class ChartState(DatasetState):
         async with self:
             if dataset_id != self.ds_id:
                 return
-            self._start_us, self._end_us = start_us, end_us
+            self._start_us, self._end_us, self._step_us = start_us, end_us, step
+            self.chart_zoomed = self.chart_preset == ""
             self.chart_rows = bucket_rows(response.buckets, start_us, end_us, step, self._anomalies)
             self.chart_bucket_count = len(response.buckets.start_times_us)
             self.chart_step = duration_text(step)
@@ -353,6 +421,16 @@ def chart_card() -> rx.Component:
                 _tool("zoom-out", "Zoom out", ChartState.zoom(2.0), "chart-zoom-out"),  # type: ignore[misc]
                 _tool("chevron-left", "Earlier", ChartState.pan(-0.5), "chart-pan-left"),  # type: ignore[misc]
                 _tool("chevron-right", "Later", ChartState.pan(0.5), "chart-pan-right"),  # type: ignore[misc]
+                rx.button(
+                    rx.icon("rotate-ccw", size=14),
+                    "Reset",
+                    size="1",
+                    variant="soft",
+                    disabled=~ChartState.chart_zoomed,
+                    on_click=ChartState.reset_zoom,
+                    title="Back to the range of the preset (also: double-click the chart)",
+                    data_testid="chart-reset",
+                ),
                 rx.spacer(),
                 rx.button(
                     rx.icon("download", size=14),
@@ -379,53 +457,65 @@ def chart_card() -> rx.Component:
             rx.cond(
                 ChartState.chart_start == "",
                 rx.text("No points yet.", size="2", color_scheme="gray", data_testid="chart-empty"),
-                rx.recharts.composed_chart(
-                    rx.recharts.cartesian_grid(stroke_dasharray="3 3", stroke="var(--gray-a5)"),
-                    rx.recharts.x_axis(data_key="time", min_tick_gap=40),
-                    rx.recharts.y_axis(width=70, domain=["auto", "auto"]),
-                    rx.recharts.line(
-                        data_key="max",
-                        name="max",
-                        stroke="var(--accent-6)",
-                        dot=False,
-                        type_="linear",
-                        is_animation_active=False,
-                        stroke_width=1,
+                rx.box(
+                    zoom_chart(
+                        rx.recharts.cartesian_grid(stroke_dasharray="3 3", stroke="var(--gray-a5)"),
+                        time_axis(),
+                        rx.recharts.y_axis(width=70, domain=["auto", "auto"]),
+                        rx.recharts.line(
+                            data_key="max",
+                            name="max",
+                            stroke="var(--accent-6)",
+                            dot=False,
+                            type_="linear",
+                            is_animation_active=False,
+                            stroke_width=1,
+                        ),
+                        rx.recharts.line(
+                            data_key="mean",
+                            name="mean",
+                            stroke="var(--accent-9)",
+                            dot=False,
+                            type_="linear",
+                            is_animation_active=False,
+                            stroke_width=1.5,
+                            class_name="chart-mean-line",
+                        ),
+                        rx.recharts.line(
+                            data_key="min",
+                            name="min",
+                            stroke="var(--accent-6)",
+                            dot=False,
+                            type_="linear",
+                            is_animation_active=False,
+                            stroke_width=1,
+                        ),
+                        # The anomalies: dots only (no line), on the buckets that hold one.
+                        rx.recharts.line(
+                            data_key="anomaly",
+                            name="anomaly",
+                            stroke="none",
+                            legend_type="circle",
+                            type_="linear",
+                            dot={
+                                "r": 4,
+                                "fill": "var(--red-9)",
+                                "stroke": "var(--red-11)",
+                                "className": "chart-anomaly",
+                            },
+                            is_animation_active=False,
+                        ),
+                        rx.recharts.legend(),
+                        time_tooltip(),
+                        name="series",
+                        on_zoom=ChartState.zoom_to,
+                        data=ChartState.chart_rows,
+                        height=320,
                     ),
-                    rx.recharts.line(
-                        data_key="mean",
-                        name="mean",
-                        stroke="var(--accent-9)",
-                        dot=False,
-                        type_="linear",
-                        is_animation_active=False,
-                        stroke_width=1.5,
-                        class_name="chart-mean-line",
-                    ),
-                    rx.recharts.line(
-                        data_key="min",
-                        name="min",
-                        stroke="var(--accent-6)",
-                        dot=False,
-                        type_="linear",
-                        is_animation_active=False,
-                        stroke_width=1,
-                    ),
-                    # The anomalies: dots only (no line), on the buckets that hold one.
-                    rx.recharts.line(
-                        data_key="anomaly",
-                        name="anomaly",
-                        stroke="none",
-                        legend_type="circle",
-                        type_="linear",
-                        dot={"r": 4, "fill": "var(--red-9)", "stroke": "var(--red-11)", "className": "chart-anomaly"},
-                        is_animation_active=False,
-                    ),
-                    rx.recharts.legend(),
-                    rx.recharts.graphing_tooltip(),
-                    data=ChartState.chart_rows,
-                    height=320,
+                    on_double_click=ChartState.reset_zoom,
                     width="100%",
+                    title="Drag across the chart to zoom into a range; double-click to go back",
+                    data_testid="chart-plot",
                 ),
             ),
             spacing="3",
@@ -438,4 +528,5 @@ def chart_card() -> rx.Component:
         data_range_start=ChartState.chart_start,
         data_range_end=ChartState.chart_end,
         data_loading=ChartState.chart_loading,
+        data_zoomed=ChartState.chart_zoomed,
     )
