@@ -5,6 +5,7 @@ import reflex as rx
 from mesh_web import log_redaction
 from mesh_web.http_security import SecurityHeaders
 from mesh_web.pages import (
+    compare,
     dashboard,
     dataset,
     datasets,
@@ -51,6 +52,9 @@ app.add_page(
 )
 app.add_page(
     dataset.dataset_page, route=dataset.ROUTE, title="Dataset · Analytics Mesh", on_load=dataset.DatasetState.load
+)
+app.add_page(
+    compare.compare_page, route=compare.ROUTE, title="Compare · Analytics Mesh", on_load=compare.CompareState.load
 )
 app.add_page(
     results.results_page, route=results.ROUTE, title="Results · Analytics Mesh",

@@ -28,6 +28,7 @@ from mesh_web.display import (
     table_after_page,
     with_row,
 )
+from mesh_web.pages.compare_pick import compare_button, pick_cell
 from mesh_web.service_clients import rpc
 
 ROUTE = "/datasets"
@@ -200,6 +201,7 @@ def _datasets_table() -> rx.Component:
     return rx.table.root(
         rx.table.header(
             rx.table.row(
+                rx.table.column_header_cell("", aria_label="Compare"),
                 rx.table.column_header_cell("Name"),
                 rx.table.column_header_cell("Description"),
                 rx.table.column_header_cell("Unit"),
@@ -211,6 +213,7 @@ def _datasets_table() -> rx.Component:
             rx.foreach(
                 DatasetsState.shown_rows,
                 lambda row: rx.table.row(
+                    pick_cell(row),
                     rx.table.row_header_cell(
                         rx.link(row.name, href="/datasets/" + row.id, weight="medium", data_testid="dataset-link"),
                         data_testid="dataset-name",
@@ -345,6 +348,7 @@ def datasets_page() -> rx.Component:
                 rx.hstack(
                     rx.text(DatasetsState.summary, color_scheme="gray", size="2", data_testid="datasets-summary"),
                     rx.spacer(),
+                    compare_button(),
                     rx.input(
                         rx.input.slot(rx.icon("search", size=14)),
                         value=DatasetsState.search,
