@@ -46,6 +46,12 @@ def format_count(count: int) -> str:
     return f"{count:,}"
 
 
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """'1 anomaly', '2 anomalies', '0 results': a count with its noun, in the right number."""
+    noun = singular if count == 1 else (plural or singular + "s")
+    return f"{format_count(count)} {noun}"
+
+
 def format_timestamp(timestamp: timestamp_pb2.Timestamp | None) -> str:
     """A protobuf timestamp as 'YYYY-MM-DD HH:MM UTC', or MISSING when unset.
 

@@ -17,7 +17,7 @@ from google.protobuf import timestamp_pb2
 
 from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2
 from mesh_runtime.wire import us_to_datetime
-from mesh_web.display import MISSING, format_count, format_timestamp
+from mesh_web.display import MISSING, counted, format_count, format_timestamp
 from mesh_web.forecast_display import forecast_figures
 
 KIND_LABELS: dict[int, str] = {
@@ -128,6 +128,8 @@ class ResultRow:
     duration: str
     anomalies: str
     has_anomalies: bool
+    anomaly_label: str
+    """'1 anomaly', '3 anomalies'."""
     insight: str
     origin: str
     create_seconds: float
@@ -150,6 +152,7 @@ def result_row(result: analysis_pb2.Result) -> ResultRow:
         duration=duration,
         anomalies=format_count(result.anomaly_count) if (detects and succeeded) else MISSING,
         has_anomalies=result.anomaly_count > 0,
+        anomaly_label=counted(result.anomaly_count, "anomaly", "anomalies"),
         insight=INSIGHT_LABELS.get(result.insight.status, "none") if result.HasField("insight") else "none",
         origin="scheduled" if result.schedule_id else "on demand",
         create_seconds=_seconds(created) if created else 0.0,

@@ -1,5 +1,6 @@
-"""The Dashboard: how much there is, the last day of the datasets written to
-last (sparklines.py), the latest results, recent anomalies and the health of
+"""The Dashboard: how much there is, recent results counted by outcome and
+the anomaly timeline (anomaly_timeline.py), the last day of the datasets
+written to last (sparklines.py), the latest results, recent anomalies and the health of
 every service in the mesh."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import empty_callout, loading_line, page_header, stat_card
 from mesh_web.display import MISSING, HealthRow, format_count, health_row, service_error_text
+from mesh_web.pages.anomaly_timeline import outcomes_card, timeline_card
 from mesh_web.pages.sparklines import sparklines_card
 from mesh_web.result_display import ResultRow, result_row
 from mesh_web.service_clients import rpc
@@ -155,7 +157,7 @@ def _result_list(title: str, rows: rx.Var[list[ResultRow]] | list[ResultRow], em
                                 rx.badge(row.status, variant="outline"),
                                 rx.cond(
                                     row.has_anomalies,
-                                    rx.badge(row.anomalies, " anomalies", color_scheme="red"),
+                                    rx.badge(row.anomaly_label, color_scheme="red", data_testid="anomaly-label"),
                                 ),
                                 rx.spacer(),
                                 rx.text(row.created, size="1", color_scheme="gray"),
@@ -210,7 +212,9 @@ def dashboard_page() -> rx.Component:
                     width="100%",
                     flex_wrap="wrap",
                 ),
+                outcomes_card(),
                 sparklines_card(),
+                timeline_card(),
                 rx.hstack(
                     _result_list(
                         "Latest results",

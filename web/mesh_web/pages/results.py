@@ -109,12 +109,26 @@ class ResultsState(AuthState):
     @rx.event(background=True)
     @redirect_when_signed_out
     async def open_page(self) -> list[EventSpec]:
-        """On load: take a dataset from the URL (?dataset=ID), fetch the first
-        page and the dataset names, and start watching."""
+        """On load: take the filters the URL names (?dataset=ID, ?status=failed,
+        ?kind=trend, ?anomalies=with: the dashboard's counts link so), fetch the
+        first page and the dataset names, and start watching."""
         async with self:
-            dataset = str(self.router.url.query_parameters.get("dataset", "")).strip()
+            query = self.router.url.query_parameters
+            if any(str(query.get(name, "")).strip() for name in ("dataset", "status", "kind", "anomalies")):
+                # A link names the whole filter: what an earlier visit chose does not add to it.
+                self.f_dataset, self.f_kind, self.f_status, self.f_anomalies = ALL_DATASETS, ANY, ANY, ANY
+                self.f_after = self.f_before = ""
+            dataset = str(query.get("dataset", "")).strip()
             if dataset:
                 self.f_dataset = dataset
+            for name, field, allowed in (
+                ("status", "f_status", STATUS_LABELS.values()),
+                ("kind", "f_kind", KIND_LABELS.values()),
+                ("anomalies", "f_anomalies", ("with", "without")),
+            ):
+                value = str(query.get(name, "")).strip()
+                if value in allowed:
+                    setattr(self, field, value)
             self.filters_key += 1
             self._watch_generation += 1
         await self._options()
