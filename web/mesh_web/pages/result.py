@@ -15,6 +15,7 @@ from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
 from mesh_web.auth_state import AuthState, SignedOut, last_path_segment, redirect_when_signed_out
+from mesh_web.components.expected_band import expected_band_layer, trend_in_words, with_expected_band
 from mesh_web.components.forecast_chart import forecast_chart
 from mesh_web.components.layout import page_layout
 from mesh_web.components.result_events import result_events
@@ -67,6 +68,7 @@ class ResultState(AuthState):
     trace_href: str = ""
     figures: list[Figure] = []
     series: list[dict[str, Any]] = []
+    trend_words: str = ""
     histogram: list[dict[str, Any]] = []
     anomaly_total: int = 0
     source_points: int = 0
@@ -123,6 +125,8 @@ class ResultState(AuthState):
         anomaly_list = list(result.output.anomalies.anomalies) if result.output.HasField("anomalies") else []
         self.anomaly_total = result.anomaly_count
         self.series = series_chart(response.series, anomaly_list) if response.HasField("series") else []
+        self.series = with_expected_band(self.series, response.series.timestamps_us, result.output.anomalies.events)
+        self.trend_words = trend_in_words(result.output.trend, self._unit) if result.output.HasField("trend") else ""
         self.source_points = response.series.source_point_count
         self.histogram = histogram_chart(result.output.histogram) if result.output.HasField("histogram") else []
         self.insight_status = INSIGHT_LABELS.get(result.insight.status, "none")
@@ -178,7 +182,7 @@ class ResultState(AuthState):
     def _forget(self) -> None:
         for name in (
             "shown_id dataset_name dataset_link kind status failure window origin requested_by insight_status "
-            "insight_text insight_model insight_error answer answer_model ask_error question"
+            "insight_text insight_model insight_error answer answer_model ask_error question trend_words"
         ).split():
             setattr(self, name, "")
         self.created = MISSING
@@ -303,6 +307,10 @@ def _series_chart() -> rx.Component:
                 align="baseline",
                 spacing="3",
             ),
+            rx.cond(
+                ResultState.trend_words != "",
+                rx.text("Trend: ", ResultState.trend_words, size="2", data_testid="trend-words"),
+            ),
             rx.recharts.composed_chart(
                 rx.recharts.cartesian_grid(stroke_dasharray="3 3", stroke="var(--gray-a5)"),
                 rx.recharts.x_axis(data_key="time", min_tick_gap=40),
@@ -335,6 +343,7 @@ def _series_chart() -> rx.Component:
                     is_animation_active=False,
                     class_name="trend-line",
                 ),
+                expected_band_layer(),
                 # The anomalies: dots only (no line), on the points where 'anomaly' is set.
                 rx.recharts.line(
                     data_key="anomaly",
