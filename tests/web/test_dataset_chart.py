@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -250,3 +251,45 @@ def test_dragging_across_the_chart_zooms_into_that_range_and_a_double_click_goes
         page.keyboard.press("Enter")
         expect(chart).to_have_attribute("data-zoomed", "false", timeout=WAIT_MS)
         expect(chart).to_have_attribute("data-range-start", "2026-11-02 23:59:00", timeout=WAIT_MS)
+
+
+def test_the_chart_of_a_million_points_shows_soon_after_navigation_measured_not_asserted(
+    mesh: RunningStack, web: str, browser: Browser
+) -> None:
+    """Issue 17's figure: the dataset page with 1M points shows its chart within
+    1 s of navigation. Measured in the browser (click on the dataset's link to
+    the mean line drawn through its buckets), printed and written to
+    test-artifacts/web-performance.txt; never asserted (shared, loaded machine)."""
+    name = f"chart-1m-{uuid.uuid4().hex[:8]}"
+    points, batch = 1_000_000, 100_000
+    first_us = 1_700_000_000_000_000
+    with mesh.channel(mesh.analytics, "analyst") as channel:
+        stub = pb_grpc.AnalyticsServiceStub(channel)
+        dataset = stub.CreateDataset(pb.CreateDatasetRequest(dataset=dataset_pb2.Dataset(name=name)), timeout=10)
+        for offset in range(0, points, batch):
+            stub.AppendPoints(
+                pb.AppendPointsRequest(
+                    dataset_id=dataset.dataset.id,
+                    timestamps_us=[first_us + (offset + i) * 1_000_000 for i in range(batch)],
+                    values=[float((offset + i) % 3600) for i in range(batch)],
+                ),
+                timeout=60,
+            )
+    with fresh_page(browser) as page:
+        sign_in(page, web, mesh.credentials["viewer"])
+        page.get_by_test_id("dataset-search").fill(name)
+        expect(page.get_by_test_id("dataset-row")).to_have_count(1, timeout=WAIT_MS)
+        expect(page.get_by_test_id("dataset-row")).to_contain_text("1,000,000")
+        line = page.locator("[data-testid=dataset-chart] .chart-mean-line path.recharts-line-curve")
+        started = page.evaluate("performance.now()")
+        page.get_by_test_id("dataset-link").filter(has_text=name).click()
+        expect(line).to_have_attribute("d", re.compile(r"^M[^ML]*(L[^ML]*){100,}$"), timeout=WAIT_MS)
+        shown_ms = page.evaluate("performance.now()") - started
+        # The last day of one point a second: 86,400 points in the chart's buckets, reduced by QueryPoints.
+        expect(page.get_by_test_id("dataset-chart")).to_have_attribute("data-buckets", "500")
+    line_text = f"dataset page, 1,000,000 points: chart drawn {shown_ms:.0f} ms after clicking the dataset's link"
+    print(line_text)
+    report = Path(__file__).resolve().parents[2] / "test-artifacts" / "web-performance.txt"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    with report.open("a", encoding="utf-8") as out:
+        out.write(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC  {line_text}\n")
