@@ -8,6 +8,7 @@ made with the user's session, handed to the browser as a file)."""
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import math
 import re
@@ -190,6 +191,7 @@ class ChartState(DatasetState):
     _start_us: int = 0
     _end_us: int = 0
     _step_us: int = 0
+    _shown_buckets: bytes = b""
     _buckets: int = CHART_BUCKETS
     _home_preset: str = "day"
 
@@ -198,6 +200,7 @@ class ChartState(DatasetState):
         self.chart_step = self.chart_start = self.chart_end = self.chart_error = self.export_error = ""
         self.chart_preset = self._home_preset = "day"
         self._start_us = self._end_us = self._step_us = self.chart_anomalies = 0
+        self._shown_buckets = b""
         self.chart_zoomed = False
         self._anomalies = []
 
@@ -226,19 +229,28 @@ class ChartState(DatasetState):
     @rx.event(background=True)
     @redirect_when_signed_out
     async def open_chart(self) -> None:
-        """Show the chart with the current preset when the card appears, with
-        the anomalies of the dataset's latest result that found any."""
+        """Show the chart with the current preset when the card appears, and
+        mark the anomalies of the dataset's latest result that found any. The
+        two are asked at once: the chart does not wait for the marks (two
+        calls) before its own call, and the marks join it when they come."""
         async with self:
             preset, dataset_id = self.chart_preset, self.ds_id
+        await asyncio.gather(self._show_preset(preset), self._mark_anomalies(dataset_id))
+
+    async def _mark_anomalies(self, dataset_id: str) -> None:
         try:
             found = await self._latest_anomalies(dataset_id)
         except MeshError as error:
             async with self:
                 self.chart_error = "No anomaly marks: " + service_error_text("analytics", error)
-        else:
-            async with self:
-                self._anomalies, self.chart_anomalies = found, len(found)
-        await self._show_preset(preset)
+            return
+        async with self:
+            if dataset_id != self.ds_id:
+                return
+            self._anomalies, self.chart_anomalies = found, len(found)
+            if self._shown_buckets and found:
+                buckets = points_pb2.PointBuckets.FromString(self._shown_buckets)
+                self.chart_rows = bucket_rows(buckets, self._start_us, self._end_us, self._step_us, found)
 
     async def _latest_anomalies(self, dataset_id: str) -> list[tuple[int, float]]:
         """The anomalies of the dataset's latest result that found any: ListResults
@@ -339,6 +351,7 @@ class ChartState(DatasetState):
             if dataset_id != self.ds_id:
                 return
             self._start_us, self._end_us, self._step_us = start_us, end_us, step
+            self._shown_buckets = response.buckets.SerializeToString()
             self.chart_zoomed = self.chart_preset == ""
             self.chart_rows = bucket_rows(response.buckets, start_us, end_us, step, self._anomalies)
             self.chart_bucket_count = len(response.buckets.start_times_us)
