@@ -373,6 +373,9 @@ class _Rpc:
     client_streaming: bool
     server_streaming: bool
     http_rules: tuple[tuple[str, str], ...]  # (HTTP method, path template) of each REST binding
+    # A server stream of messages (not of google.api.HttpBody, which REST gets raw):
+    # REST gets it as newline-delimited JSON.
+    ndjson: bool = False
 
 
 def _rpcs(upstreams: Sequence[Upstream]) -> Iterator[_Rpc]:
@@ -394,6 +397,7 @@ def _rpcs(upstreams: Sequence[Upstream]) -> Iterator[_Rpc]:
                     method.client_streaming,
                     method.server_streaming,
                     tuple(_http_bindings(rule)),
+                    method.server_streaming and method.output_type.full_name != "google.api.HttpBody",
                 )
 
 
@@ -534,6 +538,9 @@ def _rpc_route(rpc: _Rpc, limits: EdgeLimits) -> dict[str, Any]:
                     "deadline_ms": seconds * 1000,
                     # An RPC that takes one message: its body is checked whole.
                     "check_frames": not rpc.client_streaming,
+                    # REST answers it as newline-delimited JSON (the transcoder's print option):
+                    # typed application/x-ndjson by the edge filter on the way out.
+                    **({"ndjson": True} if rpc.ndjson else {}),
                 }
             }
         },
@@ -594,7 +601,8 @@ def _jwt_authn(jwks_path: str, issuer: str, audience: str, open_prefixes: Sequen
 
 # Requests: keeps pseudo-headers (":path") and names gRPC metadata allows; drops
 # the rest. Responses: a 401 from a service (through the transcoder) gets the
-# Bearer challenge Envoy's own 401s carry.
+# Bearer challenge Envoy's own 401s carry; a REST server stream (marked by the
+# call filter, which sees its route) is typed application/x-ndjson.
 _EDGE_LUA = """
 function envoy_on_request(request_handle)
   local headers = request_handle:headers()
@@ -613,6 +621,11 @@ function envoy_on_response(response_handle)
   local headers = response_handle:headers()
   if headers:get(":status") == "401" and headers:get("www-authenticate") == nil then
     headers:add("www-authenticate", 'Bearer realm="REALM"')
+  end
+  local mesh = response_handle:streamInfo():dynamicMetadata():get("mesh")
+  if mesh ~= nil and mesh["ndjson"] and headers:get(":status") == "200"
+      and headers:get("content-type") == "application/json" then
+    headers:replace("content-type", "application/x-ndjson")
   end
 end
 """
@@ -687,6 +700,10 @@ function envoy_on_request(request_handle)
   local limit_ms = route:get("deadline_ms")
   if limit_ms ~= nil then
     cut_deadline(headers, limit_ms)
+  end
+  -- (Before check_frames: the headers cannot be used once the body was waited for.)
+  if route:get("ndjson") and headers:get("x-envoy-original-path") ~= nil then
+    request_handle:streamInfo():dynamicMetadata():set("mesh", "ndjson", true)
   end
   if route:get("check_frames") then
     check_frames(request_handle)
@@ -799,6 +816,10 @@ def render(
                 "always_print_primitive_fields": True,
                 "always_print_enums_as_ints": False,
                 "preserve_proto_field_names": False,
+                # Server streams (WatchResults, AskAboutResult, StreamComplete) as
+                # newline-delimited JSON: each message is one line, sent as it arrives,
+                # instead of one JSON array that a client can only parse once it closes.
+                "stream_newline_delimited": True,
             },
             "request_validation_options": {
                 "reject_unknown_method": True,

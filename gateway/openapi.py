@@ -47,6 +47,8 @@ STATUS_SCHEMA = "google.rpc.Status"
 # media type (its content_type field is the Content-Type header).
 HTTP_BODY = ".google.api.HttpBody"
 RAW_MEDIA = "*/*"
+NDJSON_MEDIA = "application/x-ndjson"
+"""A server stream over REST: one JSON message a line (Envoy's transcoder, stream_newline_delimited)."""
 _RAW_SCHEMA: dict[str, Any] = {"type": "string", "format": "binary"}
 
 _FD = descriptor_pb2.FieldDescriptorProto
@@ -264,13 +266,17 @@ def _operation(catalog: Catalog, op: _Operation, operation_id: str) -> tuple[str
         )
         ok["content"] = {RAW_MEDIA: {"schema": dict(_RAW_SCHEMA)}}
     else:
+        media = "application/json"
         if method.server_streaming:
-            response = {"type": "array", "items": response}
+            media = NDJSON_MEDIA
             ok["description"] = (
-                "A server stream: a JSON array whose elements arrive one by one as the "
-                "RPC sends its messages (`[` first, then each message, `]` when the stream ends)."
+                "A server stream as newline-delimited JSON (`application/x-ndjson`): one line "
+                "per message, each sent as the RPC sends it (`curl -N` prints them as they "
+                "arrive); the schema is that of one line. An error before the first message is "
+                "an HTTP error with a JSON `google.rpc.Status`."
             )
-        ok["content"] = {"application/json": {"schema": response}}
+            operation["x-mesh-stream"] = "ndjson"
+        ok["content"] = {media: {"schema": response}}
     operation["responses"] = {
         "200": ok,
         "default": {

@@ -99,7 +99,11 @@ Placeholders in capitals (<code>DATASET_ID</code>) stand for your own values.</p
         for method in service.methods:
             streams = [
                 *(["client stream (REST: a JSON array of requests)"] if method.client_streaming else []),
-                *(["server stream (REST: a JSON array of responses)"] if method.server_streaming else []),
+                *(
+                    ["server stream (REST: newline-delimited JSON, a line per response as it arrives)"]
+                    if method.server_streaming
+                    else []
+                ),
             ]
             rpc = escape(method.grpc_method)
             parts.append(

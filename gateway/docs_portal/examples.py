@@ -176,7 +176,8 @@ def examples(document: dict[str, Any], rest_base_url: str, grpc_address: str) ->
                 grpc_method,
             ]
             url = rest_base_url + url_path + (f"?{urlencode(query)}" if query else "")
-            curl = ["curl", "-s", *(["-N"] if _response_type(op) == "array" else [])]
+            # -N: print each line of a stream as it arrives.
+            curl = ["curl", "-s", *(["-N"] if _response_type(op) == "ndjson" else [])]
             if http_method != "get":
                 curl += ["-X", http_method.upper()]
             curl += [*auth, url]
@@ -193,7 +194,7 @@ def examples(document: dict[str, Any], rest_base_url: str, grpc_address: str) ->
                     summary=op.get("summary", ""),
                     access="public" if not secured else op.get("x-mesh-min-role", "signed in"),
                     client_streaming="requestBody" in op and _body_type(op) == "array",
-                    server_streaming=_response_type(op) == "array",
+                    server_streaming=_response_type(op) == "ndjson",
                     http_method=http_method.upper(),
                     http_path=path,
                     grpcurl=_shell(grpcurl),
@@ -214,8 +215,11 @@ def _body_type(op: dict[str, Any]) -> str | None:
 
 
 def _response_type(op: dict[str, Any]) -> str | None:
-    """The kind of a 200 response: "array" for a JSON server stream, "raw" for a raw body (google.api.HttpBody)."""
+    """The kind of a 200 response: "ndjson" for a server stream of JSON lines,
+    "raw" for a raw body (google.api.HttpBody)."""
     content = op["responses"]["200"]["content"]
+    if "application/x-ndjson" in content:
+        return "ndjson"
     if "application/json" not in content:
         return "raw"
     kind = content["application/json"]["schema"].get("type")

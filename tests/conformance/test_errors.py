@@ -282,6 +282,8 @@ def test_a_stream_that_fails_at_once_has_the_http_status_of_its_code(
     status = response.json()
     assert isinstance(status, dict) and status["code"] in (3, 5)
     assert response.status_code == HTTP_STATUS_OF_GRPC_CODE[status["code"]]
+    # A JSON google.rpc.Status, not a line of a stream.
+    assert response.headers["content-type"] == "application/json"
 
 
 # Found by the fuzzing work and fixed: Envoy drops header names gRPC metadata

@@ -1,6 +1,6 @@
 """Server streams through gRPC and through REST via Envoy: Envoy sends the
-messages of a stream as one JSON array, element by element as they arrive,
-each element the gRPC message printed with Envoy's JSON options."""
+messages of a stream as newline-delimited JSON, one line a message as it
+arrives, each the gRPC message printed with Envoy's JSON options."""
 
 from __future__ import annotations
 
@@ -25,32 +25,14 @@ from tests.conformance.proto_json import as_rest_json, json_problems
 from tests.conformance.test_unary import START_US, STEP_US, wait_until_settled
 
 
-def json_array_elements(chunks: Iterator[str]) -> Iterator[Any]:
-    """The elements of a JSON array read from ``chunks`` of text, each as soon as it is complete."""
-    decoder = json.JSONDecoder()
-    buffer = ""
-    opened = False
-    for chunk in chunks:
-        buffer += chunk
-        while True:
-            buffer = buffer.lstrip()
-            if not opened:
-                if not buffer:
-                    break
-                assert buffer[0] == "[", f"a stream through Envoy is a JSON array, got {buffer[:80]!r}"
-                buffer, opened = buffer[1:], True
-                continue
-            if buffer.startswith(","):
-                buffer = buffer[1:]
-                continue
-            if buffer.startswith("]"):
-                return
-            try:
-                element, end = decoder.raw_decode(buffer)
-            except json.JSONDecodeError:
-                break  # incomplete: wait for more text
-            buffer = buffer[end:]
-            yield element
+def ndjson_messages(lines: Iterator[str]) -> Iterator[Any]:
+    """The messages of a stream through Envoy, one JSON object a line, each
+    as soon as its line is complete."""
+    for line in lines:
+        if line.strip():
+            message = json.loads(line)
+            assert isinstance(message, dict), f"one JSON object a line, got {line[:80]!r}"
+            yield message
 
 
 def _dataset_with_points(stub: analytics_grpc.AnalyticsServiceStub) -> str:
@@ -70,7 +52,7 @@ def _dataset_with_points(stub: analytics_grpc.AnalyticsServiceStub) -> str:
     return dataset_id
 
 
-def test_stream_complete_arrives_as_a_json_array_of_the_grpc_messages(
+def test_stream_complete_arrives_as_one_json_line_per_grpc_message(
     llm: llm_grpc.LlmServiceStub, rest: httpx.Client, print_options: dict[str, bool]
 ) -> None:
     prompt = f"mean 12.5, max 40 ({uuid.uuid4().hex[:6]})"
@@ -86,9 +68,9 @@ def test_stream_complete_arrives_as_a_json_array_of_the_grpc_messages(
         "POST", "/v1/completions:stream", json={"messages": [{"role": "ROLE_USER", "content": prompt}]}
     ) as response:
         assert response.status_code == 200
+        assert response.headers["content-type"] == "application/x-ndjson"
         raw = "".join(response.iter_text())
-    assert raw.lstrip().startswith("[") and raw.rstrip().endswith("]")
-    elements = json.loads(raw)
+    elements = list(ndjson_messages(iter(raw.splitlines())))
     for element in elements:
         assert json_problems(llm_pb.StreamCompleteResponse.DESCRIPTOR, element, True) == []
     expected = [as_rest_json(c, print_options) for c in chunks]
@@ -100,7 +82,7 @@ def test_stream_complete_arrives_as_a_json_array_of_the_grpc_messages(
     assert elements[-1]["finishReason"] == "FINISH_REASON_STOP"
 
 
-def test_ask_about_result_arrives_as_a_json_array_of_the_grpc_messages(
+def test_ask_about_result_arrives_as_one_json_line_per_grpc_message(
     analytics: analytics_grpc.AnalyticsServiceStub, rest: httpx.Client, print_options: dict[str, bool]
 ) -> None:
     dataset_id = _dataset_with_points(analytics)
@@ -114,7 +96,8 @@ def test_ask_about_result_arrives_as_a_json_array_of_the_grpc_messages(
     )
     response = rest.post(f"/v1/results/{queued.id}:ask", json={"question": question})
     assert response.status_code == 200, response.text
-    elements = response.json()
+    assert response.headers["content-type"] == "application/x-ndjson"
+    elements = list(ndjson_messages(iter(response.text.splitlines())))
     assert isinstance(elements, list) and len(elements) == len(chunks) > 1
     for element in elements:
         assert json_problems(pb.AskAboutResultResponse.DESCRIPTOR, element, True) == []
@@ -161,6 +144,8 @@ def test_watch_results_streams_json_elements_equal_to_the_grpc_messages(
         pb.WatchResultsRequest(dataset_id=dataset_id), timeout=180
     )
     rest_status: list[int] = []
+    rest_types: list[str] = []
+    rest_ended = threading.Event()
 
     def follow_grpc() -> None:
         try:
@@ -173,10 +158,13 @@ def test_watch_results_streams_json_elements_equal_to_the_grpc_messages(
         try:
             with client.stream("GET", "/v1/results:watch", params={"datasetId": dataset_id}) as response:
                 rest_status.append(response.status_code)
-                for element in json_array_elements(response.iter_text()):
+                rest_types.append(response.headers["content-type"])
+                for element in ndjson_messages(response.iter_lines()):
                     through_rest.put(element)
         except (httpx.HTTPError, RuntimeError):
             pass  # closed by the test once it has what it waits for
+        finally:
+            rest_ended.set()
 
     threads = [threading.Thread(target=follow_grpc, daemon=True), threading.Thread(target=follow_rest, daemon=True)]
     for thread in threads:
@@ -200,6 +188,8 @@ def test_watch_results_streams_json_elements_equal_to_the_grpc_messages(
                 lambda e: (e["result"]["id"], e["result"]["status"], e["result"]["insight"]["status"]),
             )
             if by_grpc is not None and by_rest is not None:
+                # Read while the REST stream is still open: each line comes as it happens.
+                assert not rest_ended.is_set(), "the REST watch ended before its message was read"
                 break
         else:
             raise AssertionError("the watches never both saw a result settle")
@@ -208,7 +198,7 @@ def test_watch_results_streams_json_elements_equal_to_the_grpc_messages(
         client.close()
         channel.close()
 
-    assert rest_status == [200]
+    assert rest_status == [200] and rest_types == ["application/x-ndjson"]
     assert json_problems(pb.WatchResultsResponse.DESCRIPTOR, by_rest, True) == []
     assert by_rest == as_rest_json(pb.WatchResultsResponse(result=by_grpc), print_options)
     assert by_rest["result"]["datasetId"] == dataset_id

@@ -143,6 +143,14 @@ def test_raw_body_examples_send_and_save_files() -> None:
     assert export[export.index("-o") + 1] == "FILE" and "-N" not in export
 
 
+def test_server_stream_examples_print_each_line_as_it_arrives() -> None:
+    document = json.loads(OPENAPI.read_text())
+    methods = {m.name: m for service in examples(document, "http://gw", "gw:1") for m in service.methods}
+    for name in ("WatchResults", "AskAboutResult", "StreamComplete"):
+        assert methods[name].server_streaming and "-N" in shlex.split(methods[name].curl), name
+    assert not methods["ExportPoints"].server_streaming and not methods["GetDataset"].server_streaming
+
+
 def test_every_setting_of_the_portal_is_documented() -> None:
     example = (ROOT / ".env.example").read_text()
     for variable, _default, doc in describe_settings(DocsSettings):

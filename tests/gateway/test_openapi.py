@@ -155,14 +155,21 @@ def test_descriptions_come_from_proto_comments(document: dict[str, Any]) -> None
     assert dataset["description"] and dataset["properties"]["unit"]["description"]
 
 
-def test_streams_are_json_arrays(document: dict[str, Any]) -> None:
+def test_client_streams_are_json_arrays_server_streams_json_lines(document: dict[str, Any]) -> None:
     ingest = operation(document, "/mesh.analytics.v1.AnalyticsService/IngestPoints")
     body = ingest["requestBody"]["content"]["application/json"]["schema"]
     assert body["type"] == "array"
     assert "timestampsUs" in body["items"]["properties"]
     stream = operation(document, "/mesh.llm.v1.LlmService/StreamComplete")
-    reply = stream["responses"]["200"]["content"]["application/json"]["schema"]
-    assert reply == {"type": "array", "items": {"$ref": "#/components/schemas/mesh.llm.v1.StreamCompleteResponse"}}
+    ok = stream["responses"]["200"]
+    # One message a line, as it arrives: the schema is that of a line.
+    assert list(ok["content"]) == ["application/x-ndjson"]
+    assert ok["content"]["application/x-ndjson"]["schema"] == {
+        "$ref": "#/components/schemas/mesh.llm.v1.StreamCompleteResponse"
+    }
+    assert "newline-delimited JSON" in ok["description"] and stream["x-mesh-stream"] == "ndjson"
+    watch = operation(document, "/mesh.analytics.v1.AnalyticsService/WatchResults")
+    assert list(watch["responses"]["200"]["content"]) == ["application/x-ndjson"]
 
 
 def test_http_bodies_are_raw(document: dict[str, Any]) -> None:

@@ -127,8 +127,9 @@ def test_stream_complete_over_rest_through_envoy(rest: httpx.Client) -> None:
     with rest.stream("POST", "/v1/completions:stream", json=body) as response:
         assert response.status_code == 200
         raw = "".join(response.iter_text())
-    chunks = json.loads(raw)  # a JSON array of StreamCompleteResponse messages
-    assert isinstance(chunks, list) and len(chunks) > 5
+    # Newline-delimited JSON: a StreamCompleteResponse message a line.
+    chunks = [json.loads(line) for line in raw.splitlines() if line]
+    assert len(chunks) > 5
     *pieces, last = chunks
     assert "".join(p["text"] for p in pieces) == whole["text"]
     assert last["finishReason"] == "FINISH_REASON_STOP"
