@@ -12,6 +12,7 @@ from mesh.notify.v1 import subscription_pb2
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import FieldViolation, InvalidArgument, NotFound
 from mesh_runtime.pagination import PageRequest, time_and_id, time_and_id_key
+from mesh_runtime.update_masks import update_paths
 from mesh_runtime.wire import timestamp_or_none
 from notify_svc import links, store
 from notify_svc.delivery import Dispatcher
@@ -129,7 +130,8 @@ class NotifyServicer(pb_grpc.NotifyServiceServicer):
             "min_anomaly_count": s.min_anomaly_count,
             "disabled": s.disabled,
         }
-        changes = {name: values[name] for name in set(request.update_mask.paths)}
+        paths = update_paths(s, request.update_mask, store.UPDATABLE_FIELDS, "subscription")
+        changes = {name: values[name] for name in paths}
         if "email" in changes and not s.email:
             raise _email_required()
         row = await self.runner.run(store.update_subscription, s.id, changes)

@@ -13,10 +13,13 @@ from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import FieldViolation, InvalidArgument
 from mesh_runtime.pagination import PageRequest, text_key
+from mesh_runtime.update_masks import update_paths
 
 _LIST_QUERY = "datasets"
 # The store's name of an update_mask path, where the two differ.
 _COLUMNS = {"retention": "retention_us", "seasonal_periods_seconds": "seasonal_periods_s"}
+# What UpdateDataset may change (its update_mask's rule says the same).
+_UPDATABLE = ("name", "description", "unit", "labels", "retention", "seasonal_periods_seconds")
 
 
 def _name_required() -> InvalidArgument:
@@ -65,7 +68,7 @@ class DatasetsApi:
         self, request: pb.UpdateDatasetRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateDatasetResponse:
         d = request.dataset
-        paths = set(request.update_mask.paths)
+        paths = update_paths(d, request.update_mask, _UPDATABLE, "dataset")
         if "name" in paths and not d.name:
             raise _name_required()
         new_values: dict[str, Any] = {

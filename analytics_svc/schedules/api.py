@@ -18,6 +18,7 @@ from mesh_runtime.database import BlockingRunner, utc_now
 from mesh_runtime.errors import InvalidArgument
 from mesh_runtime.interceptors import violations_of
 from mesh_runtime.pagination import PageRequest, time_and_id, time_and_id_key
+from mesh_runtime.update_masks import update_paths
 
 SCHEDULE_FIELDS = ("kind", "parameters", "interval_seconds", "cron", "time_zone", "enabled")
 
@@ -90,7 +91,7 @@ class SchedulesApi:
         self, request: pb.UpdateScheduleRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateScheduleResponse:
         s = request.schedule
-        paths = set(request.update_mask.paths)
+        paths = update_paths(s, request.update_mask, SCHEDULE_FIELDS, "schedule")
         if not s.id:
             raise InvalidArgument.for_field("schedule.id", "value is required")
         current = schedule_to_proto(await self.runner.run(schedule_store.get_schedule, s.id))

@@ -240,7 +240,11 @@ def test_update_errors(stub: pb_grpc.AnalyticsServiceStub) -> None:
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     with pytest.raises(grpc.RpcError) as caught:
         stub.UpdateDataset(pb.UpdateDatasetRequest(), timeout=10)
-    assert set(field_violations(caught.value)) == {"dataset", "update_mask"}
+    assert set(field_violations(caught.value)) == {"dataset"}
+    # No mask (AIP-134: the fields set change) and nothing set: nothing to update.
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.UpdateDataset(pb.UpdateDatasetRequest(dataset=dataset_pb2.Dataset(id=second.id)), timeout=10)
+    assert "nothing to update" in field_violations(caught.value)["update_mask"]
 
 
 def test_delete_removes_the_dataset_and_its_points(

@@ -109,7 +109,8 @@ def _camel(proto_name: str) -> str:
 # query's range holds at most 10,000 buckets of its step. (As protovalidate
 # rules across fields they would lose the field in the error.) And limits a
 # deployment sets: the LLM's models (LLM_MODELS) and answer length
-# (LLM_MAX_RESPONSE_TOKENS).
+# (LLM_MAX_RESPONSE_TOKENS). And an update without a mask (AIP-134) must set
+# some field to a non-default value ("nothing to update" on update_mask).
 SEMANTIC_FIELDS = {
     "cron",
     "timeZone",
@@ -119,6 +120,7 @@ SEMANTIC_FIELDS = {
     "step",
     "model",
     "maxTokens",
+    "updateMask",
 }
 
 

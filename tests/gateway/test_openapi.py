@@ -138,7 +138,8 @@ def test_required_fields_and_query_parameters(document: dict[str, Any]) -> None:
     assert body["properties"]["password"]["minLength"] == 12
     update = operation(document, "/mesh.analytics.v1.AnalyticsService/UpdateDataset")
     mask = next(p for p in update["parameters"] if p["name"] == "updateMask")
-    assert mask == {**mask, "in": "query", "required": True}
+    # Optional (AIP-134): without it the fields set in the body are updated.
+    assert mask["in"] == "query" and not mask.get("required")
     assert mask["schema"]["type"] == "string"  # FieldMask: comma-separated paths
     listing = operation(document, "/mesh.analytics.v1.AnalyticsService/ListDatasets")
     page_size = next(p for p in listing["parameters"] if p["name"] == "pageSize")
