@@ -23,7 +23,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway import envoy_config
-from local_stack import infra
+from local_stack import infra, trace_viewer
 from local_stack.credentials import FILE_NAME as CREDENTIALS_FILE
 from local_stack.credentials import NATS_USER, LocalCredentials
 from local_stack.paths import DESCRIPTOR_SET, ROOT, STATE_DIR
@@ -32,7 +32,7 @@ from local_stack.process_env import withheld_from
 from local_stack.processes import COLOURS, ManagedProcess, ProcessSpec, RestartBackoff, wait_until
 from mesh_runtime.auth_keys import KeyFolder
 from mesh_runtime.config import parse_bool, parse_int, parse_port, positive, setting
-from mesh_runtime.telemetry import traces_endpoint
+from mesh_runtime.telemetry import telemetry_wanted, traces_endpoint
 
 SERVICE_DATABASES = {"analytics": "analytics", "notify": "notify"}
 
@@ -62,6 +62,18 @@ class StackSettings:
         "MESH_VALKEY_PORT", 16379, parse_port, "Local Valkey port: the web app's sessions, shared by its replicas."
     )
     web: bool = setting("MESH_WEB", True, parse_bool, "Start the web app with `mesh up`.")
+    trace_viewer: bool = setting(
+        "MESH_TRACE_VIEWER",
+        True,
+        parse_bool,
+        "Run a trace viewer (Phoenix) that every process sends its spans to, unless an OTLP endpoint is set.",
+    )
+    trace_viewer_port: int = setting(
+        "MESH_TRACE_VIEWER_PORT", 16006, parse_port, "Trace viewer (Phoenix): its UI and OTLP/HTTP receiver."
+    )
+    trace_viewer_grpc_port: int = setting(
+        "MESH_TRACE_VIEWER_GRPC_PORT", 14317, parse_port, "Trace viewer (Phoenix): its OTLP/gRPC receiver."
+    )
     analytics_workers: int = setting(
         "MESH_ANALYTICS_WORKERS", 1, positive(parse_int), "Analytics worker processes `mesh up` runs."
     )
@@ -85,6 +97,8 @@ def resolve_ports(settings: StackSettings) -> StackSettings:
     for name in _PORT_FIELDS:
         port = getattr(settings, name)
         if name in ("web_port", "valkey_port") and not settings.web and port != 0:
+            continue
+        if name.startswith("trace_viewer") and not settings.trace_viewer and port != 0:
             continue
         if port == 0:
             port = free_port()
@@ -159,6 +173,8 @@ class Stack:
         self._backoffs: dict[str, RestartBackoff] = {}
         # Each service process's Prometheus endpoint port (METRICS_PORT), by process name.
         self.metrics_ports: dict[str, int] = {}
+        # Where the services send their spans when the stack runs the trace viewer.
+        self.telemetry_env: dict[str, str] = {}
         self._restart_due: dict[str, float] = {}
 
     def _say(self, message: str) -> None:
@@ -240,12 +256,39 @@ class Stack:
             "REST_BASE_URL": f"http://127.0.0.1:{s.envoy_port}",
             "WEB_BASE_URL": f"http://127.0.0.1:{s.web_port}",
             "NOTIFY_LINK_SECRET": local_link_secret(s.state_dir / "notify" / "link-secret"),
+            **self.telemetry_env,
             **self.extra_env,
         }
 
     def envoy_config_path(self) -> Path:
         """Where the rendered Envoy config of this stack is written."""
         return self.settings.state_dir / "envoy" / "envoy.json"
+
+    def wants_trace_viewer(self) -> bool:
+        """Whether to run the trace viewer: asked for, telemetry not turned off,
+        and no other OTLP endpoint set."""
+        env = {**os.environ, **self.extra_env}
+        return self.settings.trace_viewer and telemetry_wanted(env) and not traces_endpoint(env)
+
+    async def start_trace_viewer(self) -> None:
+        """Install (the first time) and start the trace viewer, and point the
+        services and Envoy (their OTLP endpoint) and the web app (WEB_TRACE_URL) at it."""
+        s = self.settings
+        try:
+            phoenix = await trace_viewer.ensure_installed(self._say)
+        except (trace_viewer.ViewerInstallError, OSError) as exc:
+            raise StackError(str(exc)) from None
+        await self._start_and_wait(
+            trace_viewer.viewer_spec(
+                phoenix, s.state_dir / "trace-viewer" / "data", s.trace_viewer_port, s.trace_viewer_grpc_port
+            ),
+            lambda: infra.http_ok(f"http://127.0.0.1:{s.trace_viewer_port}/healthz"),
+            "trace viewer (Phoenix)",
+            timeout=300,
+        )
+        self.telemetry_env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{s.trace_viewer_port}"}
+        if not os.environ.get("WEB_TRACE_URL"):
+            self.telemetry_env["WEB_TRACE_URL"] = trace_viewer.trace_url_template(s.trace_viewer_port)
 
     def envoy_trace_export(self) -> envoy_config.TraceExport | None:
         """Where Envoy sends its spans: the services' OTLP endpoint (None when telemetry is off)."""
@@ -320,6 +363,8 @@ class Stack:
             lambda: infra.http_ok(f"http://127.0.0.1:{s.mail_http_port}/readyz"),
             "mail catcher",
         )
+        if self.wants_trace_viewer():
+            await self.start_trace_viewer()
         env = self.service_env()
         await asyncio.gather(
             *(
@@ -464,6 +509,11 @@ class Stack:
                 f"monitoring http://127.0.0.1:{s.nats_monitor_port}/)",
             ),
             ("Envoy admin", f"http://127.0.0.1:{s.envoy_admin_port}/"),
+            *(
+                [("trace viewer", f"http://127.0.0.1:{s.trace_viewer_port}/ (Phoenix; every process sends its spans)")]
+                if self.telemetry_env
+                else [("traces", f"sent to {traces_endpoint({**os.environ, **self.extra_env}) or 'nowhere (off)'}")]
+            ),
             *((f"metrics: {name}", url) for name, url in self.metrics_urls().items()),
             (
                 "analytics jobs",

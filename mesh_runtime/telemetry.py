@@ -46,6 +46,12 @@ def telemetry_configured(environ: Mapping[str, str] | None = None) -> bool:
     return any(env.get(name, "").strip() for name in _ENDPOINT_VARIABLES)
 
 
+def telemetry_wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether telemetry is not turned off (``OTEL_SDK_DISABLED`` is not true)."""
+    env = os.environ if environ is None else environ
+    return env.get("OTEL_SDK_DISABLED", "").strip().lower() != "true"
+
+
 def traces_endpoint(environ: Mapping[str, str] | None = None) -> str:
     """The OTLP/HTTP URL spans are posted to, as the SDK's exporter derives it
     (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` as is, or ``OTEL_EXPORTER_OTLP_ENDPOINT``

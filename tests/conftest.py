@@ -185,6 +185,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterat
             # Two of each, always: every test runs against replicas sharing the work.
             analytics_workers=2,
             analytics_schedulers=2,
+            # Spans go to the in-process receiver (``otlp``), not a viewer.
+            trace_viewer=False,
             # Every test and fuzzer signs in from 127.0.0.1: Envoy's buckets would
             # make them throttle each other. tests/gateway/test_edge_limits.py tests
             # the buckets on Envoys of its own.

@@ -49,6 +49,8 @@ def start_mesh(state_dir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
         "AUTH_BOOTSTRAP_ADMIN_USERNAME": ADMIN[0],
         "AUTH_BOOTSTRAP_ADMIN_PASSWORD": ADMIN[1],
         **{v: "0" for v in PORT_VARIABLES},
+        # The trace viewer has a test of its own (tests/observability/test_trace_viewer.py).
+        "MESH_TRACE_VIEWER": "false",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "mesh_cli", "up", "--no-web"],
