@@ -10,7 +10,8 @@ bench's token, which carries a generation and a session id, so every call
 looks both up): the cost of checking revocation on every call; a fourth is
 ours with tracing on (a span per call, every call sampled, batched and
 encoded as OTLP protobuf as for export, then dropped instead of sent, so the
-figure is the process's own cost, not a receiver's); a fifth is ours with
+figure is the process's own cost, not a receiver's), and again with one
+trace in ten sampled (``parentbased_traceidratio``, 0.1); a fifth is ours with
 metrics on (each call counted by code and timed in a Prometheus histogram,
 as with METRICS_PORT set; nothing scrapes during the run). Clients
 call ``Complete`` at a fixed concurrency; the report gives calls per second and
@@ -37,6 +38,7 @@ from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from llm_svc.api import LlmServicer
 from llm_svc.config import LlmSettings
@@ -47,6 +49,7 @@ from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
 from mesh_runtime.auth import EVERY_TOKEN, KeySet, Principal, Revocation, TokenVerifier
 from mesh_runtime.auth_keys import KeyFolder, TokenSigner
 from mesh_runtime.interceptors import MetricsInterceptor
+from mesh_runtime.interceptors.tracing import TracingInterceptor
 from mesh_runtime.server import ServiceBinding, create_server
 
 Metadata = tuple[tuple[str, str], ...]
@@ -124,12 +127,17 @@ async def run(calls: int, concurrency: int, rounds: int = 2) -> None:
     ours = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=False, metrics=False)
     checked = await create_server("127.0.0.1:0", [binding], verifier=revoking, tracing=False, metrics=False)
     traced = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=True, metrics=False)
+    sampled_sink = _EncodingSink()
+    sampling = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.1)))
+    sampling.add_span_processor(BatchSpanProcessor(sampled_sink))
+    sampled = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=sampling, metrics=False)
     measured = await create_server("127.0.0.1:0", [binding], verifier=verifier, tracing=False, metrics=True)
     servers = {
         "bare grpc.aio": (bare_port, ()),
         "mesh runtime": (ours.port, auth),
         "mesh runtime, 10k revocations": (checked.port, auth),
         "mesh runtime, tracing on": (traced.port, auth),
+        "mesh runtime, tracing on, 10% sampled": (sampled.port, auth),
         "mesh runtime, metrics on": (measured.port, auth),
     }
     try:
@@ -143,8 +151,10 @@ async def run(calls: int, concurrency: int, rounds: int = 2) -> None:
         await ours.server.stop(0)
         await checked.server.stop(0)
         await traced.server.stop(0)
+        await sampled.server.stop(0)
         await measured.server.stop(0)
         provider.shutdown()
+        sampling.shutdown()
 
     summary = {name: {k: statistics.mean(r[k] for r in runs) for k in runs[0]} for name, runs in results.items()}
     print(f"Unary Complete, {calls} calls at concurrency {concurrency}, client and server in one process\n")
@@ -162,6 +172,12 @@ async def run(calls: int, concurrency: int, rounds: int = 2) -> None:
         f"{summary['mesh runtime, tracing on']['qps'] / summary['mesh runtime']['qps']:.0%} of the mesh runtime "
         f"without ({sink.spans} spans encoded)"
     )
+    one_in_ten = summary["mesh runtime, tracing on, 10% sampled"]["qps"]
+    print(
+        f"with tracing on, 10% sampled = {one_in_ten / summary['bare grpc.aio']['qps']:.0%} of the bare server, "
+        f"{one_in_ten / summary['mesh runtime']['qps']:.0%} of the mesh runtime without "
+        f"({sampled_sink.spans} spans encoded)"
+    )
     metered = summary["mesh runtime, metrics on"]["qps"]
     print(
         f"with metrics on = {metered / summary['bare grpc.aio']['qps']:.0%} of the bare server, "
@@ -174,6 +190,7 @@ async def run(calls: int, concurrency: int, rounds: int = 2) -> None:
     per_check = (time.perf_counter() - started) / rounds * 1e9
     print(f"one revocation check: {per_check:.0f} ns")
     print(f"one call's metrics step: {await _metrics_step_ns():.0f} ns")
+    print(f"one call's span (started, current, ended; export not included): {await _span_step_ns(provider):.0f} ns")
 
 
 async def _metrics_step_ns(rounds: int = 100_000) -> float:
@@ -189,11 +206,31 @@ async def _metrics_step_ns(rounds: int = 100_000) -> float:
     return (time.perf_counter() - started) / rounds * 1e9
 
 
+async def _span_step_ns(provider: TracerProvider, rounds: int = 50_000) -> float:
+    """The tracing step's own time per call, its scope entered and left around
+    nothing, the caller's traceparent in the metadata (as Envoy sends it)."""
+    step = TracingInterceptor(provider)
+    context = _FinishedCall()
+    method = "/mesh.llm.v1.LlmService/Complete"
+    started = time.perf_counter()
+    for _ in range(rounds):
+        async with step.scope(method, context):  # type: ignore[arg-type]
+            pass
+    return (time.perf_counter() - started) / rounds * 1e9
+
+
 class _FinishedCall:
-    """A call context that ended OK (what the metrics step reads of it)."""
+    """A call context that ended OK (what the metrics and tracing steps read of it)."""
 
     def code(self) -> grpc.StatusCode:
         return grpc.StatusCode.OK
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("authorization", "Bearer x"),
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("x-request-id", "7c1d"),
+        )
 
 
 def main() -> None:

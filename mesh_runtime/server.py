@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import TracerProvider
 
 from mesh_runtime.auth import AuthInterceptor, TokenVerifier
 from mesh_runtime.interceptors import (
@@ -94,19 +95,20 @@ class RunningServer:
 
 
 def default_interceptors(
-    verifier: TokenVerifier, tracing: bool | None = None, metrics: bool | None = None
+    verifier: TokenVerifier, tracing: bool | TracerProvider | None = None, metrics: bool | None = None
 ) -> list[grpc.aio.ServerInterceptor]:
     """The interceptor chain every service runs, outermost first: callers are
     authorized before their requests are validated. With tracing on, a span
     surrounds each whole call (its access-log line included); ``tracing``
-    None means on when the process set up tracing (``mesh_runtime.telemetry``).
+    None means on when the process set up tracing (``mesh_runtime.telemetry``),
+    a TracerProvider means on with that provider's tracer (a benchmark comparing samplers).
     With metrics on, each call is counted by code and timed, whatever
     refused it (``metrics`` None: on when the process serves ``/metrics``)."""
     chain: list[MeshInterceptor] = []
-    if tracing_enabled() if tracing is None else tracing:
+    if tracing_enabled() if tracing is None else tracing is not False:
         from mesh_runtime.interceptors.tracing import TracingInterceptor
 
-        chain.append(TracingInterceptor())
+        chain.append(TracingInterceptor(None if isinstance(tracing, bool) else tracing))
     if metrics_enabled() if metrics is None else metrics:
         chain.append(MetricsInterceptor())
     chain += [
@@ -124,7 +126,7 @@ async def create_server(
     *,
     verifier: TokenVerifier,
     reflection_enabled: bool = True,
-    tracing: bool | None = None,
+    tracing: bool | TracerProvider | None = None,
     metrics: bool | None = None,
 ) -> RunningServer:
     """Create, bind and start a server on ``address`` ("host:port", port may be 0);
