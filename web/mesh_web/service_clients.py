@@ -51,7 +51,6 @@ from mesh.notify.v1 import notify_service_pb2_grpc
 from mesh_runtime.clients import open_channel
 from mesh_runtime.config import ConfigError, load_settings, parse_float, parse_http_url, parse_port, positive, setting
 from mesh_runtime.errors import DeadlineExceeded, FailedPrecondition, MeshError, Unavailable, from_rpc_error
-from mesh_web.components.trace_link import parse_trace_url_template
 
 
 def parse_grpc_target(raw: str) -> str:
@@ -64,6 +63,18 @@ def parse_grpc_target(raw: str) -> str:
         parse_port(port)
     except ValueError:
         raise ValueError(f"expected HOST:PORT with a numeric port, got {raw!r}") from None
+    return value
+
+
+TRACE_ID_PLACEHOLDER = "{trace_id}"
+
+
+def parse_trace_url_template(raw: str) -> str:
+    """An http(s) URL holding ``{trace_id}`` once (WEB_TRACE_URL)."""
+    value = raw.strip()
+    if value.count(TRACE_ID_PLACEHOLDER) != 1:
+        raise ValueError(f"expected an http(s) URL with {TRACE_ID_PLACEHOLDER} in it, got {raw!r}")
+    parse_http_url(value.replace(TRACE_ID_PLACEHOLDER, "0" * 32))
     return value
 
 
