@@ -1,5 +1,6 @@
-"""A forecast result in a real browser: the result page draws the forecast
-after the series, with its 95% and 80% bands and the point forecast line."""
+"""A forecast in a real browser: run from the dataset page's form with a
+horizon, its result page draws the forecast after the series, with its 95%
+and 80% bands and the point forecast line."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, expect
 
-from mesh.analytics.v1 import analysis_pb2, dataset_pb2
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
+from mesh.analytics.v1 import dataset_pb2
 from tests.conftest import RunningStack
 from tests.web.browser import WAIT_MS, fresh_page, launched_chromium, screenshot, sign_in
 
@@ -29,8 +30,8 @@ def browser() -> Iterator[Browser]:
         yield browser
 
 
-def _run_forecast(mesh: RunningStack) -> str:
-    """Ten days of an hourly cycle with noise, and a 24-step forecast of it; the result's id."""
+def _dataset_with_a_daily_cycle(mesh: RunningStack) -> str:
+    """Ten days of an hourly cycle with noise, over gRPC; the dataset's id."""
     n = 240
     t = np.arange(n, dtype=np.float64)
     values = 20 + 5 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(3).normal(0, 0.4, n)
@@ -49,24 +50,25 @@ def _run_forecast(mesh: RunningStack) -> str:
             ),
             timeout=30,
         )
-        reply = stub.RunAnalysis(
-            pb.RunAnalysisRequest(
-                dataset_id=dataset.id,
-                kind=analysis_pb2.ANALYSIS_KIND_FORECAST,
-                parameters=analysis_pb2.AnalysisParameters(forecast_horizon=24),
-            ),
-            timeout=10,
-        )
-    return str(reply.result.id)
+    return str(dataset.id)
 
 
 def test_a_forecast_result_shows_the_forecast_and_its_bands_after_the_series(
     mesh: RunningStack, web: str, browser: Browser
 ) -> None:
-    result_id = _run_forecast(mesh)
+    dataset_id = _dataset_with_a_daily_cycle(mesh)
     with fresh_page(browser) as page:
-        sign_in(page, web, mesh.credentials["viewer"], then="results")
-        page.goto(f"{web}/results/{result_id}")
+        sign_in(page, web, mesh.credentials["analyst"])
+        page.goto(f"{web}/datasets/{dataset_id}")
+        page.get_by_test_id("run-kind").click()
+        page.get_by_role("option", name="forecast").click()
+        # Without a horizon the form says what to fill in.
+        page.get_by_test_id("run-analysis").click()
+        expect(page.get_by_test_id("run-error")).to_contain_text("horizon", timeout=WAIT_MS)
+        page.get_by_test_id("run-horizon").fill("24")
+        page.get_by_test_id("run-analysis").click()
+        page.get_by_test_id("run-result-link").click()
+        page.wait_for_url("**/results/*", timeout=WAIT_MS)
         expect(page.get_by_test_id("result-status")).to_have_text("succeeded", timeout=ANALYSIS_WAIT_MS)
         chart = page.get_by_test_id("forecast-chart")
         expect(chart).to_be_visible(timeout=WAIT_MS)

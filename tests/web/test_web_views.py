@@ -376,6 +376,12 @@ def test_the_schedule_form_makes_a_forecast_schedule_with_its_horizon() -> None:
     assert (schedule.kind, schedule.parameters.forecast_horizon) == (analysis_pb2.ANALYSIS_KIND_FORECAST, 24)
     assert result_display.schedule_update_fields(schedule)[-1] == "parameters"
     assert "forecast" in result_display.RUNNABLE_KINDS
+    # Editing keeps the parameters the form does not show.
+    current = analysis_pb2.AnalysisParameters(forecast_horizon=12, seasonal_periods_seconds=[604_800])
+    edited = result_display.schedule_from_form(
+        DATASET, {"kind": "forecast", "horizon": "48", "trigger_value": "3600"}, current
+    )
+    assert edited.parameters == analysis_pb2.AnalysisParameters(forecast_horizon=48, seasonal_periods_seconds=[604_800])
 
 
 @pytest.mark.parametrize(

@@ -516,7 +516,9 @@ def schedule_parameters(row: ScheduleRow) -> analysis_pb2.AnalysisParameters:
     return analysis_pb2.AnalysisParameters.FromString(base64.b64decode(row.parameters))
 
 
-def schedule_from_form(dataset_id: str, form: dict[str, Any]) -> analysis_pb2.Schedule:
+def schedule_from_form(
+    dataset_id: str, form: dict[str, Any], current: analysis_pb2.AnalysisParameters | None = None
+) -> analysis_pb2.Schedule:
     """The schedule a form describes: kind, trigger ('interval' with seconds
     or 'cron' with an expression), time zone and enabled (a checkbox: absent when
     unchecked). ValueError with a
@@ -531,6 +533,9 @@ def schedule_from_form(dataset_id: str, form: dict[str, Any]) -> analysis_pb2.Sc
         enabled=str(form.get("enabled", "")).lower() in ("on", "true", "1", "yes"),
     )
     if kind == analysis_pb2.ANALYSIS_KIND_FORECAST:
+        # The form sets only the horizon: an edited schedule keeps its other parameters (``current``).
+        if current is not None:
+            schedule.parameters.CopyFrom(current)
         schedule.parameters.forecast_horizon = forecast_horizon(form)
     value = str(form.get("trigger_value", "")).strip()
     if str(form.get("trigger_kind", "interval")) == "cron":

@@ -100,7 +100,9 @@ class SchedulesState(DatasetState):
                 return
             dataset_id, editing = self.ds_id, self.editing_schedule_id
             try:
-                schedule = schedule_from_form(dataset_id, form_data)
+                row = next((s for s in self.schedules if s.id == editing), None) if editing else None
+                current = schedule_parameters(row) if row is not None else None
+                schedule = schedule_from_form(dataset_id, form_data, current)
             except ValueError as problem:
                 self.schedule_errors = [str(problem)]
                 return
