@@ -8,8 +8,14 @@ import uuid
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from analytics_svc.analyses import compute
+from analytics_svc.jobs import insights
+from llm_svc.offline_writer import offline_answer
+from mesh.analytics.v1 import analysis_pb2 as apb
+from mesh.events.v1 import events_pb2
 from mesh_runtime.errors import InvalidArgument
 from notify_svc import email_message, links
 from notify_svc.delivery import DeliveryPolicy
@@ -234,3 +240,43 @@ def test_anomaly_events_are_listed_largest_first_with_expected_value_and_span() 
     assert first < second
     assert "(2023-11-14 22:13:20 UTC to 2023-11-14 22:18:20 UTC)" in text
     assert "<th>expected</th>" in html and "48.5" in html
+
+
+def test_a_forecast_result_e_mail_carries_its_forecast_numbers_and_insight() -> None:
+    t = np.arange(240, dtype=np.float64)
+    values = 20 + 5 * np.sin(2 * np.pi * t / 24) + np.random.default_rng(1).normal(0, 0.3, t.size)
+    stamps = 1_767_225_600_000_000 + t.astype(np.int64) * 3_600_000_000
+    outcome = compute.run(apb.ANALYSIS_KIND_FORECAST, apb.AnalysisParameters(forecast_horizon=24), stamps, values)
+    result = apb.Result(dataset_name="power", kind=apb.ANALYSIS_KIND_FORECAST, output=outcome.output)
+    insight = offline_answer([("user", insights.insight_request(result).messages[-1].content)])
+    event = events_pb2.Event(
+        event_id=str(uuid.uuid4()),
+        result_succeeded=events_pb2.ResultSucceeded(
+            result_id=str(uuid.uuid4()),
+            dataset_name="power",
+            kind=compute.kind_name(apb.ANALYSIS_KIND_FORECAST),
+            key_numbers=compute.key_numbers(outcome.output),
+            insight=insight,
+        ),
+    )
+    context = email_message.event_context(event)
+    assert context["subject"].endswith("forecast of power is ready")
+    assert [name for name, _ in context["key_numbers"]] == list(compute.FORECAST_NUMBERS)
+    sub_id = uuid.uuid4()
+    raw = email_message.build_message(
+        context=context,
+        sender=email_message.sender_address("Analytics Mesh <notify@mesh.example>"),
+        recipient=email_message.address("ada@example.com"),
+        links=email_message.Links(
+            links.result_url("https://app.example", event.result_succeeded.result_id),
+            links.unsubscribe_url("https://api.example", SECRET, sub_id),
+            links.unsubscribe_page_url("https://app.example", SECRET, sub_id),
+        ),
+        event_id=event.event_id,
+        subscription_id=sub_id,
+    ).data
+    body = message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("plain",))
+    text = body.get_content()  # type: ignore[union-attr]
+    assert 'The forecast analysis of "power" is ready' in text
+    assert "forecast at horizon:" in text and "holdout MASE:" in text
+    assert "The forecast: power is expected to reach" in " ".join(text.split())
