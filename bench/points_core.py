@@ -8,7 +8,10 @@ to 3 decimals ("r3", what sensors send). Starts a throwaway local stack
 
 - **our store** (analytics_svc.points): ``IngestPoints`` over gRPC in batches
   of 100,000, end to end; the storage layer alone (``append_points`` from
-  numpy arrays, the same batches, to committed chunks); bytes on disk of
+  numpy arrays to committed chunks, in batches of 100,000 and of 1,000,000,
+  each batch its own transaction, committed with fsync on: the throwaway
+  stack's PostgreSQL runs with fsync and synchronous_commit on, as in
+  production; the issue's target for it is STORAGE_TARGET); bytes on disk of
   ``point_chunk`` (table, index, TOAST) as written and after ``VACUUM FULL``;
   the 1,000-bucket query (``QueryPoints`` over gRPC, one-week steps over all
   points: count, min, max, mean; and ``query_buckets``, the store alone);
@@ -64,6 +67,8 @@ from mesh.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from mesh_runtime.database import connect
 
 BATCH = 100_000
+# Issue 22: the storage layer alone (numpy arrays to committed chunks) stores at least this many points/s.
+STORAGE_TARGET = 5_000_000
 ROUNDS = 3
 SECOND = 1_000_000
 WEEK = 7 * 86_400 * SECOND
@@ -439,10 +444,13 @@ def _report(n: int, variants: list[Variant], load_before: float) -> None:
 
     line("ingest: IngestPoints over gRPC, batches of 100k (pts/s)", lambda v: f"{n / v.seconds['IngestPoints']:,.0f}")
     line("ingest: of which the client building requests (s)", lambda v: f"{v.seconds['IngestPoints client']:.1f}")
-    line("ingest: storage layer alone, append_points of 100k (pts/s)",
-         lambda v: f"{n / v.seconds['append_points']:,.0f}")  # fmt: skip
-    line("ingest: storage layer alone, append_points of 1M (pts/s)",
-         lambda v: f"{n / v.seconds['append_points 1M']:,.0f}")  # fmt: skip
+    line(f"ingest: storage layer, batches of 100k, vs the target of {STORAGE_TARGET:,} pts/s",
+         lambda v: _against(n / v.seconds["append_points"], STORAGE_TARGET))  # fmt: skip
+    line(f"ingest: storage layer, batches of 1M, vs the target of {STORAGE_TARGET:,} pts/s",
+         lambda v: _against(n / v.seconds["append_points 1M"], STORAGE_TARGET))  # fmt: skip
+    line("ingest: storage layer (100k / 1M) vs raw COPY",
+         lambda v: f"{v.seconds['row COPY'] / v.seconds['append_points']:.1f}x"
+                   f" / {v.seconds['row COPY'] / v.seconds['append_points 1M']:.1f}x")  # fmt: skip
     line("ingest: raw psycopg2 binary COPY, row layout (pts/s)", lambda v: f"{n / v.seconds['row COPY']:,.0f}")
     line("ingest: DuckDB INSERT + CHECKPOINT (pts/s)", lambda v: f"{n / v.seconds['DuckDB ingest']:,.0f}")
     line("IngestPoints vs raw COPY", lambda v: f"{v.seconds['row COPY'] / v.seconds['IngestPoints']:.2f}x")
@@ -461,6 +469,11 @@ def _report(n: int, variants: list[Variant], load_before: float) -> None:
     line("load: previous load_points, row layout (pts/s)", lambda v: f"{n / v.seconds['previous load_points']:,.0f}")
     line("load: pandas.read_sql, row layout (pts/s)", lambda v: f"{n / v.seconds['pandas.read_sql']:,.0f}")
     line("load_points vs previous", lambda v: f"{v.seconds['previous load_points'] / v.seconds['load_points']:.1f}x")
+
+
+def _against(rate: float, target: float) -> str:
+    """A rate beside its target: "5,120,000 (1.02x the target: met)"."""
+    return f"{rate:,.0f} ({rate / target:.2f}x the target: {'met' if rate >= target else 'NOT met'})"
 
 
 def main() -> None:

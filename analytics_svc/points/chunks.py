@@ -29,6 +29,7 @@ its width was picked for is cut narrower when a chunk grows past
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -176,7 +177,9 @@ def split_window(timestamps_us: np.ndarray, start_us: int, end_us: int) -> tuple
 
 @dataclass
 class EncodedChunks:
-    """Chunks ready to store: windows, summaries and pcodec bytes (parallel sequences)."""
+    """Chunks ready to store: windows and summaries (parallel arrays), and the pcodec
+    bytes of each chunk in the same order, yielded as the encoders finish them
+    (consumed once: a binary COPY sends each row while the later ones are still encoding)."""
 
     start_us: np.ndarray
     end_us: np.ndarray
@@ -188,22 +191,25 @@ class EncodedChunks:
     min: np.ndarray
     max: np.ndarray
     sum: np.ndarray
-    ts_data: list[bytes]
-    value_data: list[bytes]
+    data: Iterator[tuple[bytes, bytes]]  # (timestamps, values) of each chunk
 
 
 def encode_chunks(timestamps_us: np.ndarray, values: np.ndarray, first: np.ndarray,
                   start_us: np.ndarray, end_us: np.ndarray) -> EncodedChunks:
-    """Encode sorted points cut at indexes ``first`` (one chunk each, with its window)."""
+    """Encode sorted points cut at indexes ``first`` (one chunk each, with its window).
+
+    The summaries are computed here; the encoding runs on the shared encoder
+    threads (pcodec releases the GIL), all chunks submitted at once, and
+    ``data`` yields each chunk's bytes in order as soon as they are ready.
+    """
     stop = np.append(first[1:], timestamps_us.size)
     last = stop - 1
     bounds = list(zip(first.tolist(), stop.tolist(), strict=True))
-    if len(bounds) > 1:
-        encoded = list(_ENCODERS.map(lambda ab: encode(timestamps_us[ab[0] : ab[1]], values[ab[0] : ab[1]]), bounds))
-    else:
-        encoded = [encode(timestamps_us[a:b], values[a:b]) for a, b in bounds]
-    ts_data = [pair[0] for pair in encoded]
-    value_data = [pair[1] for pair in encoded]
+
+    def one(ab: tuple[int, int]) -> tuple[bytes, bytes]:
+        return encode(timestamps_us[ab[0] : ab[1]], values[ab[0] : ab[1]])
+
+    data: Iterator[tuple[bytes, bytes]] = _ENCODERS.map(one, bounds) if len(bounds) > 1 else map(one, bounds)
     return EncodedChunks(
         start_us=np.asarray(start_us, np.int64),
         end_us=np.asarray(end_us, np.int64),
@@ -215,8 +221,7 @@ def encode_chunks(timestamps_us: np.ndarray, values: np.ndarray, first: np.ndarr
         min=np.minimum.reduceat(values, first),
         max=np.maximum.reduceat(values, first),
         sum=np.add.reduceat(values, first),
-        ts_data=ts_data,
-        value_data=value_data,
+        data=data,
     )
 
 

@@ -81,22 +81,42 @@ CHUNK_COLUMNS = (
 _CHUNK_HEAD = struct.Struct(">h i16s iq iq ii iq iq id id id id id")
 
 
-def chunk_rows(dataset_id: uuid.UUID, encoded: EncodedChunks) -> bytes:
-    """A binary COPY of point_chunk rows (CHUNK_COLUMNS) of one dataset."""
-    parts = [HEADER]
+def chunk_row_parts(dataset_id: uuid.UUID, encoded: EncodedChunks) -> Iterator[bytes]:
+    """A binary COPY of point_chunk rows (CHUNK_COLUMNS) of one dataset, one row a
+    part (the header and trailer with the first and last), as the chunks' bytes arrive."""
     dataset = dataset_id.bytes
     columns = zip(
         encoded.start_us.tolist(), encoded.end_us.tolist(), encoded.count.tolist(), encoded.first_us.tolist(),
         encoded.last_us.tolist(), encoded.first_value.tolist(), encoded.last_value.tolist(), encoded.min.tolist(),
-        encoded.max.tolist(), encoded.sum.tolist(), encoded.ts_data, encoded.value_data, strict=True,
+        encoded.max.tolist(), encoded.sum.tolist(), encoded.data, strict=True,
     )  # fmt: skip
-    for start, end, count, first, last, first_value, last_value, low, high, total, ts_data, value_data in columns:
-        parts.append(
+    prefix = HEADER
+    for start, end, count, first, last, first_value, last_value, low, high, total, (ts_data, value_data) in columns:
+        yield b"".join((
+            prefix,
             _CHUNK_HEAD.pack(
                 13, 16, dataset, 8, start, 8, end, 4, count, 8, first, 8, last,
                 8, first_value, 8, last_value, 8, low, 8, high, 8, total,
-            )  # fmt: skip
-        )
-        parts += [_LENGTH.pack(len(ts_data)), ts_data, _LENGTH.pack(len(value_data)), value_data]
-    parts.append(TRAILER)
-    return b"".join(parts)
+            ),
+            _LENGTH.pack(len(ts_data)), ts_data, _LENGTH.pack(len(value_data)), value_data,
+        ))  # fmt: skip
+        prefix = b""
+    yield prefix + TRAILER
+
+
+def chunk_rows(dataset_id: uuid.UUID, encoded: EncodedChunks) -> bytes:
+    """A binary COPY of point_chunk rows (CHUNK_COLUMNS) of one dataset, as one buffer."""
+    return b"".join(chunk_row_parts(dataset_id, encoded))
+
+
+@dataclass
+class PartsReader:
+    """A file for psycopg2's copy_expert that hands out the parts of an iterator as they come."""
+
+    parts: Iterator[bytes]
+
+    def read(self, size: int = -1) -> bytes:
+        return next(self.parts, b"")
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)

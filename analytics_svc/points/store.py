@@ -18,7 +18,6 @@ microseconds (negative before 1970), ranges are half-open ``[start, end)``.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import queue
 import threading
@@ -136,10 +135,11 @@ def _read_chunks(cursor: Any, key: uuid.UUID, starts: np.ndarray) -> list[tuple[
 
 
 def _copy_in(cursor: Any, key: uuid.UUID, encoded: ch.EncodedChunks) -> None:
-    """Insert chunk rows with one binary COPY."""
-    data = pgcopy.chunk_rows(key, encoded)
+    """Insert chunk rows with one binary COPY, each row sent as soon as its chunk is encoded
+    (PostgreSQL stores the first chunks while the encoders work on the later ones)."""
     cursor.copy_expert(
-        f"COPY point_chunk ({pgcopy.CHUNK_COLUMNS}) FROM STDIN WITH BINARY", io.BytesIO(data), size=len(data)
+        f"COPY point_chunk ({pgcopy.CHUNK_COLUMNS}) FROM STDIN WITH BINARY",
+        pgcopy.PartsReader(pgcopy.chunk_row_parts(key, encoded)),
     )
 
 
@@ -159,10 +159,11 @@ def append_points(
 
     The caller has screened the points (finite values, timestamps in range).
     A timestamp already stored gets the new value; within the batch the later
-    occurrence wins. Chunks that receive points are decoded, merged and
-    written again; points outside every chunk start new chunks. The dataset's
-    point_count and first/last point times are updated in the same
-    transaction. NotFound if the dataset does not exist.
+    occurrence wins. Chunks that receive points among their own are decoded,
+    merged and written again; points after a chunk's last point are appended
+    as a tail chunk (``_tail_plan``), and points outside every chunk start new
+    chunks. The dataset's point_count and first/last point times are updated
+    in the same transaction. NotFound if the dataset does not exist.
     """
     ts = np.asarray(timestamps_us, dtype=np.int64)
     vals = np.asarray(values, dtype=np.float64)
@@ -177,17 +178,32 @@ def append_points(
         width = chosen or ch.DEFAULT_WIDTH_US
         lo = int(ts[0]) // width * width
         hi = min(int(ts[-1]) // width * width + width, _INT64_MAX)
-        existing = _summaries(cursor, key, lo, hi)
+        existing = _summaries(cursor, key, lo, hi)  # from the start of the first point's cell: its tail chunks
         where = ch.containing(ts, existing.start_us, existing.end_us)
-        touched = np.unique(where[where >= 0])
+        touched = np.unique(where[where >= 0]).tolist()
+        bounds = np.searchsorted(ts, np.stack([existing.start_us[touched], existing.end_us[touched]])).T.tolist()
+        plans = _tail_plan(existing, touched, [(int(ts[a]), b - a) for a, b in bounds], width)
+        rewritten = sorted({index for _, group, _ in plans for index in group})
+        decoded = dict(zip(rewritten, _read_chunks(cursor, key, existing.start_us[rewritten]), strict=True))
         pieces: list[ch.Piece] = []
+        shrunk: list[int] = []
         replaced = 0
-        for index, (old_ts, old_vals) in zip(touched.tolist(), _read_chunks(cursor, key, existing.start_us[touched]),
-                                             strict=True):
-            a, b = np.searchsorted(ts, [existing.start_us[index], existing.end_us[index]])
-            merged_ts, merged_vals, overwritten = ch.overwrite(old_ts, old_vals, ts[a:b], vals[a:b])
-            replaced += overwritten
-            pieces.append((merged_ts, merged_vals, int(existing.start_us[index]), int(existing.end_us[index])))
+        for (a, b), (index, group, appended) in zip(bounds, plans, strict=True):
+            end = int(existing.end_us[index])
+            if not group:  # after the chunk's last point: a new tail chunk, the old one's window ends at its last point
+                shrunk.append(index)
+                pieces.append((ts[a:b], vals[a:b], int(existing.last_us[index]) + 1, end))
+            elif appended:  # after the last point of small tail chunks: rewritten as one, nothing to merge
+                olds = [decoded[i] for i in group]
+                pieces.append((
+                    np.concatenate([*(old[0] for old in olds), ts[a:b]]),
+                    np.concatenate([*(old[1] for old in olds), vals[a:b]]),
+                    int(existing.start_us[group[0]]), end,
+                ))  # fmt: skip
+            else:
+                merged_ts, merged_vals, overwritten = ch.overwrite(*decoded[index], ts[a:b], vals[a:b])
+                replaced += overwritten
+                pieces.append((merged_ts, merged_vals, int(existing.start_us[index]), end))
         outside = where < 0
         new_ts, new_vals = ts[outside], vals[outside]
         first, starts, ends = ch.new_windows(new_ts, width, existing.start_us, existing.end_us)
@@ -197,20 +213,71 @@ def append_points(
         encoded, narrowest = ch.encode_pieces(pieces)
         if chosen is not None and narrowest is not None:
             chosen = min(chosen, narrowest)  # denser than the width was chosen for: cut new chunks narrower too
-        if touched.size:
+        if rewritten:  # before the COPY: a rewritten chunk keeps its start, the key
             cursor.execute(
                 "DELETE FROM point_chunk WHERE dataset_id = %s AND start_us = ANY(%s)",
-                (str(key), existing.start_us[touched].tolist()),
+                (str(key), existing.start_us[rewritten].tolist()),
             )
         _copy_in(cursor, key, encoded)
+        # One round trip: the shrunk windows (their chunks' bytes stay as they are) and the dataset.
+        shrink = (
+            "UPDATE point_chunk SET end_us = last_us + 1 WHERE dataset_id = %s AND start_us = ANY(%s);"
+            if shrunk else ""
+        )  # fmt: skip
         updated = DatasetRow.raw(
-            "UPDATE dataset SET point_count = point_count + %s,"
+            shrink  # noqa: S608 (a constant statement, no input in it)
+            + "UPDATE dataset SET point_count = point_count + %s,"
             " first_point_time = LEAST(first_point_time, to_timestamp(%s) + %s * interval '1 microsecond'),"
             " last_point_time = GREATEST(last_point_time, to_timestamp(%s) + %s * interval '1 microsecond'),"
             " chunk_width_us = %s WHERE id = %s RETURNING *",
+            *([str(key), existing.start_us[shrunk].tolist()] if shrunk else []),
             ts.size - replaced, *_seconds_micros(int(ts[0])), *_seconds_micros(int(ts[-1])), chosen, str(key),
-        )
+        )  # fmt: skip
         return next(iter(updated))
+
+
+# A pure append to a chunk (every new point of its window after its last point)
+# rewrites it only when it holds at most _TAIL_MERGE_RATIO times the points
+# appended to it; a larger chunk keeps its bytes, its window ends at its last
+# point, and the new points become a tail chunk in the rest of the window.
+# Walking back, the tail chunks of the same grid cell merge while each holds at
+# most that ratio times the points gathered so far, so a cell's chunks shrink
+# geometrically towards its end: a stream of n one-point appends rewrites each
+# point O(log n) times and leaves O(log n) chunks per cell (an LSM tree's
+# size-tiered merging, in one cell), where rewriting the whole current chunk on
+# every append made it quadratic. Chunks of one cell all lie in one grid cell,
+# so a chart step that is a multiple of the width still finds every bucket
+# edge on a chunk edge.
+_TAIL_MERGE_RATIO = 1
+
+
+def _tail_plan(
+    existing: _Summaries, touched: list[int], new: list[tuple[int, int]], width: int
+) -> list[tuple[int, list[int], bool]]:
+    """For each touched chunk (with its new points' first time and count): the chunk,
+    the chunks to decode and write again with its new points (in time order;
+    empty for a new tail chunk after it), and whether the new points all come
+    after them (appended, nothing to merge)."""
+    busy = set(touched)
+    plans = []
+    for index, (first_new, count) in zip(touched, new, strict=True):
+        if first_new <= int(existing.last_us[index]):
+            plans.append((index, [index], False))  # among its points: merge
+            continue
+        cell_start = int(existing.start_us[index]) // width * width
+        group: list[int] = []
+        gathered = count
+        at = index
+        while (
+            at >= 0 and int(existing.count[at]) <= _TAIL_MERGE_RATIO * gathered
+            and int(existing.start_us[at]) >= cell_start
+            and (at == index or (at not in busy and int(existing.end_us[at]) == int(existing.start_us[at + 1])))
+        ):  # fmt: skip
+            group.append(at)
+            gathered += int(existing.count[at])
+            at -= 1
+        plans.append((index, group[::-1], True))
+    return plans
 
 
 def delete_points(dataset_id: str, start_us: int, end_us: int) -> int:

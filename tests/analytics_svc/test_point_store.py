@@ -156,6 +156,108 @@ def test_two_concurrent_writers_never_lose_a_point(bound_store: None) -> None:
     _assert_holds(dataset_id, model)
 
 
+def _chunk_xmins(dataset_id: str) -> dict[int, str]:
+    """Each chunk's start and the transaction that last wrote its row (changes when it is written again)."""
+    cursor = schema.database_proxy.cursor()
+    cursor.execute("SELECT start_us, xmin::text FROM point_chunk WHERE dataset_id = %s", (dataset_id,))
+    return dict(cursor.fetchall())
+
+
+def test_small_appends_leave_the_chunks_before_them_alone_and_stay_few(bound_store: None) -> None:
+    """A stream of one-point appends after a big batch: the big chunk is not written again
+    on every append (the old write amplification made such a stream quadratic), the cell
+    holds O(log n) chunks, and the points, the summaries and a query over them stay exact."""
+    rng = np.random.default_rng(11)
+    dataset_id, model = _new_dataset(), Model()
+    thursday = T0 + DAY  # week chunks count from 1970-01-01, a Thursday: all of these in one week
+    ts = thursday + np.arange(3_000, dtype=np.int64) * MINUTE
+    values = rng.normal(20, 1, ts.size)
+    store.append_points(dataset_id, ts, values)
+    model.write(ts, values)
+    (big_start,) = _chunk_xmins(dataset_id)
+    appends = 1_000
+    for i in range(appends):
+        t, v = np.array([ts[-1] + (i + 1) * MINUTE]), rng.normal(20, 1, 1)
+        store.append_points(dataset_id, t, v)
+        model.write(t, v)
+        if i == 0:
+            big_xmin = _chunk_xmins(dataset_id)[big_start]  # its window ended at its last point, once
+    assert _chunk_xmins(dataset_id)[big_start] == big_xmin, "the big chunk was written again"
+    rows = _chunk_rows(dataset_id)
+    assert rows[0] == (big_start, int(ts[-1]) + 1, ts.size)
+    assert len(rows) <= 2 + 2 * int(np.log2(appends)), rows
+    _assert_holds(dataset_id, model)
+    want_ts, want_values = model.arrays()
+    got = store.query_buckets(dataset_id, thursday, thursday + 7 * DAY, DAY)
+    days = (want_ts - thursday) // DAY
+    assert got.count.tolist() == np.bincount(days).tolist()
+    np.testing.assert_allclose(got.sum, np.bincount(days, weights=want_values), rtol=1e-12)
+    assert got.last.tolist() == [want_values[days == d][-1] for d in range(int(days.max()) + 1)]
+
+
+def test_tail_chunks_take_overwrites_out_of_order_points_and_deletes(bound_store: None) -> None:
+    rng = np.random.default_rng(12)
+    dataset_id, model = _new_dataset(), Model()
+    base = T0 + np.arange(2_000, dtype=np.int64) * MINUTE
+    for part in np.array_split(base, 40):  # appends of 50: tail chunks of several sizes
+        values = rng.normal(0, 1, part.size)
+        store.append_points(dataset_id, part, values)
+        model.write(part, values)
+    assert len(_chunk_rows(dataset_id)) > 1
+    for batch in (
+        base[rng.choice(base.size, 300, replace=False)],  # overwrites scattered over every tail chunk
+        base[-1] + np.array([5, 1, 3, 2]) * MINUTE,  # after the end, out of order
+        np.array([base[0] - MINUTE, base[1000] + 30 * chunks.SECOND, base[-1] + 4 * MINUTE]),  # before, between, again
+    ):
+        values = rng.normal(0, 1, batch.size)
+        store.append_points(dataset_id, batch, values)
+        model.write(batch, values)
+        _assert_holds(dataset_id, model)
+    for start, end in ((base[700], base[1300]), (base[1999] - 30 * chunks.SECOND, base[1999] + 3 * MINUTE)):
+        assert store.delete_points(dataset_id, int(start), int(end)) == model.delete(int(start), int(end))
+        _assert_holds(dataset_id, model)
+    more = base[-1] + np.arange(10, 20, dtype=np.int64) * MINUTE
+    store.append_points(dataset_id, more, np.ones(more.size))
+    model.write(more, np.ones(more.size))
+    _assert_holds(dataset_id, model)
+
+
+def test_two_concurrent_appenders_to_one_tail_never_lose_a_point(bound_store: None) -> None:
+    dataset_id = _new_dataset()
+    store.append_points(dataset_id, T0 + np.arange(0, 2_000) * MINUTE, np.zeros(2_000))
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+    batches = 60
+
+    def times(offset: int, batch: int) -> np.ndarray:
+        # Both append after the end, interleaved: each batch lands after the last point or among the other's.
+        return T0 + (2_000 + (np.arange(batch * 3, batch * 3 + 3) * 2 + offset)) * MINUTE
+
+    def writer(offset: int) -> None:
+        try:
+            with schema.database_proxy.connection_context():
+                start.wait(10)
+                for batch in range(batches):
+                    ts = times(offset, batch)
+                    store.append_points(dataset_id, ts, np.full(ts.size, offset + 1.0))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(offset,)) for offset in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    model = Model()
+    model.write(T0 + np.arange(0, 2_000) * MINUTE, np.zeros(2_000))
+    for offset in (0, 1):
+        for batch in range(batches):
+            ts = times(offset, batch)
+            model.write(ts, np.full(ts.size, offset + 1.0))
+    _assert_holds(dataset_id, model)
+
+
 def test_deleting_ranges_that_cut_chunks_keeps_count_and_time_range_exact(bound_store: None) -> None:
     dataset_id, model = _new_dataset(), Model()
     ts = T0 + np.arange(0, 60 * DAY, 10 * chunks.SECOND, dtype=np.int64)  # day chunks
