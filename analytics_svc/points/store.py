@@ -35,10 +35,11 @@ from analytics_svc.points import chunks as ch
 from analytics_svc.points import pgcopy
 from analytics_svc.points.chunks import Buckets
 from analytics_svc.schema import database_proxy
-from mesh_runtime.errors import NotFound
+from mesh_runtime.errors import NotFound, Unavailable
 
 __all__ = [
-    "Buckets", "append_points", "delete_points", "drop_points_before", "load_points", "query_buckets", "query_raw",
+    "Buckets", "SnapshotReader", "append_points", "delete_points", "drop_points_before", "load_points",
+    "query_buckets", "query_raw",
 ]  # fmt: skip
 
 logger = logging.getLogger("analytics.points")
@@ -373,12 +374,16 @@ def query_buckets(dataset_id: str, start_us: int, end_us: int, step_us: int, ori
 def query_raw(dataset_id: str, start_us: int, end_us: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``limit`` points with start_us <= ts < end_us, in time order. NotFound for an unknown dataset."""
     key = _key(dataset_id)
-    got_ts: list[np.ndarray] = []
-    got_vals: list[np.ndarray] = []
     with _read_snapshot() as cursor:
         _check_exists(cursor, dataset_id, key)
-        if start_us >= end_us or limit <= 0:
-            return np.empty(0, np.int64), np.empty(0, np.float64)
+        return _raw_points(cursor, key, start_us, end_us, limit)
+
+
+def _raw_points(cursor: Any, key: uuid.UUID, start_us: int, end_us: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``limit`` points of the dataset in [start_us, end_us), read with ``cursor``."""
+    got_ts: list[np.ndarray] = []
+    got_vals: list[np.ndarray] = []
+    if start_us < end_us and limit > 0:
         found = _summaries(cursor, key, start_us, end_us)
         wanted, index = limit, 0
         while wanted > 0 and index < len(found):
@@ -394,6 +399,44 @@ def query_raw(dataset_id: str, start_us: int, end_us: int, limit: int) -> tuple[
     if not got_ts:
         return np.empty(0, np.int64), np.empty(0, np.float64)
     return np.concatenate(got_ts), np.concatenate(got_vals)
+
+
+class SnapshotReader:
+    """Pages of one dataset's points, every page read as of one moment (for ExportPoints).
+
+    It holds a connection of its own (the bound database's parameters) in a
+    read-only REPEATABLE READ transaction, so the pages of a long export are
+    one consistent snapshot: a write committed while it runs is in no page,
+    where reading each page in its own transaction could mix the before and
+    the after. Its methods block and may run on any one thread at a time;
+    ``close`` ends the transaction. NotFound for an unknown dataset,
+    Unavailable when no connection can be opened.
+    """
+
+    def __init__(self, dataset_id: str) -> None:
+        self._key = _key(dataset_id)
+        try:
+            self._conn = _reader_connection()
+        except psycopg2.Error as exc:
+            raise Unavailable("the database is unavailable; retry shortly", retry_after=1.0) from exc
+        try:
+            self._conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+            self._cursor = self._conn.cursor()
+            _check_exists(self._cursor, dataset_id, self._key)  # takes the snapshot
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def page(self, start_us: int, end_us: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``limit`` points in [start_us, end_us), in time order, as of the snapshot."""
+        try:
+            return _raw_points(self._cursor, self._key, start_us, end_us, limit)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:  # the server went away
+            raise Unavailable("the database is unavailable; retry shortly", retry_after=1.0) from exc
+
+    def close(self) -> None:
+        """End the transaction and close the connection."""
+        self._conn.close()
 
 
 @contextlib.contextmanager

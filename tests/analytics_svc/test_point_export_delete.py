@@ -82,6 +82,32 @@ def test_export_of_a_range_in_many_messages(stub: pb_grpc.AnalyticsServiceStub) 
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+def test_an_export_is_one_snapshot_whatever_is_written_during_it(stub: pb_grpc.AnalyticsServiceStub) -> None:
+    """Points deleted and rewritten while an export streams are in none of its pages: the
+    export is the dataset as it was when it began (each page used to see the latest write)."""
+    dataset_id = new_dataset(stub)
+    n = 400_000  # 20 messages of about 1 MB: far more than the stream's flow-control window holds
+    ts = T0 + np.arange(n, dtype=np.int64) * 1_000_000
+    before = np.arange(n, dtype=np.float64) / 4
+    append(stub, dataset_id, ts, before)
+    stream = stub.ExportPoints(pb.ExportPointsRequest(dataset_id=dataset_id), timeout=120)
+    received = [next(stream), next(stream)]  # the header and the first page
+    # Mid-export: every point deleted, then written again with other values, and one more.
+    deleted = stub.DeletePoints(
+        pb.DeletePointsRequest(dataset_id=dataset_id, start_time=stamp(int(ts[0])), end_time=stamp(int(ts[-1]) + 1)),
+        timeout=60,
+    )
+    assert deleted.deleted_count == n
+    append(stub, dataset_id, np.append(ts, ts[-1] + 1_000_000), -np.arange(n + 1, dtype=np.float64))
+    received += list(stream)
+    rows = b"".join(m.data for m in received).decode().splitlines()
+    assert rows[0] == "timestamp,value" and len(rows) == n + 1
+    assert [float(row.split(",")[1]) for row in rows[1:]] == before.tolist()
+    # The next export sees the new points.
+    after = b"".join(m.data for m in stub.ExportPoints(pb.ExportPointsRequest(dataset_id=dataset_id), timeout=120))
+    assert after.decode().splitlines()[-1] == "2024-05-06T03:06:40.000000Z,-400000.0"
+
+
 def test_csv_download_and_upload_through_envoy(stub: pb_grpc.AnalyticsServiceStub, rest: httpx.Client) -> None:
     source = new_dataset(stub)
     ts, values = awkward_series()
