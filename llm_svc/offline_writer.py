@@ -100,6 +100,7 @@ def _json_figures(value: object, path: tuple[str, ...], facts: dict[str, str]) -
                 continue
             if isinstance(item, list) and lowered == "anomaly_events":
                 facts.setdefault("anomaly_events", _events_text(item))
+                facts.setdefault("anomaly_events_listed", str(len(item)))
                 continue
             if isinstance(item, list) and _stat_of(key) == "anomalies":
                 yield Figure(key, str(len(item)), "anomalies")
@@ -288,8 +289,13 @@ def _insight(figures: list[Figure], facts: dict[str, str]) -> str:
             sentences.append(f"No anomalies were flagged ({count.value}).")
         elif events:
             noun = "anomaly" if count.number == 1 else "anomalies"
-            top = "" if count.number == 1 else ", largest first"
-            sentences.append(f"{count.value} {noun}{top}: {events}.")
+            listed = int(facts.get("anomaly_events_listed", "0") or 0)
+            if 0 < listed < count.number:
+                # Only the top ones are listed: say so, never pass a part off as the whole.
+                sentences.append(f"{count.value} {noun}; the largest {listed}: {events}.")
+            else:
+                top = "" if count.number == 1 else ", largest first"
+                sentences.append(f"{count.value} {noun}{top}: {events}.")
         elif count.number == 1:
             sentences.append(f"{count.value} anomaly was flagged; it is worth a look.")
         else:

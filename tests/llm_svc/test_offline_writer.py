@@ -110,6 +110,20 @@ def test_anomaly_events_are_told_largest_first_with_their_expected_values() -> N
     ) in text
 
 
+def test_when_only_the_top_events_are_listed_the_text_says_so() -> None:
+    facts = {
+        "dataset": "cpu",
+        "anomalies": 12,
+        "anomaly_events": [
+            {"peak_time": "2026-01-02T03:00:00+00:00", "peak_value": 140, "expected": 52.5, "score": 9.1},
+            {"peak_time": "2026-01-01T10:00:00+00:00", "peak_value": 20, "expected": 48, "score": -5.2},
+        ],
+    }
+    text = offline_answer([("user", "Explain this analysis result:\n" + json.dumps(facts))])
+    assert "12 anomalies; the largest 2: at 2026-01-02T03:00:00+00:00 value 140" in text
+    assert "12 anomalies, largest first" not in text
+
+
 @pytest.mark.parametrize(
     ("low", "high", "verdict"),
     [("0.5", "1.1", "so the trend is distinguishable from noise."), ("-0.2", "1.1", "not distinguishable from noise")],
