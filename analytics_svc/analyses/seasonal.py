@@ -7,8 +7,8 @@ or MSTL (several), then scores the residuals with a robust z-score
 (trend + seasonal + the residuals' median) and a band (expected ± threshold
 × the residuals' robust sigma); a point outside its band is flagged.
 
-Flagged points that are adjacent or near (at most :data:`EVENT_GAP_STEPS`
-unflagged steps apart) merge into one :class:`AnomalyEvent`, scored by its
+Flagged points that are near each other (less than one cycle apart, see
+:func:`event_gap_steps`) merge into one :class:`AnomalyEvent`, scored by its
 most extreme point; events are ranked by ``|score|``. The global method
 (one median/MAD over the whole series, :func:`numeric.robust_anomalies`)
 produces events the same way, so both methods report alike.
@@ -33,13 +33,25 @@ from statsmodels.tsa.seasonal import MSTL, STL
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-DEFAULT_SEASONAL_THRESHOLD = 4.5
+# The default sensitivity (|robust z| of a residual) and how far apart flagged
+# points may be and still be one event: chosen once for all series on the
+# sample series and the Numenta Anomaly Benchmark's realKnownCause series
+# (bench/anomaly_quality.py), where real residuals are heavy-tailed and an
+# incident flags points over hours: a lower threshold or a shorter gap turned
+# one incident into dozens of events and flagged ordinary bursts.
+DEFAULT_SEASONAL_THRESHOLD = 8.0
+# Points outside this many robust sigmas of the first fit are treated as
+# missing when the cycles are refitted (see decompose).
+REFIT_OUTLIER_Z = 4.5
+# Without a cycle, flagged points at most this fraction of the window apart are one event.
+EVENT_GAP_FRACTION_WITHOUT_CYCLE = 0.05
 # Candidate cycles looked for when none are declared: a day and a week.
 CANDIDATE_PERIODS_S = (86_400, 604_800)
 # A candidate counts as present when the lag-period autocorrelation of the
 # linearly detrended values is at least this.
 MIN_SEASONAL_AUTOCORRELATION = 0.3
-# Flagged points at most this many grid steps apart belong to one event.
+# Flagged points at most this many grid steps apart belong to one event (at
+# least; the seasonal method merges points less than one cycle apart).
 EVENT_GAP_STEPS = 3
 # Refits with the outlying points treated as missing.
 REFITS = 2
@@ -205,7 +217,7 @@ def decompose(series: RegularSeries, periods_s: Sequence[int]) -> Decomposition:
             residual = values - fitted
             centre = float(np.median(residual))
             spread = _MAD_TO_SIGMA * float(np.median(np.abs(residual - centre)))
-            outside = np.abs(residual - centre) > DEFAULT_SEASONAL_THRESHOLD * spread
+            outside = np.abs(residual - centre) > REFIT_OUTLIER_Z * spread
             if spread == 0 or not outside.any() or outside.all():
                 break
             inside = np.flatnonzero(~outside)
@@ -317,6 +329,17 @@ def merge_events(
     return events
 
 
+def event_gap_steps(series: RegularSeries, periods_s: Sequence[int]) -> int:
+    """How many grid steps apart flagged points may be and still be one event:
+    one cycle of the shortest period (an incident seen again at the next
+    time of day is the same incident), else a twentieth of the window."""
+    if periods_s:
+        gap = round(min(periods_s) * _US / series.step_us)
+    else:
+        gap = int(EVENT_GAP_FRACTION_WITHOUT_CYCLE * series.values.size)
+    return max(EVENT_GAP_STEPS, gap)
+
+
 @dataclass(frozen=True)
 class SeasonalReport:
     """What the seasonal method found and how."""
@@ -353,7 +376,10 @@ def seasonal_anomalies(
         origin = "detected" if periods else "none detected"
     d = decompose(series, periods)
     scores = d.residual / d.sigma
-    events = merge_events(series.timestamps_us, series.values, d.expected, scores, threshold * d.sigma, threshold)
+    gap = event_gap_steps(series, periods)
+    events = merge_events(
+        series.timestamps_us, series.values, d.expected, scores, threshold * d.sigma, threshold, gap
+    )
     return SeasonalReport(
         periods_s=periods,
         periods_origin=origin,

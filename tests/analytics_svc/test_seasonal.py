@@ -209,3 +209,80 @@ def test_the_trend_result_carries_its_uncertainty_and_the_offline_insight_tells_
     assert u.significant and u.slope_ci_low < outcome.output.trend.slope_per_second < u.slope_ci_high
     names = [k.name for k in compute.key_numbers(outcome.output)]
     assert {"slope CI low per day", "slope CI high per day", "trend p-value"} <= set(names)
+
+
+def test_flagged_points_less_than_a_cycle_apart_are_one_event_and_farther_apart_two() -> None:
+    values = _daily_sine(5, noise=0.5)
+    values[1800] += 9.0
+    values[1800 + 360] += 9.0  # six hours later: the same incident
+    values[1800 + 3 * DAY_POINTS] -= 9.0  # three days later: another
+    ts = _minutes(values.size)
+    report = seasonal.seasonal_anomalies(ts, values)
+    spans = sorted((e.start_us, e.end_us) for e in report.events)
+    assert spans == [(int(ts[1800]), int(ts[2160])), (int(ts[1800 + 3 * DAY_POINTS]),) * 2]
+    merged = next(e for e in report.events if e.start_us == int(ts[1800]))
+    assert merged.point_count == 2
+
+
+def test_periods_declared_on_the_dataset_are_used_unless_the_request_declares_its_own() -> None:
+    ts, values = _sine_with_spikes()
+    outcome = compute.run(apb.ANALYSIS_KIND_ANOMALIES, apb.AnalysisParameters(), ts, values, None, [86_400])
+    report = outcome.output.anomalies
+    assert (list(report.periods_seconds), report.periods_origin) == ([86_400], "declared on the dataset")
+    assert sorted(e.peak_us for e in report.events) == sorted(int(ts[i]) for i in SPIKES)
+    own = apb.AnalysisParameters(seasonal_periods_seconds=[43_200])
+    report = compute.run(apb.ANALYSIS_KIND_ANOMALIES, own, ts, values, None, [86_400]).output.anomalies
+    assert (list(report.periods_seconds), report.periods_origin) == ([43_200], "declared")
+    # A dataset period longer than the data: the anomalies kind fails saying so, a report falls back.
+    with pytest.raises(compute.AnalysisFailed, match="period 2592000 s needs at least two cycles"):
+        compute.run(apb.ANALYSIS_KIND_ANOMALIES, apb.AnalysisParameters(), ts, values, None, [30 * 86_400])
+    fallback = compute.run(apb.ANALYSIS_KIND_REPORT, apb.AnalysisParameters(), ts, values, None, [30 * 86_400])
+    assert fallback.output.anomalies.method == "global"
+    assert "period 2592000 s" in fallback.output.anomalies.fallback_reason
+
+
+def test_irregular_sampling_is_averaged_per_cell_and_big_gaps_fail_with_a_reason() -> None:
+    values = _daily_sine(3, noise=0.3)
+    values[2500] += 9.0
+    ts = _minutes(values.size)
+    # Jitter of a few seconds and a doubled point: still one cell per minute.
+    jittered = ts + np.random.default_rng(4).integers(-5, 5, ts.size) * 1_000_000
+    doubled_ts = np.insert(jittered, 100, jittered[100] + 2_000_000)
+    doubled_values = np.insert(values, 100, values[100])
+    report = seasonal.seasonal_anomalies(np.sort(doubled_ts), doubled_values)
+    assert "1 cell(s) averaged from several points" in report.regularisation
+    # Events are told at grid times: the spike's cell, within half a step of the point.
+    (event,) = report.events
+    assert abs(event.peak_us - int(jittered[2500])) <= 30_000_000
+    # A day of points, then one point five days later: mostly invented values.
+    sparse_ts = np.concatenate([ts[:DAY_POINTS], [ts[0] + 5 * DAY_POINTS * MINUTE]])
+    with pytest.raises(compute.AnalysisFailed, match="too irregular for a decomposition"):
+        compute.run(apb.ANALYSIS_KIND_ANOMALIES, apb.AnalysisParameters(), sparse_ts, values[: sparse_ts.size])
+
+
+def test_a_period_longer_than_all_the_data_or_too_few_points_per_cycle_fail_with_a_reason() -> None:
+    ts, values = _sine_with_spikes()  # 7 days of minutes
+    for periods, reason in (([14 * 86_400], "needs at least two cycles"), ([60], "shorter than two steps")):
+        with pytest.raises(compute.AnalysisFailed, match=reason):
+            compute.run(
+                apb.ANALYSIS_KIND_ANOMALIES, apb.AnalysisParameters(seasonal_periods_seconds=periods), ts, values
+            )
+
+
+def test_a_request_whose_window_cannot_hold_the_dataset_periods_is_refused() -> None:
+    from analytics_svc.analyses import checks
+    from mesh_runtime.errors import InvalidArgument
+
+    short = apb.AnalysisParameters(lookback_seconds=3 * 86_400)
+    with pytest.raises(InvalidArgument, match="the dataset declares a period of 604800 s"):
+        checks.check_dataset_periods(apb.ANALYSIS_KIND_ANOMALIES, short, [86_400, 604_800])
+    # Fine: long enough, own periods, the global method, a report (it falls back), or no known window.
+    checks.check_dataset_periods(
+        apb.ANALYSIS_KIND_ANOMALIES, apb.AnalysisParameters(lookback_seconds=15 * 86_400), [604_800]
+    )
+    own = apb.AnalysisParameters(lookback_seconds=3 * 86_400, seasonal_periods_seconds=[86_400])
+    checks.check_dataset_periods(apb.ANALYSIS_KIND_ANOMALIES, own, [604_800])
+    global_method = apb.AnalysisParameters(lookback_seconds=3 * 86_400, anomaly_method=apb.ANOMALY_METHOD_GLOBAL)
+    checks.check_dataset_periods(apb.ANALYSIS_KIND_ANOMALIES, global_method, [604_800])
+    checks.check_dataset_periods(apb.ANALYSIS_KIND_REPORT, short, [604_800])
+    checks.check_dataset_periods(apb.ANALYSIS_KIND_ANOMALIES, apb.AnalysisParameters(), [604_800])

@@ -439,7 +439,7 @@ def anomaly_form_parameters(form: dict[str, Any]) -> analysis_pb2.AnalysisParame
         try:
             parameters.anomaly_threshold = float(raw)
         except ValueError:
-            raise ValueError("sensitivity: enter a number of robust z-scores, e.g. 4.5") from None
+            raise ValueError("sensitivity: enter a number of robust z-scores, e.g. 8") from None
         if not 0 < parameters.anomaly_threshold <= 1000:
             raise ValueError("sensitivity: must be above 0 and at most 1000")
     raw = str(form.get("periods", "")).strip()

@@ -81,7 +81,7 @@ def run_card() -> rx.Component:
                     choice(["seasonal", "global"], "anomaly_method", "seasonal", "run-anomaly-method"),
                     rx.input(
                         name="sensitivity",
-                        placeholder="sensitivity |z| (4.5)",
+                        placeholder="sensitivity |z| (8)",
                         aria_label="Anomaly sensitivity (robust z threshold)",
                         width="11rem",
                         data_testid="run-sensitivity",
