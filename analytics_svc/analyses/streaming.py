@@ -723,7 +723,8 @@ def seasonal_window(window: SeasonalWindow, ts: IntArray, values: FloatArray, th
     d = seasonal.decompose(series, tuple(periods_s))
     scores = d.residual / d.sigma
     grid = series.timestamps_us
-    events = seasonal.merge_events(grid, series.values, d.expected, scores, threshold * d.sigma, threshold)
+    gap = seasonal.event_gap_steps(series, periods_s)  # as in memory: points less than a cycle apart are one event
+    events = seasonal.merge_events(grid, series.values, d.expected, scores, threshold * d.sigma, threshold, gap)
     kept = tuple(e for e in events if window.core_lo <= e.peak_us < window.core_hi)
     return SeasonalPart(
         kept,

@@ -41,7 +41,8 @@ def _series(seed: int, n: int = N) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = np.arange(n, dtype=np.float64)
     # Bounded noise: no point lies near an anomaly threshold, so approximate and exact medians flag alike.
     values = 100 + 10 * np.sin(2 * np.pi * x / 1440) + 1e-4 * x + rng.uniform(-1, 1, n)
-    spikes = np.sort(rng.choice(np.arange(3000, n - 3000), 15, replace=False))
+    # About five days apart: spikes less than a cycle apart would be one event.
+    spikes = 3000 + np.arange(15) * ((n - 6000) // 15) + rng.integers(0, 1440, 15)
     values[spikes] += rng.choice([-1, 1], spikes.size) * 40
     return ts, values, ts[spikes]
 

@@ -221,7 +221,8 @@ def test_seasonal_windows_find_the_spikes_the_whole_series_shows() -> None:
     ts = T0 + np.arange(n, dtype=np.int64) * MINUTE
     x = np.arange(n, dtype=np.float64)
     values = 50 + 10 * np.sin(2 * np.pi * x / 1440) + rng.uniform(-1, 1, n)  # bounded noise: no false alarm
-    spikes = np.sort(rng.choice(np.arange(2000, n - 2000), 12, replace=False))
+    # More than a day apart: spikes less than a cycle apart are one event.
+    spikes = 2000 + np.arange(12) * 3 * 1440 + rng.integers(0, 1440, 12)
     values[spikes] += 12
     extent = extent_of(ts, values)
     windows, cycles = streaming.seasonal_windows(extent, 30_000, [86_400])
