@@ -57,6 +57,17 @@ def _llm_addr() -> Any:
     )
 
 
+def _analysis_memory_mb() -> Any:
+    return setting(
+        "ANALYTICS_ANALYSIS_MEMORY_MB",
+        256,
+        positive(parse_int),
+        "Memory one analysis (or one chart series of GetResult) may hold, per process: a worker runs "
+        "ANALYTICS_WORKER_CONCURRENCY at once. A window of more points than fit is read over its chunks, "
+        "a batch at a time.",
+    )
+
+
 @dataclass(frozen=True)
 class AnalyticsSettings(RuntimeSettings):
     """Where the analytics service listens and which database it owns."""
@@ -79,6 +90,7 @@ class AnalyticsSettings(RuntimeSettings):
         positive(parse_int),
         "Shortest interval a schedule may be created or updated with (cron's own step is a minute).",
     )
+    analysis_memory_mb: int = _analysis_memory_mb()
     page_cache_mb: int = setting(
         "ANALYTICS_PAGE_CACHE_MB",
         32,
@@ -176,16 +188,6 @@ class SchedulerSettings(JobSettings):
         60.0,
         positive(parse_float),
         "How often points past their dataset's retention are deleted.",
-    )
-
-
-def _analysis_memory_mb() -> Any:
-    return setting(
-        "ANALYTICS_ANALYSIS_MEMORY_MB",
-        256,
-        positive(parse_int),
-        "Memory one analysis may hold (per analysis, per process: a worker runs ANALYTICS_WORKER_CONCURRENCY "
-        "at once). A window of more points than fit is analysed over its chunks, a batch at a time.",
     )
 
 

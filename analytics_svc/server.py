@@ -9,6 +9,7 @@ from pathlib import Path
 import grpc
 
 from analytics_svc import schema
+from analytics_svc.analyses.chunked import DEFAULT_ANALYSIS_MEMORY_MB, Budget
 from analytics_svc.auth import store as auth_store
 from analytics_svc.auth.accounts import Accounts
 from analytics_svc.auth.api import AuthServicer
@@ -57,11 +58,13 @@ class AnalyticsServicer(
         hub: ResultHub,
         llm_channel: grpc.aio.Channel | None,
         min_schedule_interval_seconds: int = DEFAULT_MIN_SCHEDULE_INTERVAL_SECONDS,
+        analysis_memory_mb: int = DEFAULT_ANALYSIS_MEMORY_MB,
     ) -> None:
         self.runner = runner
         self.hub = hub
         self.llm_channel = llm_channel
         self.min_schedule_interval_seconds = min_schedule_interval_seconds
+        self.chart_budget = Budget.of(analysis_memory_mb)
 
 
 def accounts_from_settings(settings: AnalyticsSettings) -> Accounts:
@@ -129,7 +132,10 @@ async def build(settings: AnalyticsSettings) -> Built:
             ServiceBinding(
                 SERVICE_NAME,
                 analytics_service_pb2_grpc.add_AnalyticsServiceServicer_to_server,
-                AnalyticsServicer(runner, hubs[0], llm_channel, settings.min_schedule_interval_seconds),
+                AnalyticsServicer(
+                    runner, hubs[0], llm_channel, settings.min_schedule_interval_seconds,
+                    settings.analysis_memory_mb,
+                ),  # fmt: skip
             ),
             ServiceBinding(
                 AUTH_SERVICE_NAME,

@@ -30,6 +30,10 @@ _CHUNKED_KINDS = {
 }  # fmt: skip
 
 
+# ANALYTICS_ANALYSIS_MEMORY_MB's default (analytics_svc.config).
+DEFAULT_ANALYSIS_MEMORY_MB = 256
+
+
 @dataclass(frozen=True)
 class Budget:
     """How much memory one analysis may hold, and the Dask cluster to use (None: in process)."""
@@ -283,3 +287,108 @@ def _regularisations(descriptions: tuple[str, ...]) -> str:
     first = next(distinct, "")
     rest = sum(1 for _ in distinct)
     return first if not rest else f"{first} (and {rest} other ways in other windows)"
+
+
+def chart_series(
+    result_kind: int,
+    parameters: apb.AnalysisParameters,
+    output: apb.ResultOutput,
+    dataset_id: str,
+    start_us: int,
+    end_us: int,
+    max_points: int,
+    budget: Budget,
+) -> apb.ResultSeries:
+    """``compute.chart_series`` of the dataset's points in ``[start_us, end_us)``, in bounded
+    memory: a window over the budget is read in batches, keeping each bucket's minimum and
+    maximum point as they pass (the same points ``compute.downsample_indices`` keeps), and
+    for a trend result read again for the moving average and EWMA at those points."""
+    with scan.window_scan(dataset_id, start_us, end_us) as window:
+        small = window.index.points <= streaming.in_memory_max_points(budget.memory_bytes)
+        if not small:
+            found = extent(window)
+            if found is not None and found.count > max_points > 0:
+                return _chart_over_chunks(result_kind, parameters, output, window, found.count, max_points, budget)
+    timestamps, values = point_store.load_points(dataset_id, start_us, end_us)
+    return compute.chart_series(result_kind, parameters, output, timestamps, values, max_points)
+
+
+def _chart_over_chunks(
+    result_kind: int,
+    parameters: apb.AnalysisParameters,
+    output: apb.ResultOutput,
+    window: scan.ChunkScan,
+    n: int,
+    max_points: int,
+    budget: Budget,
+) -> apb.ResultSeries:
+    buckets = max(1, max_points // 2)
+    size = -(-n // buckets)
+    low = np.full(buckets, np.inf)
+    high = np.full(buckets, -np.inf)
+    low_at = np.full(buckets, -1, np.int64)
+    high_at = np.full(buckets, -1, np.int64)
+    stamps: dict[int, int] = {}
+    kept_values: dict[int, float] = {}
+    batch = streaming.batch_points(budget.memory_bytes)
+    offset = 0
+    for ts, values in window.batches(batch):
+        # Each bucket's piece of this batch: its first minimum and maximum (earliest on ties).
+        first_bucket, last_bucket = offset // size, (offset + ts.size - 1) // size
+        for bucket in range(first_bucket, last_bucket + 1):
+            a = max(bucket * size - offset, 0)
+            b = min((bucket + 1) * size - offset, ts.size)
+            i, j = a + int(np.argmin(values[a:b])), a + int(np.argmax(values[a:b]))
+            if values[i] < low[bucket]:
+                low[bucket], low_at[bucket] = values[i], offset + i
+                stamps[offset + i], kept_values[offset + i] = int(ts[i]), float(values[i])
+            if values[j] > high[bucket]:
+                high[bucket], high_at[bucket] = values[j], offset + j
+                stamps[offset + j], kept_values[offset + j] = int(ts[j]), float(values[j])
+        offset += ts.size
+    picked = np.unique(np.concatenate([low_at[low_at >= 0], high_at[high_at >= 0]]))[:max_points]
+    series = apb.ResultSeries(source_point_count=n)
+    kept_ts = np.array([stamps[int(k)] for k in picked], np.int64)
+    series.timestamps_us.extend(kept_ts.tolist())
+    series.values.extend(kept_values[int(k)] for k in picked)
+    if output.HasField("trend"):
+        origin_us = output.trend.origin_time.seconds * 1_000_000 + output.trend.origin_time.nanos // 1000
+        seconds = (kept_ts - origin_us).astype(np.float64) / 1e6
+        series.trend.extend((output.trend.intercept + output.trend.slope_per_second * seconds).tolist())
+    if result_kind == apb.ANALYSIS_KIND_TREND:
+        means, smoothed = _smoothed_at(window, batch, picked, parameters, n)
+        series.moving_average.extend(means.tolist())
+        series.ewma.extend(smoothed.tolist())
+    return series
+
+
+def _smoothed_at(
+    window: scan.ChunkScan, batch: int, picked: np.ndarray, parameters: apb.AnalysisParameters, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The moving average and EWMA (as compute.chart_series: NaN before a full window) at the
+    points ``picked`` (global indices), in one more pass: each batch with the last
+    ``window - 1`` values before it, and the EWMA's last value carried."""
+    size = min(parameters.moving_average_window or compute.DEFAULT_MOVING_AVERAGE_WINDOW, n)
+    alpha = parameters.ewma_alpha or compute.DEFAULT_EWMA_ALPHA
+    means = np.full(picked.size, np.nan)
+    smoothed = np.empty(picked.size)
+    carry = np.empty(0, np.float64)
+    last: float | None = None
+    offset = 0
+    for _, values in window.batches(batch):
+        joined = np.concatenate([carry, values])
+        first_end = offset - carry.size + size - 1  # the point the first mean of ``joined`` ends at
+        if joined.size >= size:
+            part = numeric.moving_average(joined, size)
+            inside = (picked >= max(first_end, offset)) & (picked < offset + values.size)
+            means[inside] = part[picked[inside] - first_end]
+        carry = joined[joined.size - (size - 1) :] if size > 1 else carry
+        if last is None:
+            part = numeric.ewma(values, alpha)
+        else:  # y[-1] is the previous batch's last value: the recursion goes on from it
+            part = numeric.ewma(np.concatenate([[last], values]), alpha)[1:]
+        last = float(part[-1])
+        inside = (picked >= offset) & (picked < offset + values.size)
+        smoothed[inside] = part[picked[inside] - offset]
+        offset += values.size
+    return means, smoothed

@@ -4,7 +4,6 @@ compute results, the result store and its read caches.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -12,11 +11,10 @@ from collections.abc import AsyncIterator
 import grpc
 from google.protobuf import json_format
 
-from analytics_svc.analyses import checks, compute
+from analytics_svc.analyses import checks, chunked
 from analytics_svc.conversions import result_events, result_to_proto
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.jobs import insights, messages
-from analytics_svc.points import store as point_store
 from analytics_svc.results import store as result_store
 from analytics_svc.results.watch import ResultHub
 from mesh.analytics.v1 import analysis_pb2 as apb
@@ -55,6 +53,7 @@ class ResultsApi:
     runner: BlockingRunner
     hub: ResultHub
     llm_channel: grpc.aio.Channel | None
+    chart_budget: chunked.Budget
 
     async def RunAnalysis(
         self, request: pb.RunAnalysisRequest, context: grpc.aio.ServicerContext
@@ -105,10 +104,10 @@ class ResultsApi:
     async def _series(self, result: apb.Result, points: int) -> apb.ResultSeries:
         start_us = result.window_start.seconds * 1_000_000 + result.window_start.nanos // 1000
         end_us = result.window_end.seconds * 1_000_000 + result.window_end.nanos // 1000 + 1
-        timestamps, values = await self.runner.run(point_store.load_points, result.dataset_id, start_us, end_us)
-        return await asyncio.to_thread(
-            compute.chart_series, result.kind, result.parameters, result.output, timestamps, values, points
-        )
+        return await self.runner.run(
+            chunked.chart_series, result.kind, result.parameters, result.output, result.dataset_id,
+            start_us, end_us, points, self.chart_budget,
+        )  # fmt: skip
 
     async def ListResults(
         self, request: pb.ListResultsRequest, context: grpc.aio.ServicerContext

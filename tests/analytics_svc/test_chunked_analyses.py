@@ -198,3 +198,22 @@ def test_over_the_budget_a_kind_that_needs_every_point_fails_with_a_reason(
     with pytest.raises(compute.AnalysisFailed, match="ANALYTICS_ANALYSIS_MEMORY_MB"):
         chunked.execute(unknown, apb.AnalysisParameters(), datasets[0], START, END, None, TINY)
     assert streaming.in_memory_max_points(TINY.memory_bytes) < N
+
+
+@pytest.mark.parametrize("kind", [apb.ANALYSIS_KIND_TREND, apb.ANALYSIS_KIND_REPORT])
+def test_a_chart_series_over_chunks_keeps_the_points_the_in_memory_one_keeps(
+    datasets: tuple[str, str, np.ndarray, np.ndarray, np.ndarray], kind: int
+) -> None:
+    dataset_id = datasets[0]
+    p = apb.AnalysisParameters(moving_average_window=37, ewma_alpha=0.05)
+    output = _run(kind, dataset_id, AMPLE)
+    ts, values = store.load_points(dataset_id, START, END)
+    want = compute.chart_series(kind, p, output, ts, values, 301)
+    got = chunked.chart_series(kind, p, output, dataset_id, START, END, 301, TINY)
+    assert got.source_point_count == want.source_point_count == ts.size
+    assert list(got.timestamps_us) == list(want.timestamps_us) and len(got.timestamps_us) == 300
+    assert list(got.values) == list(want.values)
+    np.testing.assert_allclose(got.trend, want.trend, rtol=1e-12)
+    np.testing.assert_allclose(got.moving_average, want.moving_average, rtol=1e-9)
+    np.testing.assert_allclose(got.ewma, want.ewma, rtol=1e-9)
+    assert (len(got.moving_average) > 0) == (kind == apb.ANALYSIS_KIND_TREND)
