@@ -198,7 +198,7 @@ def outcomes_card() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.heading("Recent results", size="4"),
+                rx.heading("Outcomes", size="4"),
                 rx.text(TimelineState.recent_label, size="2", color_scheme="gray", data_testid="recent-label"),
                 align="baseline",
                 spacing="3",
