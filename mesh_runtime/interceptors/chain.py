@@ -167,12 +167,24 @@ def _wrap_handler(
                 await check(method, request, context)
             yield request
 
-    async def respond_stream(result: Any) -> AsyncIterator[Any]:
-        if hasattr(result, "__aiter__"):
-            async for response in result:
-                yield response
-        else:  # a servicer that writes with context.write() and returns None
+    async def respond_stream(stack: AsyncExitStack, result: Any, context: grpc.aio.ServicerContext) -> None:
+        """Write the servicer's responses, all within the call's own task.
+
+        The wrapper is a coroutine that writes, not an async generator that
+        grpc iterates: when a call is cancelled while grpc sends a message, a
+        generator is left suspended and closed later by the garbage collector
+        in another task, where the scopes' context variables cannot be reset
+        ("created in a different Context", logged as an unexpected error).
+        """
+        if not hasattr(result, "__aiter__"):  # a servicer that writes with context.write() and returns None
             await result
+            return
+        closing = getattr(result, "aclose", None)
+        if closing is not None:
+            stack.push_async_callback(closing)  # its own cleanup runs inside the scopes, in this task
+        async for response in result:
+            await send_headers(context)
+            await context.write(response)
 
     tolerant = any(icpt.tolerant_requests for icpt in chain)
     codecs = {
@@ -214,24 +226,20 @@ def _wrap_handler(
     if handler.unary_stream:
         inner_us = handler.unary_stream
 
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> None:
             streaming_response.set(True)
             async with AsyncExitStack() as stack:
                 await enter(stack, context, request)
-                async for response in respond_stream(inner_us(request, context)):
-                    await send_headers(context)
-                    yield response
+                await respond_stream(stack, inner_us(request, context), context)
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, **codecs)
 
     inner_ss = handler.stream_stream
 
-    async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> None:
         streaming_response.set(True)
         async with AsyncExitStack() as stack:
             await enter(stack, context)
-            async for response in respond_stream(inner_ss(checked_stream(requests, context), context)):
-                await send_headers(context)
-                yield response
+            await respond_stream(stack, inner_ss(checked_stream(requests, context), context), context)
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, **codecs)

@@ -245,3 +245,67 @@ def test_structured_log_lines_are_json(capsys: pytest.CaptureFixture[str]) -> No
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["msg"] == "hello" and line["request_id"] == "rid-1" and line["dataset"] == "x"
     assert line["service"] == "test" and line["level"] == "info"
+
+
+class EndlessProvider(ScriptedProvider):
+    """A provider that writes an answer without end, as fast as it is read."""
+
+    def stream(
+        self, messages: list[Message], model: str, max_tokens: int, *, temperature: float | None = None
+    ) -> AsyncIterator[str]:
+        async def pieces() -> AsyncIterator[str]:
+            self.started.set()
+            while True:
+                yield "x" * 4096
+
+        return pieces()
+
+
+async def test_a_client_leaving_a_stream_logs_no_traceback(
+    keys: KeyFolder, auth: Metadata, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Clients that cancel a server stream mid-flow (a watch left open in a
+    closed tab): each call ends as CANCELLED, its interceptors unwind in the
+    call's own task, and nothing is logged as an unexpected error, now or
+    when the garbage collector comes by."""
+    import gc
+
+    caplog.set_level(logging.INFO)
+    provider = EndlessProvider()
+    verifier = TokenVerifier(KeySet.from_file(keys.jwks), "test", "test")
+    running = await create_server(
+        "127.0.0.1:0",
+        [
+            ServiceBinding(
+                SERVICE_NAME,
+                llm_service_pb2_grpc.add_LlmServiceServicer_to_server,
+                LlmServicer(provider, LlmSettings()),
+            )
+        ],
+        verifier=verifier,
+    )
+    request = llm_service_pb2.StreamCompleteRequest(messages=QUESTION.messages)
+    try:
+        async with open_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = llm_service_pb2_grpc.LlmServiceStub(channel)
+            for _ in range(20):
+                call = stub.StreamComplete(request, metadata=auth, timeout=30)
+                for _ in range(3):
+                    await call.read()
+                call.cancel()
+            await asyncio.sleep(0.5)
+        gc.collect()
+        await asyncio.sleep(0.5)
+    finally:
+        await running.server.stop(0)
+    problems = [
+        f"{r.getMessage()}: {r.exc_info[1] if r.exc_info else ''}"
+        for r in caplog.records
+        if r.levelno >= logging.ERROR or r.exc_info
+    ]
+    assert problems == []
+    # Each call ended, in its own task, as CANCELLED (its access-log line says so).
+    ended = [
+        r for r in caplog.records if r.getMessage() == "rpc" and getattr(r, "method", "").endswith("StreamComplete")
+    ]
+    assert len(ended) == 20 and {getattr(r, "code", "") for r in ended} == {"CANCELLED"}
