@@ -155,12 +155,33 @@ def migrate(db: peewee.Database, migrations: Sequence[Migration]) -> list[int]:
     return applied
 
 
+# SQLSTATEs besides class 08 (connection exception) that mean the database is
+# away for now: the server shutting down, crashed or starting up (57P01-57P03),
+# no connection slot left (53300).
+_AWAY_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def is_connection_failure(exc: peewee.OperationalError) -> bool:
+    """Whether a database error means the database cannot be reached (connecting
+    failed, the connection broke, the server is going away): a passing outage,
+    unlike a statement timeout, a lock not available or a serialization
+    failure, which are errors of the call itself."""
+    original = getattr(exc, "orig", None) or exc.__cause__
+    code = getattr(original, "pgcode", None)
+    if code is None:
+        # The server never answered with an error: the connection could not be
+        # made, or broke ("server closed the connection unexpectedly").
+        return True
+    return str(code).startswith("08") or code in _AWAY_STATES
+
+
 class BlockingRunner:
     """Runs blocking database work on a small thread pool, one connection per thread.
 
     ``await runner.run(fn, ...)`` runs ``fn`` in a pool thread inside a
-    connection context; a lost or refused database connection becomes
-    ``Unavailable`` so callers see a retryable status, not INTERNAL. The
+    connection context; a lost or refused database connection (and only that:
+    see ``is_connection_failure``) becomes ``Unavailable`` so callers see a
+    retryable status, not INTERNAL. The
     outage is logged once when it starts (with the driver's reason) and once
     when the database answers again, not at every failed call.
     """
@@ -179,6 +200,8 @@ class BlockingRunner:
             # rollback ("connection already closed"): the same outage, not a bug.
             if isinstance(exc, peewee.InterfaceError) and "connection already closed" not in str(exc):
                 raise
+            if isinstance(exc, peewee.OperationalError) and not is_connection_failure(exc):
+                raise  # a real error of this call (e.g. a statement timeout), not an outage
             if self._failing_since is None:
                 self._failing_since = time.monotonic()
                 logger.warning("database unavailable", extra={"error": str(exc).strip()})

@@ -7,7 +7,9 @@ from __future__ import annotations
 import peewee
 import pytest
 
-from mesh_runtime.database import RecentlyCheckedPool, connect
+from local_stack.ports import free_port
+from mesh_runtime.database import BlockingRunner, RecentlyCheckedPool, connect, is_connection_failure
+from mesh_runtime.errors import Unavailable
 from tests.conftest import RunningStack
 
 
@@ -43,3 +45,36 @@ def test_within_the_window_a_dropped_connection_fails_one_call_then_is_replaced(
         _backend_pid(db)
     assert _backend_pid(db) != first
     db.close_all()
+
+
+async def test_only_a_lost_database_is_unavailable_other_operational_errors_are_real(mesh: RunningStack) -> None:
+    """BlockingRunner answers "unavailable; retry shortly" when the database
+    cannot be reached or drops the connection, and passes other
+    OperationalErrors (here a statement timeout) on as the errors they are."""
+    db = connect(mesh.database_url("postgres"), max_connections=1)
+    runner = BlockingRunner(db, workers=1, name="test-db")
+
+    def too_slow() -> None:
+        db.execute_sql("SET statement_timeout = 50")
+        try:
+            db.execute_sql("SELECT pg_sleep(5)")
+        finally:
+            db.execute_sql("RESET statement_timeout")
+
+    def terminated() -> None:
+        db.execute_sql("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    try:
+        with pytest.raises(peewee.OperationalError) as timed_out:
+            await runner.run(too_slow)
+        assert "statement timeout" in str(timed_out.value)
+        assert not isinstance(timed_out.value, Unavailable) and not is_connection_failure(timed_out.value)
+        # The server ending this connection (57P01): the same outage as a restart.
+        with pytest.raises(Unavailable, match="retry shortly"):
+            await runner.run(terminated)
+    finally:
+        db.close_all()
+
+    unreachable = connect(f"postgresql://nobody@127.0.0.1:{free_port()}/none", max_connections=1)
+    with pytest.raises(Unavailable, match="retry shortly"):
+        await BlockingRunner(unreachable, workers=1, name="test-db").run(lambda: unreachable.execute_sql("SELECT 1"))
