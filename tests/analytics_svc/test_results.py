@@ -94,6 +94,8 @@ def test_report_computes_the_numbers_of_the_points(stub: pb_grpc.AnalyticsServic
     assert out.trend.uncertainty.slope_ci_low < out.trend.slope_per_second < out.trend.uncertainty.slope_ci_high
     assert [a.timestamp_us for a in out.anomalies.anomalies] == [START_US + 250 * STEP_US]
     assert result.anomaly_count == 1
+    # A small window is computed in memory, exactly, and the result says so.
+    assert (out.computation.mode, out.computation.exact, out.computation.point_count) == ("in_memory", True, 500)
     assert result.window_start.ToDatetime(dt.UTC) == dt.datetime.fromtimestamp(START_US / 1e6, dt.UTC)
     assert result.start_time.ToDatetime() <= result.end_time.ToDatetime()
     # The offline LLM wrote an insight grounded in the result's numbers.
