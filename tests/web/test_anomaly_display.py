@@ -12,6 +12,7 @@ if str(WEB_DIR) not in sys.path:
     sys.path.insert(0, str(WEB_DIR))
 
 from mesh_web.anomaly_display import events_caption, parse_periods, periods_field, periods_text  # noqa: E402
+from mesh_web.result_display import series_caption  # noqa: E402
 
 
 def test_the_events_caption_says_which_ranks_of_how_many_with_plurals() -> None:
@@ -29,3 +30,9 @@ def test_periods_are_shown_in_days_and_edited_in_seconds() -> None:
     assert parse_periods("") == []
     with pytest.raises(ValueError, match="whole seconds"):
         parse_periods("a day")
+
+
+def test_the_chart_caption_says_when_only_the_largest_events_are_drawn() -> None:
+    assert series_caption(50_000, 3, 3) == "50,000 points analysed · 3 anomalies (red dots)"
+    assert series_caption(50_000, 250, 100) == "50,000 points analysed · 250 anomalies (the largest 100 as red dots)"
+    assert series_caption(240, 1) == "240 points analysed · 1 anomaly (red dots)"

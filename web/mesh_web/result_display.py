@@ -361,12 +361,16 @@ def series_chart(series: analysis_pb2.ResultSeries, anomalies: Sequence[analysis
     return rows
 
 
-def series_caption(source_points: int, anomaly_count: int) -> str:
-    """'50,000 points analysed · 3 anomalies (red dots)' above the series chart."""
+def series_caption(source_points: int, anomaly_count: int, marked: int | None = None) -> str:
+    """'50,000 points analysed · 3 anomalies (red dots)' above the series chart;
+    when only the largest ``marked`` events are drawn, it says so."""
     text = f"{format_count(source_points)} points analysed"
     if anomaly_count:
         noun = "anomaly" if anomaly_count == 1 else "anomalies"
-        text += f" · {format_count(anomaly_count)} {noun} (red dots)"
+        dots = "red dots"
+        if marked is not None and 0 < marked < anomaly_count:
+            dots = f"the largest {format_count(marked)} as red dots"
+        text += f" · {format_count(anomaly_count)} {noun} ({dots})"
     return text
 
 

@@ -71,6 +71,7 @@ class ResultState(AuthState):
     trend_words: str = ""
     histogram: list[dict[str, Any]] = []
     anomaly_total: int = 0
+    anomalies_marked: int = 0
     source_points: int = 0
     insight_status: str = ""
     insight_text: str = ""
@@ -91,7 +92,7 @@ class ResultState(AuthState):
     @rx.var
     def series_caption(self) -> str:
         """How many points were analysed and how many are anomalies."""
-        return series_caption(self.source_points, self.anomaly_total)
+        return series_caption(self.source_points, self.anomaly_total, self.anomalies_marked)
 
     @rx.var
     def has_series(self) -> bool:
@@ -124,6 +125,7 @@ class ResultState(AuthState):
         self.figures = result_figures(result, self._unit)
         anomaly_list = list(result.output.anomalies.anomalies) if result.output.HasField("anomalies") else []
         self.anomaly_total = result.anomaly_count
+        self.anomalies_marked = len(anomaly_list)
         self.series = series_chart(response.series, anomaly_list) if response.HasField("series") else []
         self.series = with_expected_band(self.series, response.series.timestamps_us, result.output.anomalies.events)
         self.trend_words = trend_in_words(result.output.trend, self._unit) if result.output.HasField("trend") else ""
