@@ -132,7 +132,8 @@ def _over_chunks(
     notes: list[str] = []
     if anomalies and parameters.anomaly_method != apb.ANOMALY_METHOD_GLOBAL:
         try:
-            seasonal_report, note = _seasonal(parameters, window, found, budget, dataset_periods_s)
+            on_cluster = passes if isinstance(passes, DaskPasses) else None
+            seasonal_report, note = _seasonal(parameters, window, found, budget, dataset_periods_s, on_cluster)
             notes.append(note)
         except (seasonal.SeasonalFailed, streaming.SeasonalWindowFailed) as e:
             if kind != apb.ANALYSIS_KIND_REPORT or parameters.anomaly_method != apb.ANOMALY_METHOD_UNSPECIFIED:
@@ -240,6 +241,7 @@ def _seasonal(
     found: streaming.Extent,
     budget: Budget,
     dataset_periods_s: Sequence[int],
+    on_cluster: DaskPasses | None = None,
 ) -> tuple[apb.AnomalyReport, str]:
     """The seasonal method in windows of a bounded number of cycles, read one at a time."""
     threshold = parameters.anomaly_threshold or seasonal.DEFAULT_SEASONAL_THRESHOLD
@@ -258,10 +260,13 @@ def _seasonal(
         periods = tuple(seasonal.detect_periods(seasonal.regularise(ts, values)))
         origin = "detected" if periods else "none detected"
     windows, cycles = streaming.seasonal_windows(found, max_points, periods)
-    part = streaming.SeasonalPart((), 0, (), (), ())
-    for w in windows:
-        ts, values = window.points_between(w.read_lo, w.read_hi)
-        part = part.merge(streaming.seasonal_window(w, ts, values, threshold, periods))
+    if on_cluster is not None:
+        part = on_cluster.seasonal(windows, threshold, periods)
+    else:
+        part = streaming.SeasonalPart((), 0, (), (), ())
+        for w in windows:
+            ts, values = window.points_between(w.read_lo, w.read_hi)
+            part = part.merge(streaming.seasonal_window(w, ts, values, threshold, periods))
     events = sorted(part.events, key=lambda event: (-abs(event.score), event.peak_us))
     report = apb.AnomalyReport(
         method="seasonal",

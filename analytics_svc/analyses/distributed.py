@@ -21,7 +21,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from analytics_svc.analyses import streaming
+import numpy as np
+
+from analytics_svc.analyses import seasonal, streaming
 from analytics_svc.analyses.compute import AnalysisFailed
 from analytics_svc.config import DaskPartSettings
 from analytics_svc.points import scan
@@ -45,6 +47,19 @@ def reduce_part(dataset_id: str, snapshot: str, lo: int, hi: int, first: int, st
     batch = min(spec.batch_points, streaming.batch_points(settings.analysis_memory_mb * 1024 * 1024))
     with scan.part_scan(settings.database_url, snapshot, dataset_id, lo, hi) as part:
         return streaming.reduce_batches(spec, part.batches(batch, first, stop))
+
+
+def seasonal_part(dataset_id: str, snapshot: str, lo: int, hi: int, windows: list[streaming.SeasonalWindow],
+                  threshold: float, periods_s: tuple[int, ...]) -> streaming.SeasonalPart:  # fmt: skip
+    """A Dask task: the seasonal method on consecutive ``windows`` of the window ``[lo, hi)``,
+    each read (one at a time) as of ``snapshot`` from the database this process is configured with."""
+    settings = load_settings(DaskPartSettings)
+    result = streaming.SeasonalPart((), 0, (), (), ())
+    with scan.part_scan(settings.database_url, snapshot, dataset_id, lo, hi) as part:
+        for window in windows:
+            ts, values = part.points_between(window.read_lo, window.read_hi)
+            result = result.merge(streaming.seasonal_window(window, ts, values, threshold, periods_s))
+    return result
 
 
 class DaskCluster:
@@ -105,4 +120,31 @@ class DaskPasses:
         result = streaming.PassResult()
         for partial in partials:
             result = result.merge(partial)
+        return result
+
+    def seasonal(self, windows: list[streaming.SeasonalWindow], threshold: float,
+                 periods_s: tuple[int, ...]) -> streaming.SeasonalPart:  # fmt: skip
+        """The seasonal method's windows as Dask tasks (consecutive groups, one per part), merged in
+        time order; SeasonalFailed from a window as from the in-process path."""
+        client = self.cluster.client()
+        w = self.window
+        groups = [list(g) for g in np.array_split(np.array(windows, dtype=object), min(len(self.parts), len(windows)))]
+        futures = [
+            client.submit(seasonal_part, w.dataset_id, self.snapshot, w.lo, w.hi, group, threshold, periods_s,
+                          pure=False)  # fmt: skip
+            for group in groups
+            if group
+        ]
+        try:
+            parts = client.gather(futures)
+        except (seasonal.SeasonalFailed, streaming.SeasonalWindowFailed):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a task's own error, raised again here by Dask
+            raise AnalysisFailed(
+                f"the Dask cluster at {self.cluster.address} could not run its seasonal windows: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        result = streaming.SeasonalPart((), 0, (), (), ())
+        for part in parts:
+            result = result.merge(part)
         return result

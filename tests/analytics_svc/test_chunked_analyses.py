@@ -173,12 +173,16 @@ def test_a_dask_cluster_computes_what_the_worker_computes_alone(
     monkeypatch.setenv("ANALYTICS_DATABASE_URL", mesh.database_url("analytics"))
     kind = apb.ANALYSIS_KIND_REPORT
     alone = _run(kind, dataset_id, TINY, anomaly_method=apb.ANOMALY_METHOD_GLOBAL)
+    seasonal_alone = _run(apb.ANALYSIS_KIND_ANOMALIES, dataset_id, chunked.Budget.of(8),
+                          seasonal_periods_seconds=[86_400])  # fmt: skip
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         dask = DaskCluster(cluster.scheduler_address)
         try:
             assert len(dask.client().nthreads()) == 2
             spread = _run(kind, dataset_id, chunked.Budget(TINY.memory_bytes, dask),
                           anomaly_method=apb.ANOMALY_METHOD_GLOBAL)  # fmt: skip
+            seasonal_spread = _run(apb.ANALYSIS_KIND_ANOMALIES, dataset_id, chunked.Budget(8 * 2**20, dask),
+                                   seasonal_periods_seconds=[86_400])  # fmt: skip
             # Both worker processes did chunk work.
             done = dask.client().run(lambda dask_worker: len(dask_worker.data) + dask_worker.state.executed_count)
         finally:
@@ -189,6 +193,10 @@ def test_a_dask_cluster_computes_what_the_worker_computes_alone(
     _assert_quantiles_within_error(spread, values[(ts >= START) & (ts < END)])
     assert _events(spread) == _events(alone)
     assert spread.summary.count == alone.summary.count == spread.computation.point_count
+    # The seasonal method's windows ran as Dask tasks: the same windows, the same events.
+    assert seasonal_spread.computation.mode == "dask"
+    assert _events(seasonal_spread) == _events(seasonal_alone) and len(_events(seasonal_alone)) >= 5
+    assert seasonal_spread.anomalies.regularization == seasonal_alone.anomalies.regularization
 
 
 def test_over_the_budget_a_kind_that_needs_every_point_fails_with_a_reason(
