@@ -283,14 +283,14 @@ def _report(args: argparse.Namespace, memory: dict[str, Any], small: dict[str, A
     rows = [
         ("in memory, sample", args.sample, memory),
         ("over chunks, sample (16 MB)", args.sample, small),
-        (f"over chunks, all ({args.memory_mb} MB)", args.points, big),
+        (f"all ({args.memory_mb} MB)", args.points, big),
     ]
     if on_dask is not None:
         rows.append(("on Dask (2 workers), all", args.points, on_dask))
-    print(f"{'run':<34} {'points':>13} {'seconds':>8} {'M pts/s':>8} {'peak RSS MB':>12} {'passes':>6}")
+    print(f"{'run':<34} {'points':>13} {'seconds':>8} {'M pts/s':>8} {'peak RSS MB':>12} {'passes':>6} mode")
     for name, n, r in rows:
         print(f"{name:<34} {n:>13,} {r['seconds']:>8.1f} {n / r['seconds'] / 1e6:>8.2f} "
-              f"{r['peak_rss_mb']:>12.0f} {r['computation']['passes']:>6}")  # fmt: skip
+              f"{r['peak_rss_mb']:>12.0f} {r['computation']['passes']:>6} {r['computation']['mode']}")  # fmt: skip
     per_point_memory = memory["peak_rss_mb"] * 2**20 / args.sample
     print(f"in memory: {per_point_memory:.0f} B of RSS a point: {args.points:,} points would need "
           f"~{per_point_memory * args.points / 2**30:.1f} GB; over chunks they took {big['peak_rss_mb']:.0f} MB "
