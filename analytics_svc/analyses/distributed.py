@@ -18,6 +18,7 @@ analytics image (the same code). Without a scheduler nothing here is used.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,19 +66,22 @@ def seasonal_part(dataset_id: str, snapshot: str, lo: int, hi: int, windows: lis
 class DaskCluster:
     """A client of one dask.distributed scheduler, opened on first use and kept (one per worker process)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
         self.address = address
+        self.connect_timeout = connect_timeout
         self._client: Any = None
+        self._opening = threading.Lock()  # a worker's analyses run in several threads
 
     def client(self) -> Any:
-        if self._client is None:
-            from distributed import Client  # noqa: PLC0415 - only workers configured with a cluster import it
+        with self._opening:
+            if self._client is None:
+                from distributed import Client  # noqa: PLC0415 - only workers configured with a cluster import it
 
-            try:
-                self._client = Client(self.address, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise Unavailable(f"cannot reach the Dask scheduler at {self.address}: {exc}") from None
-        return self._client
+                try:
+                    self._client = Client(self.address, timeout=self.connect_timeout, set_as_default=False)
+                except (OSError, TimeoutError) as exc:
+                    raise Unavailable(f"cannot reach the Dask scheduler at {self.address}: {exc}") from None
+            return self._client
 
     def threads(self) -> int:
         """Worker threads of the cluster now (at least 1)."""

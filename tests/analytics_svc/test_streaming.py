@@ -240,3 +240,13 @@ def test_a_cycle_too_long_for_the_memory_fails_with_a_reason() -> None:
     extent = streaming.Extent(10_000_000, T0, T0 + 10_000_000 * MINUTE, 0.0, 1.0)
     with pytest.raises(streaming.SeasonalWindowFailed, match="ANALYTICS_ANALYSIS_MEMORY_MB"):
         streaming.seasonal_windows(extent, 20_000, [604_800])
+
+
+def test_an_unreachable_dask_scheduler_is_unavailable_with_its_address() -> None:
+    from analytics_svc.analyses.distributed import DaskCluster
+    from local_stack.ports import free_port
+    from mesh_runtime.errors import Unavailable
+
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(Unavailable, match=address):
+        DaskCluster(address, connect_timeout=1).client()
