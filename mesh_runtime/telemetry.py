@@ -13,8 +13,8 @@
   ``OTEL_RESOURCE_ATTRIBUTES`` override the resource, ``OTEL_BSP_*`` tune
   the batch exporter: the SDK reads them itself.
 
-With tracing on, psycopg2 queries and httpx requests (the LLM provider's
-client) become spans, client channels from ``mesh_runtime.clients`` send
+With tracing on, psycopg2 queries and httpx/httpx2 requests (the LLM
+provider's client, so the upstream LLM call) become spans, client channels from ``mesh_runtime.clients`` send
 ``traceparent`` and make client spans, and servers make a span per RPC
 (``mesh_runtime.interceptors.tracing``).
 """
@@ -80,7 +80,7 @@ def setup_telemetry(service: str) -> bool:
     if _enabled or not telemetry_configured():
         return _enabled
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor, HTTPXClientInstrumentor
     from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -94,6 +94,8 @@ def setup_telemetry(service: str) -> bool:
     # skip_dep_check: psycopg2-binary provides the psycopg2 module the check looks for by name.
     Psycopg2Instrumentor().instrument(skip_dep_check=True, enable_commenter=False)
     HTTPXClientInstrumentor().instrument()
+    # The openai client (llm_svc's provider) sends its requests with httpx2, httpx's successor.
+    HTTPX2ClientInstrumentor().instrument()
     _enabled = True
     logger.info("tracing on", extra={"otlp_endpoint": _endpoint()})
     return True
