@@ -476,3 +476,39 @@ def test_anomaly_parameters_that_cannot_work_are_refused_at_request_time(
             )
         assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert needle in str(error.value.details()) or needle in str(error.value.trailing_metadata())
+
+
+def test_clients_leaving_watches_log_no_traceback(stub: pb_grpc.AnalyticsServiceStub, mesh: RunningStack) -> None:
+    """Watches left mid-stream (a closed tab) end as CANCELLED in the service's
+    log, with no "unexpected error" and no context-variable traceback."""
+    log = mesh.logs() / "analytics.log"
+    start = log.stat().st_size
+    dataset_id = make_dataset(stub, [1.0, 2.0, 3.0, 50.0, 2.0])
+    request_ids = [f"leaving-watch-{uuid.uuid4().hex[:8]}" for _ in range(5)]
+    for request_id in request_ids:
+        call = stub.WatchResults(
+            pb.WatchResultsRequest(dataset_id=dataset_id), timeout=60, metadata=(("x-request-id", request_id),)
+        )
+        call.initial_metadata()  # the watch is registered
+        queued = stub.RunAnalysis(pb.RunAnalysisRequest(dataset_id=dataset_id, kind=apb.ANALYSIS_KIND_SUMMARY))
+        assert next(call).result.dataset_id == dataset_id  # messages are flowing
+        call.cancel()
+        wait_for(stub, queued.result.id)
+
+    def logged() -> list[dict[str, Any]]:
+        with log.open("rb") as handle:
+            handle.seek(start)
+            lines = [json.loads(line) for line in handle.read().decode(errors="replace").splitlines() if line.strip()]
+        return lines
+
+    eventually(
+        lambda: {e.get("request_id") for e in logged() if e.get("msg") == "rpc"} >= set(request_ids),
+        30,
+        "every watch's access-log line",
+    )
+    ends = {
+        e["request_id"]: e["code"] for e in logged() if e.get("msg") == "rpc" and e.get("request_id") in request_ids
+    }
+    assert set(ends.values()) == {"CANCELLED"}
+    text = log.read_bytes()[start:].decode(errors="replace")
+    assert "different Context" not in text and "unexpected error" not in text
