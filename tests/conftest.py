@@ -162,6 +162,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.stack)
 
 
+# Where the test session's web app links a result's trace (tests/web/test_result_trace_link.py).
+WEB_TRACE_URL = "http://127.0.0.1:16686/trace/{trace_id}"
+
+
 @pytest.fixture(scope="session")
 def otlp() -> Iterator[OtlpReceiver]:
     """The in-process OTLP receiver the session stack sends its spans to."""
@@ -213,6 +217,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory, otlp: OtlpReceiver) -> Iterat
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
             # Spans reach the receiver within a fifth of a second.
             "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "WEB_TRACE_URL": WEB_TRACE_URL,
         },
     )
     # Two keys: tokens signed with the older one must keep working (rotation).
