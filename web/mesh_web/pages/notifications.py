@@ -361,7 +361,7 @@ def _subscriptions_table() -> rx.Component:
                     rx.table.cell(row.min_anomaly_count, justify="end"),
                     rx.table.cell(row.created, white_space="nowrap"),
                     rx.table.cell(
-                        rx.hstack(
+                        rx.vstack(
                             rx.switch(
                                 checked=row.enabled,
                                 disabled=~NotificationsState.can_edit,
@@ -373,8 +373,8 @@ def _subscriptions_table() -> rx.Component:
                                 color_scheme=rx.cond(row.enabled, "green", "gray"),
                                 data_testid="subscription-state",
                             ),
-                            align="center",
-                            spacing="2",
+                            align="start",
+                            spacing="1",
                         )
                     ),
                     rx.table.cell(
