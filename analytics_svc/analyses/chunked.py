@@ -10,23 +10,25 @@ cluster configured, as Dask tasks (``analyses.distributed``). The result's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from analytics_svc.analyses import compute, numeric, seasonal, streaming
+from analytics_svc.analyses import compute, forecast, numeric, seasonal, streaming
 from analytics_svc.analyses.distributed import DaskCluster, DaskPasses
 from analytics_svc.points import scan
 from analytics_svc.points import store as point_store
 from mesh.analytics.v1 import analysis_pb2 as apb
 from mesh_runtime.wire import us_to_timestamp
 
-# Kinds computed over chunks; others (a kind that needs the whole series at
-# once) fail on a window over the budget rather than exceed it.
+# Kinds computed over chunks (the forecast reads only the window's tail:
+# _forecast_tail); others (a kind that needs the whole series at once) fail on
+# a window over the budget rather than exceed it.
 _CHUNKED_KINDS = {
     apb.ANALYSIS_KIND_SUMMARY, apb.ANALYSIS_KIND_TREND, apb.ANALYSIS_KIND_ANOMALIES,
-    apb.ANALYSIS_KIND_REPORT, apb.ANALYSIS_KIND_CORRELATION,
+    apb.ANALYSIS_KIND_REPORT, apb.ANALYSIS_KIND_CORRELATION, apb.ANALYSIS_KIND_FORECAST,
 }  # fmt: skip
 
 
@@ -69,6 +71,8 @@ def execute(
                     f"the window holds about {window.index.points} points, more than the {limit} this kind can "
                     "analyse within ANALYTICS_ANALYSIS_MEMORY_MB; analyse a shorter window"
                 )
+            if kind == apb.ANALYSIS_KIND_FORECAST:
+                return _forecast_tail(parameters, window, budget, dataset_periods_s)
             return _over_chunks(kind, parameters, window, other_window, other, budget, dataset_periods_s)
     # Small: the in-memory computation, loading as the store loads fastest.
     timestamps, values = point_store.load_points(dataset_id, start_us, end_us)
@@ -184,6 +188,69 @@ def _over_chunks(
         )
     )
     return compute.Outcome(output, anomaly_count, found.first_us, found.last_us)
+
+
+def forecast_tail_points(
+    parameters: apb.AnalysisParameters, found: streaming.Extent, max_points: int, dataset_periods_s: Sequence[int]
+) -> int:
+    """How many of the window's last points a forecast reads: what its models fit at most (the
+    last ``MAX_TRAINING_CYCLES`` of the longest period, or ``MAX_TRAINING_POINTS``) plus the
+    held-out tails, and three of the longest candidate cycles when periods are detected;
+    never more than the budget holds (``max_points``)."""
+    declared = list(parameters.seasonal_periods_seconds) or list(dataset_periods_s)
+    longest_s = max(declared or seasonal.CANDIDATE_PERIODS_S)
+    per_us = (found.count - 1) / max(found.last_us - found.first_us, 1)
+    lag = math.ceil(longest_s * 1_000_000 * per_us)
+    fit = max(forecast.MAX_TRAINING_POINTS, forecast.MAX_TRAINING_CYCLES * lag)
+    fit += (forecast.ORIGINS + 1) * max(parameters.forecast_horizon, 1)
+    needed = fit if declared else max(fit, 3 * lag)
+    return max(1, min(needed, max_points, found.count))
+
+
+def _forecast_tail(
+    parameters: apb.AnalysisParameters, window: scan.ChunkScan, budget: Budget, dataset_periods_s: Sequence[int]
+) -> compute.Outcome:
+    """The forecast of a window over the budget: the in-memory forecast of its last points
+    (:func:`forecast_tail_points`), decoding only the last chunks."""
+    found = extent(window)
+    if found is None:
+        raise compute.AnalysisFailed("the dataset has no points in the analysed window")
+    wanted = forecast_tail_points(parameters, found, streaming.in_memory_max_points(budget.memory_bytes),
+                                  dataset_periods_s)  # fmt: skip
+    ts, values = tail(window, wanted)
+    outcome = compute.run(apb.ANALYSIS_KIND_FORECAST, parameters, ts, values, None, dataset_periods_s)
+    outcome.output.computation.CopyFrom(
+        apb.Computation(
+            mode="chunks",
+            exact=False,
+            approximate=["forecast (fitted on the window's last points only)"],
+            point_count=ts.size,
+            batch_points=ts.size,
+            passes=1,
+            note=(
+                f"forecast from the last {ts.size:,} of the window's {found.count:,} points, "
+                f"read from its last chunks (models fit at most the last {forecast.MAX_TRAINING_CYCLES} cycles "
+                f"or {forecast.MAX_TRAINING_POINTS:,} points)"
+            ),
+        )
+    )
+    return compute.Outcome(outcome.output, 0, found.first_us, found.last_us)
+
+
+def tail(window: scan.ChunkScan, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """The window's last ``points`` points (fewer when it holds fewer), decoding only the
+    last chunks that hold them (and, at most, one chunk more)."""
+    index = window.index
+    if len(index) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.float64)
+    from_end = np.cumsum(index.count[::-1])
+    first = max(len(index) - 1 - int(np.searchsorted(from_end, points, side="left")), 0)
+    while True:
+        # The chunk counts include points of the last chunk after the window: step back if short.
+        ts, values = window.points_between(int(index.start_us[first]), window.hi)
+        if ts.size >= points or first == 0:
+            return ts[-points:], values[-points:]
+        first -= 1
 
 
 def _shape(figures: streaming.Figures) -> apb.ResultOutput:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from analytics_svc import schema
-from analytics_svc.analyses import chunked, compute, seasonal, streaming
+from analytics_svc.analyses import chunked, compute, forecast, seasonal, streaming
 from analytics_svc.analyses.distributed import DaskCluster
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import store
@@ -225,3 +225,25 @@ def test_a_chart_series_over_chunks_keeps_the_points_the_in_memory_one_keeps(
     np.testing.assert_allclose(got.moving_average, want.moving_average, rtol=1e-9)
     np.testing.assert_allclose(got.ewma, want.ewma, rtol=1e-9)
     assert (len(got.moving_average) > 0) == (kind == apb.ANALYSIS_KIND_TREND)
+
+
+def test_a_forecast_over_the_budget_is_the_in_memory_forecast_of_the_windows_tail(
+    datasets: tuple[str, str, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    dataset_id = datasets[0]
+    p = apb.AnalysisParameters(forecast_horizon=30, seasonal_periods_seconds=[3600])
+    # The window holds ~116,000 points, TINY's budget ~5,000: it no longer fails, it reads its tail.
+    got = chunked.execute(apb.ANALYSIS_KIND_FORECAST, p, dataset_id, START, END, None, TINY)
+    c = got.output.computation
+    assert c.mode == "chunks" and not c.exact and c.passes == 1
+    # What the models fit at most (5,000 points, more than 12 hours) and the held-out tails; within the budget.
+    assert c.point_count == forecast.MAX_TRAINING_POINTS + (forecast.ORIGINS + 1) * 30
+    assert c.point_count <= streaming.in_memory_max_points(TINY.memory_bytes)
+    ts, values = store.load_points(dataset_id, START, END)
+    assert f"last {c.point_count:,} of the window's {ts.size:,} points" in c.note
+    want = compute.run(apb.ANALYSIS_KIND_FORECAST, p, ts[-c.point_count :], values[-c.point_count :], None)
+    assert got.output.forecast == want.output.forecast
+    points = got.output.forecast.points
+    assert len(points) == 30 and points[0].timestamp_us == ts[-1] + MINUTE
+    assert list(got.output.forecast.periods_seconds) == [3600]
+    assert (got.window_start_us, got.window_end_us) == (int(ts[0]), int(ts[-1]))
