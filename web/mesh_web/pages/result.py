@@ -15,6 +15,7 @@ from mesh.analytics.v1 import analysis_pb2, analytics_service_pb2
 from mesh_runtime.errors import MeshError
 from mesh_web import service_clients
 from mesh_web.auth_state import AuthState, SignedOut, last_path_segment, redirect_when_signed_out
+from mesh_web.components.computation_line import computation_line, computation_text
 from mesh_web.components.expected_band import expected_band_layer, trend_in_words, with_expected_band
 from mesh_web.components.forecast_chart import forecast_chart
 from mesh_web.components.layout import page_layout
@@ -66,6 +67,7 @@ class ResultState(AuthState):
     origin: str = ""
     requested_by: str = ""
     trace_href: str = ""
+    computation: str = ""
     figures: list[Figure] = []
     series: list[dict[str, Any]] = []
     trend_words: str = ""
@@ -123,6 +125,7 @@ class ResultState(AuthState):
         self.requested_by = result.requested_by
         self.trace_href = trace_url(result.trace_id, service_clients.service_clients().settings.trace_url_template)
         self.figures = result_figures(result, self._unit)
+        self.computation = computation_text(result.output.computation)
         anomaly_list = list(result.output.anomalies.anomalies) if result.output.HasField("anomalies") else []
         self.anomaly_total = result.anomaly_count
         self.anomalies_marked = len(anomaly_list)
@@ -184,7 +187,7 @@ class ResultState(AuthState):
     def _forget(self) -> None:
         for name in (
             "shown_id dataset_name dataset_link kind status failure window origin requested_by insight_status "
-            "insight_text insight_model insight_error answer answer_model ask_error question trend_words"
+            "insight_text insight_model insight_error answer answer_model ask_error question trend_words computation"
         ).split():
             setattr(self, name, "")
         self.created = MISSING
@@ -289,6 +292,7 @@ def _header() -> rx.Component:
             trace_link(ResultState.trace_href),
             spacing="4",
         ),
+        computation_line(ResultState.computation),
         rx.cond(
             ResultState.failure != "",
             rx.callout(
