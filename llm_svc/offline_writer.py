@@ -98,6 +98,10 @@ def _json_figures(value: object, path: tuple[str, ...], facts: dict[str, str]) -
             if isinstance(item, dict) and lowered == "forecast":
                 facts.setdefault("forecast", _forecast_text(item))
                 continue
+            if isinstance(item, dict) and lowered == "computation":
+                if item.get("approximate"):
+                    facts.setdefault("approximate", _approximate_text(item))
+                continue
             if isinstance(item, list) and lowered == "anomaly_events":
                 facts.setdefault("anomaly_events", _events_text(item))
                 facts.setdefault("anomaly_events_listed", str(len(item)))
@@ -125,6 +129,19 @@ def _events_text(events: list[object]) -> str:
             text += f" ({', '.join(details)})"
         described.append(text)
     return "; ".join(described)
+
+
+def _approximate_text(computation: dict[str, object]) -> str:
+    """'Some figures are approximate: quantiles (rank error at most 0.0014), computed over chunks
+    of 116421 points in bounded memory.' for a result computed over chunks."""
+    approximate = computation.get("approximate")
+    which = ", ".join(str(a) for a in approximate) if isinstance(approximate, list) else str(approximate)
+    if "quantile_rank_error" in computation:
+        which += f" (rank error at most {computation['quantile_rank_error']})"
+    where = " on a Dask cluster" if computation.get("mode") == "dask" else ""
+    text = f"Some figures are approximate: {which}, computed over chunks of {computation.get('points', '?')} points"
+    text += f"{where} in bounded memory"
+    return text + (f" ({computation['note']})." if computation.get("note") else ".")
 
 
 def _forecast_text(forecast: dict[str, object]) -> str:
@@ -302,6 +319,8 @@ def _insight(figures: list[Figure], facts: dict[str, str]) -> str:
             sentences.append(f"{count.value} anomalies were flagged; they are worth a look.")
     if "forecast" in facts:
         sentences.append(f"The forecast: {facts.get('name', 'the series')} is {facts['forecast']}.")
+    if "approximate" in facts:
+        sentences.append(facts["approximate"])
     if "correlation" in stats:
         r = stats["correlation"]
         sentences.append(f"The correlation is {r.value}: {_correlation_words(r.number)}.")

@@ -73,6 +73,15 @@ def facts(result: apb.Result, unit: str = "") -> dict[str, Any]:
             ]
     if result.output.HasField("forecast") and result.output.forecast.points:
         out["forecast"] = forecast_facts(result.output.forecast)
+    c = result.output.computation
+    if c.mode and not c.exact:  # over chunks, some numbers approximate: say which and how
+        out["computation"] = {
+            "mode": c.mode,
+            "points": c.point_count,
+            "approximate": list(c.approximate),
+            **({"quantile_rank_error": significant(c.quantile_rank_error, 2)} if c.quantile_rank_error else {}),
+            **({"note": c.note} if c.note else {}),
+        }
     return out
 
 

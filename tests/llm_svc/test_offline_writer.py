@@ -158,3 +158,42 @@ def test_a_forecast_is_told_as_the_value_expected_by_its_last_step() -> None:
         "The forecast: power is expected to reach 61.2 ± 3.4 by 2026-01-03T00:00:00+00:00, 24 steps ahead "
         "(95% prediction interval 57.8 to 64.6); model holt winters, chosen on a held-out tail, holdout MASE 0.41."
     ) in text
+
+
+def test_figures_computed_over_chunks_are_said_to_be_approximate_and_by_how_much() -> None:
+    facts = {
+        "dataset": "power",
+        "count": 100000000,
+        "p95": 24.5,
+        "computation": {
+            "mode": "chunks", "points": 100000000, "approximate": ["quantiles"], "quantile_rank_error": 0.0014,
+        },
+    }  # fmt: skip
+    text = offline_answer([("user", "Explain this analysis result:\n" + json.dumps(facts))])
+    assert (
+        "Some figures are approximate: quantiles (rank error at most 0.0014), computed over chunks of 100000000 "
+        "points in bounded memory."
+    ) in text
+    exact = {"dataset": "power", "count": 10}
+    assert "approximate" not in offline_answer([("user", "Explain:\n" + json.dumps(exact))])
+
+
+def test_a_forecast_from_the_windows_tail_says_so_in_its_insight() -> None:
+    from analytics_svc.jobs import insights
+    from mesh.analytics.v1 import analysis_pb2 as apb
+
+    note = "forecast from the last 5,120 of the window's 116,421 points, read from its last chunks"
+    output = apb.ResultOutput(
+        forecast=apb.Forecast(model="holt_winters", points=[apb.ForecastPoint(timestamp_us=0, value=1.5)]),
+        computation=apb.Computation(mode="chunks", approximate=["forecast"], point_count=5120, note=note),
+    )
+    result = apb.Result(dataset_name="power", kind=apb.ANALYSIS_KIND_FORECAST, output=output)
+    text = offline_answer([("user", insights.insight_request(result).messages[-1].content)])
+    assert (
+        f"Some figures are approximate: forecast, computed over chunks of 5120 points in bounded memory ({note})."
+        in text
+    )
+    exact = apb.Result(
+        dataset_name="power", output=apb.ResultOutput(computation=apb.Computation(mode="in_memory", exact=True))
+    )
+    assert "computation" not in insights.facts(exact)
