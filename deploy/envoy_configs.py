@@ -32,6 +32,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(1, str(ROOT / "gen" / "python"))
 
 from gateway import envoy_config  # noqa: E402
+from mesh_runtime import telemetry  # noqa: E402
 
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 
@@ -53,8 +54,23 @@ SERVICE_ADDRESSES = {
     "notify": ("notify", 50053),
 }
 DOCS_ADDRESS = ("docs", 8090)
+COMPOSE_ENV_EXAMPLE = ROOT / "deploy" / "compose.env.example"
+
+
+def compose_sampling_percent(path: Path = COMPOSE_ENV_EXAMPLE) -> float:
+    """The services' sampling ratio in percent, as deploy/compose.env.example
+    sets it (OTEL_TRACES_SAMPLER / _ARG): Envoy samples new traces at the same
+    ratio (README, "See inside")."""
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip().startswith("OTEL_TRACES_SAMPLER"):
+            env[name.strip()] = value.strip()
+    return telemetry.sampling_percent(env)
+
+
 # Envoy's spans go to the OpenTelemetry Collector (compose service and Kubernetes Service), OTLP/HTTP.
-TRACE_EXPORT = envoy_config.TraceExport("otel-collector", 4318)
+TRACE_EXPORT = envoy_config.TraceExport("otel-collector", 4318, sampling_percent=compose_sampling_percent())
 # Pages that may call the API from the browser (grpc-web, REST): the web app as
 # compose publishes it, and in production its public origin (--web-origin).
 COMPOSE_WEB_ORIGINS = ("http://localhost:3000", "http://127.0.0.1:3000")

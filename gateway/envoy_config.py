@@ -161,16 +161,19 @@ class TraceExport:
     port: int
     path: str = "/v1/traces"
     service_name: str = "envoy"
+    # The share of new traces (requests without a sampled traceparent) Envoy
+    # keeps, in percent: the services' sampling ratio (``sampling_percent``).
+    sampling_percent: float = 100.0
 
     @classmethod
-    def from_url(cls, url: str, service_name: str = "envoy") -> TraceExport:
+    def from_url(cls, url: str, service_name: str = "envoy", sampling_percent: float = 100.0) -> TraceExport:
         """From an OTLP/HTTP traces URL (``http://host:port/v1/traces``); a URL
         without a path gets ``/v1/traces``, as OTEL_EXPORTER_OTLP_ENDPOINT does."""
         parsed = urlsplit(url)
         if parsed.scheme != "http" or not parsed.hostname:
             raise ValueError(f"expected an http://host:port OTLP endpoint, got {url!r}")
         path = parsed.path.rstrip("/") or "/v1/traces"
-        return cls(parsed.hostname, parsed.port or 4318, path, service_name)
+        return cls(parsed.hostname, parsed.port or 4318, path, service_name, sampling_percent)
 
 
 _TRACE_CLUSTER = "otlp_collector"
@@ -207,9 +210,10 @@ def _tracing(export: TraceExport) -> dict[str, Any]:
         # whole URL: the compose and Kubernetes Collector drops the query from it).
         "operation": "%REQ(:METHOD)% %PATH(NQ:ORIG_OR_PATH)%",
         # Sampling follows the caller's traceparent when it has one; without one,
-        # every request is sampled here and the services' samplers, parent-based,
-        # follow Envoy's decision.
-        "random_sampling": {"value": 100},
+        # Envoy keeps this share of requests, the services' ratio
+        # (OTEL_TRACES_SAMPLER / _ARG, ``sampling_percent``), and the services'
+        # samplers, parent-based, follow Envoy's decision: one setting end to end.
+        "random_sampling": {"value": export.sampling_percent},
     }
 
 

@@ -32,7 +32,7 @@ from local_stack.process_env import withheld_from
 from local_stack.processes import COLOURS, ManagedProcess, ProcessSpec, RestartBackoff, wait_until
 from mesh_runtime.auth_keys import KeyFolder
 from mesh_runtime.config import parse_bool, parse_int, parse_port, positive, setting
-from mesh_runtime.telemetry import telemetry_wanted, traces_endpoint
+from mesh_runtime.telemetry import sampling_percent, telemetry_wanted, traces_endpoint
 
 SERVICE_DATABASES = {"analytics": "analytics", "notify": "notify"}
 
@@ -292,11 +292,17 @@ class Stack:
 
     def envoy_trace_export(self) -> envoy_config.TraceExport | None:
         """Where Envoy sends its spans: the services' OTLP endpoint (None when telemetry is off)."""
-        url = traces_endpoint({**os.environ, **self.service_env()})
+        env = {**os.environ, **self.service_env()}
+        url = traces_endpoint(env)
         if not url:
             return None
         try:
-            return envoy_config.TraceExport.from_url(url)
+            # Envoy samples new traces at the services' ratio (OTEL_TRACES_SAMPLER/_ARG).
+            percent = sampling_percent(env)
+        except ValueError as exc:
+            raise StackError(str(exc)) from None
+        try:
+            return envoy_config.TraceExport.from_url(url, sampling_percent=percent)
         except ValueError as exc:
             raise StackError(f"OTEL_EXPORTER_OTLP_ENDPOINT: {exc}") from None
 

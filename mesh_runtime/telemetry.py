@@ -65,6 +65,34 @@ def traces_endpoint(environ: Mapping[str, str] | None = None) -> str:
     return env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip().rstrip("/") + "/v1/traces"
 
 
+def sampling_percent(environ: Mapping[str, str] | None = None) -> float:
+    """The share of new traces kept, in percent, as ``OTEL_TRACES_SAMPLER`` /
+    ``OTEL_TRACES_SAMPLER_ARG`` set it for the services: what Envoy's
+    ``random_sampling`` is rendered with, so that REST calls through Envoy are
+    sampled at the services' ratio (one setting end to end).
+
+    ``*always_on`` (the default) is 100, ``*always_off`` 0, ``*traceidratio``
+    the ratio (default 1.0) times 100. Raises ValueError on a value the SDK
+    would not take (``RuntimeSettings`` names the variable at start).
+    """
+    env = os.environ if environ is None else environ
+    sampler = env.get("OTEL_TRACES_SAMPLER", "").strip().lower() or "parentbased_always_on"
+    if sampler.endswith("always_on"):
+        return 100.0
+    if sampler.endswith("always_off"):
+        return 0.0
+    if not sampler.endswith("traceidratio"):
+        raise ValueError(f"OTEL_TRACES_SAMPLER: unknown sampler {sampler!r}")
+    raw = env.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or "1.0"
+    try:
+        ratio = float(raw)
+    except ValueError:
+        raise ValueError(f"OTEL_TRACES_SAMPLER_ARG: expected a ratio from 0 to 1, got {raw!r}") from None
+    if not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"OTEL_TRACES_SAMPLER_ARG: expected a ratio from 0 to 1, got {raw!r}")
+    return ratio * 100.0
+
+
 def tracing_enabled() -> bool:
     """Whether this process set up tracing (``setup_telemetry`` found an endpoint)."""
     return _enabled

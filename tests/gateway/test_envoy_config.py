@@ -14,7 +14,7 @@ from google.protobuf import descriptor_pool
 from gateway import envoy_config
 from local_stack import infra
 from local_stack.paths import DESCRIPTOR_SET
-from local_stack.stack import StackSettings, local_upstreams
+from local_stack.stack import Stack, StackError, StackSettings, local_upstreams
 from mesh_runtime.auth import rule_table
 from mesh_runtime.auth_keys import KeyFolder
 
@@ -175,3 +175,45 @@ def test_grpc_web_runs_before_the_transcoder_and_cors_first(tmp_path: Path) -> N
     policy = hcm["route_config"]["virtual_hosts"][0]["typed_per_filter_config"]["envoy.filters.http.cors"]
     assert policy["allow_origin_string_match"] == [{"exact": WEB_ORIGIN}]
     assert "grpc-status" in policy["expose_headers"] and "authorization" in policy["allow_headers"]
+
+
+@pytest.mark.parametrize(
+    ("sampler", "ratio", "percent"),
+    [
+        ("parentbased_traceidratio", "0.1", 10.0),
+        ("traceidratio", "0.25", 25.0),
+        ("parentbased_always_on", "", 100.0),
+        ("parentbased_always_off", "", 0.0),
+    ],
+)
+def test_envoy_samples_new_traces_at_the_services_ratio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sampler: str, ratio: str, percent: float
+) -> None:
+    # One setting end to end: the stack renders OTEL_TRACES_SAMPLER(_ARG) into
+    # Envoy's random_sampling, so REST calls are sampled at the services' ratio.
+    for name in ("OTEL_SDK_DISABLED", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_SAMPLER_ARG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:14318")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", sampler)
+    if ratio:
+        monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", ratio)
+    stack = Stack(StackSettings(state_dir=tmp_path / "stack"), console=None)
+    export = stack.envoy_trace_export()
+    assert export is not None
+    config = local_config(tmp_path, trace_export=export)
+    assert connection_manager(config)["tracing"]["random_sampling"] == {"value": percent}
+    path = envoy_config.write(config, tmp_path / "traced.json")
+    result = infra.validate_envoy_config(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_bad_sampling_ratio_stops_the_stack_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:14318")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "1.5")
+    stack = Stack(StackSettings(state_dir=tmp_path / "stack"), console=None)
+    with pytest.raises(StackError, match="OTEL_TRACES_SAMPLER_ARG"):
+        stack.envoy_trace_export()
