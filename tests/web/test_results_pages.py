@@ -114,6 +114,7 @@ def test_an_analysis_appears_live_and_its_detail_shows_charts_insight_and_answer
 
         chart = page.get_by_test_id("series-chart")
         expect(chart).to_contain_text("240 points analysed", timeout=WAIT_MS)
+        expect(page.get_by_test_id("result-computation")).to_have_text("Computed in memory over 240 points; exact")
         expect(chart).to_contain_text("1 anomaly")
         # The series and its trend line are drawn; the spike is the one red dot.
         expect(chart.locator(".series-line path.recharts-curve")).to_be_visible(timeout=WAIT_MS)
