@@ -411,16 +411,16 @@ def openapi_document(
             "title": title,
             "version": "v1",
             "description": (
-                "The REST face of the mesh's gRPC services, served by Envoy's gRPC-JSON "
-                "transcoder, in proto3 JSON: field names are lowerCamelCase, enums are printed as "
-                "names, 64-bit integers as strings, timestamps in RFC 3339. Requests may also give "
-                "an enum's number, a 64-bit integer as a number, a single value for a list of one, "
-                "and null for a field left out; unknown fields are ignored, but a field name may not "
-                "be empty. The schemas state the rules the services enforce; what JSON Schema "
-                "cannot say is in `x-mesh-rules` (rules by their messages), `x-mesh-key-pattern` "
-                "(a map's keys), `x-mesh-opaque` (values no schema can describe, such as tokens the "
-                "server hands out) and `x-mesh-required-when-masked` (fields an update mask may "
-                "only name when they are set). Generated from the protos by `./mesh gen`."
+                "The REST face of the mesh's gRPC services, served by Envoy's gRPC-JSON transcoder, in proto3"
+                " JSON: field names are lowerCamelCase, enums are printed as names, 64-bit integers as "
+                "strings, timestamps in RFC 3339. Requests may also give an enum's number, a 64-bit integer "
+                "as a number, a single value for a list of one, null for a field left out, and null elements "
+                "in a list, which are skipped; unknown fields are ignored, but a field name may not be empty."
+                " The schemas state the rules the services enforce; what JSON Schema cannot say is in "
+                "`x-mesh-rules` (rules by their messages), `x-mesh-key-pattern` (a map's keys), `x-mesh-"
+                "opaque` (values no schema can describe, such as tokens the server hands out) and `x-mesh-"
+                "required-when-masked` (fields an update mask may only name when they are set). Generated "
+                "from the protos by `./mesh gen`."
             ),
         },
         "servers": [{"url": "/", "description": "the Envoy gateway this document is served from"}],
