@@ -191,6 +191,8 @@ async def run(calls: int, concurrency: int, rounds: int = 2) -> None:
     print(f"one revocation check: {per_check:.0f} ns")
     print(f"one call's metrics step: {await _metrics_step_ns():.0f} ns")
     print(f"one call's span (started, current, ended; export not included): {await _span_step_ns(provider):.0f} ns")
+    unsampled = await _span_step_ns(sampling, sampled=False)
+    print(f"one call's span when the caller's traceparent says not sampled (non-recording): {unsampled:.0f} ns")
 
 
 async def _metrics_step_ns(rounds: int = 100_000) -> float:
@@ -206,11 +208,12 @@ async def _metrics_step_ns(rounds: int = 100_000) -> float:
     return (time.perf_counter() - started) / rounds * 1e9
 
 
-async def _span_step_ns(provider: TracerProvider, rounds: int = 50_000) -> float:
+async def _span_step_ns(provider: TracerProvider, rounds: int = 50_000, sampled: bool = True) -> float:
     """The tracing step's own time per call, its scope entered and left around
-    nothing, the caller's traceparent in the metadata (as Envoy sends it)."""
+    nothing, the caller's traceparent in the metadata (as Envoy sends it),
+    flagged sampled or not."""
     step = TracingInterceptor(provider)
-    context = _FinishedCall()
+    context = _FinishedCall(sampled)
     method = "/mesh.llm.v1.LlmService/Complete"
     started = time.perf_counter()
     for _ in range(rounds):
@@ -222,13 +225,16 @@ async def _span_step_ns(provider: TracerProvider, rounds: int = 50_000) -> float
 class _FinishedCall:
     """A call context that ended OK (what the metrics and tracing steps read of it)."""
 
+    def __init__(self, sampled: bool = True) -> None:
+        self.flags = "01" if sampled else "00"
+
     def code(self) -> grpc.StatusCode:
         return grpc.StatusCode.OK
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return (
             ("authorization", "Bearer x"),
-            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ("traceparent", f"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{self.flags}"),
             ("x-request-id", "7c1d"),
         )
 
