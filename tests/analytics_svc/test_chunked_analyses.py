@@ -247,3 +247,17 @@ def test_a_forecast_over_the_budget_is_the_in_memory_forecast_of_the_windows_tai
     assert len(points) == 30 and points[0].timestamp_us == ts[-1] + MINUTE
     assert list(got.output.forecast.periods_seconds) == [3600]
     assert (got.window_start_us, got.window_end_us) == (int(ts[0]), int(ts[-1]))
+
+
+def test_a_forecast_reads_what_its_models_fit_and_never_more_than_the_budget() -> None:
+    n = 1_000_000
+    found = streaming.Extent(n, T0, T0 + (n - 1) * MINUTE, 0.0, 1.0)
+
+    def tail(max_points: int, *periods: int) -> int:
+        p = apb.AnalysisParameters(forecast_horizon=30, seasonal_periods_seconds=list(periods))
+        return chunked.forecast_tail_points(p, found, max_points, ())
+
+    assert tail(10**9, 3600) == 5_000 + 4 * 30  # 12 hourly cycles are fewer than 5,000 points
+    assert tail(10**9, 86_400) == 12 * 1440 + 4 * 30
+    assert tail(10**9) == 12 * 10_080 + 4 * 30  # detected: up to a week
+    assert tail(50_000) == 50_000 and tail(10**9, 10**9) == n
