@@ -126,11 +126,14 @@ def result_to_proto(row: result_store.ResultRow | result_store.StoredResult, wit
     output = row.output
     if output:
         message.output.ParseFromString(bytes(output))
-        report = message.output.anomalies
-        keep = INLINE_EVENTS if with_anomalies else 0
-        report.omitted_event_count = max(0, len(report.events) - keep)
-        del report.anomalies[keep:]
-        del report.events[keep:]
+        # Only a result with an anomaly report gets one (setting a field of the
+        # sub-message would make an empty report appear on every other kind).
+        if message.output.HasField("anomalies"):
+            report = message.output.anomalies
+            keep = INLINE_EVENTS if with_anomalies else 0
+            report.omitted_event_count = max(0, len(report.events) - keep)
+            del report.anomalies[keep:]
+            del report.events[keep:]
     return message
 
 

@@ -154,6 +154,12 @@ def test_correlation_with_another_dataset(stub: pb_grpc.AnalyticsServiceStub) ->
     result = wait_for(stub, queued.result.id)
     assert result.output.correlation.r == pytest.approx(1.0)
     assert result.output.correlation.aligned_count == 200
+    # A kind without anomaly detection shows no anomaly report (the result page
+    # and the insight once listed "anomalies 0, median 0" for it).
+    assert not result.output.HasField("anomalies")
+    listed = stub.ListResults(pb.ListResultsRequest(dataset_id=a), timeout=10).results
+    assert [r.id for r in listed] == [result.id]
+    assert not listed[0].output.HasField("anomalies")
 
 
 def test_window_parameters_limit_the_analysed_points(stub: pb_grpc.AnalyticsServiceStub) -> None:
