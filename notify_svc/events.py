@@ -243,12 +243,18 @@ class EventConsumer:
                 events.append((msg, read_event(msg)))
             except UnreadableEvent as exc:
                 unreadable.append((msg, exc))
+        # Each event's span, by event id, handed over before its deliveries are
+        # recorded: they continue its trace even when the sender's poll claims
+        # them before the wake below.
+        self.on_queued([], {event.event_id: spans[id(msg)].get_span_context() for msg, event in events})
         keep_alive = asyncio.create_task(self._keep_alive(msgs))
         queued: list[uuid.UUID] = []
         try:
             outcomes = await self._record(events, unreadable, queued)
         finally:
             keep_alive.cancel()
+        if queued:
+            self.on_queued(queued, {})
         for msg, outcome in outcomes:
             spans[id(msg)].set_attribute("mesh.outcome", str(outcome))
             with contextlib.suppress(Exception):
@@ -256,10 +262,6 @@ class EventConsumer:
                     await msg.ack()
                 elif outcome == "nak":
                     await msg.nak(delay=self._nak_delay(msg))
-        if queued:
-            # Each event's span, by event id: its deliveries continue its trace.
-            traces = {event.event_id: spans[id(msg)].get_span_context() for msg, event in events}
-            self.on_queued(queued, traces)
 
     def _nak_delay(self, msg: Msg) -> float:
         steps = self.policy.backoff
