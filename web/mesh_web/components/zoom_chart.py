@@ -56,6 +56,30 @@ def time_tooltip() -> rx.Component:
     return rx.recharts.graphing_tooltip(custom_attrs={"labelFormatter": Var(_js_expr=TIME_LABEL)})
 
 
+def _tool(icon: str, label: str, event: Any, test_id: str) -> rx.Component:
+    return rx.icon_button(
+        rx.icon(icon, size=14),
+        size="1",
+        variant="soft",
+        on_click=event,
+        title=label,
+        aria_label=label,
+        data_testid=test_id,
+    )
+
+
+def zoom_pan_buttons(zoom: Any, pan: Any, test_id_prefix: str) -> list[rx.Component]:
+    """Zoom in, zoom out, earlier and later: the buttons beside a zoomable
+    chart. ``zoom(factor)`` and ``pan(fraction of the range)`` are the page's
+    event handlers; the buttons' test ids are ``PREFIX-zoom-in`` and so on."""
+    return [
+        _tool("zoom-in", "Zoom in", zoom(0.5), f"{test_id_prefix}-zoom-in"),
+        _tool("zoom-out", "Zoom out", zoom(2.0), f"{test_id_prefix}-zoom-out"),
+        _tool("chevron-left", "Earlier", pan(-0.5), f"{test_id_prefix}-pan-left"),
+        _tool("chevron-right", "Later", pan(0.5), f"{test_id_prefix}-pan-right"),
+    ]
+
+
 def zoom_chart(
     *children: rx.Component,
     name: str,

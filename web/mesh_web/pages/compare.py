@@ -22,7 +22,7 @@ from mesh_web.auth_state import AuthState, redirect_when_signed_out
 from mesh_web.components.layout import page_layout
 from mesh_web.components.service_banner import service_banner
 from mesh_web.components.states import loading_line
-from mesh_web.components.zoom_chart import time_axis, time_tooltip, zoom_chart
+from mesh_web.components.zoom_chart import time_axis, time_tooltip, zoom_chart, zoom_pan_buttons
 from mesh_web.display import missing_item_text, service_error_text
 from mesh_web.pages.dataset.chart import (
     CHART_BUCKETS,
@@ -353,18 +353,6 @@ def _preset_button(preset: str) -> rx.Component:
     )
 
 
-def _tool(icon: str, label: str, event: Any, test_id: str) -> rx.Component:
-    return rx.icon_button(
-        rx.icon(icon, size=14),
-        size="1",
-        variant="soft",
-        on_click=event,
-        title=label,
-        aria_label=label,
-        data_testid=test_id,
-    )
-
-
 def _line(i: int) -> rx.Component:
     return rx.recharts.line(
         data_key=CompareState.line_keys[i],
@@ -388,10 +376,7 @@ def _chart() -> rx.Component:
             rx.hstack(
                 *(_preset_button(preset) for preset in PRESETS),
                 rx.separator(orientation="vertical", size="1"),
-                _tool("zoom-in", "Zoom in", CompareState.zoom(0.5), "compare-zoom-in"),  # type: ignore[misc]
-                _tool("zoom-out", "Zoom out", CompareState.zoom(2.0), "compare-zoom-out"),  # type: ignore[misc]
-                _tool("chevron-left", "Earlier", CompareState.pan(-0.5), "compare-pan-left"),  # type: ignore[misc]
-                _tool("chevron-right", "Later", CompareState.pan(0.5), "compare-pan-right"),  # type: ignore[misc]
+                *zoom_pan_buttons(CompareState.zoom, CompareState.pan, "compare"),
                 rx.button(
                     rx.icon("rotate-ccw", size=14),
                     "Reset",

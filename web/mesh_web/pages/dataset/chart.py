@@ -23,7 +23,7 @@ from mesh.analytics.v1 import points_pb2
 from mesh_runtime.errors import MeshError
 from mesh_runtime.wire import timestamp_to_us, us_to_duration, us_to_timestamp
 from mesh_web.auth_state import redirect_when_signed_out
-from mesh_web.components.zoom_chart import time_axis, time_tooltip, zoom_chart
+from mesh_web.components.zoom_chart import time_axis, time_tooltip, zoom_chart, zoom_pan_buttons
 from mesh_web.display import service_error_text
 from mesh_web.pages.dataset.state import DatasetState
 from mesh_web.service_clients import export_points, rpc
@@ -404,18 +404,6 @@ def _preset_button(preset: str) -> rx.Component:
     )
 
 
-def _tool(icon: str, label: str, event: Any, test_id: str) -> rx.Component:
-    return rx.icon_button(
-        rx.icon(icon, size=14),
-        size="1",
-        variant="soft",
-        on_click=event,
-        title=label,
-        aria_label=label,
-        data_testid=test_id,
-    )
-
-
 def chart_card() -> rx.Component:
     """The Series card: presets, zoom and pan, the chart, and the CSV download."""
     return rx.card(
@@ -430,10 +418,7 @@ def chart_card() -> rx.Component:
             rx.hstack(
                 *(_preset_button(preset) for preset in PRESETS),
                 rx.separator(orientation="vertical", size="1"),
-                _tool("zoom-in", "Zoom in", ChartState.zoom(0.5), "chart-zoom-in"),  # type: ignore[misc]
-                _tool("zoom-out", "Zoom out", ChartState.zoom(2.0), "chart-zoom-out"),  # type: ignore[misc]
-                _tool("chevron-left", "Earlier", ChartState.pan(-0.5), "chart-pan-left"),  # type: ignore[misc]
-                _tool("chevron-right", "Later", ChartState.pan(0.5), "chart-pan-right"),  # type: ignore[misc]
+                *zoom_pan_buttons(ChartState.zoom, ChartState.pan, "chart"),
                 rx.button(
                     rx.icon("rotate-ccw", size=14),
                     "Reset",
