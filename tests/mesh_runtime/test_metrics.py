@@ -5,10 +5,8 @@ Prometheus does; and the LLM service's usage read at scrape time."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -21,11 +19,10 @@ from llm_svc.metrics import expose_usage
 from llm_svc.providers import OfflineProvider
 from llm_svc.server import SERVICE_NAME
 from local_stack.ports import free_port
-from mesh.auth.v1 import access_pb2
 from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
 from mesh_runtime import metrics
-from mesh_runtime.auth import KeySet, Principal, TokenVerifier
-from mesh_runtime.auth_keys import KeyFolder, TokenSigner
+from mesh_runtime.auth import KeySet, TokenVerifier
+from mesh_runtime.auth_keys import KeyFolder
 from mesh_runtime.interceptors import InterceptorChain, MetricsInterceptor
 from mesh_runtime.interceptors.metrics import call_type
 from mesh_runtime.server import RunningServer, ServiceBinding, create_server, default_interceptors
@@ -37,20 +34,6 @@ QUESTION = llm_service_pb2.CompleteRequest(
     messages=[completion_pb2.ChatMessage(role=completion_pb2.ROLE_USER, content="mean 12.5, max 40")]
 )
 COMPLETE = {"grpc_service": "mesh.llm.v1.LlmService", "grpc_method": "Complete", "grpc_type": "unary"}
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> KeyFolder:
-    folder = KeyFolder(tmp_path / "auth")
-    folder.ensure()
-    return folder
-
-
-@pytest.fixture
-def auth(keys: KeyFolder) -> Metadata:
-    signer = TokenSigner.from_file(keys.signing_key, "test", "test")
-    token = signer.mint(Principal("u1", "vera", access_pb2.ROLE_VIEWER), dt.timedelta(minutes=5)).token
-    return (("authorization", f"Bearer {token}"),)
 
 
 @pytest.fixture

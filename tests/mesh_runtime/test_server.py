@@ -4,10 +4,8 @@ mapping, request ids, health, client deadlines and graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -17,10 +15,9 @@ from llm_svc.api import LlmServicer
 from llm_svc.config import LlmSettings
 from llm_svc.providers import Completion, Message
 from llm_svc.server import SERVICE_NAME
-from mesh.auth.v1 import access_pb2
 from mesh.llm.v1 import completion_pb2, llm_service_pb2, llm_service_pb2_grpc
-from mesh_runtime.auth import KeySet, Principal, TokenVerifier
-from mesh_runtime.auth_keys import KeyFolder, TokenSigner
+from mesh_runtime.auth import KeySet, TokenVerifier
+from mesh_runtime.auth_keys import KeyFolder
 from mesh_runtime.clients import open_channel
 from mesh_runtime.errors import InvalidArgument, Unavailable, from_rpc_error
 from mesh_runtime.server import RunningServer, ServiceBinding, create_server
@@ -50,21 +47,6 @@ Metadata = tuple[tuple[str, str], ...]
 QUESTION = llm_service_pb2.CompleteRequest(
     messages=[completion_pb2.ChatMessage(role=completion_pb2.ROLE_USER, content="hi")]
 )
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> KeyFolder:
-    folder = KeyFolder(tmp_path / "auth")
-    folder.ensure()
-    return folder
-
-
-@pytest.fixture
-def auth(keys: KeyFolder) -> Metadata:
-    """Call metadata signing a viewer in."""
-    signer = TokenSigner.from_file(keys.signing_key, "test", "test")
-    token = signer.mint(Principal("u1", "vera", access_pb2.ROLE_VIEWER), dt.timedelta(minutes=5)).token
-    return (("authorization", f"Bearer {token}"),)
 
 
 @pytest.fixture
