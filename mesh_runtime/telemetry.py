@@ -156,6 +156,22 @@ def extract_context(carrier: Mapping[str, str] | None) -> otel_context.Context:
     return propagate.extract(dict(carrier or {}))
 
 
+def traceparent(span_context: trace.SpanContext) -> str:
+    """``span_context`` as a W3C ``traceparent`` value, to keep with a row (empty if invalid)."""
+    carrier: dict[str, str] = {}
+    if span_context.is_valid:
+        propagate.inject(carrier, context=trace.set_span_in_context(trace.NonRecordingSpan(span_context)))
+    return carrier.get("traceparent", "")
+
+
+def span_context_of(traceparent_value: str) -> trace.SpanContext | None:
+    """The span context a kept ``traceparent`` names, or None (empty or malformed)."""
+    if not traceparent_value:
+        return None
+    span_context = trace.get_current_span(extract_context({"traceparent": traceparent_value})).get_span_context()
+    return span_context if span_context.is_valid else None
+
+
 def current_ids() -> tuple[str, str]:
     """The current trace and span id in hex, or two empty strings outside a sampled span."""
     span_context = trace.get_current_span().get_span_context()

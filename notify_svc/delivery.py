@@ -24,7 +24,7 @@ Each attempt is a span (``deliver e-mail``) with the SMTP send under it. A
 delivery this replica's consumer just queued continues its event's trace (the
 consumer hands the events' span contexts over with the ids, kept in memory
 for the last ``_TRACES_KEPT`` events); a retry after a restart or on another
-replica starts a trace of its own.
+replica continues it too, from the ``traceparent`` kept with the event row.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from mesh.events.v1 import events_pb2
 from mesh_runtime.backoff import backoff_seconds
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import Unavailable
+from mesh_runtime.telemetry import span_context_of
 from notify_svc import email_message, links, store
 from notify_svc import metrics as email_metrics
 from notify_svc.mailer import Mailer, PermanentSmtpError
@@ -289,7 +290,8 @@ class Dispatcher:
         """One attempt at one claimed delivery, its outcome recorded; its lease is
         renewed until then."""
         self._held.add(delivery.id)
-        event_span = self._traces.get(delivery.event_id)
+        # The event's span: handed over by this replica's consumer, else as kept with the event.
+        event_span = self._traces.get(delivery.event_id) or span_context_of(delivery.traceparent)
         parent = trace.set_span_in_context(NonRecordingSpan(event_span)) if event_span is not None else None
         try:
             with _tracer.start_as_current_span(

@@ -20,7 +20,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import nats.errors
 import nats.js.errors
@@ -36,7 +36,7 @@ from mesh_runtime import streams
 from mesh_runtime.database import BlockingRunner
 from mesh_runtime.errors import Unavailable
 from mesh_runtime.metrics import count_redelivery, refresh_consumer_gauges
-from mesh_runtime.telemetry import start_consumer_span
+from mesh_runtime.telemetry import start_consumer_span, traceparent
 from notify_svc import metrics as notify_metrics
 from notify_svc import store
 
@@ -240,7 +240,10 @@ class EventConsumer:
         unreadable: list[tuple[Msg, UnreadableEvent]] = []
         for msg in msgs:
             try:
-                events.append((msg, read_event(msg)))
+                event = read_event(msg)
+                # Kept with the event: its e-mails join this trace on any replica, after any restart.
+                event = replace(event, traceparent=traceparent(spans[id(msg)].get_span_context()))
+                events.append((msg, event))
             except UnreadableEvent as exc:
                 unreadable.append((msg, exc))
         # Each event's span, by event id, handed over before its deliveries are

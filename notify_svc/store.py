@@ -75,6 +75,9 @@ class EventRow(BaseModel):
     event_type = peewee.IntegerField()
     payload = peewee.BlobField()
     create_time = DateTimeTZField(default=utc_now)
+    # The W3C traceparent of the span that received it: its e-mails join that
+    # trace on any replica, after any restart.
+    traceparent = peewee.TextField(default="")
 
     class Meta:
         table_name = "event"
@@ -155,11 +158,16 @@ def _subscription_disabled(db: peewee.Database) -> None:
     db.execute_sql("ALTER TABLE subscription ADD COLUMN disabled boolean NOT NULL DEFAULT false")
 
 
+def _event_traceparent(db: peewee.Database) -> None:
+    db.execute_sql("ALTER TABLE event ADD COLUMN traceparent text NOT NULL DEFAULT ''")
+
+
 MIGRATIONS = [
     Migration(1, "create subscription table", _create_subscriptions),
     Migration(2, "subscription filters, event and delivery tables", _create_deliveries),
     Migration(3, "delivery pages keep room for HOT updates", _delivery_fillfactor),
     Migration(4, "subscriptions disabled by the unsubscribe link", _subscription_disabled),
+    Migration(5, "events keep the trace context their e-mails continue", _event_traceparent),
 ]
 
 
@@ -293,6 +301,7 @@ class IncomingEvent:
     anomaly_count: int
     result_id: str
     payload: bytes
+    traceparent: str = ""
 
 
 _MATCH_AND_QUEUE = """
@@ -320,7 +329,12 @@ def record_events(events: Sequence[IncomingEvent]) -> list[uuid.UUID]:
     with database_proxy.atomic():
         EventRow.insert_many(
             [
-                {"event_id": e.event_id, "event_type": e.event_type, "payload": e.payload}
+                {
+                    "event_id": e.event_id,
+                    "event_type": e.event_type,
+                    "payload": e.payload,
+                    "traceparent": e.traceparent,
+                }
                 for e in events
             ]
         ).on_conflict_ignore().execute()
@@ -387,6 +401,7 @@ class Claimed:
     email: str
     display_name: str
     payload: bytes | None
+    traceparent: str = ""
 
 
 _CLAIM = """
@@ -405,7 +420,8 @@ RETURNING d.id
 """
 
 _CLAIMED = """
-SELECT d.id, d.event_id, d.subscription_id, d.attempts, s.email, s.display_name, e.payload, s.disabled
+SELECT d.id, d.event_id, d.subscription_id, d.attempts, s.email, s.display_name, e.payload, s.disabled,
+       coalesce(e.traceparent, '')
 FROM delivery d
 JOIN subscription s ON s.id = d.subscription_id
 LEFT JOIN event e ON e.event_id = d.event_id
@@ -438,6 +454,7 @@ def _claimed(ids: Sequence[uuid.UUID]) -> list[Claimed]:
             email=r[4],
             display_name=r[5],
             payload=bytes(r[6]) if r[6] is not None else None,
+            traceparent=r[8],
         )
         for r in rows
         if not r[7]

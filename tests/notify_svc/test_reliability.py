@@ -444,3 +444,38 @@ def test_old_sent_and_dead_deliveries_are_pruned_pending_ones_kept(rig: Rig) -> 
         assert store.prune(cutoff) == 1
         assert rig.query("SELECT count(*) FROM event WHERE event_id = %s", (event_id,)) == [(0,)]
     db.close_all()
+
+
+def test_an_event_keeps_its_trace_context_for_every_later_attempt(rig: Rig) -> None:
+    """A delivery retried after a restart, or by another replica, has no span
+    handed over in memory: it continues the event's trace from the event row."""
+    from mesh_runtime.database import connect
+    from mesh_runtime.telemetry import span_context_of
+    from notify_svc import store
+
+    dataset_id = str(uuid.uuid4())
+    rig.subscribe(1, dataset_id)
+    trace_id, span_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    traceparent = f"00-{trace_id}-{span_id}-01"
+    event = store.IncomingEvent(
+        event_id=f"traced-{uuid.uuid4()}",
+        event_type=sub_pb.EVENT_TYPE_RESULT_SUCCEEDED,
+        dataset_id=dataset_id,
+        anomaly_count=0,
+        result_id=str(uuid.uuid4()),
+        payload=b"",
+        traceparent=traceparent,
+    )
+    db = connect(rig.database_url, max_connections=1)
+    store.bind(db)
+    try:
+        with db.connection_context():
+            (delivery_id,) = store.record_events([event])
+            claimed = store.claimed(delivery_id)
+        assert claimed is not None and claimed.traceparent == traceparent
+        parent = span_context_of(claimed.traceparent)
+        assert parent is not None
+        assert (format(parent.trace_id, "032x"), format(parent.span_id, "016x")) == (trace_id, span_id)
+        assert parent.is_remote and parent.trace_flags.sampled
+    finally:
+        db.close_all()
