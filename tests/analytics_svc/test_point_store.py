@@ -126,9 +126,10 @@ def test_out_of_order_and_overlapping_batches_end_as_one_series(bound_store: Non
     _assert_holds(dataset_id, model)
 
 
-def test_two_concurrent_writers_never_lose_a_point(bound_store: None) -> None:
-    dataset_id = _new_dataset()
-    store.append_points(dataset_id, T0 + np.arange(0, 4 * DAY, MINUTE), np.zeros(4 * DAY // MINUTE))
+def _two_writers_at_once(dataset_id: str, model: Model, batches: int, times: Callable[[int, int], np.ndarray]) -> None:
+    """Two threads, each on a connection of its own, started together, append
+    ``times(writer, batch)`` for each batch (writer 0 the values 1.0, writer 1
+    the values 2.0); ``model`` gets the same points."""
     start = threading.Barrier(2)
     errors: list[BaseException] = []
 
@@ -136,8 +137,8 @@ def test_two_concurrent_writers_never_lose_a_point(bound_store: None) -> None:
         try:
             with schema.database_proxy.connection_context():
                 start.wait(10)
-                for batch in range(20):  # interleaved seconds into the same chunks
-                    ts = T0 + (np.arange(batch * 600, (batch + 1) * 600) * 2 + offset) * chunks.SECOND * 29
+                for batch in range(batches):
+                    ts = times(offset, batch)
                     store.append_points(dataset_id, ts, np.full(ts.size, offset + 1.0))
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -148,11 +149,23 @@ def test_two_concurrent_writers_never_lose_a_point(bound_store: None) -> None:
     for thread in threads:
         thread.join(120)
     assert not errors
-    model = Model()
-    model.write(T0 + np.arange(0, 4 * DAY, MINUTE), np.zeros(4 * DAY // MINUTE))
     for offset in (0, 1):
-        ts = T0 + (np.arange(0, 20 * 600) * 2 + offset) * chunks.SECOND * 29
-        model.write(ts, np.full(ts.size, offset + 1.0))
+        for batch in range(batches):
+            ts = times(offset, batch)
+            model.write(ts, np.full(ts.size, offset + 1.0))
+
+
+def test_two_concurrent_writers_never_lose_a_point(bound_store: None) -> None:
+    dataset_id, model = _new_dataset(), Model()
+    initial = T0 + np.arange(0, 4 * DAY, MINUTE)
+    store.append_points(dataset_id, initial, np.zeros(initial.size))
+    model.write(initial, np.zeros(initial.size))
+
+    def times(offset: int, batch: int) -> np.ndarray:
+        # Interleaved seconds into the same chunks.
+        return T0 + (np.arange(batch * 600, (batch + 1) * 600) * 2 + offset) * chunks.SECOND * 29
+
+    _two_writers_at_once(dataset_id, model, 20, times)
     _assert_holds(dataset_id, model)
 
 
@@ -223,38 +236,16 @@ def test_tail_chunks_take_overwrites_out_of_order_points_and_deletes(bound_store
 
 
 def test_two_concurrent_appenders_to_one_tail_never_lose_a_point(bound_store: None) -> None:
-    dataset_id = _new_dataset()
-    store.append_points(dataset_id, T0 + np.arange(0, 2_000) * MINUTE, np.zeros(2_000))
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-    batches = 60
+    dataset_id, model = _new_dataset(), Model()
+    initial = T0 + np.arange(0, 2_000) * MINUTE
+    store.append_points(dataset_id, initial, np.zeros(initial.size))
+    model.write(initial, np.zeros(initial.size))
 
     def times(offset: int, batch: int) -> np.ndarray:
         # Both append after the end, interleaved: each batch lands after the last point or among the other's.
         return T0 + (2_000 + (np.arange(batch * 3, batch * 3 + 3) * 2 + offset)) * MINUTE
 
-    def writer(offset: int) -> None:
-        try:
-            with schema.database_proxy.connection_context():
-                start.wait(10)
-                for batch in range(batches):
-                    ts = times(offset, batch)
-                    store.append_points(dataset_id, ts, np.full(ts.size, offset + 1.0))
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(offset,)) for offset in (0, 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors
-    model = Model()
-    model.write(T0 + np.arange(0, 2_000) * MINUTE, np.zeros(2_000))
-    for offset in (0, 1):
-        for batch in range(batches):
-            ts = times(offset, batch)
-            model.write(ts, np.full(ts.size, offset + 1.0))
+    _two_writers_at_once(dataset_id, model, 60, times)
     _assert_holds(dataset_id, model)
 
 
