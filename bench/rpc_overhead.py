@@ -195,31 +195,26 @@ async def run(calls: int, concurrency: int, rounds: int = 2) -> None:
     print(f"one call's span when the caller's traceparent says not sampled (non-recording): {unsampled:.0f} ns")
 
 
-async def _metrics_step_ns(rounds: int = 100_000) -> float:
-    """The metrics step's own time per call: its scope entered and left around
-    nothing (the clock read twice, one histogram observation, one counter)."""
-    step = MetricsInterceptor()
-    context = _FinishedCall()
+async def _scope_ns(step: MetricsInterceptor | TracingInterceptor, context: _FinishedCall, rounds: int) -> float:
+    """A step's own time per call: its scope entered and left around nothing."""
     method = "/mesh.llm.v1.LlmService/Complete"
     started = time.perf_counter()
     for _ in range(rounds):
         async with step.scope(method, context):  # type: ignore[arg-type]
             pass
     return (time.perf_counter() - started) / rounds * 1e9
+
+
+async def _metrics_step_ns(rounds: int = 100_000) -> float:
+    """The metrics step's own time per call (the clock read twice, one
+    histogram observation, one counter)."""
+    return await _scope_ns(MetricsInterceptor(), _FinishedCall(), rounds)
 
 
 async def _span_step_ns(provider: TracerProvider, rounds: int = 50_000, sampled: bool = True) -> float:
-    """The tracing step's own time per call, its scope entered and left around
-    nothing, the caller's traceparent in the metadata (as Envoy sends it),
-    flagged sampled or not."""
-    step = TracingInterceptor(provider)
-    context = _FinishedCall(sampled)
-    method = "/mesh.llm.v1.LlmService/Complete"
-    started = time.perf_counter()
-    for _ in range(rounds):
-        async with step.scope(method, context):  # type: ignore[arg-type]
-            pass
-    return (time.perf_counter() - started) / rounds * 1e9
+    """The tracing step's own time per call, the caller's traceparent in the
+    metadata (as Envoy sends it), flagged sampled or not."""
+    return await _scope_ns(TracingInterceptor(provider), _FinishedCall(sampled), rounds)
 
 
 class _FinishedCall:
