@@ -27,6 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def build(display_name: str = "Ada", email: str = "ada@example.com", **event_options: object) -> bytes:
     event = ev.succeeded(str(uuid.uuid4()), **event_options)  # type: ignore[arg-type]
+    return build_for(event, display_name, email)
+
+
+def build_for(event: events_pb2.Event, display_name: str = "Ada", email: str = "ada@example.com") -> bytes:
+    """The e-mail of ``event`` to a subscriber, as it is sent."""
     sub_id = uuid.uuid4()
     message = email_message.build_message(
         context=email_message.event_context(event),
@@ -262,19 +267,7 @@ def test_a_forecast_result_e_mail_carries_its_forecast_numbers_and_insight() -> 
     context = email_message.event_context(event)
     assert context["subject"].endswith("forecast of power is ready")
     assert [name for name, _ in context["key_numbers"]] == list(compute.FORECAST_NUMBERS)
-    sub_id = uuid.uuid4()
-    raw = email_message.build_message(
-        context=context,
-        sender=email_message.sender_address("Analytics Mesh <notify@mesh.example>"),
-        recipient=email_message.address("ada@example.com"),
-        links=email_message.Links(
-            links.result_url("https://app.example", event.result_succeeded.result_id),
-            links.unsubscribe_url("https://api.example", SECRET, sub_id),
-            links.unsubscribe_page_url("https://app.example", SECRET, sub_id),
-        ),
-        event_id=event.event_id,
-        subscription_id=sub_id,
-    ).data
+    raw = build_for(event)
     body = message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("plain",))
     text = body.get_content()  # type: ignore[union-attr]
     assert 'The forecast analysis of "power" is ready' in text
