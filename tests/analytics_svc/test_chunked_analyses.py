@@ -5,18 +5,15 @@ computation of the same window; and the same chunk work on a real local Dask clu
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from analytics_svc import schema
 from analytics_svc.analyses import chunked, compute, forecast, seasonal, streaming
 from analytics_svc.analyses.distributed import DaskCluster
 from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import store
 from mesh.analytics.v1 import analysis_pb2 as apb
-from mesh_runtime.database import connect
 from tests.conftest import RunningStack
 
 T0 = 1_700_000_000_000_000
@@ -25,14 +22,6 @@ N = 120_000  # 83 days a minute apart: a dozen week-wide chunks
 # 1 MB: windows over ~5,000 points go over chunks, in batches of ~6,500 points.
 TINY = chunked.Budget.of(1)
 AMPLE = chunked.Budget.of(1024)
-
-
-@pytest.fixture(scope="module")
-def bound_store(mesh: RunningStack) -> Iterator[None]:
-    db = connect(mesh.database_url("analytics"), max_connections=2)
-    schema.bind(db)
-    with db.connection_context():
-        yield
 
 
 def _series(seed: int, n: int = N) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -17,18 +16,8 @@ from analytics_svc.points import chunks, store
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
 from mesh.analytics.v1 import dataset_pb2
-from mesh_runtime.database import connect
 from mesh_runtime.errors import NotFound
 from tests.conftest import RunningStack
-
-
-@pytest.fixture(scope="module")
-def bound_store(mesh: RunningStack) -> Iterator[None]:
-    # Two: a test's writer thread commits on its own connection while a load is under way.
-    db = connect(mesh.database_url("analytics"), max_connections=2)
-    schema.bind(db)
-    with db.connection_context():
-        yield
 
 
 def test_points_come_back_exactly_in_time_order(mesh: RunningStack, bound_store: None) -> None:

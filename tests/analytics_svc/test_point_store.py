@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,21 +17,12 @@ from analytics_svc.datasets import store as dataset_store
 from analytics_svc.points import chunks, store
 from mesh.analytics.v1 import analytics_service_pb2 as pb
 from mesh.analytics.v1 import analytics_service_pb2_grpc as pb_grpc
-from mesh_runtime.database import connect
 from mesh_runtime.errors import NotFound
 from mesh_runtime.wire import MAX_TIMESTAMP_US, MIN_TIMESTAMP_US
 from tests.conftest import RunningStack
 
 T0 = 1_714_521_600_000_000  # 2024-05-01T00:00:00Z, a Wednesday
 MINUTE, HOUR, DAY = chunks.MINUTE, chunks.HOUR, chunks.DAY
-
-
-@pytest.fixture(scope="module")
-def bound_store(mesh: RunningStack) -> Iterator[None]:
-    db = connect(mesh.database_url("analytics"), max_connections=4)
-    schema.bind(db)
-    with db.connection_context():
-        yield
 
 
 class Model:
