@@ -236,7 +236,10 @@ async def test_a_stalled_stream_ends_with_unavailable_after_its_pieces(
     fake_openai: FakeOpenAI, guarded_for: GuardedFor
 ) -> None:
     fake_openai.push(Reply(text="one two three four", stall_after=2))
-    guarded = guarded_for(settings_for(fake_openai, attempt_timeout_seconds=0.3))
+    # The stall lasts until the client gives up, so the attempt timeout only
+    # needs to be long enough for the first pieces to arrive on a busy machine
+    # (at 0.3 s a slow start read as "did not answer" instead).
+    guarded = guarded_for(settings_for(fake_openai, attempt_timeout_seconds=2.0))
     pieces: list[str] = []
     with pytest.raises(Unavailable) as caught:
         async for event in guarded.stream(QUESTION):
